@@ -1,0 +1,97 @@
+package array
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/sanmob/sanmob/fabric/wwn"
+)
+
+// Errors a Driver wraps. ErrUnavailable is the transient class: retry or
+// poll. Everything else is final.
+var (
+	ErrNotFound    = errors.New("array: not found")
+	ErrInvalid     = errors.New("array: invalid")
+	ErrConflict    = errors.New("array: conflict")
+	ErrNoCapacity  = errors.New("array: no capacity")
+	ErrUnavailable = errors.New("array: unavailable")
+)
+
+// IsTransient reports whether err may clear by itself.
+func IsTransient(err error) bool {
+	return errors.Is(err, ErrUnavailable) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// Info identifies an array.
+type Info struct {
+	Name   string `json:"name"`
+	Vendor string `json:"vendor"`
+	Model  string `json:"model"`
+	Serial string `json:"serial"`
+}
+
+// TargetPort is one FC front-end port. The array does not know which fabric
+// the port is cabled to; sanmob learns that from the fabrics' name servers.
+type TargetPort struct {
+	Name       string  `json:"name"`
+	WWPN       wwn.WWN `json:"wwpn"`
+	WWNN       wwn.WWN `json:"wwnn"`
+	QueueLimit int     `json:"queueLimit"` // commands the port queues across all initiators
+}
+
+// Pool is a thin (or thick) capacity pool.
+type Pool struct {
+	ID               string  `json:"id"`
+	Name             string  `json:"name"`
+	PhysicalBytes    int64   `json:"physicalBytes"`
+	UsedBytes        int64   `json:"usedBytes"`
+	ProvisionedBytes int64   `json:"provisionedBytes"`
+	MaxOvercommit    float64 `json:"maxOvercommit"`   // refuse provisioning beyond this ratio
+	ReservedPercent  int     `json:"reservedPercent"` // held back from allocation
+}
+
+// Volume is a LUN's backing volume.
+type Volume struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	Pool      string    `json:"pool"`
+	SizeBytes int64     `json:"sizeBytes"`
+	UsedBytes int64     `json:"usedBytes"`
+	WWN       string    `json:"wwn"` // naa.6 + 32 hex digits, the SCSI device identifier
+	Thin      bool      `json:"thin"`
+	CreatedAt time.Time `json:"createdAt"`
+}
+
+// Snapshot is a point-in-time copy of a volume; snapshots taken together for
+// crash consistency share a Group.
+type Snapshot struct {
+	ID        string    `json:"id"`
+	Volume    string    `json:"volume"`
+	Name      string    `json:"name"`
+	Group     string    `json:"group,omitempty"`
+	UsedBytes int64     `json:"usedBytes"`
+	CreatedAt time.Time `json:"createdAt"`
+}
+
+// Mapping presents a volume under a LUN id to a set of initiators through a
+// set of target ports (a host group / igroup / masking view).
+type Mapping struct {
+	Volume      string    `json:"volume"`
+	LUN         int       `json:"lun"`
+	HostGroup   string    `json:"hostGroup"`
+	Initiators  []wwn.WWN `json:"initiators"`
+	TargetPorts []wwn.WWN `json:"targetPorts"`
+	Writable    bool      `json:"writable"`
+}
+
+// Driver is the device contract of an array. Every method honours ctx and
+// wraps ErrUnavailable for transient failures; other errors are final.
+type Driver interface {
+	Info(ctx context.Context) (Info, error)
+	TargetPorts(ctx context.Context) ([]TargetPort, error)
+	Pools(ctx context.Context) ([]Pool, error)
+	Volumes(ctx context.Context) ([]Volume, error)
+	Snapshots(ctx context.Context) ([]Snapshot, error)
+	Mappings(ctx context.Context) ([]Mapping, error)
+}

@@ -1,0 +1,105 @@
+package fabric
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/sanmob/sanmob/fabric/wwn"
+)
+
+// Errors a Driver wraps. ErrUnavailable is the transient class (busy, 503,
+// timeout, lost connection): the operation may still be in progress and is
+// retried or polled. Everything else is final.
+var (
+	ErrNotFound    = errors.New("fabric: not found")
+	ErrInvalid     = errors.New("fabric: invalid")
+	ErrConflict    = errors.New("fabric: conflict")
+	ErrUnavailable = errors.New("fabric: unavailable")
+)
+
+// IsTransient reports whether err may clear by itself (retry, poll) rather
+// than having definitely failed (undo). It is the one place that decides.
+func IsTransient(err error) bool {
+	return errors.Is(err, ErrUnavailable) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// LoginKind says what logged in to the name server.
+type LoginKind string
+
+// Kinds of name-server entries.
+const (
+	Initiator LoginKind = "initiator"
+	Target    LoginKind = "target"
+)
+
+// Login is one name-server entry: a port logged in to the fabric with FLOGI
+// (a physical N_Port) or FDISC (an NPIV virtual port on a physical one).
+type Login struct {
+	WWPN         wwn.WWN   `json:"wwpn"`
+	WWNN         wwn.WWN   `json:"wwnn"`
+	Kind         LoginKind `json:"kind"`
+	NPIV         bool      `json:"npiv"`
+	PhysicalWWPN wwn.WWN   `json:"physicalWWPN,omitzero"` // for NPIV logins: the N_Port that carries it
+	SwitchPort   string    `json:"switchPort"`            // "domain,index" as FOS prints it
+	PortID       string    `json:"portId"`                // 24-bit FC address, 0xDDAAPP
+	LoggedInAt   time.Time `json:"loggedInAt,omitzero"`
+}
+
+// Zone is one defined zone. A peer zone (Brocade zone type 1) lets its
+// principals talk to its members but not the members to each other; in a
+// standard zone every member talks to every other and Principals is empty.
+type Zone struct {
+	Name       string    `json:"name"`
+	Members    []wwn.WWN `json:"members"`
+	Principals []wwn.WWN `json:"principals,omitempty"`
+}
+
+// Peer reports whether z is a peer zone.
+func (z Zone) Peer() bool { return len(z.Principals) > 0 }
+
+// Has reports whether w is a member or principal of z.
+func (z Zone) Has(w wwn.WWN) bool {
+	for _, m := range z.Members {
+		if m == w {
+			return true
+		}
+	}
+	for _, m := range z.Principals {
+		if m == w {
+			return true
+		}
+	}
+	return false
+}
+
+// ZoneDB is a fabric's zone database as the switch holds it: the defined
+// zones, the name of the effective configuration and the zones in it, and the
+// checksum that guards a transaction against concurrent edits.
+type ZoneDB struct {
+	Checksum     string   `json:"checksum"`
+	EffectiveCfg string   `json:"effectiveCfg"`
+	Zones        []Zone   `json:"zones"`
+	Effective    []string `json:"effective"` // zone names in the effective configuration
+	SizeBytes    int      `json:"sizeBytes"`
+	MaxBytes     int      `json:"maxBytes"`
+}
+
+// Info describes a fabric as its principal switch reports it.
+type Info struct {
+	Name     string `json:"name"`
+	Vendor   string `json:"vendor"`
+	Firmware string `json:"firmware"`
+}
+
+// Driver is the device contract of a fabric. Every method honours ctx and
+// wraps ErrUnavailable for transient failures (busy, timeout, unreachable);
+// other errors are final.
+type Driver interface {
+	// Info identifies the fabric's principal switch.
+	Info(ctx context.Context) (Info, error)
+	// Logins returns the name server: every port logged in to the fabric.
+	Logins(ctx context.Context) ([]Login, error)
+	// ZoneDB returns the defined and effective zoning with its checksum.
+	ZoneDB(ctx context.Context) (ZoneDB, error)
+}
