@@ -1,0 +1,380 @@
+package lab
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sanmob/sanmob/array"
+	"github.com/sanmob/sanmob/fabric/wwn"
+)
+
+// Vendor OUIs the lab's names carry, so that a WWPN read off a name server
+// says what kind of device it is, as on a real fabric.
+const (
+	ouiStorage = 0x0002ac // 3PAR: array target ports and volume WWNs
+	ouiTape    = 0x005076 // IBM: tape drives
+	ouiEmulex  = 0x0090fa // host HBAs
+	ouiQLogic  = 0x0024ff
+)
+
+// Numbering spaces. Every family of names gets a seeded base and counts up
+// from it, so names differ between seeds yet can never collide within a
+// world; the bounds in config.go keep each count inside its space.
+const (
+	hbaSerialSpace   = 1 << 22 // base below it, leaving 2^22 serials of the 24-bit field
+	arraySerialSpace = 1 << 20 // an array's ports are serial<<8 | port: 36-bit vendor part
+	tapeSerialSpace  = 1 << 20
+	vportBaseSpace   = 1 << 34 // half the 36-bit space left to vports
+)
+
+type arrayModel struct {
+	name       string
+	queueLimit int
+}
+
+// Port queue limits of two classes of array (DOMAIN.md: 3,276 on a 3PAR 8G
+// port, 2,048 on an IBM FlashSystem port).
+var arrayModels = []arrayModel{{"LabStore 8400", 3276}, {"LabStore 5200", 2048}}
+
+// siteData is what a site's two switches are built from once every random
+// draw has been made, so that they can be built in parallel without changing
+// the world a seed makes.
+type siteData struct {
+	switches       [2]*Switch
+	arrays         []*Array
+	arrayOnline    []time.Duration
+	host0, vm0     int // first index in the hypervisor's tables
+	backup         [2]login
+	tapes          [2][tapeDrives]login
+	vmIDs          []string
+	hostsN, vmsN   int
+	targetsPerVP   int
+	portsPerFabric int
+}
+
+// targetPort is the index, among an array's ports on one fabric, of the tth
+// target of the array's jth VM: consecutive VMs take consecutive ports so
+// that initiators spread evenly over the ports.
+func targetPort(j, t, ports, targets int) int { return (j*targets + t) % ports }
+
+func seconds(n int64) time.Duration { return time.Duration(n) * time.Second }
+
+// build draws every random value in one fixed order from the seed, then
+// builds the switches, which draw nothing, in parallel.
+func build(w *World) error {
+	cfg := w.cfg
+	rng := rand.New(rand.NewPCG(uint64(cfg.Seed), 0x73616e6d6f62))
+	hbaSerial := rng.Uint32N(hbaSerialSpace)
+	arraySerial := rng.Uint32N(arraySerialSpace) + 1
+	tapeSerial := rng.Uint32N(tapeSerialSpace) + 1
+	gen, err := wwn.NewGenerator(nil, wwn.Pool{OUI: wwn.OUIQEMU, First: 2 * rng.Uint64N(vportBaseSpace), Last: 1<<36 - 1})
+	if err != nil {
+		return err
+	}
+	w.vports = gen
+
+	S, A, H, V := len(cfg.Sites), cfg.ArraysPerSite, cfg.HostsPerSite, cfg.VMsPerSite
+	N, T := cfg.TargetPortsPerFabric, cfg.TargetsPerVport
+	hv := &Hypervisor{w: w, hosts: make([]host, 0, S*H), vms: make([]vm, 0, S*V)}
+	w.hv = hv
+	sites := make([]*siteData, S)
+
+	nextHBA := func(vendor int) (wwpn, wwnn wwn.WWN) {
+		s := uint64(hbaSerial)
+		hbaSerial++
+		if vendor == 0 { // Emulex: NAA 1 port, NAA 2 node
+			return wwn.FromUint64(0x1000<<48 | ouiEmulex<<24 | s), wwn.FromUint64(0x2000<<48 | ouiEmulex<<24 | s)
+		}
+		// QLogic: NAA 2 both, the port's vendor nibbles set
+		return wwn.FromUint64(0x2100<<48 | ouiQLogic<<24 | s), wwn.FromUint64(0x2000<<48 | ouiQLogic<<24 | s)
+	}
+	// ago is a whole number of seconds in (0, span] before the epoch.
+	ago := func(span time.Duration) time.Duration {
+		return -seconds(1 + rng.Int64N(max(int64(span/time.Second), 1)))
+	}
+
+	for si, site := range cfg.Sites {
+		sd := &siteData{host0: len(hv.hosts), vm0: len(hv.vms), hostsN: H, vmsN: V,
+			targetsPerVP: T, portsPerFabric: N}
+		sites[si] = sd
+		for f := range 2 {
+			sd.switches[f] = &Switch{w: w, id: fabricID(site, f), site: site, fabric: f, cfgName: cfgName(site, f)}
+			w.switches = append(w.switches, sd.switches[f])
+		}
+
+		// Arrays. Per-VM slices are sized up front: a large world's arrays
+		// hold tens of thousands of each.
+		perArray := (V + A - 1) / A
+		var serials []uint64
+		for a := range A {
+			serial := uint64(arraySerial)
+			arraySerial++
+			model := arrayModels[rng.IntN(len(arrayModels))]
+			id := arrayID(site, a)
+			arr := &Array{
+				w: w, id: id, site: site,
+				info:   array.Info{Name: id, Vendor: labVendor, Model: model.name, Serial: fmt.Sprintf("LAB%07d", serial)},
+				ports:  make([]array.TargetPort, 2*N),
+				vols:   make([]volume, 0, 2*perArray),
+				snaps:  make([]snapshot, 0, 3*perArray),
+				groups: make([]hostGroup, 0, perArray),
+				luns:   make([]lunMap, 0, 2*perArray),
+			}
+			node := wwn.NAA5(ouiStorage, serial<<8)
+			for f := range 2 {
+				for k := range N {
+					// 3PAR-style node:slot:port, one controller node per fabric.
+					arr.ports[f*N+k] = array.TargetPort{
+						Name: fmt.Sprintf("%d:%d:%d", f, 1+k/4, 1+k%4),
+						WWPN: wwn.NAA5(ouiStorage, serial<<8|uint64(f*N+k+1)),
+						WWNN: node, QueueLimit: model.queueLimit,
+					}
+				}
+			}
+			for p := range 2 {
+				arr.pools = append(arr.pools, pool{
+					id: poolID(id, p), maxOvercommit: 4, reservedPercent: 5,
+					targetOC: 1.5 + rng.Float64(), targetUsed: 0.40 + 0.30*rng.Float64(),
+				})
+			}
+			sd.arrays = append(sd.arrays, arr)
+			serials = append(serials, serial)
+			sd.arrayOnline = append(sd.arrayOnline, ago(400*24*time.Hour))
+			w.arrays = append(w.arrays, arr)
+		}
+		volWWNHi := make([]uint64, A)
+		volWWNLo := make([]uint64, A)
+		for a := range A {
+			// naa.6 <OUI> <36-bit array serial> <64-bit volume number>
+			volWWNHi[a] = 6<<60 | ouiStorage<<36 | serials[a]
+			volWWNLo[a] = rng.Uint64() &^ (1<<32 - 1)
+		}
+
+		// Hosts.
+		hostIDs := idSeq(site+"-esx", width(H, 2), H, "")
+		for h := range H {
+			vendor := rng.IntN(2)
+			x := host{id: hostIDs[h], site: int32(si), booted: ago(90 * 24 * time.Hour)}
+			for f := range 2 {
+				p, n := nextHBA(vendor)
+				x.hbas[f] = hba{name: fmt.Sprintf("vmhba%d", 2+f), wwpn: p, wwnn: n, maxVports: int32(cfg.MaxVportsPerHBA)}
+			}
+			hv.hosts = append(hv.hosts, x)
+		}
+
+		// VMs, their vports, volumes, snapshots and masking.
+		vw := width(V, 3)
+		sd.vmIDs = idSeq(site+"-vm", vw, V, "")
+		volIDs := [2][]string{idSeq(site+"-vm", vw, V, "-d0"), idSeq(site+"-vm", vw, V, "-d1")}
+		groupArena := make([]wwn.WWN, V*(4+2*T))
+		for i := range V {
+			hi := sd.host0 + i%H
+			x := &hv.hosts[hi]
+			a, j := i%A, i/A
+			arr := sd.arrays[a]
+			v := vm{id: sd.vmIDs[i], host: int32(hi), shares: 1000}
+			switch rng.IntN(10) {
+			case 0:
+				v.shares = 2000
+			case 1:
+				v.shares = 500
+			}
+			v.poweredOn = x.booted + seconds(rng.Int64N(int64(-x.booted/time.Second)))
+			for f := range 2 {
+				for s := range 2 {
+					pn, nn, err := gen.Pair()
+					if err != nil {
+						return fmt.Errorf("lab: naming the vports of %s: %w", v.id, err)
+					}
+					v.vp[f][s] = vport{wwpn: pn, wwnn: nn}
+				}
+				// Set a runs on the host; set b waits, zoned and masked but
+				// logged in nowhere, for a migration to bring it up at the
+				// destination while set a still serves the source.
+				v.vp[f][0].hba, v.vp[f][0].active = x.hbas[f].wwpn, true
+				x.hbas[f].vportsInUse++
+			}
+			hv.vms = append(hv.vms, v)
+
+			g := int32(len(arr.groups))
+			k := 4 + 2*T
+			ws := groupArena[:k:k]
+			groupArena = groupArena[k:]
+			ws[0], ws[1], ws[2], ws[3] = v.vp[0][0].wwpn, v.vp[0][1].wwpn, v.vp[1][0].wwpn, v.vp[1][1].wwpn
+			for f := range 2 {
+				for t := range T {
+					ws[4+f*T+t] = arr.ports[f*N+targetPort(j, t, N, T)].WWPN
+				}
+			}
+			arr.groups = append(arr.groups, hostGroup{name: v.id, wwpns: ws, nInit: 4})
+
+			p := int32(j % 2)
+			created := v.poweredOn - seconds(86400*(1+rng.Int64N(365)))
+			snap1 := ago(min(7*24*time.Hour, -created-time.Second))
+			for d := range 2 {
+				const gib, mib = 1 << 30, 1 << 20
+				size := int64(40+rng.IntN(461)) * gib
+				used := int64(float64(size)*(0.10+0.70*rng.Float64())/mib) * mib
+				vi := int32(len(arr.vols))
+				lo := volWWNLo[a] | uint64(vi+1)
+				var id [16]byte
+				for b := range 8 {
+					id[b] = byte(volWWNHi[a] >> (56 - 8*b))
+					id[8+b] = byte(lo >> (56 - 8*b))
+				}
+				arr.vols = append(arr.vols, volume{id: volIDs[d][i], pool: p, group: g, size: size, used: used,
+					wwn: id, created: created, thin: true})
+				pl := &arr.pools[p]
+				pl.prov += size
+				pl.logical += used
+				at := snap1
+				for n := range 1 + rng.IntN(2) {
+					if n > 0 {
+						at += seconds(rng.Int64N(int64(-at / time.Second)))
+					}
+					su := int64(float64(used)*(0.02+0.13*rng.Float64())/mib) * mib
+					arr.snaps = append(arr.snaps, snapshot{vol: vi, n: uint16(n + 1), grouped: n == 0, used: su, created: at})
+					pl.logical += su
+				}
+				arr.luns = append(arr.luns, lunMap{vol: vi, group: g, lun: int32(d), writable: true})
+			}
+		}
+		for _, arr := range sd.arrays {
+			for p := range arr.pools {
+				arr.pools[p].size()
+			}
+		}
+
+		// The backup server and the tape library that sanmob must not touch.
+		vendor := rng.IntN(2)
+		for f := range 2 {
+			p, n := nextHBA(vendor)
+			sd.backup[f] = login{wwpn: p, wwnn: n, at: ago(200 * 24 * time.Hour)}
+			for d := range tapeDrives {
+				s := uint64(tapeSerial) << 4
+				tapeSerial++
+				sd.tapes[f][d] = login{wwpn: wwn.NAA5(ouiTape, s|1), wwnn: wwn.NAA5(ouiTape, s), target: true,
+					at: ago(200 * 24 * time.Hour)}
+			}
+		}
+	}
+
+	var wg sync.WaitGroup
+	for _, sd := range sites {
+		for _, s := range sd.switches {
+			wg.Go(func() { s.build(sd, hv) })
+		}
+	}
+	wg.Wait()
+	for _, s := range w.switches {
+		if s.size > cfg.ZoneDBMaxBytes {
+			return fmt.Errorf("%w: fabric %s needs a %d-byte zone database, more than ZoneDBMaxBytes %d",
+				ErrInvalidConfig, s.id, s.size, cfg.ZoneDBMaxBytes)
+		}
+	}
+	return nil
+}
+
+// build fills a switch's name server and zone database from its site.
+func (s *Switch) build(sd *siteData, hv *Hypervisor) {
+	f := s.fabric
+	A, N, T := len(sd.arrays), sd.portsPerFabric, sd.targetsPerVP
+
+	// Name server: targets, the backup server and tapes, then the hosts,
+	// each on a physical port; every instantiated vport as an FDISC on its
+	// host's port.
+	s.logins = make([]login, 0, A*N+1+tapeDrives+sd.hostsN+sd.vmsN)
+	var port int32
+	add := func(l login) {
+		l.port = port
+		port++
+		s.logins = append(s.logins, l)
+	}
+	for a, arr := range sd.arrays {
+		for k := range N {
+			p := arr.ports[f*N+k]
+			add(login{wwpn: p.WWPN, wwnn: p.WWNN, target: true, at: sd.arrayOnline[a]})
+		}
+	}
+	add(sd.backup[f])
+	for _, t := range sd.tapes[f] {
+		add(t)
+	}
+	hostPort0 := port
+	for h := range sd.hostsN {
+		x := &hv.hosts[sd.host0+h]
+		add(login{wwpn: x.hbas[f].wwpn, wwnn: x.hbas[f].wwnn, at: x.booted})
+	}
+	nextNPIV := make([]uint8, sd.hostsN)
+	for i := range sd.vmsN {
+		v := &hv.vms[sd.vm0+i]
+		h := int(v.host) - sd.host0
+		for _, p := range v.vp[f] {
+			if p.hba.IsZero() {
+				continue
+			}
+			nextNPIV[h]++
+			s.logins = append(s.logins, login{wwpn: p.wwpn, wwnn: p.wwnn, phys: p.hba, at: v.poweredOn,
+				port: hostPort0 + int32(h), npiv: nextNPIV[h]})
+		}
+	}
+	slices.SortFunc(s.logins, loginLess)
+
+	// Zones: both sets of every VM to its targets, then the admin zones.
+	nz := sd.vmsN*2*T + len(adminZones)
+	s.zones = make([]zone, 0, nz)
+	s.members = make([]wwn.WWN, 0, 2*nz)
+	// Every name goes into one string: a large fabric has 200,000 of them.
+	// The builder is sized for the longest names so it never reallocates,
+	// and String hands over its bytes without a copy.
+	var names strings.Builder
+	size := 0
+	if len(sd.vmIDs) > 0 {
+		size = (nz - len(adminZones)) * sistZoneNameLen(len(sd.vmIDs[0]), len(sd.arrays[A-1].id))
+	}
+	for _, z := range adminZones {
+		size += len(z.name)
+	}
+	names.Grow(size)
+	ends := make([]int, 0, nz)
+	addZone := func(members, principals []wwn.WWN) {
+		ends = append(ends, names.Len())
+		s.zones = append(s.zones, zone{off: int32(len(s.members)), nm: uint16(len(members)),
+			np: uint16(len(principals)), effective: true})
+		s.members = append(s.members, members...)
+		s.members = append(s.members, principals...)
+	}
+	var scratch [2 * maxZoneNameLen]byte
+	for i := range sd.vmsN {
+		v := &hv.vms[sd.vm0+i]
+		arr := sd.arrays[i%A]
+		for _, p := range v.vp[f] {
+			for t := range T {
+				tgt := arr.ports[f*N+targetPort(i/A, t, N, T)].WWPN
+				names.Write(appendSISTZoneName(scratch[:0], v.id, p.wwpn, arr.id, tgt))
+				addZone([]wwn.WWN{p.wwpn, tgt}, nil)
+			}
+		}
+	}
+	backup := sd.backup[f].wwpn
+	for _, z := range adminZones {
+		names.WriteString(z.name)
+		if z.drive >= 0 {
+			addZone([]wwn.WWN{backup, sd.tapes[f][z.drive].wwpn}, nil)
+		} else { // the first array's first port serves the backup server
+			addZone([]wwn.WWN{backup}, []wwn.WWN{sd.arrays[0].ports[f*N].WWPN})
+		}
+	}
+	all := names.String()
+	prev := 0
+	for k := range s.zones {
+		s.zones[k].name = all[prev:ends[k]]
+		prev = ends[k]
+	}
+	slices.SortFunc(s.zones, func(a, b zone) int { return strings.Compare(a.name, b.name) })
+	s.recomputeChecksum()
+}

@@ -1,0 +1,99 @@
+package lab
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/sanmob/sanmob/compute"
+	"github.com/sanmob/sanmob/fabric/wwn"
+)
+
+// Hypervisor is the lab's hypervisor manager: one inventory for the hosts
+// and VMs of every site, as a vCenter spanning them would keep.
+type Hypervisor struct {
+	w *World
+
+	mu    sync.RWMutex
+	hosts []host // site by site, in id order
+	vms   []vm   // site by site, in id order
+}
+
+type host struct {
+	id     string
+	site   int32
+	hbas   [2]hba // one per fabric: a, b
+	booted time.Duration
+}
+
+type hba struct {
+	name        string
+	wwpn, wwnn  wwn.WWN
+	maxVports   int32
+	vportsInUse int32
+}
+
+// vm keeps its vports inline, [fabric][set], because every VM has exactly a
+// pair per fabric of its site.
+type vm struct {
+	id        string
+	host      int32
+	shares    int32
+	poweredOn time.Duration // when its active vports logged in
+	vp        [2][2]vport
+}
+
+type vport struct {
+	wwpn, wwnn wwn.WWN
+	hba        wwn.WWN // zero while not instantiated
+	active     bool
+}
+
+var vportSets = [2]string{"a", "b"}
+
+// Hosts lists the hosts of every site. A fault on any host disturbs it: the
+// manager's inventory includes that host.
+func (h *Hypervisor) Hosts(ctx context.Context) ([]compute.Host, error) {
+	if _, err := h.w.fault(ctx, compute.ErrUnavailable, OpRead, anyHost); err != nil {
+		return nil, err
+	}
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	out := make([]compute.Host, len(h.hosts))
+	hbas := make([]compute.HBA, 2*len(h.hosts))
+	for i := range h.hosts {
+		x := &h.hosts[i]
+		hs := hbas[2*i : 2*i+2 : 2*i+2]
+		for f, b := range x.hbas {
+			hs[f] = compute.HBA{Name: b.name, WWPN: b.wwpn, WWNN: b.wwnn,
+				MaxVports: int(b.maxVports), VportsInUse: int(b.vportsInUse)}
+		}
+		out[i] = compute.Host{ID: x.id, Name: x.id, Site: h.w.cfg.Sites[x.site], HBAs: hs}
+	}
+	return out, nil
+}
+
+// VMs lists the VMs of every site.
+func (h *Hypervisor) VMs(ctx context.Context) ([]compute.VM, error) {
+	if _, err := h.w.fault(ctx, compute.ErrUnavailable, OpRead, anyHost); err != nil {
+		return nil, err
+	}
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	out := make([]compute.VM, len(h.vms))
+	vps := make([]compute.Vport, 4*len(h.vms))
+	for i := range h.vms {
+		v := &h.vms[i]
+		hst := &h.hosts[v.host]
+		ps := vps[4*i : 4*i+4 : 4*i+4]
+		for f := range v.vp {
+			fid := h.w.switches[2*int(hst.site)+f].id
+			for s, p := range v.vp[f] {
+				ps[2*f+s] = compute.Vport{WWPN: p.wwpn, WWNN: p.wwnn, Fabric: fid,
+					HBA: p.hba, Set: vportSets[s], Active: p.active}
+			}
+		}
+		out[i] = compute.VM{ID: v.id, Name: v.id, Host: hst.id, Vports: ps, Shares: int(v.shares)}
+	}
+	return out, nil
+}

@@ -1,0 +1,230 @@
+package lab
+
+import (
+	"context"
+	"encoding/hex"
+	"math"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/sanmob/sanmob/array"
+	"github.com/sanmob/sanmob/fabric/wwn"
+)
+
+const labVendor = "sanmob-lab"
+
+// Array is a lab storage array: thin pools, volumes, snapshots, host groups
+// with their LUN maps, and FC target ports.
+type Array struct {
+	w    *World
+	id   string
+	site string
+	info array.Info
+
+	mu     sync.RWMutex
+	ports  []array.TargetPort // fabric a's, then fabric b's: TargetPortsPerFabric each
+	pools  []pool
+	vols   []volume
+	snaps  []snapshot
+	groups []hostGroup
+	luns   []lunMap
+}
+
+// pool keeps the logical bytes written to it next to the physical bytes they
+// occupy: arrays report pool usage after deduplication and compression, so
+// the two differ by the pool's data-reduction ratio, and a later change of
+// a volume's usage moves the pool's by delta/reduction.
+type pool struct {
+	id                   string
+	physical, used, prov int64
+	logical              int64
+	reduction            float64
+	maxOvercommit        float64
+	reservedPercent      int
+	targetOC, targetUsed float64 // drawn at build, met when the pool is sized
+}
+
+type volume struct {
+	id      string
+	pool    int32
+	group   int32 // host group of the VM that owns it, -1 if none
+	size    int64
+	used    int64
+	wwn     [16]byte
+	created time.Duration // virtual, from the epoch
+	thin    bool
+}
+
+type snapshot struct {
+	vol     int32
+	n       uint16 // the volume's nth snapshot: id <volume>-snap<n>
+	grouped bool   // taken with the VM's other volumes: group <vm>-cg<n>
+	used    int64
+	created time.Duration
+}
+
+// hostGroup holds initiators and target ports in one slice — initiators
+// first — a capped window of a shared arena: replace it, never write into it.
+type hostGroup struct {
+	name  string
+	wwpns []wwn.WWN
+	nInit int
+}
+
+type lunMap struct {
+	vol, group, lun int32
+	writable        bool
+}
+
+// ID is the array id.
+func (a *Array) ID() string { return a.id }
+
+// Info identifies the array.
+func (a *Array) Info(ctx context.Context) (array.Info, error) {
+	if _, err := a.w.fault(ctx, array.ErrUnavailable, OpRead, a.id); err != nil {
+		return array.Info{}, err
+	}
+	return a.info, nil
+}
+
+// TargetPorts lists the FC front-end ports.
+func (a *Array) TargetPorts(ctx context.Context) ([]array.TargetPort, error) {
+	if _, err := a.w.fault(ctx, array.ErrUnavailable, OpRead, a.id); err != nil {
+		return nil, err
+	}
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return append([]array.TargetPort(nil), a.ports...), nil
+}
+
+// Pools lists the thin pools.
+func (a *Array) Pools(ctx context.Context) ([]array.Pool, error) {
+	if _, err := a.w.fault(ctx, array.ErrUnavailable, OpRead, a.id); err != nil {
+		return nil, err
+	}
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	out := make([]array.Pool, len(a.pools))
+	for i := range a.pools {
+		p := &a.pools[i]
+		out[i] = array.Pool{
+			ID:               p.id,
+			Name:             p.id,
+			PhysicalBytes:    p.physical,
+			UsedBytes:        p.used,
+			ProvisionedBytes: p.prov,
+			MaxOvercommit:    p.maxOvercommit,
+			ReservedPercent:  p.reservedPercent,
+		}
+	}
+	return out, nil
+}
+
+// Volumes lists the volumes.
+func (a *Array) Volumes(ctx context.Context) ([]array.Volume, error) {
+	if _, err := a.w.fault(ctx, array.ErrUnavailable, OpRead, a.id); err != nil {
+		return nil, err
+	}
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	epoch := a.w.cfg.Epoch
+	out := make([]array.Volume, len(a.vols))
+	for i := range a.vols {
+		v := &a.vols[i]
+		out[i] = array.Volume{
+			ID:        v.id,
+			Name:      v.id,
+			Pool:      a.pools[v.pool].id,
+			SizeBytes: v.size,
+			UsedBytes: v.used,
+			WWN:       volumeWWN(v.wwn),
+			Thin:      v.thin,
+			CreatedAt: epoch.Add(v.created),
+		}
+	}
+	return out, nil
+}
+
+func volumeWWN(b [16]byte) string { return "naa." + hex.EncodeToString(b[:]) }
+
+// Snapshots lists the snapshots, volume by volume.
+func (a *Array) Snapshots(ctx context.Context) ([]array.Snapshot, error) {
+	if _, err := a.w.fault(ctx, array.ErrUnavailable, OpRead, a.id); err != nil {
+		return nil, err
+	}
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	epoch := a.w.cfg.Epoch
+	out := make([]array.Snapshot, len(a.snaps))
+	for i := range a.snaps {
+		s := &a.snaps[i]
+		v := &a.vols[s.vol]
+		n := strconv.Itoa(int(s.n))
+		id := v.id + "-snap" + n
+		out[i] = array.Snapshot{
+			ID:        id,
+			Volume:    v.id,
+			Name:      id,
+			UsedBytes: s.used,
+			CreatedAt: epoch.Add(s.created),
+		}
+		if s.grouped && v.group >= 0 {
+			out[i].Group = a.groups[v.group].name + "-cg" + n
+		}
+	}
+	return out, nil
+}
+
+// Mappings lists the LUN maps joined with their host groups.
+func (a *Array) Mappings(ctx context.Context) ([]array.Mapping, error) {
+	if _, err := a.w.fault(ctx, array.ErrUnavailable, OpRead, a.id); err != nil {
+		return nil, err
+	}
+	return a.TruthMappings(), nil
+}
+
+// TruthMappings is the masking as it is, never faulted; a deep copy.
+func (a *Array) TruthMappings() []array.Mapping {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	n := 0
+	for i := range a.luns {
+		n += len(a.groups[a.luns[i].group].wwpns)
+	}
+	arena := make([]wwn.WWN, n)
+	out := make([]array.Mapping, len(a.luns))
+	for i := range a.luns {
+		l := &a.luns[i]
+		g := &a.groups[l.group]
+		k := len(g.wwpns)
+		c := arena[:k:k]
+		arena = arena[k:]
+		copy(c, g.wwpns)
+		out[i] = array.Mapping{
+			Volume:      a.vols[l.vol].id,
+			LUN:         int(l.lun),
+			HostGroup:   g.name,
+			Initiators:  c[:g.nInit:g.nInit],
+			TargetPorts: c[g.nInit:],
+			Writable:    l.writable,
+		}
+	}
+	return out
+}
+
+// size fixes a pool's physical capacity and usage from the targets drawn for
+// it: overcommit (provisioned/physical) of about targetOC and usage of about
+// targetUsed of physical, the data-reduction ratio absorbing the difference
+// between that and what the volumes wrote.
+func (p *pool) size() {
+	const mib = 1 << 20
+	if p.prov == 0 {
+		// Nothing provisioned: an empty pool of a plausible size.
+		p.physical, p.used, p.reduction = 8<<40, 0, 1
+		return
+	}
+	p.physical = int64(math.Round(float64(p.prov)/p.targetOC/mib)) * mib
+	p.used = int64(math.Round(float64(p.physical)*p.targetUsed/mib) * mib)
+	p.reduction = float64(p.logical) / float64(max(p.used, 1))
+}

@@ -1,0 +1,199 @@
+package lab
+
+import (
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sanmob/sanmob/array"
+	"github.com/sanmob/sanmob/compute"
+	"github.com/sanmob/sanmob/fabric"
+	"github.com/sanmob/sanmob/fabric/wwn"
+)
+
+var (
+	_ fabric.Driver  = (*Switch)(nil)
+	_ array.Driver   = (*Array)(nil)
+	_ compute.Driver = (*Hypervisor)(nil)
+)
+
+// Site is a data center.
+type Site struct {
+	ID string `json:"id"`
+}
+
+// Link joins two sites; From < To.
+type Link struct {
+	From          string  `json:"from"`
+	To            string  `json:"to"`
+	RTTMs         float64 `json:"rttMs"`
+	BandwidthMbps float64 `json:"bandwidthMbps"`
+	DistanceKm    float64 `json:"distanceKm"`
+}
+
+// FabricRef names a fabric and the lab switch that answers for it.
+type FabricRef struct {
+	ID, Site string
+	Switch   *Switch
+}
+
+// ArrayRef names an array and its lab implementation.
+type ArrayRef struct {
+	ID, Site string
+	Array    *Array
+}
+
+// World is one simulated data center. The core reaches it only through the
+// driver interfaces of its devices; the other methods are the lab's own
+// controls, served under /lab.
+type World struct {
+	cfg      Config
+	clock    *Clock
+	sites    []Site
+	links    []Link
+	switches []*Switch // per site: fabric a, fabric b
+	arrays   []*Array  // per site, by number
+	hv       *Hypervisor
+	byID     map[string]any // fabrics and arrays: few next to hosts and VMs, which are parsed
+
+	// vports hands out the names of VMs' virtual ports; later VMs draw from
+	// the same sequence so they can never collide with generated ones.
+	vports *wwn.Generator
+
+	faultMu  sync.Mutex
+	faults   []activeFault
+	faultRNG *rand.Rand
+}
+
+// New fills defaults for zero fields, validates and builds the world.
+func New(cfg Config) (*World, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Epoch.IsZero() {
+		cfg.Epoch = time.Now()
+	}
+	cfg.Epoch = cfg.Epoch.Round(0)
+	w := &World{
+		cfg:  cfg,
+		byID: make(map[string]any),
+		// A stream of its own, so that drawing fault rates never shifts the
+		// world the build draws from the seed.
+		faultRNG: rand.New(rand.NewPCG(uint64(cfg.Seed), 0x6661756c74)),
+	}
+	for i, s := range cfg.Sites {
+		w.sites = append(w.sites, Site{ID: s})
+		for _, t := range cfg.Sites[i+1:] {
+			from, to := min(s, t), max(s, t)
+			w.links = append(w.links, Link{From: from, To: to, RTTMs: cfg.LinkRTTMs,
+				BandwidthMbps: cfg.LinkBandwidthMbps, DistanceKm: cfg.LinkDistanceKm})
+		}
+	}
+	if err := build(w); err != nil {
+		return nil, err
+	}
+	for _, s := range w.switches {
+		w.byID[s.id] = s
+	}
+	for _, a := range w.arrays {
+		w.byID[a.id] = a
+	}
+	// The clock starts when the world is handed over, so a slow build of a
+	// large world does not age it.
+	w.clock = newClock(cfg.Epoch, cfg.Speed)
+	return w, nil
+}
+
+// Config is the config the world was built from, defaults and Epoch filled in.
+func (w *World) Config() Config {
+	c := w.cfg
+	c.Sites = append([]string(nil), c.Sites...)
+	return c
+}
+
+// Clock is the world's virtual clock.
+func (w *World) Clock() *Clock { return w.clock }
+
+// Sites lists the sites in config order.
+func (w *World) Sites() []Site { return append([]Site(nil), w.sites...) }
+
+// Links lists one link per pair of sites.
+func (w *World) Links() []Link { return append([]Link(nil), w.links...) }
+
+// Fabrics lists the fabrics, two per site.
+func (w *World) Fabrics() []FabricRef {
+	out := make([]FabricRef, len(w.switches))
+	for i, s := range w.switches {
+		out[i] = FabricRef{ID: s.id, Site: s.site, Switch: s}
+	}
+	return out
+}
+
+// Arrays lists the arrays, site by site.
+func (w *World) Arrays() []ArrayRef {
+	out := make([]ArrayRef, len(w.arrays))
+	for i, a := range w.arrays {
+		out[i] = ArrayRef{ID: a.id, Site: a.site, Array: a}
+	}
+	return out
+}
+
+// Compute is the hypervisor manager of every site.
+func (w *World) Compute() *Hypervisor { return w.hv }
+
+// Switch finds a fabric's switch by fabric id.
+func (w *World) Switch(id string) (*Switch, bool) {
+	s, ok := w.byID[id].(*Switch)
+	return s, ok
+}
+
+// Array finds an array by id.
+func (w *World) Array(id string) (*Array, bool) {
+	a, ok := w.byID[id].(*Array)
+	return a, ok
+}
+
+func (w *World) siteIndex(id string) (int, bool) {
+	for i, s := range w.cfg.Sites {
+		if s == id {
+			return i, true
+		}
+	}
+	return -1, false
+}
+
+// hostIndex resolves a host id to its index in the hypervisor's table by
+// parsing it, which spares a map over every host of a large world.
+func (w *World) hostIndex(id string) (int, bool) {
+	site, num, ok := strings.Cut(id, "-esx")
+	if !ok {
+		return -1, false
+	}
+	s, ok := w.siteIndex(site)
+	if !ok || len(num) != width(w.cfg.HostsPerSite, 2) {
+		return -1, false
+	}
+	n, err := strconv.Atoi(num)
+	if err != nil || n < 1 || n > w.cfg.HostsPerSite || num[0] == '+' || num[0] == '-' {
+		return -1, false
+	}
+	return s*w.cfg.HostsPerSite + n - 1, true
+}
+
+// linkTarget returns the canonical fault target "link:FROM-TO" of the link
+// between two sites, given in either order.
+func (w *World) linkTarget(spec string) (string, bool) {
+	a, b, ok := strings.Cut(spec, "-")
+	if !ok {
+		return "", false
+	}
+	for _, l := range w.links {
+		if (l.From == a && l.To == b) || (l.From == b && l.To == a) {
+			return linkPrefix + l.From + "-" + l.To, true
+		}
+	}
+	return "", false
+}
