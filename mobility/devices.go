@@ -1,0 +1,372 @@
+package mobility
+
+import (
+	"math"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/sanmob/sanmob/array"
+	"github.com/sanmob/sanmob/fabric"
+	"github.com/sanmob/sanmob/fabric/wwn"
+)
+
+// DeviceStatus says how fresh sanmob's view of a device is.
+type DeviceStatus struct {
+	ObservedAt  *time.Time `json:"observedAt,omitempty"`
+	LastAttempt *time.Time `json:"lastAttemptAt,omitempty"`
+	Reachable   bool       `json:"reachable"`
+	LastError   string     `json:"lastError,omitempty"`
+}
+
+func deviceStatus(observed time.Time, st *devStatus) DeviceStatus {
+	var d DeviceStatus
+	if !observed.IsZero() {
+		d.ObservedAt = &observed
+	}
+	if st != nil {
+		at := st.at
+		d.LastAttempt = &at
+		d.Reachable = st.err == nil
+		if st.err != nil {
+			d.LastError = st.err.Error()
+		}
+	}
+	return d
+}
+
+// Fabric is a fabric as the API shows it.
+type Fabric struct {
+	ID             string       `json:"id"`
+	Site           string       `json:"site"`
+	Driver         string       `json:"driver"`
+	Switch         fabric.Info  `json:"switch"`
+	ZoneCount      int          `json:"zoneCount"`
+	ZoneDBBytes    int          `json:"zoneDbBytes"`
+	ZoneDBMaxBytes int          `json:"zoneDbMaxBytes"`
+	EffectiveCfg   string       `json:"effectiveCfg"`
+	Checksum       string       `json:"checksum"`
+	LoginCount     int          `json:"loginCount"`
+	LastCommitAt   *time.Time   `json:"lastCommitAt"` // set once sanmob commits to this fabric
+	Status         DeviceStatus `json:"status"`
+}
+
+// Fabrics lists the configured fabrics.
+func (s *Service) Fabrics() []Fabric {
+	out := make([]Fabric, 0, len(s.fabIDs))
+	for _, id := range s.fabIDs {
+		out = append(out, s.fabricView(s.fabrics[id]))
+	}
+	return out
+}
+
+// Fabric returns one fabric.
+func (s *Service) Fabric(id string) (Fabric, error) {
+	f, ok := s.fabrics[id]
+	if !ok {
+		return Fabric{}, notFound("fabric", id)
+	}
+	return s.fabricView(f), nil
+}
+
+func (s *Service) fabricView(f *fabricDev) Fabric {
+	v := Fabric{ID: f.ID, Site: f.Site, Driver: f.DriverName}
+	var at time.Time
+	if o := f.obs.Load(); o != nil {
+		at = o.at
+		v.Switch = o.info
+		v.ZoneCount = len(o.db.Zones)
+		v.ZoneDBBytes = o.db.SizeBytes
+		v.ZoneDBMaxBytes = o.db.MaxBytes
+		v.EffectiveCfg = o.db.EffectiveCfg
+		v.Checksum = o.db.Checksum
+		v.LoginCount = len(o.logins)
+	}
+	v.Status = deviceStatus(at, f.status.Load())
+	return v
+}
+
+// Logins returns a fabric's name server as last observed.
+func (s *Service) Logins(fabricID string) ([]fabric.Login, *time.Time, error) {
+	f, ok := s.fabrics[fabricID]
+	if !ok {
+		return nil, nil, notFound("fabric", fabricID)
+	}
+	o := f.obs.Load()
+	if o == nil {
+		return nil, nil, s.notObserved("fabric", fabricID, f.status.Load())
+	}
+	at := o.at
+	return o.logins, &at, nil
+}
+
+// ZoneView is a zone with who owns it and who relies on it.
+type ZoneView struct {
+	Name      string    `json:"name"`
+	Members   []wwn.WWN `json:"members"`
+	Peer      []wwn.WWN `json:"peer,omitempty"` // a peer zone's principals
+	Effective bool      `json:"effective"`
+	Owner     string    `json:"owner"` // sanmob | external
+	Users     []string  `json:"users"`
+}
+
+// SanmobZonePrefix marks the zones sanmob names and therefore owns; any other
+// zone is an admin's and is reported, never touched.
+const SanmobZonePrefix = "sm_"
+
+// Zones returns a fabric's zones as last observed, each with its owner and
+// the inventory objects whose WWPNs it admits.
+func (s *Service) Zones(fabricID string) ([]ZoneView, *time.Time, error) {
+	f, ok := s.fabrics[fabricID]
+	if !ok {
+		return nil, nil, notFound("fabric", fabricID)
+	}
+	o := f.obs.Load()
+	if o == nil {
+		return nil, nil, s.notObserved("fabric", fabricID, f.status.Load())
+	}
+	eff := make(map[string]bool, len(o.db.Effective))
+	for _, n := range o.db.Effective {
+		eff[n] = true
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]ZoneView, 0, len(o.db.Zones))
+	for _, z := range o.db.Zones {
+		zv := ZoneView{Name: z.Name, Members: z.Members, Peer: z.Principals, Effective: eff[z.Name], Owner: "external", Users: []string{}}
+		if strings.HasPrefix(z.Name, SanmobZonePrefix) {
+			zv.Owner = "sanmob"
+		}
+		seen := map[string]bool{}
+		for _, m := range append(append([]wwn.WWN(nil), z.Principals...), z.Members...) {
+			if u, ok := s.wwpnOwner[m]; ok && !seen[u] {
+				seen[u] = true
+				zv.Users = append(zv.Users, u)
+			}
+		}
+		sort.Strings(zv.Users)
+		out = append(out, zv)
+	}
+	at := o.at
+	return out, &at, nil
+}
+
+// TargetPortView is an array port with the fabric it is logged in to.
+type TargetPortView struct {
+	Name       string  `json:"name"`
+	WWPN       wwn.WWN `json:"wwpn"`
+	WWNN       wwn.WWN `json:"wwnn"`
+	Fabric     string  `json:"fabric"` // from the name servers; empty when logged in nowhere
+	QueueLimit int     `json:"queueLimit"`
+}
+
+// Array is an array as the API shows it.
+type Array struct {
+	ID          string           `json:"id"`
+	Site        string           `json:"site"`
+	Driver      string           `json:"driver"`
+	Info        array.Info       `json:"info"`
+	TargetPorts []TargetPortView `json:"targetPorts"`
+	Pools       []string         `json:"pools"`
+	VolumeCount int              `json:"volumeCount"`
+	Status      DeviceStatus     `json:"status"`
+}
+
+// Arrays lists the configured arrays.
+func (s *Service) Arrays() []Array {
+	out := make([]Array, 0, len(s.arrIDs))
+	for _, id := range s.arrIDs {
+		out = append(out, s.arrayView(s.arrays[id]))
+	}
+	return out
+}
+
+// Array returns one array.
+func (s *Service) Array(id string) (Array, error) {
+	a, ok := s.arrays[id]
+	if !ok {
+		return Array{}, notFound("array", id)
+	}
+	return s.arrayView(a), nil
+}
+
+func (s *Service) arrayView(a *arrayDev) Array {
+	v := Array{ID: a.ID, Site: a.Site, Driver: a.DriverName, TargetPorts: []TargetPortView{}, Pools: []string{}}
+	var at time.Time
+	if o := a.obs.Load(); o != nil {
+		at = o.at
+		v.Info = o.info
+		for _, p := range o.ports {
+			v.TargetPorts = append(v.TargetPorts, TargetPortView{Name: p.Name, WWPN: p.WWPN, WWNN: p.WWNN, Fabric: s.fabricOf(p.WWPN), QueueLimit: p.QueueLimit})
+		}
+		for _, p := range o.pools {
+			v.Pools = append(v.Pools, p.ID)
+		}
+		v.VolumeCount = len(o.volumes)
+	}
+	v.Status = deviceStatus(at, a.status.Load())
+	return v
+}
+
+// fabricOf finds the fabric a WWPN is logged in to.
+func (s *Service) fabricOf(w wwn.WWN) string {
+	for _, id := range s.fabIDs {
+		if _, ok := s.fabrics[id].obs.Load().login(w); ok {
+			return id
+		}
+	}
+	return ""
+}
+
+// Pool is a pool as the API shows it; the forecast fields belong to the thin
+// package and stay empty until it samples history.
+type Pool struct {
+	ID               string    `json:"id"`
+	Name             string    `json:"name"`
+	Array            string    `json:"array"`
+	Site             string    `json:"site"`
+	PhysicalBytes    int64     `json:"physicalBytes"`
+	UsedBytes        int64     `json:"usedBytes"`
+	ProvisionedBytes int64     `json:"provisionedBytes"`
+	FreeBytes        int64     `json:"freeBytes"`
+	Overcommit       float64   `json:"overcommit"`
+	MaxOvercommit    float64   `json:"maxOvercommit"`
+	UsedPercent      float64   `json:"usedPercent"`
+	DaysToFull       *float64  `json:"daysToFull"`
+	Forecast         any       `json:"forecast"`
+	ObservedAt       time.Time `json:"observedAt"`
+}
+
+// Pools lists every pool of every array that has answered.
+func (s *Service) Pools(arrayID string) []Pool {
+	var out []Pool
+	for _, id := range s.arrIDs {
+		if arrayID != "" && id != arrayID {
+			continue
+		}
+		a := s.arrays[id]
+		o := a.obs.Load()
+		if o == nil {
+			continue
+		}
+		for _, p := range o.pools {
+			out = append(out, poolView(a, o, p))
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// Pool returns one pool.
+func (s *Service) Pool(id string) (Pool, error) {
+	for _, p := range s.Pools("") {
+		if p.ID == id {
+			return p, nil
+		}
+	}
+	return Pool{}, notFound("pool", id)
+}
+
+func poolView(a *arrayDev, o *arrayObs, p array.Pool) Pool {
+	v := Pool{
+		ID: p.ID, Name: p.Name, Array: a.ID, Site: a.Site, PhysicalBytes: p.PhysicalBytes, UsedBytes: p.UsedBytes,
+		ProvisionedBytes: p.ProvisionedBytes, FreeBytes: p.PhysicalBytes - p.UsedBytes, MaxOvercommit: p.MaxOvercommit,
+		ObservedAt: o.at,
+	}
+	if p.PhysicalBytes > 0 {
+		v.Overcommit = round2(float64(p.ProvisionedBytes) / float64(p.PhysicalBytes))
+		v.UsedPercent = round2(100 * float64(p.UsedBytes) / float64(p.PhysicalBytes))
+	}
+	return v
+}
+
+func round2(f float64) float64 { return math.Round(f*100) / 100 }
+
+// VolumeFilter narrows Volumes.
+type VolumeFilter struct{ Array, Pool string }
+
+// Volumes lists volume records in id order with used bytes from the arrays.
+func (s *Service) Volumes(f VolumeFilter) []Volume {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]Volume, 0, len(s.volumes))
+	for _, v := range s.volumes {
+		if f.Array != "" && v.Array != f.Array || f.Pool != "" && v.Pool != f.Pool {
+			continue
+		}
+		out = append(out, s.volumeView(v))
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// Volume returns one volume.
+func (s *Service) Volume(id string) (Volume, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	v, ok := s.volumes[id]
+	if !ok {
+		return Volume{}, notFound("volume", id)
+	}
+	return s.volumeView(v), nil
+}
+
+func (s *Service) volumeView(v *Volume) Volume {
+	out := *v
+	if a := s.arrays[v.Array]; a != nil {
+		if dv, ok := a.obs.Load().volume(v.ID); ok {
+			out.UsedBytes = dv.UsedBytes
+		}
+	}
+	return out
+}
+
+// SnapshotView is a snapshot with the array it lives on.
+type SnapshotView struct {
+	array.Snapshot
+	Array string `json:"array"`
+}
+
+// Snapshots lists the snapshots every array reports, optionally of one volume.
+func (s *Service) Snapshots(volume string) []SnapshotView {
+	out := []SnapshotView{}
+	for _, id := range s.arrIDs {
+		o := s.arrays[id].obs.Load()
+		if o == nil {
+			continue
+		}
+		if volume != "" {
+			for _, sn := range o.snapsByVol[volume] {
+				out = append(out, SnapshotView{sn, id})
+			}
+			continue
+		}
+		for _, snaps := range o.snapsByVol {
+			for _, sn := range snaps {
+				out = append(out, SnapshotView{sn, id})
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+func (s *Service) notObserved(kind, id string, st *devStatus) error {
+	if st != nil && st.err != nil {
+		return &DeviceError{Kind: kind, ID: id, Err: st.err}
+	}
+	return &DeviceError{Kind: kind, ID: id, Err: ErrNotReady}
+}
+
+// DeviceError says that a device could not be read; it wraps ErrUnavailable.
+type DeviceError struct {
+	Kind, ID string
+	Err      error
+}
+
+func (e *DeviceError) Error() string {
+	return e.Kind + " " + e.ID + " has not answered: " + e.Err.Error()
+}
+
+// Unwrap makes errors.Is(err, ErrUnavailable) true.
+func (e *DeviceError) Unwrap() []error { return []error{ErrUnavailable, e.Err} }

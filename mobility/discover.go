@@ -1,0 +1,275 @@
+package mobility
+
+import (
+	"encoding/json"
+	"fmt"
+	"runtime"
+	"sort"
+	"sync"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/sanmob/sanmob/fabric/wwn"
+	"github.com/sanmob/sanmob/store"
+)
+
+// loadKind decodes every record of a kind. Decoding is most of a cold
+// start on a large inventory, so records travel in chunks to one decoder per
+// core and are handed to add from a single goroutine.
+func loadKind[T any](st *store.Store, kind string, add func(*T)) error {
+	const chunk = 512
+	workers := max(1, runtime.GOMAXPROCS(0))
+	raws := make(chan [][]byte, 2*workers)
+	out := make(chan []T, 2*workers)
+	var decodeErr error
+	var errOnce sync.Once
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for batch := range raws {
+				vs := make([]T, len(batch))
+				for i, raw := range batch {
+					if err := json.Unmarshal(raw, &vs[i]); err != nil {
+						errOnce.Do(func() { decodeErr = fmt.Errorf("mobility: decode %s record: %w", kind, err) })
+						vs = nil
+						break
+					}
+				}
+				out <- vs
+			}
+		})
+	}
+	done := make(chan struct{})
+	go func() {
+		for vs := range out {
+			for i := range vs {
+				add(&vs[i])
+			}
+		}
+		close(done)
+	}()
+	batch := make([][]byte, 0, chunk)
+	err := st.List(kind, func(_ string, raw []byte) error {
+		batch = append(batch, append([]byte(nil), raw...))
+		if len(batch) == chunk {
+			raws <- batch
+			batch = make([][]byte, 0, chunk)
+		}
+		return nil
+	})
+	if len(batch) > 0 {
+		raws <- batch
+	}
+	close(raws)
+	wg.Wait()
+	close(out)
+	<-done
+	if err != nil {
+		return fmt.Errorf("mobility: load %s: %w", kind, err)
+	}
+	return decodeErr
+}
+
+// discover builds the inventory from the devices on the first start: hosts
+// and VMs from the hypervisor manager, each HBA's fabric from the name
+// servers, each VM's volumes and LUN ids from the arrays' masking, volumes
+// from the arrays. It needs every device to have answered; it writes
+// everything in synced batches and marks the store discovered last, so a
+// crash in the middle simply discovers again.
+func (s *Service) discover() error {
+	if ok, why := s.devicesAnswered(); !ok {
+		return fmt.Errorf("waiting for devices: %v", why)
+	}
+	co := s.computeObs.Load()
+	// Stamp the records with the oldest observation they were built from, so
+	// that the model counts as sure of them (see Topology) until they change.
+	now := co.at
+	for _, id := range s.fabIDs {
+		if at := s.fabrics[id].obs.Load().at; at.Before(now) {
+			now = at
+		}
+	}
+	for _, id := range s.arrIDs {
+		if at := s.arrays[id].obs.Load().at; at.Before(now) {
+			now = at
+		}
+	}
+
+	hbaFabric := map[wwn.WWN]string{}
+	for _, id := range s.fabIDs {
+		o := s.fabrics[id].obs.Load()
+		for _, l := range o.logins {
+			if !l.NPIV {
+				hbaFabric[l.WWPN] = id
+			}
+		}
+	}
+	hosts := make(map[string]*Host, len(co.hosts))
+	for _, ch := range co.hosts {
+		h := &Host{ID: ch.ID, Name: ch.Name, Site: ch.Site, CreatedAt: now, UpdatedAt: now}
+		for _, b := range ch.HBAs {
+			h.HBAs = append(h.HBAs, HBA{Name: b.Name, WWPN: b.WWPN, WWNN: b.WWNN, Fabric: hbaFabric[b.WWPN], MaxVports: b.MaxVports})
+		}
+		hosts[h.ID] = h
+	}
+	volumes := map[string]*Volume{}
+	for _, aid := range s.arrIDs {
+		o := s.arrays[aid].obs.Load()
+		for _, v := range o.volumes {
+			if prev, dup := volumes[v.ID]; dup {
+				s.log.WithFields(logrus.Fields{"volume": v.ID, "array": aid, "first": prev.Array}).Warn("volume id reported by two arrays; keeping the first")
+				continue
+			}
+			volumes[v.ID] = volumeFromDevice(aid, v, now)
+		}
+	}
+	vms := make(map[string]*VM, len(co.vms))
+	for _, cv := range co.vms {
+		h := hosts[cv.Host]
+		vm := &VM{ID: cv.ID, Name: cv.Name, Host: cv.Host, Shares: cv.Shares, CreatedAt: now, UpdatedAt: now}
+		if h != nil {
+			vm.Site = h.Site
+		}
+		for _, p := range cv.Vports {
+			vm.Vports = append(vm.Vports, Vport{Fabric: p.Fabric, WWPN: p.WWPN, WWNN: p.WWNN, Set: p.Set, Active: p.Active})
+		}
+		vm.Volumes = s.maskedVolumes(vm)
+		vms[vm.ID] = vm
+	}
+
+	b := s.st.Batch()
+	for _, h := range hosts {
+		if err := b.Put(kindHost, h.ID, h); err != nil {
+			return err
+		}
+	}
+	for _, v := range vms {
+		if err := b.Put(kindVM, v.ID, v); err != nil {
+			return err
+		}
+	}
+	for _, v := range volumes {
+		if err := b.Put(kindVolume, v.ID, v); err != nil {
+			return err
+		}
+	}
+	if err := b.Flush(); err != nil {
+		return fmt.Errorf("mobility: save discovered inventory: %w", err)
+	}
+	if err := s.st.Put(kindMeta, "discovered", struct{ At any }{now}); err != nil {
+		return fmt.Errorf("mobility: mark discovered: %w", err)
+	}
+	s.mu.Lock()
+	s.hosts, s.vms, s.volumes = hosts, vms, volumes
+	s.indexOwnersLocked()
+	s.mu.Unlock()
+	s.discovered.Store(true)
+	s.log.WithFields(logrus.Fields{"hosts": len(hosts), "vms": len(vms), "volumes": len(volumes)}).Info("inventory discovered from the devices")
+	return nil
+}
+
+func (s *Service) devicesAnswered() (bool, []string) {
+	var why []string
+	for _, id := range s.fabIDs {
+		if s.fabrics[id].obs.Load() == nil {
+			why = append(why, "fabric "+id)
+		}
+	}
+	for _, id := range s.arrIDs {
+		if s.arrays[id].obs.Load() == nil {
+			why = append(why, "array "+id)
+		}
+	}
+	if s.computeObs.Load() == nil {
+		why = append(why, "compute")
+	}
+	return len(why) == 0, why
+}
+
+// maskedVolumes finds the volumes the arrays present to any of the VM's
+// vports, with the LUN id they are presented under.
+func (s *Service) maskedVolumes(vm *VM) []VolumeRef {
+	seen := map[string]bool{}
+	var refs []VolumeRef
+	for _, aid := range s.arrIDs {
+		o := s.arrays[aid].obs.Load()
+		for _, p := range vm.Vports {
+			for _, mi := range o.mapsByInit[p.WWPN] {
+				m := o.mappings[mi]
+				if !seen[m.Volume] {
+					seen[m.Volume] = true
+					refs = append(refs, VolumeRef{ID: m.Volume, LUN: m.LUN})
+				}
+			}
+		}
+	}
+	sort.Slice(refs, func(i, j int) bool {
+		return refs[i].LUN < refs[j].LUN || refs[i].LUN == refs[j].LUN && refs[i].ID < refs[j].ID
+	})
+	return refs
+}
+
+// reconcileVolumes brings the volume records in line with what the arrays
+// report: new volumes are added, changed ones updated, vanished ones flagged
+// missing (never deleted behind a VM's back). Arrays that did not answer are
+// left alone.
+func (s *Service) reconcileVolumes() error {
+	now := s.clk.Now()
+	type change struct {
+		v *Volume
+	}
+	var changes []change
+	s.mu.RLock()
+	for _, aid := range s.arrIDs {
+		o := s.arrays[aid].obs.Load()
+		if o == nil {
+			continue
+		}
+		for _, dv := range o.volumes {
+			cur, ok := s.volumes[dv.ID]
+			if ok && cur.Array != aid {
+				continue
+			}
+			nv := volumeFromDevice(aid, dv, now)
+			if ok {
+				nv.CreatedAt = cur.CreatedAt
+				if *cur == *nv {
+					continue
+				}
+			}
+			changes = append(changes, change{nv})
+		}
+	}
+	for _, v := range s.volumes {
+		a := s.arrays[v.Array]
+		if a == nil || v.Missing {
+			continue
+		}
+		if o := a.obs.Load(); o != nil {
+			if _, ok := o.volIdx[v.ID]; !ok {
+				nv := *v
+				nv.Missing = true
+				changes = append(changes, change{&nv})
+			}
+		}
+	}
+	s.mu.RUnlock()
+	if len(changes) == 0 {
+		return nil
+	}
+	b := s.st.Batch()
+	for _, c := range changes {
+		if err := b.Put(kindVolume, c.v.ID, c.v); err != nil {
+			return err
+		}
+	}
+	if err := b.Flush(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	for _, c := range changes {
+		s.volumes[c.v.ID] = c.v
+	}
+	s.mu.Unlock()
+	return nil
+}

@@ -1,0 +1,86 @@
+package mobility
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/sanmob/sanmob/array"
+	"github.com/sanmob/sanmob/lab"
+	"github.com/sanmob/sanmob/store"
+)
+
+type harness struct {
+	world *lab.World
+	st    *store.Store
+	svc   *Service
+	dir   string
+	wrap  func(array.Driver) array.Driver
+}
+
+func quietLog() logrus.FieldLogger {
+	l := logrus.New()
+	l.SetLevel(logrus.ErrorLevel)
+	return l
+}
+
+// newHarness builds a started service on the small lab with a store in a
+// temp dir. wrapArray, when set, lets a test put a filter in front of an
+// array driver.
+func newHarness(t *testing.T, wrapArray func(array.Driver) array.Driver) *harness {
+	t.Helper()
+	w, err := lab.New(lab.Small())
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{world: w, dir: t.TempDir(), wrap: wrapArray}
+	h.open(t, wrapArray)
+	return h
+}
+
+func (h *harness) open(t *testing.T, wrapArray func(array.Driver) array.Driver) {
+	t.Helper()
+	st, err := store.Open(store.Options{Dir: filepath.Join(h.dir, "store"), Logger: quietLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.st = st
+	cfg := Config{Store: st, Clock: h.world.Clock(), Log: quietLog(), Compute: h.world.Compute(), DriverTimeout: 5 * time.Second}
+	for _, s := range h.world.Sites() {
+		cfg.Sites = append(cfg.Sites, Site{ID: s.ID})
+	}
+	for _, l := range h.world.Links() {
+		cfg.Links = append(cfg.Links, Link{From: l.From, To: l.To, RTTMs: l.RTTMs, BandwidthMbps: l.BandwidthMbps, DistanceKm: l.DistanceKm})
+	}
+	for _, f := range h.world.Fabrics() {
+		cfg.Fabrics = append(cfg.Fabrics, FabricDevice{ID: f.ID, Site: f.Site, DriverName: "lab", Driver: f.Switch})
+	}
+	for _, a := range h.world.Arrays() {
+		var d array.Driver = a.Array
+		if wrapArray != nil {
+			d = wrapArray(d)
+		}
+		cfg.Arrays = append(cfg.Arrays, ArrayDevice{ID: a.ID, Site: a.Site, DriverName: "lab", Driver: d})
+	}
+	svc, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	h.svc = svc
+	t.Cleanup(func() { _ = st.Close() })
+}
+
+// reopen closes the store and starts a fresh service on it, as a restart.
+func (h *harness) reopen(t *testing.T) {
+	t.Helper()
+	if err := h.st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	h.open(t, h.wrap)
+}

@@ -1,0 +1,393 @@
+package mobility
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sirupsen/logrus"
+	"k8s.io/utils/clock"
+
+	"github.com/sanmob/sanmob/array"
+	"github.com/sanmob/sanmob/compute"
+	"github.com/sanmob/sanmob/fabric"
+	"github.com/sanmob/sanmob/fabric/wwn"
+	"github.com/sanmob/sanmob/store"
+)
+
+// FabricDevice is a configured fabric and the driver that reaches it.
+type FabricDevice struct {
+	ID         string
+	Site       string
+	DriverName string
+	Driver     fabric.Driver
+}
+
+// ArrayDevice is a configured array and the driver that reaches it.
+type ArrayDevice struct {
+	ID         string
+	Site       string
+	DriverName string
+	Driver     array.Driver
+}
+
+// Config wires the core to its store, clock and devices.
+type Config struct {
+	Store   *store.Store
+	Clock   clock.PassiveClock // the lab's virtual clock in lab mode
+	Log     logrus.FieldLogger
+	Sites   []Site
+	Links   []Link
+	Fabrics []FabricDevice
+	Arrays  []ArrayDevice
+	Compute compute.Driver
+	// DriverTimeout bounds every device read (default 30 s).
+	DriverTimeout time.Duration
+	// RefreshInterval is how often observed device state is re-read
+	// (default 30 s of real time).
+	RefreshInterval time.Duration
+	// VportPools are where generated NPIV names come from (default: QEMU OUI).
+	VportPools []wwn.Pool
+}
+
+type devStatus struct {
+	at  time.Time
+	err error
+}
+
+type fabricDev struct {
+	FabricDevice
+	obs    atomic.Pointer[fabricObs]
+	status atomic.Pointer[devStatus]
+}
+
+type arrayDev struct {
+	ArrayDevice
+	obs    atomic.Pointer[arrayObs]
+	status atomic.Pointer[devStatus]
+}
+
+// Service is the inventory and its view of the devices.
+type Service struct {
+	cfg     Config
+	st      *store.Store
+	clk     clock.PassiveClock
+	log     logrus.FieldLogger
+	sites   map[string]Site
+	fabrics map[string]*fabricDev
+	arrays  map[string]*arrayDev
+	fabIDs  []string
+	arrIDs  []string
+
+	computeObs    atomic.Pointer[computeObs]
+	computeStatus atomic.Pointer[devStatus]
+	discovered    atomic.Bool
+	started       atomic.Bool
+
+	gen *wwn.Generator
+
+	// refreshMu serialises refreshes, and with them the volume reconcile.
+	refreshMu sync.Mutex
+
+	mu        sync.RWMutex // guards the inventory below
+	hosts     map[string]*Host
+	vms       map[string]*VM
+	volumes   map[string]*Volume
+	wwpnOwner map[wwn.WWN]string // every WWPN in the inventory → "host/<id>" or "vm/<id>"
+}
+
+// New checks the configuration; it does no I/O.
+func New(cfg Config) (*Service, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("mobility: a store is required")
+	}
+	if cfg.Compute == nil {
+		return nil, errors.New("mobility: a compute driver is required")
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.RealClock{}
+	}
+	if cfg.Log == nil {
+		cfg.Log = logrus.StandardLogger()
+	}
+	if cfg.DriverTimeout <= 0 {
+		cfg.DriverTimeout = 30 * time.Second
+	}
+	if cfg.RefreshInterval <= 0 {
+		cfg.RefreshInterval = 30 * time.Second
+	}
+	if len(cfg.VportPools) == 0 {
+		cfg.VportPools = []wwn.Pool{{OUI: wwn.OUIQEMU, First: 1 << 32, Last: 1<<36 - 1}}
+	}
+	s := &Service{
+		cfg: cfg, st: cfg.Store, clk: cfg.Clock, log: cfg.Log,
+		sites:     map[string]Site{},
+		fabrics:   map[string]*fabricDev{},
+		arrays:    map[string]*arrayDev{},
+		hosts:     map[string]*Host{},
+		vms:       map[string]*VM{},
+		volumes:   map[string]*Volume{},
+		wwpnOwner: map[wwn.WWN]string{},
+	}
+	for _, site := range cfg.Sites {
+		if err := validID(site.ID); err != nil {
+			return nil, fmt.Errorf("mobility: site: %w", err)
+		}
+		if _, dup := s.sites[site.ID]; dup {
+			return nil, fmt.Errorf("mobility: site %q configured twice", site.ID)
+		}
+		s.sites[site.ID] = site
+	}
+	for _, l := range cfg.Links {
+		if _, ok := s.sites[l.From]; !ok {
+			return nil, fmt.Errorf("mobility: link %s-%s: unknown site %q", l.From, l.To, l.From)
+		}
+		if _, ok := s.sites[l.To]; !ok {
+			return nil, fmt.Errorf("mobility: link %s-%s: unknown site %q", l.From, l.To, l.To)
+		}
+	}
+	for _, f := range cfg.Fabrics {
+		if err := validID(f.ID); err != nil {
+			return nil, fmt.Errorf("mobility: fabric: %w", err)
+		}
+		if _, ok := s.sites[f.Site]; !ok {
+			return nil, fmt.Errorf("mobility: fabric %q: unknown site %q", f.ID, f.Site)
+		}
+		if _, dup := s.fabrics[f.ID]; dup {
+			return nil, fmt.Errorf("mobility: fabric %q configured twice", f.ID)
+		}
+		if f.Driver == nil {
+			return nil, fmt.Errorf("mobility: fabric %q has no driver", f.ID)
+		}
+		s.fabrics[f.ID] = &fabricDev{FabricDevice: f}
+		s.fabIDs = append(s.fabIDs, f.ID)
+	}
+	for _, a := range cfg.Arrays {
+		if err := validID(a.ID); err != nil {
+			return nil, fmt.Errorf("mobility: array: %w", err)
+		}
+		if _, ok := s.sites[a.Site]; !ok {
+			return nil, fmt.Errorf("mobility: array %q: unknown site %q", a.ID, a.Site)
+		}
+		if _, dup := s.arrays[a.ID]; dup {
+			return nil, fmt.Errorf("mobility: array %q configured twice", a.ID)
+		}
+		if a.Driver == nil {
+			return nil, fmt.Errorf("mobility: array %q has no driver", a.ID)
+		}
+		s.arrays[a.ID] = &arrayDev{ArrayDevice: a}
+		s.arrIDs = append(s.arrIDs, a.ID)
+	}
+	sort.Strings(s.fabIDs)
+	sort.Strings(s.arrIDs)
+	gen, err := wwn.NewGenerator(s.wwpnTaken, cfg.VportPools...)
+	if err != nil {
+		return nil, fmt.Errorf("mobility: vport pools: %w", err)
+	}
+	s.gen = gen
+	return s, nil
+}
+
+// Start loads the inventory from the store, reads every device once and, on
+// the very first start, discovers the inventory from the devices. A device
+// that does not answer does not fail Start: the service stays not-ready and
+// Run keeps trying.
+func (s *Service) Start(ctx context.Context) error {
+	for _, site := range s.cfg.Sites {
+		if err := s.st.Put(kindSite, site.ID, site); err != nil {
+			return fmt.Errorf("mobility: save site: %w", err)
+		}
+	}
+	for _, l := range s.cfg.Links {
+		if err := s.st.Put(kindLink, l.From+"-"+l.To, l); err != nil {
+			return fmt.Errorf("mobility: save link: %w", err)
+		}
+	}
+	var cursor []uint64
+	switch err := s.st.Get(kindMeta, metaVportCursor, &cursor); {
+	case err == nil:
+		s.gen.Advance(cursor)
+	case !errors.Is(err, store.ErrNotFound):
+		return fmt.Errorf("mobility: %w", err)
+	}
+	var mark struct{ At time.Time }
+	switch err := s.st.Get(kindMeta, "discovered", &mark); {
+	case err == nil:
+		// The store and the devices are read side by side: on a large
+		// inventory each takes about as long as the other.
+		var wg sync.WaitGroup
+		wg.Go(func() { s.readDevices(ctx) })
+		err := s.load()
+		wg.Wait()
+		if err != nil {
+			return err
+		}
+		s.discovered.Store(true)
+		if err := s.reconcileVolumes(); err != nil {
+			s.log.WithError(err).Warn("volume records not updated")
+		}
+	case errors.Is(err, store.ErrNotFound):
+		s.refresh(ctx)
+	default:
+		return fmt.Errorf("mobility: %w", err)
+	}
+	s.started.Store(true)
+	return nil
+}
+
+// Run refreshes the observed device state until ctx ends.
+func (s *Service) Run(ctx context.Context) {
+	t := time.NewTicker(s.cfg.RefreshInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s.refresh(ctx)
+		}
+	}
+}
+
+// Refresh re-reads every device now.
+func (s *Service) Refresh(ctx context.Context) { s.refresh(ctx) }
+
+func (s *Service) refresh(ctx context.Context) {
+	s.refreshMu.Lock()
+	defer s.refreshMu.Unlock()
+	s.readDevices(ctx)
+	if !s.discovered.Load() {
+		if err := s.discover(); err != nil {
+			s.log.WithError(err).Warn("discovery postponed")
+		}
+		return
+	}
+	if err := s.reconcileVolumes(); err != nil {
+		s.log.WithError(err).Warn("volume records not updated")
+	}
+}
+
+// readDevices reads every device once, in parallel, each under its own
+// timeout, and keeps what answered as the newest observation.
+func (s *Service) readDevices(ctx context.Context) {
+	var wg sync.WaitGroup
+	for _, f := range s.fabrics {
+		wg.Go(func() {
+			c, cancel := context.WithTimeout(ctx, s.cfg.DriverTimeout)
+			defer cancel()
+			o, err := readFabric(c, f.Driver, s.clk.Now())
+			s.record(&f.status, err, logrus.Fields{"fabric": f.ID})
+			if err == nil {
+				f.obs.Store(o)
+			}
+		})
+	}
+	for _, a := range s.arrays {
+		wg.Go(func() {
+			c, cancel := context.WithTimeout(ctx, s.cfg.DriverTimeout)
+			defer cancel()
+			o, err := readArray(c, a.Driver, s.clk.Now())
+			s.record(&a.status, err, logrus.Fields{"array": a.ID})
+			if err == nil {
+				a.obs.Store(o)
+			}
+		})
+	}
+	wg.Go(func() {
+		c, cancel := context.WithTimeout(ctx, s.cfg.DriverTimeout)
+		defer cancel()
+		o, err := readCompute(c, s.cfg.Compute, s.clk.Now())
+		s.record(&s.computeStatus, err, logrus.Fields{"device": "compute"})
+		if err == nil {
+			s.computeObs.Store(o)
+		}
+	})
+	wg.Wait()
+}
+
+func (s *Service) record(p *atomic.Pointer[devStatus], err error, f logrus.Fields) {
+	prev := p.Load()
+	p.Store(&devStatus{at: s.clk.Now(), err: err})
+	switch {
+	case err != nil && (prev == nil || prev.err == nil):
+		s.log.WithFields(f).WithError(err).Warn("device read failed")
+	case err == nil && prev != nil && prev.err != nil:
+		s.log.WithFields(f).Info("device answers again")
+	}
+}
+
+// Readiness reports whether the inventory is loaded and every device has
+// answered at least once, and if not, why.
+func (s *Service) Readiness() (bool, []string) {
+	var why []string
+	if !s.started.Load() {
+		why = append(why, "starting")
+	}
+	for _, id := range s.fabIDs {
+		f := s.fabrics[id]
+		if f.obs.Load() == nil {
+			why = append(why, "fabric "+id+" has not answered"+statusSuffix(f.status.Load()))
+		}
+	}
+	for _, id := range s.arrIDs {
+		a := s.arrays[id]
+		if a.obs.Load() == nil {
+			why = append(why, "array "+id+" has not answered"+statusSuffix(a.status.Load()))
+		}
+	}
+	if s.computeObs.Load() == nil {
+		why = append(why, "compute has not answered"+statusSuffix(s.computeStatus.Load()))
+	}
+	if !s.discovered.Load() {
+		why = append(why, "inventory not yet discovered")
+	}
+	return len(why) == 0, why
+}
+
+func statusSuffix(st *devStatus) string {
+	if st == nil || st.err == nil {
+		return ""
+	}
+	return ": " + st.err.Error()
+}
+
+// load reads the inventory records into memory, the kinds side by side.
+func (s *Service) load() error {
+	hosts := map[string]*Host{}
+	vms := map[string]*VM{}
+	volumes := map[string]*Volume{}
+	var wg sync.WaitGroup
+	errs := make([]error, 3)
+	wg.Go(func() { errs[0] = loadKind(s.st, kindHost, func(h *Host) { hosts[h.ID] = h }) })
+	wg.Go(func() { errs[1] = loadKind(s.st, kindVM, func(v *VM) { vms[v.ID] = v }) })
+	wg.Go(func() { errs[2] = loadKind(s.st, kindVolume, func(v *Volume) { volumes[v.ID] = v }) })
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.hosts, s.vms, s.volumes = hosts, vms, volumes
+	s.indexOwnersLocked()
+	s.log.WithFields(logrus.Fields{"hosts": len(hosts), "vms": len(vms), "volumes": len(volumes)}).Info("inventory loaded")
+	return nil
+}
+
+// indexOwnersLocked rebuilds the WWPN → owner index; s.mu is held.
+func (s *Service) indexOwnersLocked() {
+	s.wwpnOwner = make(map[wwn.WWN]string, len(s.hosts)*2+len(s.vms)*4)
+	for _, h := range s.hosts {
+		for _, hba := range h.HBAs {
+			s.wwpnOwner[hba.WWPN] = "host/" + h.ID
+		}
+	}
+	for _, v := range s.vms {
+		for _, p := range v.Vports {
+			s.wwpnOwner[p.WWPN] = "vm/" + v.ID
+		}
+	}
+}

@@ -1,0 +1,218 @@
+package mobility
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/sanmob/sanmob/array"
+	"github.com/sanmob/sanmob/lab"
+)
+
+func TestTopologyOfUntouchedVM(t *testing.T) {
+	h := newHarness(t, nil)
+	topo, err := h.svc.Topology(context.Background(), "east-vm001", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if topo.Source != "model" {
+		t.Fatalf("source %q: a freshly discovered VM should be answered from the model", topo.Source)
+	}
+	if len(topo.Issues) != 0 {
+		t.Fatalf("issues on an untouched VM: %v", topo.Issues)
+	}
+	// 2 volumes × 2 fabrics × 2 sets × TargetsPerVport (2) target ports.
+	if len(topo.Paths) != 16 {
+		t.Fatalf("%d paths, want 16", len(topo.Paths))
+	}
+	vm, _ := h.svc.VM("east-vm001")
+	host, _ := h.svc.Host(vm.Host)
+	hbaOn := map[string]string{}
+	for _, b := range host.HBAs {
+		hbaOn[b.Fabric] = b.WWPN.String()
+	}
+	arr, _ := h.svc.Array("east-arr1")
+	portFabric := map[string]string{}
+	for _, p := range arr.TargetPorts {
+		portFabric[p.WWPN.String()] = p.Fabric
+	}
+	for _, p := range topo.Paths {
+		if p.HBAWWPN.String() != hbaOn[p.Fabric] {
+			t.Errorf("path %+v: HBA is not the host's on %s", p, p.Fabric)
+		}
+		if portFabric[p.TargetPortWWPN.String()] != p.Fabric {
+			t.Errorf("path %+v: target port is on fabric %q", p, portFabric[p.TargetPortWWPN.String()])
+		}
+		if !strings.HasPrefix(p.Zone, SanmobZonePrefix) || p.Array != "east-arr1" {
+			t.Errorf("path %+v", p)
+		}
+		if p.LoggedIn != (p.Set == "a") {
+			t.Errorf("path %+v: only set a is logged in", p)
+		}
+	}
+	if len(topo.Volumes) != 2 {
+		t.Fatalf("volumes %+v", topo.Volumes)
+	}
+	for _, v := range topo.Volumes {
+		if v.Array != "east-arr1" || v.Pool == "" || !strings.HasPrefix(v.WWN, "naa.6") || v.SizeBytes <= 0 || v.UsedBytes <= 0 || len(v.Snapshots) == 0 {
+			t.Errorf("volume %+v", v)
+		}
+	}
+}
+
+func TestTopologySeesDeviceDrift(t *testing.T) {
+	h := newHarness(t, nil)
+	ctx := context.Background()
+	before, _ := h.svc.Topology(ctx, "west-vm002", false)
+	// Another admin removes both zones of the VM's active vport on west-a.
+	var victim string
+	var zones []string
+	for _, p := range before.Paths {
+		if p.Fabric == "west-a" && p.Set == "a" {
+			victim = p.VportWWPN.String()
+			if len(zones) == 0 || zones[len(zones)-1] != p.Zone {
+				zones = append(zones, p.Zone)
+			}
+		}
+	}
+	sw, _ := h.world.Switch("west-a")
+	seen := map[string]bool{}
+	for _, z := range zones {
+		if seen[z] {
+			continue
+		}
+		seen[z] = true
+		if err := sw.DeleteZone(z); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The model has not been refreshed: without verify the answer is the old one.
+	stale, _ := h.svc.Topology(ctx, "west-vm002", false)
+	if len(stale.Paths) != len(before.Paths) {
+		t.Fatalf("model answer changed without a refresh: %d → %d", len(before.Paths), len(stale.Paths))
+	}
+	fresh, err := h.svc.Topology(ctx, "west-vm002", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fresh.Source != "devices" {
+		t.Fatalf("source %q with verify", fresh.Source)
+	}
+	if len(fresh.Paths) != len(before.Paths)-4 {
+		t.Fatalf("%d paths after removing 2 zones, want %d", len(fresh.Paths), len(before.Paths)-4)
+	}
+	n := 0
+	for _, is := range fresh.Issues {
+		if strings.Contains(is, victim) && strings.Contains(is, "no path") {
+			n++
+		}
+	}
+	if n != 2 {
+		t.Fatalf("want one 'no path' issue per volume for %s, got %v", victim, fresh.Issues)
+	}
+	// The fresh read became the model's observation.
+	again, _ := h.svc.Topology(ctx, "west-vm002", false)
+	if len(again.Paths) != len(fresh.Paths) {
+		t.Fatalf("verified read not kept: %d vs %d paths", len(again.Paths), len(fresh.Paths))
+	}
+}
+
+func TestTopologyWhenADeviceFails(t *testing.T) {
+	h := newHarness(t, nil)
+	if err := h.world.InjectFault(lab.Fault{Target: "east-b", Op: "read", Count: 1}); err != nil {
+		t.Fatal(err)
+	}
+	topo, err := h.svc.Topology(context.Background(), "east-vm004", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, is := range topo.Issues {
+		if strings.Contains(is, "fabric east-b could not be read") {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("issues %v: want the failed read of east-b", topo.Issues)
+	}
+	if len(topo.Paths) != 16 {
+		t.Fatalf("%d paths: the unreadable fabric should be answered from the model", len(topo.Paths))
+	}
+}
+
+func TestTopologyNoticesInventoryChanges(t *testing.T) {
+	h := newHarness(t, nil)
+	host := "east-esx03"
+	if _, err := h.svc.UpdateVM("east-vm001", VMPatch{Host: &host}); err != nil {
+		t.Fatal(err)
+	}
+	topo, err := h.svc.Topology(context.Background(), "east-vm001", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if topo.Source != "devices" {
+		t.Fatalf("source %q: a record changed after the last device read is unsure", topo.Source)
+	}
+	var sawHBA, sawHypervisor bool
+	for _, is := range topo.Issues {
+		sawHBA = sawHBA || strings.Contains(is, "not an HBA of host east-esx03")
+		sawHypervisor = sawHypervisor || strings.Contains(is, "hypervisor manager reports the VM on host \"east-esx01\"")
+	}
+	if !sawHBA || !sawHypervisor {
+		t.Fatalf("issues %v", topo.Issues)
+	}
+	if _, err := h.svc.Topology(context.Background(), "nope", false); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("unknown VM: %v", err)
+	}
+}
+
+// hidingArray is a lab array that stops reporting one volume, as if it was
+// deleted on the array behind sanmob's back.
+type hidingArray struct {
+	array.Driver
+	hide *string
+}
+
+func (a hidingArray) Volumes(ctx context.Context) ([]array.Volume, error) {
+	vols, err := a.Driver.Volumes(ctx)
+	out := vols[:0:0]
+	for _, v := range vols {
+		if v.ID != *a.hide {
+			out = append(out, v)
+		}
+	}
+	return out, err
+}
+
+func TestVanishedVolumeIsFlaggedNotDropped(t *testing.T) {
+	hide := ""
+	h := newHarness(t, func(d array.Driver) array.Driver { return hidingArray{d, &hide} })
+	hide = "east-vm005-d1"
+	h.svc.Refresh(context.Background())
+	v, err := h.svc.Volume("east-vm005-d1")
+	if err != nil {
+		t.Fatalf("record dropped: %v", err)
+	}
+	if !v.Missing {
+		t.Fatal("vanished volume not flagged missing")
+	}
+	topo, _ := h.svc.Topology(context.Background(), "east-vm005", false)
+	found := false
+	for _, is := range topo.Issues {
+		found = found || strings.Contains(is, "no longer reports volume east-vm005-d1")
+	}
+	if !found {
+		t.Fatalf("issues %v", topo.Issues)
+	}
+	// The flag is durable, and clears when the array reports the volume again.
+	h.reopen(t)
+	if v, _ := h.svc.Volume("east-vm005-d1"); !v.Missing {
+		t.Fatal("missing flag lost on restart")
+	}
+	hide = ""
+	h.svc.Refresh(context.Background())
+	if v, _ := h.svc.Volume("east-vm005-d1"); v.Missing {
+		t.Fatal("volume reported again but still flagged missing")
+	}
+}
