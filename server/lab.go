@@ -1,0 +1,139 @@
+package server
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/sanmob/sanmob/array"
+	"github.com/sanmob/sanmob/fabric"
+	"github.com/sanmob/sanmob/fabric/wwn"
+)
+
+// Lab is the embedded lab's own truth and controls, for the /v1/lab routes.
+// Implementations wrap ErrNotFound for an unknown device or zone and
+// ErrInvalid for a bad fault.
+type Lab interface {
+	ZoneDB(fabricID string) (fabric.ZoneDB, error)
+	Logins(fabricID string) ([]fabric.Login, error)
+	DeleteZone(fabricID, zone string) error
+	Mappings(arrayID string) ([]array.Mapping, error)
+	Clock() (now time.Time, speed float64)
+	InjectFault(LabFault) (LabFault, error)
+	Faults() []LabFault
+	ClearFaults()
+}
+
+// LabFault makes the next Count operations (or a Rate share of them) of Op
+// on Target fail or, with LatencyMs, slow down.
+type LabFault struct {
+	Target    string  `json:"target"`
+	Op        string  `json:"op"`
+	Count     int     `json:"count,omitempty"`
+	Rate      float64 `json:"rate,omitempty"`
+	LatencyMs float64 `json:"latencyMs,omitempty"`
+	// Kind is unavailable (default: a transient failure), final, or
+	// applied-timeout (the operation takes effect, the caller sees a timeout).
+	Kind string `json:"kind,omitempty"`
+}
+
+// LabZoneDB is the switch's zone DB as API.md shows it.
+type LabZoneDB struct {
+	Checksum     string    `json:"checksum"`
+	Effective    string    `json:"effective"`
+	Zones        []LabZone `json:"zones"`
+	EffectiveSet []string  `json:"effectiveZones"`
+	SizeBytes    int       `json:"sizeBytes"`
+	MaxBytes     int       `json:"maxBytes"`
+}
+
+// LabZone is one zone of LabZoneDB.
+type LabZone struct {
+	Name       string    `json:"name"`
+	Members    []wwn.WWN `json:"members"`
+	Principals []wwn.WWN `json:"principals,omitempty"`
+}
+
+// LabClock is the virtual clock.
+type LabClock struct {
+	Now   time.Time `json:"now"`
+	Speed float64   `json:"speed"`
+}
+
+func (s *Server) labZoneDB(w http.ResponseWriter, r *http.Request) {
+	db, err := s.cfg.Lab.ZoneDB(vars(r)["id"])
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	out := LabZoneDB{Checksum: db.Checksum, Effective: db.EffectiveCfg, EffectiveSet: db.Effective, SizeBytes: db.SizeBytes, MaxBytes: db.MaxBytes, Zones: make([]LabZone, 0, len(db.Zones))}
+	for _, z := range db.Zones {
+		out.Zones = append(out.Zones, LabZone{Name: z.Name, Members: z.Members, Principals: z.Principals})
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) labLogins(w http.ResponseWriter, r *http.Request) {
+	l, err := s.cfg.Lab.Logins(vars(r)["id"])
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if l == nil {
+		l = []fabric.Login{}
+	}
+	writeJSON(w, http.StatusOK, List[fabric.Login]{Items: l})
+}
+
+func (s *Server) labDeleteZone(w http.ResponseWriter, r *http.Request) {
+	if err := s.cfg.Lab.DeleteZone(vars(r)["id"], vars(r)["name"]); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	entry(r).WithFields(map[string]any{"fabric": vars(r)["id"], "zone": vars(r)["name"]}).Info("lab: zone removed behind sanmob's back")
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) labMappings(w http.ResponseWriter, r *http.Request) {
+	m, err := s.cfg.Lab.Mappings(vars(r)["id"])
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if m == nil {
+		m = []array.Mapping{}
+	}
+	writeJSON(w, http.StatusOK, List[array.Mapping]{Items: m})
+}
+
+func (s *Server) labClock(w http.ResponseWriter, r *http.Request) {
+	now, speed := s.cfg.Lab.Clock()
+	writeJSON(w, http.StatusOK, LabClock{Now: now, Speed: speed})
+}
+
+func (s *Server) labListFaults(w http.ResponseWriter, r *http.Request) {
+	f := s.cfg.Lab.Faults()
+	if f == nil {
+		f = []LabFault{}
+	}
+	writeJSON(w, http.StatusOK, List[LabFault]{Items: f})
+}
+
+func (s *Server) labInjectFault(w http.ResponseWriter, r *http.Request) {
+	var f LabFault
+	if err := decode(w, r, &f); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	out, err := s.cfg.Lab.InjectFault(f)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	entry(r).WithFields(map[string]any{"target": f.Target, "op": f.Op, "count": f.Count, "rate": f.Rate, "latencyMs": f.LatencyMs}).Info("lab: fault injected")
+	writeJSON(w, http.StatusCreated, out)
+}
+
+func (s *Server) labClearFaults(w http.ResponseWriter, r *http.Request) {
+	s.cfg.Lab.ClearFaults()
+	w.WriteHeader(http.StatusNoContent)
+}

@@ -1,0 +1,226 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/sanmob/sanmob/array"
+	"github.com/sanmob/sanmob/fabric"
+	"github.com/sanmob/sanmob/fabric/wwn"
+	"github.com/sanmob/sanmob/mobility"
+)
+
+// Errors that adapters behind the Lab interface (and handlers) wrap.
+var (
+	ErrNotFound = errors.New("not found")
+	ErrInvalid  = errors.New("invalid input")
+)
+
+// Problem is an RFC 9457 problem details body.
+type Problem struct {
+	Type          string         `json:"type"`
+	Title         string         `json:"title"`
+	Status        int            `json:"status"`
+	Detail        string         `json:"detail,omitempty"`
+	Instance      string         `json:"instance,omitempty"`
+	InvalidParams []InvalidParam `json:"invalid-params,omitempty"`
+	Reasons       []string       `json:"reasons,omitempty"`
+}
+
+// InvalidParam names one bad request field (RFC 9457 §3's example extension).
+type InvalidParam struct {
+	Name   string `json:"name"`
+	Reason string `json:"reason"`
+}
+
+const problemBase = "https://sanmob.io/problems/"
+
+var problemTitles = map[int]string{
+	http.StatusBadRequest:            "invalid-input",
+	http.StatusUnauthorized:          "unauthorized",
+	http.StatusForbidden:             "forbidden",
+	http.StatusNotFound:              "not-found",
+	http.StatusMethodNotAllowed:      "method-not-allowed",
+	http.StatusConflict:              "conflict",
+	http.StatusRequestEntityTooLarge: "too-large",
+	http.StatusUnsupportedMediaType:  "unsupported-media-type",
+	http.StatusUnprocessableEntity:   "not-feasible",
+	http.StatusInsufficientStorage:   "no-capacity",
+	http.StatusServiceUnavailable:    "unavailable",
+	http.StatusInternalServerError:   "internal",
+}
+
+func newProblem(status int, detail string) Problem {
+	slug := problemTitles[status]
+	if slug == "" {
+		slug = "error"
+	}
+	return Problem{Type: problemBase + slug, Title: http.StatusText(status), Status: status, Detail: detail}
+}
+
+func writeProblem(w http.ResponseWriter, r *http.Request, p Problem) {
+	if r != nil {
+		p.Instance = r.URL.Path
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(p.Status)
+	_ = json.NewEncoder(w).Encode(p)
+}
+
+// statusOf is the one place that turns an error into an HTTP status.
+func statusOf(err error) int {
+	var mbe *http.MaxBytesError
+	var he *httpError
+	switch {
+	case errors.As(err, &he):
+		return he.status
+	case errors.As(err, &mbe):
+		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, ErrInvalid), errors.Is(err, mobility.ErrInvalid), errors.Is(err, wwn.ErrInvalid),
+		errors.Is(err, fabric.ErrInvalid), errors.Is(err, array.ErrInvalid):
+		return http.StatusBadRequest
+	case errors.Is(err, ErrNotFound), errors.Is(err, mobility.ErrNotFound), errors.Is(err, fabric.ErrNotFound),
+		errors.Is(err, array.ErrNotFound):
+		return http.StatusNotFound
+	case errors.Is(err, mobility.ErrConflict), errors.Is(err, fabric.ErrConflict), errors.Is(err, array.ErrConflict):
+		return http.StatusConflict
+	case errors.Is(err, array.ErrNoCapacity):
+		return http.StatusInsufficientStorage
+	case errors.Is(err, mobility.ErrUnavailable), errors.Is(err, mobility.ErrNotReady),
+		fabric.IsTransient(err), array.IsTransient(err):
+		return http.StatusServiceUnavailable
+	default:
+		return http.StatusInternalServerError
+	}
+}
+
+// writeError answers with the problem that err stands for. Internal errors
+// are logged with their detail and answered without it.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	status := statusOf(err)
+	p := newProblem(status, err.Error())
+	if status == http.StatusInternalServerError {
+		entry(r).WithError(err).Error("request failed")
+		p.Detail = "internal error; see the daemon's log"
+	}
+	var fe *mobility.FieldError
+	var be *FieldErr
+	switch {
+	case errors.As(err, &fe):
+		p.InvalidParams = []InvalidParam{{Name: fe.Field, Reason: fe.Reason}}
+	case errors.As(err, &be) && be.Field != "":
+		p.InvalidParams = []InvalidParam{{Name: be.Field, Reason: be.Reason}}
+	}
+	writeProblem(w, r, p)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	_ = enc.Encode(v)
+}
+
+// decode reads a JSON request body strictly: at most maxBody bytes, no
+// unknown fields, nothing after the value. A bad WWN is reported with the
+// field it sits in, which encoding/json does not say by itself.
+func decode(w http.ResponseWriter, r *http.Request, v any) error {
+	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") &&
+		!strings.HasPrefix(ct, "application/merge-patch+json") {
+		return &httpError{status: http.StatusUnsupportedMediaType, msg: "Content-Type must be application/json, got " + ct}
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+	raw, err := readAll(r)
+	if err != nil {
+		return err
+	}
+	dec := json.NewDecoder(strings.NewReader(string(raw)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return bodyError(raw, err)
+	}
+	if dec.More() {
+		return &FieldErr{Field: "", Reason: "unexpected data after the JSON value"}
+	}
+	return nil
+}
+
+// FieldErr is a request-body error that names the field.
+type FieldErr struct{ Field, Reason string }
+
+func (e *FieldErr) Error() string {
+	if e.Field == "" {
+		return e.Reason
+	}
+	return e.Field + ": " + e.Reason
+}
+
+// Unwrap makes it a 400.
+func (e *FieldErr) Unwrap() error { return ErrInvalid }
+
+type httpError struct {
+	status int
+	msg    string
+}
+
+func (e *httpError) Error() string { return e.msg }
+
+func bodyError(raw []byte, err error) error {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return err
+	}
+	var ute *json.UnmarshalTypeError
+	var se *json.SyntaxError
+	switch {
+	case errors.As(err, &ute):
+		return &FieldErr{Field: ute.Field, Reason: "must be " + ute.Type.String() + ", not a JSON " + ute.Value}
+	case errors.As(err, &se):
+		return &FieldErr{Reason: "malformed JSON: " + se.Error()}
+	case errors.Is(err, wwn.ErrInvalid):
+		var tree any
+		field := ""
+		if json.Unmarshal(raw, &tree) == nil {
+			field = findBadWWN(tree, "")
+		}
+		return &FieldErr{Field: field, Reason: err.Error()}
+	case strings.HasPrefix(err.Error(), "json: unknown field"):
+		return &FieldErr{Field: strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`), Reason: "unknown field"}
+	case err.Error() == "EOF":
+		return &FieldErr{Reason: "a JSON body is required"}
+	default:
+		return &FieldErr{Reason: err.Error()}
+	}
+}
+
+// findBadWWN walks a decoded JSON tree for the first string under a WWN-ish
+// key that does not parse, and returns its path (hbas[0].wwpn).
+func findBadWWN(v any, path string) string {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, val := range x {
+			p := k
+			if path != "" {
+				p = path + "." + k
+			}
+			if s, ok := val.(string); ok && strings.Contains(strings.ToLower(k), "wwn") {
+				if _, err := wwn.Parse(s); err != nil {
+					return p
+				}
+			}
+			if f := findBadWWN(val, p); f != "" {
+				return f
+			}
+		}
+	case []any:
+		for i, val := range x {
+			if f := findBadWWN(val, path+"["+itoa(i)+"]"); f != "" {
+				return f
+			}
+		}
+	}
+	return ""
+}

@@ -1,0 +1,119 @@
+package server
+
+import (
+	"encoding/base64"
+	"net/http"
+	"strconv"
+
+	"github.com/gorilla/mux"
+
+	"github.com/sanmob/sanmob/array"
+	"github.com/sanmob/sanmob/fabric"
+	"github.com/sanmob/sanmob/mobility"
+)
+
+// List is the envelope of every collection: {"items": [...]}; Continue is
+// set when ?limit cut the list, and is passed back as ?continue=.
+type List[T any] struct {
+	Items      []T    `json:"items"`
+	Continue   string `json:"continue,omitempty"`
+	ObservedAt any    `json:"observedAt,omitempty"`
+}
+
+var pageParams = []queryParam{
+	{"limit", "integer", "at most this many items (1-10000); the answer carries a continue token when more remain"},
+	{"continue", "string", "the continue token of the previous page"},
+}
+
+func (s *Server) routeTable() []route {
+	read := func(name, path, summary string, resp any, h http.HandlerFunc, q ...queryParam) route {
+		return route{name: name, method: http.MethodGet, path: path, summary: summary, resp: resp, status: http.StatusOK, handler: h, query: q}
+	}
+	verify := queryParam{"verify", "boolean", "read the devices now instead of answering from the observed model"}
+	return []route{
+		{name: "healthz", method: http.MethodGet, path: "/healthz", public: true, summary: "liveness: the process serves HTTP", resp: map[string]string{}, status: http.StatusOK, handler: s.healthz},
+		{name: "readyz", method: http.MethodGet, path: "/readyz", public: true, summary: "readiness: the store is open and every device has answered", resp: readyBody{}, status: http.StatusOK, handler: s.readyz},
+		{name: "metrics", method: http.MethodGet, path: "/metrics", public: true, summary: "Prometheus metrics", status: http.StatusOK, handler: s.metricsHandler()},
+		{name: "openapi", method: http.MethodGet, path: "/v1/openapi.json", public: true, summary: "this document", resp: map[string]any{}, status: http.StatusOK, handler: s.openapiHandler},
+
+		read("listSites", "/v1/sites", "sites", List[mobility.Site]{}, s.listSites),
+		read("getSite", "/v1/sites/{id}", "one site", mobility.Site{}, s.getSite),
+		read("listLinks", "/v1/links", "inter-site links", List[mobility.Link]{}, s.listLinks),
+
+		read("listFabrics", "/v1/fabrics", "fabrics", List[mobility.Fabric]{}, s.listFabrics),
+		read("getFabric", "/v1/fabrics/{id}", "one fabric", mobility.Fabric{}, s.getFabric),
+		read("listLogins", "/v1/fabrics/{id}/logins", "the fabric's name server as last observed", List[fabric.Login]{}, s.listLogins),
+		read("listZones", "/v1/fabrics/{id}/zones", "zones on the fabric with owner (sanmob|external) and users", List[mobility.ZoneView]{}, s.listZones),
+
+		read("listHosts", "/v1/hosts", "hosts", List[mobility.Host]{}, s.listHosts, append([]queryParam{{"site", "string", "only hosts at this site"}}, pageParams...)...),
+		{name: "createHost", method: http.MethodPost, path: "/v1/hosts", summary: "add a host", req: mobility.HostSpec{}, resp: mobility.Host{}, status: http.StatusCreated, roles: []Role{RoleAdmin}, handler: s.createHost},
+		read("getHost", "/v1/hosts/{id}", "one host", mobility.Host{}, s.getHost),
+		{name: "updateHost", method: http.MethodPatch, path: "/v1/hosts/{id}", summary: "change a host (merge patch)", req: mobility.HostPatch{}, resp: mobility.Host{}, status: http.StatusOK, roles: []Role{RoleAdmin}, handler: s.updateHost},
+		{name: "deleteHost", method: http.MethodDelete, path: "/v1/hosts/{id}", summary: "remove a host that runs no VM", status: http.StatusNoContent, roles: []Role{RoleAdmin}, handler: s.deleteHost},
+
+		read("listVMs", "/v1/vms", "VMs", List[mobility.VM]{}, s.listVMs, append([]queryParam{{"host", "string", "only VMs on this host"}, {"site", "string", "only VMs at this site"}}, pageParams...)...),
+		{name: "createVM", method: http.MethodPost, path: "/v1/vms", summary: "add a VM; vports are generated (NPIV pair per fabric) when left out", req: mobility.VMSpec{}, resp: mobility.VM{}, status: http.StatusCreated, roles: []Role{RoleAdmin}, handler: s.createVM},
+		read("getVM", "/v1/vms/{id}", "one VM", mobility.VM{}, s.getVM),
+		{name: "updateVM", method: http.MethodPatch, path: "/v1/vms/{id}", summary: "change a VM (merge patch)", req: mobility.VMPatch{}, resp: mobility.VM{}, status: http.StatusOK, roles: []Role{RoleAdmin}, handler: s.updateVM},
+		{name: "deleteVM", method: http.MethodDelete, path: "/v1/vms/{id}", summary: "forget a VM (devices are not touched)", status: http.StatusNoContent, roles: []Role{RoleAdmin}, handler: s.deleteVM},
+		read("getTopology", "/v1/vms/{id}/topology", "every path from the VM's vports to its LUNs", mobility.Topology{}, s.getTopology, verify),
+
+		read("listArrays", "/v1/arrays", "arrays with their target ports", List[mobility.Array]{}, s.listArrays),
+		read("getArray", "/v1/arrays/{id}", "one array", mobility.Array{}, s.getArray),
+		read("listPools", "/v1/pools", "capacity pools", List[mobility.Pool]{}, s.listPools, queryParam{"array", "string", "only pools of this array"}),
+		read("getPool", "/v1/pools/{id}", "one pool", mobility.Pool{}, s.getPool),
+		read("listVolumes", "/v1/volumes", "volumes", List[mobility.Volume]{}, s.listVolumes, append([]queryParam{{"array", "string", "only volumes on this array"}, {"pool", "string", "only volumes in this pool"}}, pageParams...)...),
+		read("getVolume", "/v1/volumes/{id}", "one volume", mobility.Volume{}, s.getVolume),
+		read("listSnapshots", "/v1/snapshots", "snapshots", List[mobility.SnapshotView]{}, s.listSnapshots, append([]queryParam{{"volume", "string", "only snapshots of this volume"}}, pageParams...)...),
+
+		{name: "labZoneDB", method: http.MethodGet, path: "/v1/lab/fabrics/{id}/zonedb", lab: true, roles: []Role{RoleAdmin}, summary: "the lab switch's own zone DB", resp: LabZoneDB{}, status: http.StatusOK, handler: s.labZoneDB},
+		{name: "labLogins", method: http.MethodGet, path: "/v1/lab/fabrics/{id}/logins", lab: true, roles: []Role{RoleAdmin}, summary: "the lab switch's own name server", resp: List[fabric.Login]{}, status: http.StatusOK, handler: s.labLogins},
+		{name: "labDeleteZone", method: http.MethodDelete, path: "/v1/lab/fabrics/{id}/zones/{name}", lab: true, roles: []Role{RoleAdmin}, summary: "remove a zone on the lab switch behind sanmob's back", status: http.StatusNoContent, handler: s.labDeleteZone},
+		{name: "labMappings", method: http.MethodGet, path: "/v1/lab/arrays/{id}/mappings", lab: true, roles: []Role{RoleAdmin}, summary: "the lab array's own LUN maps", resp: List[array.Mapping]{}, status: http.StatusOK, handler: s.labMappings},
+		{name: "labClock", method: http.MethodGet, path: "/v1/lab/clock", lab: true, roles: []Role{RoleAdmin}, summary: "the lab's virtual clock", resp: LabClock{}, status: http.StatusOK, handler: s.labClock},
+		{name: "labListFaults", method: http.MethodGet, path: "/v1/lab/faults", lab: true, roles: []Role{RoleAdmin}, summary: "active injected faults", resp: List[LabFault]{}, status: http.StatusOK, handler: s.labListFaults},
+		{name: "labInjectFault", method: http.MethodPost, path: "/v1/lab/faults", lab: true, roles: []Role{RoleAdmin}, summary: "make the next operations of a device fail or slow down", req: LabFault{}, resp: LabFault{}, status: http.StatusCreated, handler: s.labInjectFault},
+		{name: "labClearFaults", method: http.MethodDelete, path: "/v1/lab/faults", lab: true, roles: []Role{RoleAdmin}, summary: "clear every injected fault", status: http.StatusNoContent, handler: s.labClearFaults},
+	}
+}
+
+func vars(r *http.Request) map[string]string { return mux.Vars(r) }
+
+// page cuts a sorted list by ?limit and ?continue (an opaque form of the
+// last id served).
+func page[T any](w http.ResponseWriter, r *http.Request, items []T, id func(T) string) (List[T], bool) {
+	q := r.URL.Query()
+	out := List[T]{Items: items}
+	if c := q.Get("continue"); c != "" {
+		after, err := base64.RawURLEncoding.DecodeString(c)
+		if err != nil {
+			writeProblem(w, r, withParam(newProblem(http.StatusBadRequest, "continue token is not one this server issued"), "continue", "malformed"))
+			return out, false
+		}
+		i := 0
+		for i < len(items) && id(items[i]) <= string(after) {
+			i++
+		}
+		out.Items = items[i:]
+	}
+	if l := q.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > 10000 {
+			writeProblem(w, r, withParam(newProblem(http.StatusBadRequest, "limit must be an integer 1-10000"), "limit", "must be 1-10000"))
+			return out, false
+		}
+		if len(out.Items) > n {
+			out.Items = out.Items[:n]
+			out.Continue = base64.RawURLEncoding.EncodeToString([]byte(id(out.Items[n-1])))
+		}
+	}
+	if out.Items == nil {
+		out.Items = []T{}
+	}
+	return out, true
+}
+
+func withParam(p Problem, name, reason string) Problem {
+	p.InvalidParams = append(p.InvalidParams, InvalidParam{Name: name, Reason: reason})
+	return p
+}

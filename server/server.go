@@ -1,0 +1,217 @@
+package server
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gorilla/mux"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/sirupsen/logrus"
+
+	"github.com/sanmob/sanmob/mobility"
+)
+
+const maxBody = 1 << 20 // 1 MiB; larger bodies get 413
+
+// Config wires the API to the core.
+type Config struct {
+	Mobility *mobility.Service
+	// Lab is set only when the daemon runs the embedded lab; the /v1/lab
+	// routes exist only then.
+	Lab    Lab
+	Tokens []Token
+	Log    logrus.FieldLogger
+	// Registry receives the API's metrics; a fresh one when nil.
+	Registry *prometheus.Registry
+	// Ready adds the daemon's own readiness conditions (store open, ...).
+	Ready func() (bool, []string)
+	// Version is reported in the OpenAPI document.
+	Version string
+}
+
+// Server is the HTTP API.
+type Server struct {
+	cfg     Config
+	mob     *mobility.Service
+	tokens  []Token
+	log     logrus.FieldLogger
+	reg     *prometheus.Registry
+	metrics *metrics
+	routes  []route
+	router  *mux.Router
+	openapi []byte
+}
+
+type route struct {
+	name    string
+	method  string
+	path    string
+	public  bool   // no token needed
+	roles   []Role // empty: any role may call it
+	summary string
+	query   []queryParam
+	req     any // request body type, for the OpenAPI document
+	resp    any // success body type
+	status  int // success status
+	lab     bool
+	handler http.HandlerFunc
+}
+
+type queryParam struct{ name, typ, doc string }
+
+// New builds the router. It does no I/O.
+func New(cfg Config) (*Server, error) {
+	if cfg.Mobility == nil {
+		return nil, fmt.Errorf("server: the mobility service is required")
+	}
+	if len(cfg.Tokens) == 0 {
+		return nil, fmt.Errorf("server: at least one token is required")
+	}
+	for _, t := range cfg.Tokens {
+		if _, err := ParseRole(string(t.Role)); err != nil {
+			return nil, fmt.Errorf("server: token %q: %w", t.Name, err)
+		}
+		if t.Hash == ([sha256.Size]byte{}) {
+			return nil, fmt.Errorf("server: token %q has no hash", t.Name)
+		}
+	}
+	if cfg.Log == nil {
+		cfg.Log = logrus.StandardLogger()
+	}
+	if cfg.Registry == nil {
+		cfg.Registry = prometheus.NewRegistry()
+	}
+	s := &Server{cfg: cfg, mob: cfg.Mobility, tokens: cfg.Tokens, log: cfg.Log, reg: cfg.Registry}
+	s.metrics = newMetrics(cfg.Registry)
+	s.routes = s.routeTable()
+	s.router = mux.NewRouter()
+	s.router.NotFoundHandler = s.wrap(route{name: "unmatched", public: true}, func(w http.ResponseWriter, r *http.Request) {
+		writeProblem(w, r, newProblem(http.StatusNotFound, "no route "+r.Method+" "+r.URL.Path))
+	})
+	s.router.MethodNotAllowedHandler = s.wrap(route{name: "unmatched", public: true}, func(w http.ResponseWriter, r *http.Request) {
+		writeProblem(w, r, newProblem(http.StatusMethodNotAllowed, r.Method+" is not allowed on "+r.URL.Path))
+	})
+	for _, rt := range s.routes {
+		if rt.lab && cfg.Lab == nil {
+			continue
+		}
+		s.router.Handle(rt.path, s.wrap(rt, rt.handler)).Methods(rt.method).Name(rt.name)
+	}
+	doc, err := s.buildOpenAPI()
+	if err != nil {
+		return nil, err
+	}
+	s.openapi = doc
+	return s, nil
+}
+
+// Handler returns the root handler.
+func (s *Server) Handler() http.Handler { return s.router }
+
+type logKey struct{}
+
+func entry(r *http.Request) logrus.FieldLogger {
+	if e, ok := r.Context().Value(logKey{}).(logrus.FieldLogger); ok {
+		return e
+	}
+	return logrus.StandardLogger()
+}
+
+// statusRecorder remembers the status for logs and metrics and passes
+// Flush through for SSE.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+	bytes  int
+}
+
+func (w *statusRecorder) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusRecorder) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += n
+	return n, err
+}
+
+func (w *statusRecorder) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (w *statusRecorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// wrap adds, around one route: panic recovery, auth and roles, the request
+// log entry in the context, the request log line and the metrics.
+func (s *Server) wrap(rt route, h http.HandlerFunc) http.Handler {
+	label := rt.path
+	if label == "" {
+		label = rt.name
+	}
+	reqs := s.metrics.requests
+	lat := s.metrics.latency.MustCurryWith(prometheus.Labels{"route": label})
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w}
+		e := s.log.WithFields(logrus.Fields{"method": r.Method, "route": label, "path": r.URL.Path, "remote": r.RemoteAddr})
+		defer func() {
+			if v := recover(); v != nil {
+				e.WithField("panic", v).Error("handler panicked")
+				if rec.status == 0 {
+					writeProblem(rec, r, newProblem(http.StatusInternalServerError, "internal error; see the daemon's log"))
+				}
+			}
+			d := time.Since(start)
+			code := rec.status
+			if code == 0 {
+				code = http.StatusOK
+			}
+			reqs.WithLabelValues(label, r.Method, strconv.Itoa(code)).Inc()
+			lat.WithLabelValues(r.Method).Observe(d.Seconds())
+			le := e.WithFields(logrus.Fields{"status": code, "durationMs": float64(d.Microseconds()) / 1000, "bytes": rec.bytes})
+			if code >= 500 {
+				le.Warn("request")
+			} else {
+				le.Debug("request")
+			}
+		}()
+		if !rt.public {
+			p, err := s.authenticate(r)
+			if err != nil {
+				rec.Header().Set("WWW-Authenticate", `Bearer realm="sanmob"`)
+				writeProblem(rec, r, newProblem(http.StatusUnauthorized, err.Error()))
+				return
+			}
+			e = e.WithFields(logrus.Fields{"principal": p.Name, "role": p.Role})
+			if !allowed(p.Role, rt.roles) {
+				writeProblem(rec, r, newProblem(http.StatusForbidden, fmt.Sprintf("role %q may not %s %s; it needs one of %v", p.Role, r.Method, label, append(rt.roles, RoleAdmin))))
+				return
+			}
+		}
+		r = r.WithContext(context.WithValue(r.Context(), logKey{}, e))
+		h(rec, r)
+	})
+}
+
+func (s *Server) metricsHandler() http.HandlerFunc {
+	h := promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{})
+	return h.ServeHTTP
+}
+
+func readAll(r *http.Request) ([]byte, error) { return io.ReadAll(r.Body) }
+
+func itoa(i int) string { return strconv.Itoa(i) }
