@@ -1,0 +1,57 @@
+# sanmob — make run (the daemon on the embedded lab), make test (everything).
+SHELL := /bin/bash
+GO ?= go
+GOBIN ?= $(shell $(GO) env GOPATH)/bin
+STATICCHECK_VERSION := 2026.2.2
+STATICCHECK := $(GOBIN)/staticcheck
+DATA_DIR ?= ./data
+LISTEN ?= 127.0.0.1:8080
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+
+.PHONY: all build run test verify unit bench fuzz clean tools
+
+all: build
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/sanmobd ./cmd/sanmobd
+
+run: build
+	./bin/sanmobd --lab --data-dir $(DATA_DIR) --listen $(LISTEN)
+
+# Everything CI runs: formatting, vet, staticcheck, go.mod tidiness, and every
+# test with the race detector.
+test: verify unit
+
+unit:
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+tools: $(STATICCHECK)
+
+$(STATICCHECK):
+	$(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+verify: tools
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(STATICCHECK) ./...
+	@cp go.mod /tmp/sanmob-go.mod.$$$$ && cp go.sum /tmp/sanmob-go.sum.$$$$ && \
+	  $(GO) mod tidy && \
+	  if ! diff -q go.mod /tmp/sanmob-go.mod.$$$$ >/dev/null || ! diff -q go.sum /tmp/sanmob-go.sum.$$$$ >/dev/null; then \
+	    git diff --no-index /tmp/sanmob-go.mod.$$$$ go.mod; \
+	    cp /tmp/sanmob-go.mod.$$$$ go.mod; cp /tmp/sanmob-go.sum.$$$$ go.sum; rm -f /tmp/sanmob-go.*.$$$$; \
+	    echo "go.mod/go.sum are not tidy: run 'go mod tidy'"; exit 1; \
+	  fi; rm -f /tmp/sanmob-go.*.$$$$
+
+# The figures recorded in BENCHMARKS.md.
+bench:
+	./scripts/bench.sh
+
+# Short fuzzing runs of every parser.
+FUZZTIME ?= 20s
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./fabric/wwn/
+
+clean:
+	rm -rf bin $(DATA_DIR)

@@ -1,0 +1,233 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/sanmob/sanmob/lab"
+	"github.com/sanmob/sanmob/mobility"
+	"github.com/sanmob/sanmob/server"
+	"github.com/sanmob/sanmob/store"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// Daemon is a configured sanmobd, ready to Run.
+type Daemon struct {
+	cfg Config
+	log *logrus.Logger
+	// addr receives the API's address once it listens.
+	addr chan net.Addr
+}
+
+// New validates the configuration; it opens nothing.
+func New(cfg Config) (*Daemon, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	log := logrus.New()
+	if cfg.LogFormat == "json" {
+		log.SetFormatter(&logrus.JSONFormatter{})
+	}
+	lvl, err := logrus.ParseLevel(cfg.LogLevel)
+	if err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	log.SetLevel(lvl)
+	return &Daemon{cfg: cfg, log: log, addr: make(chan net.Addr, 1)}, nil
+}
+
+// Run serves until ctx ends, then shuts down cleanly. Every write the API
+// acknowledged is already synced to the store, so a SIGKILL loses none.
+func (d *Daemon) Run(ctx context.Context) error {
+	log := d.log
+	if err := os.MkdirAll(d.cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	st, err := store.Open(store.Options{Dir: filepath.Join(d.cfg.DataDir, "store"), Logger: log})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := st.Close(); err != nil {
+			log.WithError(err).Error("closing the store")
+		}
+	}()
+	tokens, err := d.tokens(st)
+	if err != nil {
+		return err
+	}
+
+	world, err := lab.New(d.cfg.labConfig())
+	if err != nil {
+		return fmt.Errorf("lab: %w", err)
+	}
+	mcfg := mobility.Config{
+		Store: st, Clock: world.Clock(), Log: log, Compute: world.Compute(),
+		RefreshInterval: d.cfg.RefreshInterval,
+	}
+	for _, s := range world.Sites() {
+		mcfg.Sites = append(mcfg.Sites, mobility.Site{ID: s.ID})
+	}
+	for _, l := range world.Links() {
+		mcfg.Links = append(mcfg.Links, mobility.Link{From: l.From, To: l.To, RTTMs: l.RTTMs, BandwidthMbps: l.BandwidthMbps, DistanceKm: l.DistanceKm})
+	}
+	for _, f := range world.Fabrics() {
+		mcfg.Fabrics = append(mcfg.Fabrics, mobility.FabricDevice{ID: f.ID, Site: f.Site, DriverName: "lab", Driver: f.Switch})
+	}
+	for _, a := range world.Arrays() {
+		mcfg.Arrays = append(mcfg.Arrays, mobility.ArrayDevice{ID: a.ID, Site: a.Site, DriverName: "lab", Driver: a.Array})
+	}
+	mob, err := mobility.New(mcfg)
+	if err != nil {
+		return err
+	}
+	api, err := server.New(server.Config{Mobility: mob, Lab: labAdapter{world}, Tokens: tokens, Log: log, Version: version})
+	if err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", d.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	d.addr <- ln.Addr()
+	srv := &http.Server{
+		Handler:           api.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          nil,
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	log.WithFields(logrus.Fields{"listen": ln.Addr().String(), "dataDir": d.cfg.DataDir, "lab": true, "labSpeed": world.Clock().Speed()}).Info("sanmobd serving; loading the inventory")
+	if len(d.cfg.file.Fabrics) > 0 || len(d.cfg.file.Arrays) > 0 {
+		log.Warn("--lab: the fabrics and arrays named in --config are ignored; this build drives only the embedded lab")
+	}
+	if d.cfg.CSIEndpoint != "" {
+		log.WithField("csiEndpoint", d.cfg.CSIEndpoint).Warn("the CSI Controller service is not in this build yet; the endpoint is not opened")
+	}
+	if len(d.cfg.AlertWebhooks) > 0 {
+		log.WithField("webhooks", d.cfg.AlertWebhooks).Warn("alert delivery is not in this build yet; webhooks are not called")
+	}
+
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	start := time.Now()
+	if err := mob.Start(runCtx); err != nil {
+		_ = srv.Close()
+		return err
+	}
+	ready, why := mob.Readiness()
+	log.WithFields(logrus.Fields{"took": time.Since(start).Round(time.Millisecond).String(), "ready": ready, "waiting": why}).Info("inventory started")
+	done := make(chan struct{})
+	go func() { mob.Run(runCtx); close(done) }()
+
+	select {
+	case <-ctx.Done():
+	case err := <-serveErr:
+		cancel()
+		<-done
+		return fmt.Errorf("http: %w", err)
+	}
+	log.Info("shutting down")
+	shCtx, shCancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer shCancel()
+	if err := srv.Shutdown(shCtx); err != nil {
+		log.WithError(err).Warn("http shutdown")
+	}
+	cancel()
+	<-done
+	return nil
+}
+
+// Addr returns the address the API listens on, once it does.
+func (d *Daemon) Addr(ctx context.Context) (net.Addr, error) {
+	select {
+	case a := <-d.addr:
+		d.addr <- a
+		return a, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+const kindToken = "token"
+
+type tokenRecord struct {
+	Name   string `json:"name"`
+	Role   string `json:"role"`
+	SHA256 string `json:"sha256"`
+}
+
+// tokens returns the configured tokens, or, when none is configured, the
+// generated admin token's hash — generating it on the first start, keeping
+// only the hash and writing the token itself to <data-dir>/admin.token (0600).
+func (d *Daemon) tokens(st *store.Store) ([]server.Token, error) {
+	var out []server.Token
+	for _, t := range d.cfg.file.Tokens {
+		h, _ := server.ParseTokenHash(t.SHA256) // validated in New
+		out = append(out, server.Token{Name: t.Name, Role: server.Role(t.Role), Hash: h})
+	}
+	if len(out) > 0 {
+		return out, nil
+	}
+	var rec tokenRecord
+	err := st.Get(kindToken, "admin", &rec)
+	switch {
+	case err == nil:
+		h, err := server.ParseTokenHash(rec.SHA256)
+		if err != nil {
+			return nil, fmt.Errorf("stored admin token: %w", err)
+		}
+		if _, err := os.Stat(filepath.Join(d.cfg.DataDir, "admin.token")); err != nil {
+			d.log.Warn("admin.token is gone but its hash is still in the store; configure tokens in --config to regain access")
+		}
+		return []server.Token{{Name: "admin", Role: server.RoleAdmin, Hash: h}}, nil
+	case !errors.Is(err, store.ErrNotFound):
+		return nil, err
+	}
+	tok, err := server.GenerateToken()
+	if err != nil {
+		return nil, err
+	}
+	// The file first: a token whose hash is stored but that nobody can read
+	// would lock the admin out.
+	path := filepath.Join(d.cfg.DataDir, "admin.token")
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(tok+"\n"), 0o600); err != nil {
+		return nil, fmt.Errorf("write admin token: %w", err)
+	}
+	if err := syncFile(tmp); err != nil {
+		return nil, err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return nil, fmt.Errorf("write admin token: %w", err)
+	}
+	hash := server.HashToken(tok)
+	if err := st.Put(kindToken, "admin", tokenRecord{Name: "admin", Role: string(server.RoleAdmin), SHA256: hash}); err != nil {
+		return nil, err
+	}
+	d.log.WithField("file", path).Info("generated the admin token (only its hash is stored)")
+	return []server.Token{{Name: "admin", Role: server.RoleAdmin, Hash: sha256.Sum256([]byte(tok))}}, nil
+}
+
+func syncFile(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Sync()
+}

@@ -1,0 +1,101 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/sanmob/sanmob/array"
+	"github.com/sanmob/sanmob/fabric"
+	"github.com/sanmob/sanmob/lab"
+	"github.com/sanmob/sanmob/server"
+)
+
+// labAdapter gives the server the lab's own truth and controls.
+type labAdapter struct{ w *lab.World }
+
+var _ server.Lab = labAdapter{}
+
+func (a labAdapter) sw(id string) (*lab.Switch, error) {
+	s, ok := a.w.Switch(id)
+	if !ok {
+		return nil, fmt.Errorf("lab fabric %q: %w", id, server.ErrNotFound)
+	}
+	return s, nil
+}
+
+func (a labAdapter) ZoneDB(id string) (fabric.ZoneDB, error) {
+	s, err := a.sw(id)
+	if err != nil {
+		return fabric.ZoneDB{}, err
+	}
+	return s.TruthZoneDB(), nil
+}
+
+func (a labAdapter) Logins(id string) ([]fabric.Login, error) {
+	s, err := a.sw(id)
+	if err != nil {
+		return nil, err
+	}
+	return s.TruthLogins(), nil
+}
+
+func (a labAdapter) DeleteZone(id, zone string) error {
+	s, err := a.sw(id)
+	if err != nil {
+		return err
+	}
+	if err := s.DeleteZone(zone); err != nil {
+		if errors.Is(err, fabric.ErrNotFound) {
+			return fmt.Errorf("zone %q on lab fabric %q: %w", zone, id, server.ErrNotFound)
+		}
+		return err
+	}
+	return nil
+}
+
+func (a labAdapter) Mappings(id string) ([]array.Mapping, error) {
+	arr, ok := a.w.Array(id)
+	if !ok {
+		return nil, fmt.Errorf("lab array %q: %w", id, server.ErrNotFound)
+	}
+	return arr.TruthMappings(), nil
+}
+
+func (a labAdapter) Clock() (time.Time, float64) {
+	c := a.w.Clock()
+	return c.Now(), c.Speed()
+}
+
+func (a labAdapter) InjectFault(f server.LabFault) (server.LabFault, error) {
+	lf := lab.Fault{Target: f.Target, Op: f.Op, Count: f.Count, Rate: f.Rate, Kind: f.Kind,
+		Latency: time.Duration(f.LatencyMs * float64(time.Millisecond))}
+	if f.LatencyMs < 0 {
+		return f, fmt.Errorf("%w: latencyMs must not be negative", server.ErrInvalid)
+	}
+	if err := a.w.InjectFault(lf); err != nil {
+		if errors.Is(err, lab.ErrInvalidFault) {
+			return f, fmt.Errorf("%w: %w", server.ErrInvalid, err)
+		}
+		return f, err
+	}
+	if f.Kind == "" {
+		f.Kind = "unavailable"
+	}
+	return f, nil
+}
+
+func (a labAdapter) Faults() []server.LabFault {
+	var out []server.LabFault
+	for _, f := range a.w.Faults() {
+		kind := f.Kind
+		if kind == "" {
+			kind = "unavailable"
+		}
+		out = append(out, server.LabFault{Target: f.Target, Op: f.Op, Count: f.Count, Rate: f.Rate, Kind: kind,
+			LatencyMs: float64(f.Latency) / float64(time.Millisecond)})
+	}
+	return out
+}
+
+func (a labAdapter) ClearFaults() { a.w.ClearFaults() }

@@ -1,0 +1,51 @@
+// Command sanmobd is the sanmob daemon: it parses flags into a Config, builds
+// the daemon with New and runs it until SIGTERM or SIGINT.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return fmt.Sprint([]string(*m)) }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+
+func main() {
+	var cfg Config
+	fs := flag.NewFlagSet("sanmobd", flag.ExitOnError)
+	fs.StringVar(&cfg.ConfigFile, "config", "", "YAML config file (tokens, lab parameters; real device drivers come with later releases)")
+	fs.StringVar(&cfg.DataDir, "data-dir", "./data", "directory for the store and the generated admin token")
+	fs.StringVar(&cfg.Listen, "listen", "127.0.0.1:8080", "REST API address")
+	fs.StringVar(&cfg.CSIEndpoint, "csi-endpoint", "", "CSI endpoint, unix://PATH or tcp://ADDR (default unix://<data-dir>/csi.sock)")
+	fs.BoolVar(&cfg.Lab, "lab", false, "run on the embedded lab (the default when no config names devices)")
+	fs.Float64Var(&cfg.LabSpeed, "lab-speed", 60, "the lab's virtual clock runs this many times real time")
+	fs.Int64Var(&cfg.LabSeed, "lab-seed", 1, "seed of the lab's generated world")
+	fs.StringVar(&cfg.LabSize, "lab-size", "small", "lab world size: small (2 sites, 8 hosts, 24 VMs) or large (10,000 hosts, 100,000 VMs)")
+	fs.Var((*multiFlag)(&cfg.AlertWebhooks), "alert-webhook", "Alertmanager-format webhook URL (repeatable)")
+	fs.StringVar(&cfg.LogFormat, "log-format", "text", "text or json")
+	fs.StringVar(&cfg.LogLevel, "log-level", "info", "debug, info, warn or error")
+	fs.DurationVar(&cfg.RefreshInterval, "refresh-interval", 0, "how often device state is re-read (default 30s)")
+	_ = fs.Parse(os.Args[1:])
+	if fs.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "sanmobd: unexpected arguments %v\n", fs.Args())
+		os.Exit(2)
+	}
+
+	d, err := New(cfg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "sanmobd:", err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	if err := d.Run(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "sanmobd:", err)
+		os.Exit(1)
+	}
+}
