@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/sanmob/sanmob/array"
+	"github.com/sanmob/sanmob/fabric"
 	"github.com/sanmob/sanmob/fabric/wwn"
 	"github.com/sanmob/sanmob/store"
 )
@@ -269,6 +270,16 @@ func (s *Service) buildHost(spec HostSpec, old *Host) (*Host, error) {
 		f := s.fabrics[b.Fabric]
 		if f == nil {
 			return nil, invalid(field+".fabric", "unknown fabric %q", b.Fabric)
+		}
+		if fid, l, ok := s.loginAnywhere(b.WWPN); ok {
+			switch {
+			case l.Kind == fabric.Target:
+				return nil, fmt.Errorf("%s.wwpn %s is an array target port logged in to fabric %s: %w", field, b.WWPN, fid, ErrConflict)
+			case l.NPIV:
+				return nil, fmt.Errorf("%s.wwpn %s is an NPIV virtual port logged in to fabric %s, not a physical HBA: %w", field, b.WWPN, fid, ErrConflict)
+			case fid != b.Fabric:
+				return nil, invalid(field+".fabric", "%s is logged in to fabric %q, not %q", b.WWPN, fid, b.Fabric)
+			}
 		}
 		if f.Site != spec.Site {
 			return nil, invalid(field+".fabric", "fabric %q is at site %q, the host at %q", b.Fabric, f.Site, spec.Site)
@@ -532,6 +543,9 @@ func (s *Service) buildVM(spec VMSpec) (*VM, error) {
 		if owner, taken := s.wwpnOwner[p.WWPN]; taken && owner != "vm/"+spec.ID {
 			return nil, fmt.Errorf("%s.wwpn %s already belongs to %s: %w", field, p.WWPN, owner, ErrConflict)
 		}
+		if fid, l, ok := s.loginAnywhere(p.WWPN); ok && !l.NPIV {
+			return nil, fmt.Errorf("%s.wwpn %s is logged in to fabric %s as a physical %s port, not a vport: %w", field, p.WWPN, fid, l.Kind, ErrConflict)
+		}
 		if p.Set != "a" && p.Set != "b" {
 			return nil, invalid(field+".set", "must be \"a\" or \"b\"")
 		}
@@ -600,6 +614,16 @@ func (s *Service) generateVports(h *Host) ([]Vport, error) {
 		}
 	}
 	return out, nil
+}
+
+// loginAnywhere finds a WWPN in the name servers as last observed.
+func (s *Service) loginAnywhere(w wwn.WWN) (string, fabric.Login, bool) {
+	for _, id := range s.fabIDs {
+		if l, ok := s.fabrics[id].obs.Load().login(w); ok {
+			return id, l, true
+		}
+	}
+	return "", fabric.Login{}, false
 }
 
 // wwpnTaken is the generator's collision check. It runs under s.mu (the

@@ -2,7 +2,9 @@ package mobility
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -214,5 +216,41 @@ func TestVanishedVolumeIsFlaggedNotDropped(t *testing.T) {
 	h.svc.Refresh(context.Background())
 	if v, _ := h.svc.Volume("east-vm005-d1"); v.Missing {
 		t.Fatal("volume reported again but still flagged missing")
+	}
+}
+
+func TestTopologyAppendJSONMatchesEncodingJSON(t *testing.T) {
+	h := newHarness(t, nil)
+	ctx := context.Background()
+	// An unsure VM gives issues with quotes; a VM with no HBA WWPN on a path
+	// omits the field.
+	host := "east-esx02"
+	if _, err := h.svc.UpdateVM("east-vm007", VMPatch{Host: &host}); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"east-vm001", "west-vm012", "east-vm007"} {
+		topo, err := h.svc.Topology(ctx, id, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		topo.Issues = append(topo.Issues, `a <tricky> "issue" & \ more`+"\n\u00e9")
+		topo.Paths = append(topo.Paths, Path{Fabric: "x", Zone: "z<&>", LUN: 3})
+		type plain Topology // encoding/json's view, without AppendJSON
+		want, err := json.Marshal(plain(topo))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := topo.AppendJSON(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var a, b any
+		if err := json.Unmarshal(got, &a); err != nil {
+			t.Fatalf("AppendJSON wrote invalid JSON: %v\n%s", err, got)
+		}
+		_ = json.Unmarshal(want, &b)
+		if !reflect.DeepEqual(a, b) {
+			t.Fatalf("%s: AppendJSON differs from encoding/json:\n got %s\nwant %s", id, got, want)
+		}
 	}
 }
