@@ -1,6 +1,7 @@
 package server
 
 import (
+	"github.com/sanmob/sanmob/fabric"
 	"net/http"
 	"strconv"
 
@@ -68,6 +69,9 @@ func (s *Server) listLogins(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		s.writeError(w, r, err)
 		return
+	}
+	if logins == nil {
+		logins = []fabric.Login{}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"items": logins, "observedAt": at})
 }
@@ -231,6 +235,18 @@ func (s *Server) getPool(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) listVolumes(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
+	if a := q.Get("array"); a != "" {
+		if _, err := s.mob.Array(a); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+	}
+	if p := q.Get("pool"); p != "" {
+		if _, err := s.mob.Pool(p); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+	}
 	vols := s.mob.Volumes(mobility.VolumeFilter{Array: q.Get("array"), Pool: q.Get("pool")})
 	if l, ok := page(w, r, vols, func(v mobility.Volume) string { return v.ID }); ok {
 		writeJSON(w, http.StatusOK, l)
@@ -243,7 +259,14 @@ func (s *Server) getVolume(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) listSnapshots(w http.ResponseWriter, r *http.Request) {
-	snaps := s.mob.Snapshots(r.URL.Query().Get("volume"))
+	vol := r.URL.Query().Get("volume")
+	if vol != "" {
+		if _, err := s.mob.Volume(vol); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+	}
+	snaps := s.mob.Snapshots(vol)
 	if l, ok := page(w, r, snaps, func(v mobility.SnapshotView) string { return v.ID }); ok {
 		writeJSON(w, http.StatusOK, l)
 	}

@@ -73,6 +73,22 @@ func (s *Server) buildOpenAPI() ([]byte, error) {
 			paths[rt.path] = map[string]any{}
 		}
 		paths[rt.path][strings.ToLower(rt.method)] = op
+		if rt.method == http.MethodGet {
+			// HEAD is served for every GET: the same answer without a body.
+			head := map[string]any{"operationId": rt.name + "Head", "summary": rt.summary + " (headers only)"}
+			if sec, ok := op["security"]; ok {
+				head["security"] = sec
+			}
+			if ps, ok := op["parameters"]; ok {
+				head["parameters"] = ps
+			}
+			hr := map[string]any{}
+			for code := range responses {
+				hr[code] = map[string]any{"description": "as GET, without a body"}
+			}
+			head["responses"] = hr
+			paths[rt.path]["head"] = head
+		}
 	}
 	version := s.cfg.Version
 	if version == "" {

@@ -1,10 +1,15 @@
 package server
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
+	"mime"
 	"net/http"
+	"sort"
+	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/sanmob/sanmob/array"
 	"github.com/sanmob/sanmob/fabric"
@@ -117,33 +122,70 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	writeProblem(w, r, p)
 }
 
+// jsonAppender is implemented by hot response types that write their own
+// JSON (mobility.Topology).
+type jsonAppender interface {
+	AppendJSON([]byte) ([]byte, error)
+}
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
+
+// writeJSON encodes v in full before writing, so that the answer carries a
+// Content-Length and goes out in one write instead of chunks, and so that an
+// encoding failure can still become a 500.
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
+	bp := bufPool.Get().(*[]byte)
+	defer func() {
+		if cap(*bp) <= 1<<20 {
+			bufPool.Put(bp)
+		}
+	}()
+	var b []byte
+	var err error
+	if a, ok := v.(jsonAppender); ok {
+		b, err = a.AppendJSON((*bp)[:0])
+	} else {
+		buf := bytes.NewBuffer((*bp)[:0])
+		err = json.NewEncoder(buf).Encode(v)
+		b = buf.Bytes()
+	}
+	if err != nil {
+		writeProblem(w, nil, newProblem(http.StatusInternalServerError, "encoding the answer failed"))
+		return
+	}
+	if n := len(b); n == 0 || b[n-1] != '\n' {
+		b = append(b, '\n')
+	}
+	*bp = b
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	_ = enc.Encode(v)
+	_, _ = w.Write(b)
 }
 
 // decode reads a JSON request body strictly: at most maxBody bytes, no
 // unknown fields, nothing after the value. A bad WWN is reported with the
 // field it sits in, which encoding/json does not say by itself.
 func decode(w http.ResponseWriter, r *http.Request, v any) error {
-	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") &&
-		!strings.HasPrefix(ct, "application/merge-patch+json") {
-		return &httpError{status: http.StatusUnsupportedMediaType, msg: "Content-Type must be application/json, got " + ct}
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || (mt != "application/json" && mt != "application/merge-patch+json") {
+			return &httpError{status: http.StatusUnsupportedMediaType, msg: "Content-Type must be application/json, got " + ct}
+		}
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 	raw, err := readAll(r)
 	if err != nil {
 		return err
 	}
-	dec := json.NewDecoder(strings.NewReader(string(raw)))
+	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return bodyError(raw, err)
 	}
-	if dec.More() {
-		return &FieldErr{Field: "", Reason: "unexpected data after the JSON value"}
+	if rest := bytes.TrimSpace(raw[dec.InputOffset():]); len(rest) > 0 {
+		return &FieldErr{Reason: "unexpected data after the JSON value"}
 	}
 	return nil
 }
@@ -177,7 +219,14 @@ func bodyError(raw []byte, err error) error {
 	var se *json.SyntaxError
 	switch {
 	case errors.As(err, &ute):
-		return &FieldErr{Field: ute.Field, Reason: "must be " + ute.Type.String() + ", not a JSON " + ute.Value}
+		field := ute.Field
+		var tree any
+		if json.Unmarshal(raw, &tree) == nil {
+			if p := indexedPath(tree, strings.Split(ute.Field, "."), "", jsonKind(ute.Value)); p != "" {
+				field = p
+			}
+		}
+		return &FieldErr{Field: field, Reason: "must be " + ute.Type.String() + ", not a JSON " + ute.Value}
 	case errors.As(err, &se):
 		return &FieldErr{Reason: "malformed JSON: " + se.Error()}
 	case errors.Is(err, wwn.ErrInvalid):
@@ -196,17 +245,81 @@ func bodyError(raw []byte, err error) error {
 	}
 }
 
+// jsonKind reduces UnmarshalTypeError.Value ("number 1.5", "string", ...)
+// to the kind of JSON value it names.
+func jsonKind(v string) string {
+	kind, _, _ := strings.Cut(v, " ")
+	return kind
+}
+
+func kindOf(v any) string {
+	switch v.(type) {
+	case string:
+		return "string"
+	case float64:
+		return "number"
+	case bool:
+		return "bool"
+	case []any:
+		return "array"
+	case map[string]any:
+		return "object"
+	}
+	return "null"
+}
+
+// indexedPath turns encoding/json's dotted field (hbas.wwpn) into the path of
+// the first value of the offending kind (hbas[1].wwpn), so that a client sees
+// which element to fix.
+func indexedPath(v any, parts []string, path, kind string) string {
+	if arr, ok := v.([]any); ok {
+		for i, el := range arr {
+			if p := indexedPath(el, parts, path+"["+itoa(i)+"]", kind); p != "" {
+				return p
+			}
+		}
+		return ""
+	}
+	if len(parts) == 0 {
+		if kindOf(v) == kind {
+			return path
+		}
+		return ""
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		return ""
+	}
+	for k, val := range m {
+		if strings.EqualFold(k, parts[0]) {
+			p := k
+			if path != "" {
+				p = path + "." + k
+			}
+			return indexedPath(val, parts[1:], p, kind)
+		}
+	}
+	return ""
+}
+
 // findBadWWN walks a decoded JSON tree for the first string under a WWN-ish
 // key that does not parse, and returns its path (hbas[0].wwpn).
 func findBadWWN(v any, path string) string {
 	switch x := v.(type) {
 	case map[string]any:
-		for k, val := range x {
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys) // the same answer every time when several are bad
+		for _, k := range keys {
+			val := x[k]
 			p := k
 			if path != "" {
 				p = path + "." + k
 			}
-			if s, ok := val.(string); ok && strings.Contains(strings.ToLower(k), "wwn") {
+			lk := strings.ToLower(k)
+			if s, ok := val.(string); ok && (strings.Contains(lk, "wwn") || strings.Contains(lk, "wwpn")) {
 				if _, err := wwn.Parse(s); err != nil {
 					return p
 				}

@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"regexp"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -95,13 +98,18 @@ func New(cfg Config) (*Server, error) {
 		writeProblem(w, r, newProblem(http.StatusNotFound, "no route "+r.Method+" "+r.URL.Path))
 	})
 	s.router.MethodNotAllowedHandler = s.wrap(route{name: "unmatched", public: true}, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", strings.Join(s.allowed(r), ", "))
 		writeProblem(w, r, newProblem(http.StatusMethodNotAllowed, r.Method+" is not allowed on "+r.URL.Path))
 	})
 	for _, rt := range s.routes {
 		if rt.lab && cfg.Lab == nil {
 			continue
 		}
-		s.router.Handle(rt.path, s.wrap(rt, rt.handler)).Methods(rt.method).Name(rt.name)
+		methods := []string{rt.method}
+		if rt.method == http.MethodGet {
+			methods = append(methods, http.MethodHead)
+		}
+		s.router.Handle(rt.path, s.wrap(rt, rt.handler)).Methods(methods...).Name(rt.name)
 	}
 	doc, err := s.buildOpenAPI()
 	if err != nil {
@@ -109,6 +117,24 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.openapi = doc
 	return s, nil
+}
+
+// allowed lists the methods the routes matching r's path take, for the
+// Allow header of a 405.
+func (s *Server) allowed(r *http.Request) []string {
+	var out []string
+	_ = s.router.Walk(func(route *mux.Route, _ *mux.Router, _ []*mux.Route) error {
+		re, err := route.GetPathRegexp()
+		if err != nil {
+			return nil
+		}
+		if ok, _ := regexp.MatchString(re, r.URL.Path); ok {
+			ms, _ := route.GetMethods()
+			out = append(out, ms...)
+		}
+		return nil
+	})
+	return out
 }
 
 // Handler returns the root handler.
@@ -198,13 +224,20 @@ func (s *Server) wrap(rt route, h http.HandlerFunc) http.Handler {
 			}
 			e = e.WithFields(logrus.Fields{"principal": p.Name, "role": p.Role})
 			if !allowed(p.Role, rt.roles) {
-				writeProblem(rec, r, newProblem(http.StatusForbidden, fmt.Sprintf("role %q may not %s %s; it needs one of %v", p.Role, r.Method, label, append(rt.roles, RoleAdmin))))
+				writeProblem(rec, r, newProblem(http.StatusForbidden, fmt.Sprintf("role %q may not %s %s; it needs one of %v", p.Role, r.Method, label, rolesWithAdmin(rt.roles))))
 				return
 			}
 		}
 		r = r.WithContext(context.WithValue(r.Context(), logKey{}, e))
 		h(rec, r)
 	})
+}
+
+func rolesWithAdmin(roles []Role) []Role {
+	if slices.Contains(roles, RoleAdmin) {
+		return roles
+	}
+	return append(slices.Clone(roles), RoleAdmin)
 }
 
 func (s *Server) metricsHandler() http.HandlerFunc {

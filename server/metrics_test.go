@@ -1,0 +1,140 @@
+package server_test
+
+import (
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/sanmob/sanmob/server"
+)
+
+// metricValue finds the sample of name whose labels include every one of
+// labels (`key="value"`); ok is false when there is none.
+func metricValue(body, name string, labels ...string) (float64, bool) {
+	re := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + `\{(.*)\} (\S+)$`)
+	for _, m := range re.FindAllStringSubmatch(body, -1) {
+		all := true
+		for _, l := range labels {
+			if !strings.Contains(","+m[1]+",", ","+l+",") {
+				all = false
+			}
+		}
+		if all {
+			v, err := strconv.ParseFloat(m[2], 64)
+			return v, err == nil
+		}
+	}
+	return 0, false
+}
+
+func TestMetrics(t *testing.T) {
+	h := newHarness(t)
+	for range 3 {
+		if r := h.get(server.RoleViewer, "/v1/vms/east-vm001"); r.Status != http.StatusOK {
+			t.Fatalf("%v", r)
+		}
+	}
+	wantProblem(t, h.get(server.RoleViewer, "/v1/vms/no-such-vm"), http.StatusNotFound)
+	wantProblem(t, h.get(noRole, "/v1/vms/east-vm002"), http.StatusUnauthorized)
+	wantProblem(t, h.get(server.RoleViewer, "/v1/zzz-unrouted-path"), http.StatusNotFound)
+	wantProblem(t, h.do(server.RoleViewer, "PUT", "/v1/vms", nil), http.StatusMethodNotAllowed)
+
+	r := h.get(noRole, "/metrics")
+	if r.Status != http.StatusOK {
+		t.Fatalf("%v", r)
+	}
+	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain") && !strings.Contains(ct, "openmetrics") {
+		t.Errorf("Content-Type %q, want the Prometheus text format", ct)
+	}
+	body := string(r.Body)
+	tests := []struct {
+		name   string
+		metric string
+		labels []string
+		want   float64 // -1: any value > 0
+	}{
+		{"200s by route template", "sanmob_http_requests_total", []string{`route="/v1/vms/{id}"`, `method="GET"`, `code="200"`}, 3},
+		{"404 of a known route", "sanmob_http_requests_total", []string{`route="/v1/vms/{id}"`, `method="GET"`, `code="404"`}, 1},
+		{"401 of a known route", "sanmob_http_requests_total", []string{`route="/v1/vms/{id}"`, `method="GET"`, `code="401"`}, 1},
+		{"latency histogram", "sanmob_http_request_duration_seconds_bucket", []string{`route="/v1/vms/{id}"`, `method="GET"`, `le="+Inf"`}, 5},
+		{"latency count", "sanmob_http_request_duration_seconds_count", []string{`route="/v1/vms/{id}"`, `method="GET"`}, 5},
+		{"unrouted 404", "sanmob_http_requests_total", []string{`method="GET"`, `code="404"`, `route="unmatched"`}, 1},
+		{"405", "sanmob_http_requests_total", []string{`method="PUT"`, `code="405"`}, 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			v, ok := metricValue(body, tc.metric, tc.labels...)
+			if !ok {
+				t.Fatalf("no %s%v in /metrics", tc.metric, tc.labels)
+			}
+			if v != tc.want {
+				t.Errorf("%s%v = %v, want %v", tc.metric, tc.labels, v, tc.want)
+			}
+		})
+	}
+	for _, want := range []string{"# TYPE sanmob_http_requests_total counter", "# TYPE sanmob_http_request_duration_seconds histogram",
+		"\ngo_goroutines ", "\ngo_memstats_alloc_bytes "} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	// Paths are not labels: ids and unrouted paths would make a series each.
+	for _, leak := range []string{"east-vm001", "no-such-vm", "zzz-unrouted-path"} {
+		if strings.Contains(body, leak) {
+			t.Errorf("/metrics carries the raw path part %q as a label", leak)
+		}
+	}
+}
+
+func TestHealthAndReadiness(t *testing.T) {
+	t.Run("healthz", func(t *testing.T) {
+		h := newHarness(t)
+		if b := wantJSON[map[string]string](t, h.get(noRole, "/healthz"), http.StatusOK); b["status"] != "ok" {
+			t.Errorf("healthz %v", b)
+		}
+	})
+	tests := []struct {
+		name    string
+		ready   func() (bool, []string)
+		want    int
+		reasons []string
+	}{
+		{"started, no hook", nil, http.StatusOK, nil},
+		{"hook ready", func() (bool, []string) { return true, nil }, http.StatusOK, nil},
+		{"hook not ready", func() (bool, []string) { return false, []string{"store closing", "csi socket not open"} },
+			http.StatusServiceUnavailable, []string{"store closing", "csi socket not open"}},
+		{"hook not ready without reasons", func() (bool, []string) { return false, nil }, http.StatusServiceUnavailable, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var opts []harnessOption
+			if tc.ready != nil {
+				opts = append(opts, withReady(tc.ready))
+			}
+			h := newHarness(t, opts...)
+			r := h.get(noRole, "/readyz")
+			if tc.want == http.StatusOK {
+				if b := wantJSON[map[string]any](t, r, http.StatusOK); b["status"] != "ready" {
+					t.Errorf("readyz %v", b)
+				}
+				return
+			}
+			p := wantProblem(t, r, tc.want)
+			for _, want := range tc.reasons {
+				found := false
+				for _, got := range p.Reasons {
+					found = found || got == want
+				}
+				if !found {
+					t.Errorf("reasons %q lack %q", p.Reasons, want)
+				}
+			}
+			// liveness does not depend on readiness
+			if r := h.get(noRole, "/healthz"); r.Status != http.StatusOK {
+				t.Errorf("healthz while not ready: %v", r)
+			}
+		})
+	}
+}
