@@ -33,6 +33,7 @@ type Config struct {
 	LogFormat       string
 	LogLevel        string
 	RefreshInterval time.Duration
+	PprofListen     string
 
 	file fileConfig
 }
@@ -83,6 +84,11 @@ func (c *Config) validate() error {
 	for _, u := range c.AlertWebhooks {
 		if p, err := url.Parse(u); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
 			errs = append(errs, fmt.Errorf("--alert-webhook %q: want an http(s) URL", u))
+		}
+	}
+	if c.PprofListen != "" {
+		if _, _, err := net.SplitHostPort(c.PprofListen); err != nil {
+			errs = append(errs, fmt.Errorf("--pprof-listen %q: %v", c.PprofListen, err))
 		}
 	}
 	if c.RefreshInterval < 0 {

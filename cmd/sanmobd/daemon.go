@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"time"
@@ -120,6 +121,20 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	if len(d.cfg.AlertWebhooks) > 0 {
 		log.WithField("webhooks", d.cfg.AlertWebhooks).Warn("alert delivery is not in this build yet; webhooks are not called")
+	}
+
+	if d.cfg.PprofListen != "" {
+		mux := http.NewServeMux()
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		psrv := &http.Server{Addr: d.cfg.PprofListen, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go func() {
+			if err := psrv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.WithError(err).Warn("pprof listener")
+			}
+		}()
+		defer psrv.Close()
 	}
 
 	runCtx, cancel := context.WithCancel(ctx)

@@ -30,6 +30,7 @@ func main() {
 	fs.Var((*multiFlag)(&cfg.AlertWebhooks), "alert-webhook", "Alertmanager-format webhook URL (repeatable)")
 	fs.StringVar(&cfg.LogFormat, "log-format", "text", "text or json")
 	fs.StringVar(&cfg.LogLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&cfg.PprofListen, "pprof-listen", "", "serve net/http/pprof on this address (off by default; bind to loopback)")
 	fs.DurationVar(&cfg.RefreshInterval, "refresh-interval", 0, "how often device state is re-read (default 30s)")
 	_ = fs.Parse(os.Args[1:])
 	if fs.NArg() > 0 {
