@@ -103,3 +103,11 @@ type Driver interface {
 	// ZoneDB returns the defined and effective zoning with its checksum.
 	ZoneDB(ctx context.Context) (ZoneDB, error)
 }
+
+// ChecksumReader is an optional ability of a Driver: the zone DB's checksum
+// alone, which a switch answers far more cheaply than the whole database
+// (FOS REST: effective-configuration/checksum). sanmob skips re-reading a
+// zone DB whose checksum has not changed.
+type ChecksumReader interface {
+	ZoneDBChecksum(ctx context.Context) (string, error)
+}

@@ -227,7 +227,7 @@ func build(w *World) error {
 					id[8+b] = byte(lo >> (56 - 8*b))
 				}
 				arr.vols = append(arr.vols, volume{id: volIDs[d][i], pool: p, group: g, size: size, used: used,
-					wwn: id, created: created, thin: true})
+					wwn: id, wwnText: volumeWWN(id), created: created, thin: true})
 				pl := &arr.pools[p]
 				pl.prov += size
 				pl.logical += used
@@ -237,7 +237,7 @@ func build(w *World) error {
 						at += seconds(rng.Int64N(int64(-at / time.Second)))
 					}
 					su := int64(float64(used)*(0.02+0.13*rng.Float64())/mib) * mib
-					arr.snaps = append(arr.snaps, snapshot{vol: vi, n: uint16(n + 1), grouped: n == 0, used: su, created: at})
+					arr.snaps = append(arr.snaps, arr.newSnapshot(vi, uint16(n+1), n == 0, su, at))
 					pl.logical += su
 				}
 				arr.luns = append(arr.luns, lunMap{vol: vi, group: g, lun: int32(d), writable: true})

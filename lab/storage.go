@@ -52,16 +52,18 @@ type volume struct {
 	size    int64
 	used    int64
 	wwn     [16]byte
+	wwnText string        // naa.6…, made once: every read hands the same string out
 	created time.Duration // virtual, from the epoch
 	thin    bool
 }
 
 type snapshot struct {
-	vol     int32
-	n       uint16 // the volume's nth snapshot: id <volume>-snap<n>
-	grouped bool   // taken with the VM's other volumes: group <vm>-cg<n>
-	used    int64
-	created time.Duration
+	id, group string // made once, like volume.wwnText; group "" when not grouped
+	vol       int32
+	n         uint16 // the volume's nth snapshot: id <volume>-snap<n>
+	grouped   bool   // taken with the VM's other volumes: group <vm>-cg<n>
+	used      int64
+	created   time.Duration
 }
 
 // hostGroup holds initiators and target ports in one slice — initiators
@@ -138,12 +140,23 @@ func (a *Array) Volumes(ctx context.Context) ([]array.Volume, error) {
 			Pool:      a.pools[v.pool].id,
 			SizeBytes: v.size,
 			UsedBytes: v.used,
-			WWN:       volumeWWN(v.wwn),
+			WWN:       v.wwnText,
 			Thin:      v.thin,
 			CreatedAt: epoch.Add(v.created),
 		}
 	}
 	return out, nil
+}
+
+// newSnapshot names the nth snapshot of volume vi once, at creation.
+func (a *Array) newSnapshot(vi int32, n uint16, grouped bool, used int64, created time.Duration) snapshot {
+	v := &a.vols[vi]
+	ns := strconv.Itoa(int(n))
+	s := snapshot{id: v.id + "-snap" + ns, vol: vi, n: n, grouped: grouped, used: used, created: created}
+	if grouped && v.group >= 0 {
+		s.group = a.groups[v.group].name + "-cg" + ns
+	}
+	return s
 }
 
 func volumeWWN(b [16]byte) string { return "naa." + hex.EncodeToString(b[:]) }
@@ -159,18 +172,13 @@ func (a *Array) Snapshots(ctx context.Context) ([]array.Snapshot, error) {
 	out := make([]array.Snapshot, len(a.snaps))
 	for i := range a.snaps {
 		s := &a.snaps[i]
-		v := &a.vols[s.vol]
-		n := strconv.Itoa(int(s.n))
-		id := v.id + "-snap" + n
 		out[i] = array.Snapshot{
-			ID:        id,
-			Volume:    v.id,
-			Name:      id,
+			ID:        s.id,
+			Volume:    a.vols[s.vol].id,
+			Name:      s.id,
+			Group:     s.group,
 			UsedBytes: s.used,
 			CreatedAt: epoch.Add(s.created),
-		}
-		if s.grouped && v.group >= 0 {
-			out[i].Group = a.groups[v.group].name + "-cg" + n
 		}
 	}
 	return out, nil

@@ -95,6 +95,16 @@ func (s *Switch) ZoneDB(ctx context.Context) (fabric.ZoneDB, error) {
 	return s.TruthZoneDB(), nil
 }
 
+// ZoneDBChecksum returns the zone DB's checksum alone.
+func (s *Switch) ZoneDBChecksum(ctx context.Context) (string, error) {
+	if _, err := s.w.fault(ctx, fabric.ErrUnavailable, OpRead, s.id); err != nil {
+		return "", err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.checksum, nil
+}
+
 // TruthLogins is the name server as it is, never faulted: the lab's own view
 // for /lab endpoints and tests.
 func (s *Switch) TruthLogins() []fabric.Login {

@@ -14,9 +14,10 @@ import (
 )
 
 var (
-	_ fabric.Driver  = (*Switch)(nil)
-	_ array.Driver   = (*Array)(nil)
-	_ compute.Driver = (*Hypervisor)(nil)
+	_ fabric.Driver         = (*Switch)(nil)
+	_ fabric.ChecksumReader = (*Switch)(nil)
+	_ array.Driver          = (*Array)(nil)
+	_ compute.Driver        = (*Hypervisor)(nil)
 )
 
 // Site is a data center.
