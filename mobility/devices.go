@@ -139,9 +139,9 @@ func (s *Service) Zones(fabricID string) ([]ZoneView, *time.Time, error) {
 		}
 		seen := map[string]bool{}
 		for _, m := range append(append([]wwn.WWN(nil), z.Principals...), z.Members...) {
-			if u, ok := s.wwpnOwner[m]; ok && !seen[u] {
-				seen[u] = true
-				zv.Users = append(zv.Users, u)
+			if o, ok := s.wwpnOwner[m]; ok && !seen[o.String()] {
+				seen[o.String()] = true
+				zv.Users = append(zv.Users, o.String())
 			}
 		}
 		sort.Strings(zv.Users)
@@ -336,15 +336,13 @@ func (s *Service) Snapshots(volume string) []SnapshotView {
 			continue
 		}
 		if volume != "" {
-			for _, sn := range o.snapsByVol[volume] {
+			for _, sn := range o.snapshotsOf(volume) {
 				out = append(out, SnapshotView{sn, id})
 			}
 			continue
 		}
-		for _, snaps := range o.snapsByVol {
-			for _, sn := range snaps {
-				out = append(out, SnapshotView{sn, id})
-			}
+		for _, sn := range o.snaps {
+			out = append(out, SnapshotView{sn, id})
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })

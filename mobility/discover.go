@@ -194,7 +194,7 @@ func (s *Service) maskedVolumes(vm *VM) []VolumeRef {
 	for _, aid := range s.arrIDs {
 		o := s.arrays[aid].obs.Load()
 		for _, p := range vm.Vports {
-			for _, mi := range o.mapsByInit[p.WWPN] {
+			for _, mi := range o.mapsByInit.get(p.WWPN) {
 				m := o.mappings[mi]
 				if !seen[m.Volume] {
 					seen[m.Volume] = true

@@ -227,7 +227,7 @@ func (s *Service) putHostLocked(h, old *Host) {
 		}
 	}
 	for _, b := range h.HBAs {
-		s.wwpnOwner[b.WWPN] = "host/" + h.ID
+		s.wwpnOwner[b.WWPN] = owner{"host", h.ID}
 	}
 	s.hosts[h.ID] = h
 }
@@ -264,8 +264,8 @@ func (s *Service) buildHost(spec HostSpec, old *Host) (*Host, error) {
 			return nil, invalid(field+".wwpn", "%s listed twice", b.WWPN)
 		}
 		seen[b.WWPN] = true
-		if owner, taken := s.wwpnOwner[b.WWPN]; taken && owner != "host/"+spec.ID {
-			return nil, fmt.Errorf("%s.wwpn %s already belongs to %s: %w", field, b.WWPN, owner, ErrConflict)
+		if o, taken := s.wwpnOwner[b.WWPN]; taken && o != (owner{"host", spec.ID}) {
+			return nil, fmt.Errorf("%s.wwpn %s already belongs to %s: %w", field, b.WWPN, o, ErrConflict)
 		}
 		f := s.fabrics[b.Fabric]
 		if f == nil {
@@ -487,7 +487,7 @@ func (s *Service) putVMLocked(v, old *VM) {
 		}
 	}
 	for _, p := range v.Vports {
-		s.wwpnOwner[p.WWPN] = "vm/" + v.ID
+		s.wwpnOwner[p.WWPN] = owner{"vm", v.ID}
 	}
 	s.vms[v.ID] = v
 }
@@ -540,8 +540,8 @@ func (s *Service) buildVM(spec VMSpec) (*VM, error) {
 			return nil, invalid(field+".wwpn", "%s listed twice", p.WWPN)
 		}
 		seen[p.WWPN] = true
-		if owner, taken := s.wwpnOwner[p.WWPN]; taken && owner != "vm/"+spec.ID {
-			return nil, fmt.Errorf("%s.wwpn %s already belongs to %s: %w", field, p.WWPN, owner, ErrConflict)
+		if o, taken := s.wwpnOwner[p.WWPN]; taken && o != (owner{"vm", spec.ID}) {
+			return nil, fmt.Errorf("%s.wwpn %s already belongs to %s: %w", field, p.WWPN, o, ErrConflict)
 		}
 		if fid, l, ok := s.loginAnywhere(p.WWPN); ok && !l.NPIV {
 			return nil, fmt.Errorf("%s.wwpn %s is logged in to fabric %s as a physical %s port, not a vport: %w", field, p.WWPN, fid, l.Kind, ErrConflict)

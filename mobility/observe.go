@@ -20,10 +20,13 @@ type fabricObs struct {
 	loginIdx      map[wwn.WWN]int32
 	npivPerPort   map[wwn.WWN]int // NPIV logins carried by each physical port
 	db            fabric.ZoneDB
-	zonesByMember map[wwn.WWN][]int32
+	zonesByMember index[wwn.WWN] // member or principal → zone positions
 }
 
-func readFabric(ctx context.Context, d fabric.Driver, now time.Time) (*fabricObs, error) {
+// readFabric reads a fabric; when the driver can tell the zone DB's checksum
+// alone and it equals prev's, the zone DB and its index are reused rather
+// than read again (on a 200,000-zone fabric that is most of a refresh).
+func readFabric(ctx context.Context, d fabric.Driver, now time.Time, prev *fabricObs) (*fabricObs, error) {
 	info, err := d.Info(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("info: %w", err)
@@ -32,18 +35,12 @@ func readFabric(ctx context.Context, d fabric.Driver, now time.Time) (*fabricObs
 	if err != nil {
 		return nil, fmt.Errorf("name server: %w", err)
 	}
-	db, err := d.ZoneDB(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("zone db: %w", err)
-	}
 	o := &fabricObs{
-		at:            now,
-		info:          info,
-		logins:        logins,
-		loginIdx:      make(map[wwn.WWN]int32, len(logins)),
-		npivPerPort:   map[wwn.WWN]int{},
-		db:            db,
-		zonesByMember: make(map[wwn.WWN][]int32, 2*len(db.Zones)),
+		at:          now,
+		info:        info,
+		logins:      logins,
+		loginIdx:    make(map[wwn.WWN]int32, len(logins)),
+		npivPerPort: map[wwn.WWN]int{},
 	}
 	for i, l := range logins {
 		o.loginIdx[l.WWPN] = int32(i)
@@ -51,14 +48,31 @@ func readFabric(ctx context.Context, d fabric.Driver, now time.Time) (*fabricObs
 			o.npivPerPort[l.PhysicalWWPN]++
 		}
 	}
-	for i, z := range db.Zones {
-		for _, m := range z.Members {
-			o.zonesByMember[m] = append(o.zonesByMember[m], int32(i))
+	if cr, ok := d.(fabric.ChecksumReader); ok && prev != nil {
+		sum, err := cr.ZoneDBChecksum(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("zone db checksum: %w", err)
 		}
-		for _, m := range z.Principals {
-			o.zonesByMember[m] = append(o.zonesByMember[m], int32(i))
+		if sum == prev.db.Checksum {
+			o.db, o.zonesByMember = prev.db, prev.zonesByMember
+			return o, nil
 		}
 	}
+	db, err := d.ZoneDB(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("zone db: %w", err)
+	}
+	o.db = db
+	pairs := make([]keyPos[wwn.WWN], 0, 2*len(db.Zones))
+	for i, z := range db.Zones {
+		for _, m := range z.Members {
+			pairs = append(pairs, keyPos[wwn.WWN]{m, int32(i)})
+		}
+		for _, m := range z.Principals {
+			pairs = append(pairs, keyPos[wwn.WWN]{m, int32(i)})
+		}
+	}
+	o.zonesByMember = newIndex(pairs, compareWWN)
 	return o, nil
 }
 
@@ -82,10 +96,10 @@ type arrayObs struct {
 	pools      []array.Pool
 	volumes    []array.Volume
 	volIdx     map[string]int32
-	snapsByVol map[string][]array.Snapshot
+	snaps      []array.Snapshot
+	snapsByVol index[string] // volume → snapshot positions
 	mappings   []array.Mapping
-	mapsByVol  map[string][]int32
-	mapsByInit map[wwn.WWN][]int32
+	mapsByInit index[wwn.WWN] // initiator → mapping positions
 }
 
 func readArray(ctx context.Context, d array.Driver, now time.Time) (*arrayObs, error) {
@@ -114,12 +128,9 @@ func readArray(ctx context.Context, d array.Driver, now time.Time) (*arrayObs, e
 		return nil, fmt.Errorf("mappings: %w", err)
 	}
 	o := &arrayObs{
-		at: now, info: info, ports: ports, pools: pools, volumes: vols, mappings: maps,
-		portIdx:    make(map[wwn.WWN]int32, len(ports)),
-		volIdx:     make(map[string]int32, len(vols)),
-		snapsByVol: make(map[string][]array.Snapshot, len(vols)),
-		mapsByVol:  make(map[string][]int32, len(maps)),
-		mapsByInit: make(map[wwn.WWN][]int32, 2*len(maps)),
+		at: now, info: info, ports: ports, pools: pools, volumes: vols, snaps: snaps, mappings: maps,
+		portIdx: make(map[wwn.WWN]int32, len(ports)),
+		volIdx:  make(map[string]int32, len(vols)),
 	}
 	for i, p := range ports {
 		o.portIdx[p.WWPN] = int32(i)
@@ -127,16 +138,29 @@ func readArray(ctx context.Context, d array.Driver, now time.Time) (*arrayObs, e
 	for i, v := range vols {
 		o.volIdx[v.ID] = int32(i)
 	}
-	for _, s := range snaps {
-		o.snapsByVol[s.Volume] = append(o.snapsByVol[s.Volume], s)
+	byVol := make([]keyPos[string], len(snaps))
+	for i, sn := range snaps {
+		byVol[i] = keyPos[string]{sn.Volume, int32(i)}
 	}
+	o.snapsByVol = newIndex(byVol, compareString)
+	byInit := make([]keyPos[wwn.WWN], 0, 4*len(maps))
 	for i, m := range maps {
-		o.mapsByVol[m.Volume] = append(o.mapsByVol[m.Volume], int32(i))
 		for _, w := range m.Initiators {
-			o.mapsByInit[w] = append(o.mapsByInit[w], int32(i))
+			byInit = append(byInit, keyPos[wwn.WWN]{w, int32(i)})
 		}
 	}
+	o.mapsByInit = newIndex(byInit, compareWWN)
 	return o, nil
+}
+
+// snapshotsOf returns a volume's snapshots in the order the array listed them.
+func (o *arrayObs) snapshotsOf(volume string) []array.Snapshot {
+	pos := o.snapsByVol.get(volume)
+	out := make([]array.Snapshot, len(pos))
+	for i, p := range pos {
+		out[i] = o.snaps[p]
+	}
+	return out
 }
 
 func (o *arrayObs) volume(id string) (array.Volume, bool) {

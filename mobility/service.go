@@ -97,8 +97,14 @@ type Service struct {
 	hosts     map[string]*Host
 	vms       map[string]*VM
 	volumes   map[string]*Volume
-	wwpnOwner map[wwn.WWN]string // every WWPN in the inventory → "host/<id>" or "vm/<id>"
+	wwpnOwner map[wwn.WWN]owner // every WWPN in the inventory → its host or VM
 }
+
+// owner is the inventory object a WWPN belongs to. It shares the record's id
+// string, so the index costs no allocation per WWPN.
+type owner struct{ kind, id string }
+
+func (o owner) String() string { return o.kind + "/" + o.id }
 
 // New checks the configuration; it does no I/O.
 func New(cfg Config) (*Service, error) {
@@ -131,7 +137,7 @@ func New(cfg Config) (*Service, error) {
 		hosts:     map[string]*Host{},
 		vms:       map[string]*VM{},
 		volumes:   map[string]*Volume{},
-		wwpnOwner: map[wwn.WWN]string{},
+		wwpnOwner: map[wwn.WWN]owner{},
 	}
 	for _, site := range cfg.Sites {
 		if err := validID(site.ID); err != nil {
@@ -279,7 +285,7 @@ func (s *Service) readDevices(ctx context.Context) {
 		wg.Go(func() {
 			c, cancel := context.WithTimeout(ctx, s.cfg.DriverTimeout)
 			defer cancel()
-			o, err := readFabric(c, f.Driver, s.clk.Now())
+			o, err := readFabric(c, f.Driver, s.clk.Now(), f.obs.Load())
 			s.record(&f.status, err, logrus.Fields{"fabric": f.ID})
 			if err == nil {
 				f.obs.Store(o)
@@ -379,15 +385,15 @@ func (s *Service) load() error {
 
 // indexOwnersLocked rebuilds the WWPN → owner index; s.mu is held.
 func (s *Service) indexOwnersLocked() {
-	s.wwpnOwner = make(map[wwn.WWN]string, len(s.hosts)*2+len(s.vms)*4)
+	s.wwpnOwner = make(map[wwn.WWN]owner, len(s.hosts)*2+len(s.vms)*4)
 	for _, h := range s.hosts {
 		for _, hba := range h.HBAs {
-			s.wwpnOwner[hba.WWPN] = "host/" + h.ID
+			s.wwpnOwner[hba.WWPN] = owner{"host", h.ID}
 		}
 	}
 	for _, v := range s.vms {
 		for _, p := range v.Vports {
-			s.wwpnOwner[p.WWPN] = "vm/" + v.ID
+			s.wwpnOwner[p.WWPN] = owner{"vm", v.ID}
 		}
 	}
 }

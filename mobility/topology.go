@@ -1,14 +1,18 @@
 package mobility
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/sanmob/sanmob/array"
+	"github.com/sanmob/sanmob/fabric"
 	"github.com/sanmob/sanmob/fabric/wwn"
 )
 
@@ -78,16 +82,16 @@ func (s *Service) Topology(ctx context.Context, vmID string, verify bool) (Topol
 		s.mu.RUnlock()
 		return Topology{}, notFound("vm", vmID)
 	}
-	fabs, arrs := s.devicesOf(vm)
+	obs := s.devicesOf(vm)
 	unsure := verify
-	for f := range fabs {
-		o, st := s.fabrics[f].obs.Load(), s.fabrics[f].status.Load()
+	for _, f := range obs.fabrics {
+		o, st := s.fabrics[f.id].obs.Load(), s.fabrics[f.id].status.Load()
 		if o == nil || vm.UpdatedAt.After(o.at) || st != nil && st.err != nil {
 			unsure = true
 		}
 	}
-	for a := range arrs {
-		o, st := s.arrays[a].obs.Load(), s.arrays[a].status.Load()
+	for _, a := range obs.arrays {
+		o, st := s.arrays[a.id].obs.Load(), s.arrays[a.id].status.Load()
 		if o == nil || vm.UpdatedAt.After(o.at) || st != nil && st.err != nil {
 			unsure = true
 		}
@@ -95,21 +99,19 @@ func (s *Service) Topology(ctx context.Context, vmID string, verify bool) (Topol
 	s.mu.RUnlock()
 
 	var issues []string
-	fobs := make(map[string]*fabricObs, len(fabs))
-	aobs := make(map[string]*arrayObs, len(arrs))
 	source := "model"
 	if unsure {
 		source = "devices"
-		issues = s.readFresh(ctx, fabs, arrs, fobs, aobs)
+		issues = s.readFresh(ctx, &obs)
 	}
-	for f := range fabs {
-		if fobs[f] == nil {
-			fobs[f] = s.fabrics[f].obs.Load()
+	for i := range obs.fabrics {
+		if f := &obs.fabrics[i]; f.o == nil {
+			f.o = s.fabrics[f.id].obs.Load()
 		}
 	}
-	for a := range arrs {
-		if aobs[a] == nil {
-			aobs[a] = s.arrays[a].obs.Load()
+	for i := range obs.arrays {
+		if a := &obs.arrays[i]; a.o == nil {
+			a.o = s.arrays[a.id].obs.Load()
 		}
 	}
 
@@ -119,7 +121,7 @@ func (s *Service) Topology(ctx context.Context, vmID string, verify bool) (Topol
 	if !ok {
 		return Topology{}, notFound("vm", vmID)
 	}
-	t := s.walk(vm, fobs, aobs)
+	t := s.walk(vm, &obs)
 	t.Issues = append(issues, t.Issues...)
 	t.Source = source
 	if co := s.computeObs.Load(); co != nil {
@@ -132,67 +134,97 @@ func (s *Service) Topology(ctx context.Context, vmID string, verify bool) (Topol
 	return t, nil
 }
 
-// devicesOf lists the fabrics and arrays a VM's topology touches: those of
-// its vports and its volumes, plus every array at a site of its fabrics
-// (a zone may lead to any of them).
-func (s *Service) devicesOf(vm *VM) (map[string]bool, map[string]bool) {
-	fabs, arrs := map[string]bool{}, map[string]bool{}
-	sites := map[string]bool{}
+// observed is the device state one topology answer is built from: the
+// fabrics of the VM's vports and the arrays of its volumes (a path can lead
+// nowhere else). A VM has a handful of each, so slices beat maps here.
+type observed struct {
+	fabrics []fabricRef
+	arrays  []arrayRef
+}
+
+type fabricRef struct {
+	id string
+	o  *fabricObs
+}
+
+type arrayRef struct {
+	id string
+	o  *arrayObs
+}
+
+func (v *observed) fabric(id string) *fabricObs {
+	for _, f := range v.fabrics {
+		if f.id == id {
+			return f.o
+		}
+	}
+	return nil
+}
+
+func (v *observed) array(id string) *arrayObs {
+	for _, a := range v.arrays {
+		if a.id == id {
+			return a.o
+		}
+	}
+	return nil
+}
+
+// devicesOf lists the devices a VM's topology touches; s.mu is held.
+func (s *Service) devicesOf(vm *VM) observed {
+	var v observed
 	for _, p := range vm.Vports {
-		if f := s.fabrics[p.Fabric]; f != nil {
-			fabs[p.Fabric] = true
-			sites[f.Site] = true
+		if s.fabrics[p.Fabric] != nil && !slices.ContainsFunc(v.fabrics, func(f fabricRef) bool { return f.id == p.Fabric }) {
+			v.fabrics = append(v.fabrics, fabricRef{id: p.Fabric})
 		}
 	}
 	for _, r := range vm.Volumes {
-		if v := s.volumes[r.ID]; v != nil && s.arrays[v.Array] != nil {
-			arrs[v.Array] = true
+		if rec := s.volumes[r.ID]; rec != nil && s.arrays[rec.Array] != nil &&
+			!slices.ContainsFunc(v.arrays, func(a arrayRef) bool { return a.id == rec.Array }) {
+			v.arrays = append(v.arrays, arrayRef{id: rec.Array})
 		}
 	}
-	for _, id := range s.arrIDs {
-		if sites[s.arrays[id].Site] {
-			arrs[id] = true
-		}
-	}
-	return fabs, arrs
+	return v
 }
 
-// readFresh reads the named devices now, in parallel, and stores what it
-// read as their newest observation. Devices that fail are reported as issues
-// and answered from the model.
-func (s *Service) readFresh(ctx context.Context, fabs, arrs map[string]bool, fobs map[string]*fabricObs, aobs map[string]*arrayObs) []string {
+// readFresh reads the devices of obs now, in parallel, fills obs with what
+// it read and keeps it as their newest observation. Devices that fail are
+// reported as issues and answered from the model.
+func (s *Service) readFresh(ctx context.Context, obs *observed) []string {
 	var mu sync.Mutex
 	var issues []string
 	var wg sync.WaitGroup
-	for id := range fabs {
-		f := s.fabrics[id]
+	for i := range obs.fabrics {
+		ref := &obs.fabrics[i]
+		f := s.fabrics[ref.id]
 		wg.Go(func() {
 			c, cancel := context.WithTimeout(ctx, s.cfg.DriverTimeout)
 			defer cancel()
-			o, err := readFabric(c, f.Driver, s.clk.Now())
-			mu.Lock()
-			defer mu.Unlock()
+			o, err := readFabric(c, f.Driver, s.clk.Now(), f.obs.Load())
 			if err != nil {
-				issues = append(issues, fmt.Sprintf("fabric %s could not be read (%v); answered from the model", id, err))
+				mu.Lock()
+				issues = append(issues, fmt.Sprintf("fabric %s could not be read (%v); answered from the model", ref.id, err))
+				mu.Unlock()
 				return
 			}
-			fobs[id] = o
+			ref.o = o
 			storeNewer(&f.obs, o, fabricObsAt)
 		})
 	}
-	for id := range arrs {
-		a := s.arrays[id]
+	for i := range obs.arrays {
+		ref := &obs.arrays[i]
+		a := s.arrays[ref.id]
 		wg.Go(func() {
 			c, cancel := context.WithTimeout(ctx, s.cfg.DriverTimeout)
 			defer cancel()
 			o, err := readArray(c, a.Driver, s.clk.Now())
-			mu.Lock()
-			defer mu.Unlock()
 			if err != nil {
-				issues = append(issues, fmt.Sprintf("array %s could not be read (%v); answered from the model", id, err))
+				mu.Lock()
+				issues = append(issues, fmt.Sprintf("array %s could not be read (%v); answered from the model", ref.id, err))
+				mu.Unlock()
 				return
 			}
-			aobs[id] = o
+			ref.o = o
 			storeNewer(&a.obs, o, arrayObsAt)
 		})
 	}
@@ -218,7 +250,7 @@ func fabricObsAt(o *fabricObs) time.Time { return o.at }
 func arrayObsAt(o *arrayObs) time.Time   { return o.at }
 
 // walk builds the topology from one set of observations; s.mu is held.
-func (s *Service) walk(vm *VM, fobs map[string]*fabricObs, aobs map[string]*arrayObs) Topology {
+func (s *Service) walk(vm *VM, obs *observed) Topology {
 	t := Topology{VM: vm.ID, Host: vm.Host, Site: vm.Site, Paths: []Path{}, Volumes: []TopologyVolume{}, Issues: []string{}}
 	var oldest time.Time
 	note := func(at time.Time) {
@@ -226,23 +258,24 @@ func (s *Service) walk(vm *VM, fobs map[string]*fabricObs, aobs map[string]*arra
 			oldest = at
 		}
 	}
-	for _, o := range fobs {
-		if o != nil {
-			note(o.at)
+	for _, f := range obs.fabrics {
+		if f.o != nil {
+			note(f.o.at)
 		}
 	}
-	for _, o := range aobs {
-		if o != nil {
-			note(o.at)
+	for _, a := range obs.arrays {
+		if a.o != nil {
+			note(a.o.at)
 		}
 	}
 	t.ObservedAt = oldest
 
-	// the VM's volumes, by array
-	lunOf := map[string]int{}
-	volArray := map[string]string{}
-	for _, r := range vm.Volumes {
-		lunOf[r.ID] = r.LUN
+	// The VM's volumes with the array each lives on (index-aligned with
+	// vm.Volumes; "" when unknown), and the arrays as a slice: a VM has a
+	// handful of each, so slices beat maps on this hot path.
+	volArray := make([]string, len(vm.Volumes))
+	t.Volumes = make([]TopologyVolume, 0, len(vm.Volumes))
+	for i, r := range vm.Volumes {
 		tv := TopologyVolume{ID: r.ID, LUN: r.LUN, Snapshots: []array.Snapshot{}}
 		rec := s.volumes[r.ID]
 		if rec == nil {
@@ -251,21 +284,35 @@ func (s *Service) walk(vm *VM, fobs map[string]*fabricObs, aobs map[string]*arra
 			continue
 		}
 		tv.Array, tv.Pool, tv.WWN, tv.SizeBytes = rec.Array, rec.Pool, rec.WWN, rec.SizeBytes
-		volArray[r.ID] = rec.Array
-		if o := aobs[rec.Array]; o != nil {
+		volArray[i] = rec.Array
+		if o := obs.array(rec.Array); o != nil {
 			if dv, ok := o.volume(r.ID); ok {
 				tv.UsedBytes, tv.Pool, tv.SizeBytes = dv.UsedBytes, dv.Pool, dv.SizeBytes
-				tv.Snapshots = append(tv.Snapshots, o.snapsByVol[r.ID]...)
+				tv.Snapshots = append(tv.Snapshots, o.snapshotsOf(r.ID)...)
 			} else {
 				t.Issues = append(t.Issues, fmt.Sprintf("array %s no longer reports volume %s", rec.Array, r.ID))
 			}
 		}
 		t.Volumes = append(t.Volumes, tv)
 	}
-
+	volIndex := func(id string) int {
+		for i, r := range vm.Volumes {
+			if r.ID == id {
+				return i
+			}
+		}
+		return -1
+	}
+	type arrMaps struct {
+		arrayRef
+		maps []int32
+	}
+	var masking []arrMaps
 	host := s.hosts[vm.Host]
+	reached := make([]bool, len(vm.Volumes)) // through the current vport
+	t.Paths = make([]Path, 0, 2*len(vm.Vports)*len(vm.Volumes))
 	for _, p := range vm.Vports {
-		fo := fobs[p.Fabric]
+		fo := obs.fabric(p.Fabric)
 		if fo == nil {
 			t.Issues = append(t.Issues, fmt.Sprintf("fabric %s has not been read; vport %s unverified", p.Fabric, p.WWPN))
 			continue
@@ -286,55 +333,66 @@ func (s *Service) walk(vm *VM, fobs map[string]*fabricObs, aobs map[string]*arra
 		case loggedIn && host != nil && !hostHasHBA(host, login.PhysicalWWPN):
 			t.Issues = append(t.Issues, fmt.Sprintf("vport %s is logged in through %s, which is not an HBA of host %s", p.WWPN, login.PhysicalWWPN, host.ID))
 		}
-		reached := map[string]bool{} // volumes reachable through this vport
-		for _, zi := range fo.zonesByMember[p.WWPN] {
-			z := fo.db.Zones[zi]
-			for _, m := range append(append([]wwn.WWN(nil), z.Principals...), z.Members...) {
-				if m == p.WWPN {
+		clear(reached)
+		// The arrays that mask anything to this vport, looked up once per
+		// vport rather than once per zone member.
+		masking = masking[:0]
+		for _, a := range obs.arrays {
+			if a.o == nil {
+				continue
+			}
+			if maps := a.o.mapsByInit.get(p.WWPN); len(maps) > 0 {
+				masking = append(masking, arrMaps{a, maps})
+			}
+		}
+		peer := func(z *fabric.Zone, m wwn.WWN) {
+			if m == p.WWPN {
+				return
+			}
+			for _, am := range masking {
+				a := am.arrayRef
+				if _, isPort := a.o.portIdx[m]; !isPort {
 					continue
 				}
-				for aid, ao := range aobs {
-					if ao == nil {
+				for _, mi := range am.maps {
+					mp := &a.o.mappings[mi]
+					vi := volIndex(mp.Volume)
+					if vi < 0 || volArray[vi] != a.id || !presentsThrough(*mp, m) {
 						continue
 					}
-					if _, isPort := ao.portIdx[m]; !isPort {
-						continue
+					if lun := vm.Volumes[vi].LUN; lun != mp.LUN {
+						t.Issues = append(t.Issues, fmt.Sprintf("volume %s is presented to %s as LUN %d, the inventory says LUN %d", mp.Volume, p.WWPN, mp.LUN, lun))
 					}
-					for _, mi := range ao.mapsByInit[p.WWPN] {
-						mp := ao.mappings[mi]
-						if volArray[mp.Volume] != aid || !presentsThrough(mp, m) {
-							continue
-						}
-						if lun, mine := lunOf[mp.Volume]; mine && lun != mp.LUN {
-							t.Issues = append(t.Issues, fmt.Sprintf("volume %s is presented to %s as LUN %d, the inventory says LUN %d", mp.Volume, p.WWPN, mp.LUN, lun))
-						}
-						reached[mp.Volume] = true
-						t.Paths = append(t.Paths, Path{
-							Fabric: p.Fabric, Set: p.Set, Active: p.Active, LoggedIn: loggedIn, VportWWPN: p.WWPN, HBAWWPN: hba,
-							Zone: z.Name, TargetPortWWPN: m, Array: aid, Volume: mp.Volume, LUN: mp.LUN,
-						})
-					}
+					reached[vi] = true
+					t.Paths = append(t.Paths, Path{
+						Fabric: p.Fabric, Set: p.Set, Active: p.Active, LoggedIn: loggedIn, VportWWPN: p.WWPN, HBAWWPN: hba,
+						Zone: z.Name, TargetPortWWPN: m, Array: a.id, Volume: mp.Volume, LUN: mp.LUN,
+					})
 				}
 			}
 		}
-		for _, r := range vm.Volumes {
-			if volArray[r.ID] != "" && aobs[volArray[r.ID]] != nil && !reached[r.ID] {
+		for _, zi := range fo.zonesByMember.get(p.WWPN) {
+			z := &fo.db.Zones[zi]
+			for _, m := range z.Principals {
+				peer(z, m)
+			}
+			for _, m := range z.Members {
+				peer(z, m)
+			}
+		}
+		for i, r := range vm.Volumes {
+			if volArray[i] != "" && obs.array(volArray[i]) != nil && !reached[i] {
 				t.Issues = append(t.Issues, fmt.Sprintf("volume %s has no path through vport %s (set %s) on fabric %s: not zoned to a presenting port, or not masked", r.ID, p.WWPN, p.Set, p.Fabric))
 			}
 		}
 	}
-	sort.Slice(t.Paths, func(i, j int) bool {
-		a, b := t.Paths[i], t.Paths[j]
-		if a.Volume != b.Volume {
-			return a.Volume < b.Volume
-		}
-		if a.Fabric != b.Fabric {
-			return a.Fabric < b.Fabric
-		}
-		if a.Set != b.Set {
-			return a.Set < b.Set
-		}
-		return a.TargetPortWWPN.Uint64() < b.TargetPortWWPN.Uint64()
+	slices.SortFunc(t.Paths, func(a, b Path) int {
+		return cmp.Or(
+			strings.Compare(a.Volume, b.Volume),
+			strings.Compare(a.Fabric, b.Fabric),
+			strings.Compare(a.Set, b.Set),
+			cmp.Compare(a.TargetPortWWPN.Uint64(), b.TargetPortWWPN.Uint64()),
+		)
 	})
 	return t
 }

@@ -26,12 +26,17 @@ func (t Topology) AppendJSON(b []byte) ([]byte, error) {
 		}
 		b = p.appendJSON(b)
 	}
-	b = append(b, `],"volumes":`...)
+	b = append(b, `],"volumes":[`...)
 	var err error
-	if b, err = appendMarshal(b, t.Volumes); err != nil {
-		return nil, err
+	for i, v := range t.Volumes {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		if b, err = v.appendJSON(b); err != nil {
+			return nil, err
+		}
 	}
-	b = append(b, `,"issues":`...)
+	b = append(b, `],"issues":`...)
 	if b, err = appendMarshal(b, t.Issues); err != nil {
 		return nil, err
 	}
@@ -70,6 +75,53 @@ func (p Path) appendJSON(b []byte) []byte {
 	b = append(b, `,"lun":`...)
 	b = strconv.AppendInt(b, int64(p.LUN), 10)
 	return append(b, '}')
+}
+
+func (v TopologyVolume) appendJSON(b []byte) ([]byte, error) {
+	b = append(b, `{"id":`...)
+	b = appendJSONString(b, v.ID)
+	b = append(b, `,"array":`...)
+	b = appendJSONString(b, v.Array)
+	b = append(b, `,"pool":`...)
+	b = appendJSONString(b, v.Pool)
+	b = append(b, `,"lun":`...)
+	b = strconv.AppendInt(b, int64(v.LUN), 10)
+	b = append(b, `,"wwn":`...)
+	b = appendJSONString(b, v.WWN)
+	b = append(b, `,"sizeBytes":`...)
+	b = strconv.AppendInt(b, v.SizeBytes, 10)
+	b = append(b, `,"usedBytes":`...)
+	b = strconv.AppendInt(b, v.UsedBytes, 10)
+	b = append(b, `,"snapshots":[`...)
+	for i, sn := range v.Snapshots {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"id":`...)
+		b = appendJSONString(b, sn.ID)
+		b = append(b, `,"volume":`...)
+		b = appendJSONString(b, sn.Volume)
+		b = append(b, `,"name":`...)
+		b = appendJSONString(b, sn.Name)
+		if sn.Group != "" {
+			b = append(b, `,"group":`...)
+			b = appendJSONString(b, sn.Group)
+		}
+		b = append(b, `,"usedBytes":`...)
+		b = strconv.AppendInt(b, sn.UsedBytes, 10)
+		b = append(b, `,"createdAt":`...)
+		b, _ = appendMarshal(b, sn.CreatedAt)
+		b = append(b, '}')
+	}
+	b = append(b, ']')
+	if v.Replica != nil {
+		b = append(b, `,"replica":`...)
+		var err error
+		if b, err = appendMarshal(b, v.Replica); err != nil {
+			return nil, err
+		}
+	}
+	return append(b, '}'), nil
 }
 
 const hexdigits = "0123456789abcdef"

@@ -235,6 +235,7 @@ func TestTopologyAppendJSONMatchesEncodingJSON(t *testing.T) {
 		}
 		topo.Issues = append(topo.Issues, `a <tricky> "issue" & \ more`+"\n\u00e9")
 		topo.Paths = append(topo.Paths, Path{Fabric: "x", Zone: "z<&>", LUN: 3})
+		topo.Volumes = append(topo.Volumes, TopologyVolume{ID: "v\"q", Snapshots: []array.Snapshot{{ID: "s", Group: "g"}}, Replica: &Replica{Array: "w", State: "SYNCHRONIZED", LagBytes: 5}})
 		type plain Topology // encoding/json's view, without AppendJSON
 		want, err := json.Marshal(plain(topo))
 		if err != nil {

@@ -1,0 +1,57 @@
+package mobility
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/sanmob/sanmob/fabric"
+	"github.com/sanmob/sanmob/lab"
+)
+
+// countingSwitch counts full zone-DB reads of a lab switch.
+type countingSwitch struct {
+	*lab.Switch
+	zoneDBs int
+}
+
+func (c *countingSwitch) ZoneDB(ctx context.Context) (fabric.ZoneDB, error) {
+	c.zoneDBs++
+	return c.Switch.ZoneDB(ctx)
+}
+
+func TestUnchangedZoneDBIsNotReadAgain(t *testing.T) {
+	w, err := lab.New(lab.Small())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sw, _ := w.Switch("east-a")
+	c := &countingSwitch{Switch: sw}
+	ctx := context.Background()
+	first, err := readFabric(ctx, c, time.Now(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := readFabric(ctx, c, time.Now(), first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.zoneDBs != 1 || second.db.Checksum != first.db.Checksum || len(second.zonesByMember.spans) != len(first.zonesByMember.spans) {
+		t.Fatalf("unchanged zone DB read %d times", c.zoneDBs)
+	}
+	if err := sw.DeleteZone(first.db.Zones[0].Name); err != nil {
+		t.Fatal(err)
+	}
+	third, err := readFabric(ctx, c, time.Now(), second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.zoneDBs != 2 || len(third.db.Zones) != len(first.db.Zones)-1 {
+		t.Fatalf("changed zone DB: %d reads, %d zones", c.zoneDBs, len(third.db.Zones))
+	}
+	// A driver without the ability is always read in full.
+	plain := struct{ fabric.Driver }{c}
+	if _, err := readFabric(ctx, plain, time.Now(), third); err != nil || c.zoneDBs != 3 {
+		t.Fatalf("plain driver: %v, %d reads", err, c.zoneDBs)
+	}
+}
