@@ -107,7 +107,7 @@ func (s *Server) createHost(w http.ResponseWriter, r *http.Request) {
 	h, err := s.mob.CreateHost(spec)
 	if err == nil {
 		w.Header().Set("Location", "/v1/hosts/"+h.ID)
-		entry(r).WithField("host", h.ID).Info("host created")
+		entry(w).WithField("host", h.ID).Info("host created")
 	}
 	s.reply(w, r, http.StatusCreated, h, err)
 }
@@ -132,7 +132,7 @@ func (s *Server) deleteHost(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	entry(r).WithField("host", vars(r)["id"]).Info("host deleted")
+	entry(w).WithField("host", vars(r)["id"]).Info("host deleted")
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -165,7 +165,7 @@ func (s *Server) createVM(w http.ResponseWriter, r *http.Request) {
 	v, err := s.mob.CreateVM(spec)
 	if err == nil {
 		w.Header().Set("Location", "/v1/vms/"+v.ID)
-		entry(r).WithField("vm", v.ID).Info("vm created")
+		entry(w).WithField("vm", v.ID).Info("vm created")
 	}
 	s.reply(w, r, http.StatusCreated, v, err)
 }
@@ -190,7 +190,7 @@ func (s *Server) deleteVM(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	entry(r).WithField("vm", vars(r)["id"]).Info("vm deleted")
+	entry(w).WithField("vm", vars(r)["id"]).Info("vm deleted")
 	w.WriteHeader(http.StatusNoContent)
 }
 

@@ -40,7 +40,7 @@ const noRole server.Role = ""
 // t.TempDir(), the mobility core wired as cmd/sanmobd wires it, and the REST
 // API served by httptest.
 type harness struct {
-	t     *testing.T
+	t     testing.TB
 	world *lab.World
 	mob   *mobility.Service
 	srv   *server.Server
@@ -63,7 +63,7 @@ func withReady(f func() (bool, []string)) harnessOption {
 	return func(o *harnessOptions) { o.ready = f }
 }
 
-func newHarness(t *testing.T, opts ...harnessOption) *harness {
+func newHarness(t testing.TB, opts ...harnessOption) *harness {
 	t.Helper()
 	var o harnessOptions
 	for _, f := range opts {
@@ -82,7 +82,7 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 		}
 	})
 
-	world, err := lab.New(lab.Small())
+	world, err := lab.New(benchLab())
 	if err != nil {
 		t.Fatalf("lab.New: %v", err)
 	}

@@ -89,7 +89,7 @@ func (s *Server) labDeleteZone(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	entry(r).WithFields(map[string]any{"fabric": vars(r)["id"], "zone": vars(r)["name"]}).Info("lab: zone removed behind sanmob's back")
+	entry(w).WithFields(map[string]any{"fabric": vars(r)["id"], "zone": vars(r)["name"]}).Info("lab: zone removed behind sanmob's back")
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -129,7 +129,7 @@ func (s *Server) labInjectFault(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	entry(r).WithFields(map[string]any{"target": f.Target, "op": f.Op, "count": f.Count, "rate": f.Rate, "latencyMs": f.LatencyMs}).Info("lab: fault injected")
+	entry(w).WithFields(map[string]any{"target": f.Target, "op": f.Op, "count": f.Count, "rate": f.Rate, "latencyMs": f.LatencyMs}).Info("lab: fault injected")
 	writeJSON(w, http.StatusCreated, out)
 }
 

@@ -108,7 +108,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	status := statusOf(err)
 	p := newProblem(status, err.Error())
 	if status == http.StatusInternalServerError {
-		entry(r).WithError(err).Error("request failed")
+		entry(w).WithError(err).Error("request failed")
 		p.Detail = "internal error; see the daemon's log"
 	}
 	var fe *mobility.FieldError

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"crypto/sha256"
 	"fmt"
 	"io"
@@ -140,13 +139,38 @@ func (s *Server) allowed(r *http.Request) []string {
 // Handler returns the root handler.
 func (s *Server) Handler() http.Handler { return s.router }
 
-type logKey struct{}
+// reqLog is what a request's log lines carry. The logrus entry is built
+// only when a line is actually written: most requests write none.
+type reqLog struct {
+	log                         logrus.FieldLogger
+	method, route, path, remote string
+	principal                   string
+	role                        Role
+}
 
-func entry(r *http.Request) logrus.FieldLogger {
-	if e, ok := r.Context().Value(logKey{}).(logrus.FieldLogger); ok {
-		return e
+func (l *reqLog) entry() logrus.FieldLogger {
+	f := logrus.Fields{"method": l.method, "route": l.route, "path": l.path, "remote": l.remote}
+	if l.principal != "" {
+		f["principal"], f["role"] = l.principal, l.role
+	}
+	return l.log.WithFields(f)
+}
+
+// entry is the log entry of the request w answers. It travels with the
+// ResponseWriter rather than the context: that spares every request a copy
+// of the *http.Request.
+func entry(w http.ResponseWriter) logrus.FieldLogger {
+	if rec, ok := w.(*statusRecorder); ok && rec.log != nil {
+		return rec.log.entry()
 	}
 	return logrus.StandardLogger()
+}
+
+func (s *Server) enabled(level logrus.Level) bool {
+	if l, ok := s.log.(interface{ IsLevelEnabled(logrus.Level) bool }); ok {
+		return l.IsLevelEnabled(level)
+	}
+	return true
 }
 
 // statusRecorder remembers the status for logs and metrics and passes
@@ -155,6 +179,7 @@ type statusRecorder struct {
 	http.ResponseWriter
 	status int
 	bytes  int
+	log    *reqLog
 }
 
 func (w *statusRecorder) WriteHeader(code int) {
@@ -192,11 +217,11 @@ func (s *Server) wrap(rt route, h http.HandlerFunc) http.Handler {
 	lat := s.metrics.latency.MustCurryWith(prometheus.Labels{"route": label})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		rec := &statusRecorder{ResponseWriter: w}
-		e := s.log.WithFields(logrus.Fields{"method": r.Method, "route": label, "path": r.URL.Path, "remote": r.RemoteAddr})
+		rl := &reqLog{log: s.log, method: r.Method, route: label, path: r.URL.Path, remote: r.RemoteAddr}
+		rec := &statusRecorder{ResponseWriter: w, log: rl}
 		defer func() {
 			if v := recover(); v != nil {
-				e.WithField("panic", v).Error("handler panicked")
+				rl.entry().WithField("panic", v).Error("handler panicked")
 				if rec.status == 0 {
 					writeProblem(rec, r, newProblem(http.StatusInternalServerError, "internal error; see the daemon's log"))
 				}
@@ -208,11 +233,17 @@ func (s *Server) wrap(rt route, h http.HandlerFunc) http.Handler {
 			}
 			reqs.WithLabelValues(label, r.Method, strconv.Itoa(code)).Inc()
 			lat.WithLabelValues(r.Method).Observe(d.Seconds())
-			le := e.WithFields(logrus.Fields{"status": code, "durationMs": float64(d.Microseconds()) / 1000, "bytes": rec.bytes})
-			if code >= 500 {
-				le.Warn("request")
-			} else {
-				le.Debug("request")
+			// 5xx at warning (but a not-ready answer is what /readyz is
+			// for), changes at info, reads at debug.
+			level := logrus.DebugLevel
+			switch {
+			case code >= 500 && rt.name != "readyz":
+				level = logrus.WarnLevel
+			case r.Method != http.MethodGet && r.Method != http.MethodHead:
+				level = logrus.InfoLevel
+			}
+			if s.enabled(level) {
+				rl.entry().WithFields(logrus.Fields{"status": code, "durationMs": float64(d.Microseconds()) / 1000, "bytes": rec.bytes}).Log(level, "request")
 			}
 		}()
 		if !rt.public {
@@ -222,13 +253,12 @@ func (s *Server) wrap(rt route, h http.HandlerFunc) http.Handler {
 				writeProblem(rec, r, newProblem(http.StatusUnauthorized, err.Error()))
 				return
 			}
-			e = e.WithFields(logrus.Fields{"principal": p.Name, "role": p.Role})
+			rl.principal, rl.role = p.Name, p.Role
 			if !allowed(p.Role, rt.roles) {
 				writeProblem(rec, r, newProblem(http.StatusForbidden, fmt.Sprintf("role %q may not %s %s; it needs one of %v", p.Role, r.Method, label, rolesWithAdmin(rt.roles))))
 				return
 			}
 		}
-		r = r.WithContext(context.WithValue(r.Context(), logKey{}, e))
 		h(rec, r)
 	})
 }
