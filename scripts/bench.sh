@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# make bench: every figure recorded in BENCHMARKS.md, each beside the
+# comparison it is judged against, measured in the same run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+GO=${GO:-go}
+out=${BENCH_OUT:-benchout}
+mkdir -p "$out"
+echo "# $(date -u +%FT%TZ) $(nproc) cores, $($GO version)"
+
+echo "## store: synced writes, one per transaction vs batched"
+$GO test -run '^$' -bench 'PutSynced|BatchSynced|List' -benchtime 2s -count 3 ./store/ | tee "$out/store.txt"
+
+echo "## wwn: parse"
+$GO test -run '^$' -bench . -benchmem ./fabric/wwn/ | tee "$out/wwn.txt"
+
+echo "## lab: building the 100,000-VM world"
+$GO test -run '^$' -bench NewLarge -benchmem -count 3 ./lab/ | tee "$out/lab.txt"
+
+echo "## topology: core walk + JSON (small lab), and the handler vs /healthz in process (large lab)"
+$GO test -run '^$' -bench Topology -benchmem -count 3 ./mobility/ | tee "$out/mobility.txt"
+SANMOB_BENCH_LAB=large $GO test -run '^$' -bench Handlers -benchmem -count 3 -timeout 20m ./server/ | tee "$out/server.txt"
+
+echo "## daemon: cold start on the large lab, and topology vs /healthz over loopback"
+$GO build -o bin/sanmobd ./cmd/sanmobd
+$GO build -o bin/sanmobbench ./cmd/sanmobbench
+./bin/sanmobbench --sanmobd bin/sanmobd --lab-size large | tee "$out/daemon.txt"
