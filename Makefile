@@ -2,7 +2,8 @@
 SHELL := /bin/bash
 GO ?= go
 GOBIN ?= $(shell $(GO) env GOPATH)/bin
-STATICCHECK_VERSION := v0.8.2  # staticcheck 2026.2.2
+# staticcheck 2026.2.2; the module proxy serves it by module version only.
+STATICCHECK_VERSION := v0.8.2
 STATICCHECK := $(GOBIN)/staticcheck
 DATA_DIR ?= ./data
 LISTEN ?= 127.0.0.1:8080
