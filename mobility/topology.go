@@ -311,7 +311,14 @@ func (s *Service) walk(vm *VM, obs *observed) Topology {
 	host := s.hosts[vm.Host]
 	reached := make([]bool, len(vm.Volumes)) // through the current vport
 	t.Paths = make([]Path, 0, 2*len(vm.Vports)*len(vm.Volumes))
-	for _, p := range vm.Vports {
+	// Paths are ordered by volume id, fabric, set and target port. The
+	// first three are ranked once here, so that the sort compares integers.
+	volRank := ranks(len(vm.Volumes), func(i, j int) int { return strings.Compare(vm.Volumes[i].ID, vm.Volumes[j].ID) })
+	vportRank := ranks(len(vm.Vports), func(i, j int) int {
+		return cmp.Or(strings.Compare(vm.Vports[i].Fabric, vm.Vports[j].Fabric), strings.Compare(vm.Vports[i].Set, vm.Vports[j].Set))
+	})
+	keys := make([]pathKey, 0, cap(t.Paths))
+	for pi, p := range vm.Vports {
 		fo := obs.fabric(p.Fabric)
 		if fo == nil {
 			t.Issues = append(t.Issues, fmt.Sprintf("fabric %s has not been read; vport %s unverified", p.Fabric, p.WWPN))
@@ -364,6 +371,7 @@ func (s *Service) walk(vm *VM, obs *observed) Topology {
 						t.Issues = append(t.Issues, fmt.Sprintf("volume %s is presented to %s as LUN %d, the inventory says LUN %d", mp.Volume, p.WWPN, mp.LUN, lun))
 					}
 					reached[vi] = true
+					keys = append(keys, pathKey{uint32(volRank[vi])<<16 | uint32(vportRank[pi]), m.Uint64()})
 					t.Paths = append(t.Paths, Path{
 						Fabric: p.Fabric, Set: p.Set, Active: p.Active, LoggedIn: loggedIn, VportWWPN: p.WWPN, HBAWWPN: hba,
 						Zone: z.Name, TargetPortWWPN: m, Array: a.id, Volume: mp.Volume, LUN: mp.LUN,
@@ -386,15 +394,42 @@ func (s *Service) walk(vm *VM, obs *observed) Topology {
 			}
 		}
 	}
-	slices.SortFunc(t.Paths, func(a, b Path) int {
-		return cmp.Or(
-			strings.Compare(a.Volume, b.Volume),
-			strings.Compare(a.Fabric, b.Fabric),
-			strings.Compare(a.Set, b.Set),
-			cmp.Compare(a.TargetPortWWPN.Uint64(), b.TargetPortWWPN.Uint64()),
-		)
-	})
+	sortPaths(t.Paths, keys)
 	return t
+}
+
+type pathKey struct {
+	rank   uint32 // volume rank << 16 | vport rank
+	target uint64
+}
+
+func (a pathKey) less(b pathKey) bool {
+	return a.rank < b.rank || a.rank == b.rank && a.target < b.target
+}
+
+// sortPaths sorts paths by keys (index-aligned): an insertion sort, since a
+// VM has a few dozen paths at most and they arrive nearly in order.
+func sortPaths(paths []Path, keys []pathKey) {
+	for i := 1; i < len(paths); i++ {
+		for j := i; j > 0 && keys[j].less(keys[j-1]); j-- {
+			keys[j], keys[j-1] = keys[j-1], keys[j]
+			paths[j], paths[j-1] = paths[j-1], paths[j]
+		}
+	}
+}
+
+// ranks returns each of n items' position in the order compare defines.
+func ranks(n int, compare func(i, j int) int) []int {
+	order := make([]int, n)
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, compare)
+	rank := make([]int, n)
+	for r, i := range order {
+		rank[i] = r
+	}
+	return rank
 }
 
 func hostHasHBA(h *Host, w wwn.WWN) bool {

@@ -1,10 +1,12 @@
 package mobility
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -52,6 +54,13 @@ func TestTopologyOfUntouchedVM(t *testing.T) {
 		if p.LoggedIn != (p.Set == "a") {
 			t.Errorf("path %+v: only set a is logged in", p)
 		}
+	}
+	sorted := slices.IsSortedFunc(topo.Paths, func(a, b Path) int {
+		return cmp.Or(strings.Compare(a.Volume, b.Volume), strings.Compare(a.Fabric, b.Fabric),
+			strings.Compare(a.Set, b.Set), cmp.Compare(a.TargetPortWWPN.Uint64(), b.TargetPortWWPN.Uint64()))
+	})
+	if !sorted {
+		t.Fatalf("paths not ordered by volume, fabric, set, target port: %+v", topo.Paths)
 	}
 	if len(topo.Volumes) != 2 {
 		t.Fatalf("volumes %+v", topo.Volumes)
