@@ -77,9 +77,9 @@ type Topology struct {
 // devices afresh first.
 func (s *Service) Topology(ctx context.Context, vmID string, verify bool) (Topology, error) {
 	s.mu.RLock()
+	defer s.mu.RUnlock()
 	vm, ok := s.vms[vmID]
 	if !ok {
-		s.mu.RUnlock()
 		return Topology{}, notFound("vm", vmID)
 	}
 	obs := s.devicesOf(vm)
@@ -96,13 +96,23 @@ func (s *Service) Topology(ctx context.Context, vmID string, verify bool) (Topol
 			unsure = true
 		}
 	}
-	s.mu.RUnlock()
 
 	var issues []string
 	source := "model"
 	if unsure {
+		// No lock is held across device I/O; the VM may change meanwhile,
+		// so it is looked up again afterwards.
 		source = "devices"
+		s.mu.RUnlock()
 		issues = s.readFresh(ctx, &obs)
+		s.mu.RLock()
+		if vm, ok = s.vms[vmID]; !ok {
+			return Topology{}, notFound("vm", vmID)
+		}
+		obs.vols = obs.vols[:0]
+		for _, r := range vm.Volumes {
+			obs.vols = append(obs.vols, s.volumes[r.ID])
+		}
 	}
 	for i := range obs.fabrics {
 		if f := &obs.fabrics[i]; f.o == nil {
@@ -113,13 +123,6 @@ func (s *Service) Topology(ctx context.Context, vmID string, verify bool) (Topol
 		if a := &obs.arrays[i]; a.o == nil {
 			a.o = s.arrays[a.id].obs.Load()
 		}
-	}
-
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	vm, ok = s.vms[vmID]
-	if !ok {
-		return Topology{}, notFound("vm", vmID)
 	}
 	t := s.walk(vm, &obs)
 	t.Issues = append(issues, t.Issues...)
@@ -140,6 +143,7 @@ func (s *Service) Topology(ctx context.Context, vmID string, verify bool) (Topol
 type observed struct {
 	fabrics []fabricRef
 	arrays  []arrayRef
+	vols    []*Volume // the VM's volume records, index-aligned with VM.Volumes; nil when unknown
 }
 
 type fabricRef struct {
@@ -178,8 +182,11 @@ func (s *Service) devicesOf(vm *VM) observed {
 			v.fabrics = append(v.fabrics, fabricRef{id: p.Fabric})
 		}
 	}
-	for _, r := range vm.Volumes {
-		if rec := s.volumes[r.ID]; rec != nil && s.arrays[rec.Array] != nil &&
+	v.vols = make([]*Volume, len(vm.Volumes))
+	for i, r := range vm.Volumes {
+		rec := s.volumes[r.ID]
+		v.vols[i] = rec
+		if rec != nil && s.arrays[rec.Array] != nil &&
 			!slices.ContainsFunc(v.arrays, func(a arrayRef) bool { return a.id == rec.Array }) {
 			v.arrays = append(v.arrays, arrayRef{id: rec.Array})
 		}
@@ -277,7 +284,7 @@ func (s *Service) walk(vm *VM, obs *observed) Topology {
 	t.Volumes = make([]TopologyVolume, 0, len(vm.Volumes))
 	for i, r := range vm.Volumes {
 		tv := TopologyVolume{ID: r.ID, LUN: r.LUN, Snapshots: []array.Snapshot{}}
-		rec := s.volumes[r.ID]
+		rec := obs.vols[i]
 		if rec == nil {
 			t.Issues = append(t.Issues, fmt.Sprintf("volume %s is not in the inventory", r.ID))
 			t.Volumes = append(t.Volumes, tv)
