@@ -53,6 +53,7 @@ bench:
 FUZZTIME ?= 20s
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./fabric/wwn/
+	$(GO) test -run '^$$' -fuzz '^FuzzCreateBodies$$' -fuzztime $(FUZZTIME) ./server/
 
 clean:
 	rm -rf bin $(DATA_DIR)
