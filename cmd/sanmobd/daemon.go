@@ -93,7 +93,14 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	api, err := server.New(server.Config{Mobility: mob, Lab: labAdapter{world}, Tokens: tokens, Log: log, Version: version})
+	storeReady := func() (bool, []string) {
+		// A read that goes through badger: an open, readable store.
+		if _, err := st.SchemaVersion(); err != nil {
+			return false, []string{"store: " + err.Error()}
+		}
+		return true, nil
+	}
+	api, err := server.New(server.Config{Mobility: mob, Lab: labAdapter{world}, Tokens: tokens, Log: log, Version: version, Ready: storeReady})
 	if err != nil {
 		return err
 	}
