@@ -14,13 +14,22 @@ import (
 // fabricObs is one consistent read of a fabric. It is immutable once built,
 // so readers share it without locks and a refresh swaps in a new one.
 type fabricObs struct {
-	at            time.Time
-	info          fabric.Info
-	logins        []fabric.Login
-	loginIdx      map[wwn.WWN]int32
-	npivPerPort   map[wwn.WWN]int // NPIV logins carried by each physical port
-	db            fabric.ZoneDB
-	zonesByMember index[wwn.WWN] // member or principal → zone positions
+	at          time.Time
+	info        fabric.Info
+	logins      []fabric.Login
+	npivPerPort map[wwn.WWN]int // NPIV logins carried by each physical port
+	db          fabric.ZoneDB
+	zonePos     []int32 // zone positions grouped by member, spanned by portInfo.zones
+	// byWWPN answers both questions a topology asks of a port — is it
+	// logged in, which zones hold it — in one lookup; its values hold no
+	// pointers, so the GC never scans it.
+	byWWPN map[wwn.WWN]portInfo
+}
+
+// portInfo is what a fabric knows of one WWPN.
+type portInfo struct {
+	login int32 // position in logins; -1 when not logged in
+	zones span  // of zonePos
 }
 
 // readFabric reads a fabric; when the driver can tell the zone DB's checksum
@@ -35,56 +44,80 @@ func readFabric(ctx context.Context, d fabric.Driver, now time.Time, prev *fabri
 	if err != nil {
 		return nil, fmt.Errorf("name server: %w", err)
 	}
-	o := &fabricObs{
-		at:          now,
-		info:        info,
-		logins:      logins,
-		loginIdx:    make(map[wwn.WWN]int32, len(logins)),
-		npivPerPort: map[wwn.WWN]int{},
-	}
-	for i, l := range logins {
-		o.loginIdx[l.WWPN] = int32(i)
-		if l.NPIV {
-			o.npivPerPort[l.PhysicalWWPN]++
-		}
-	}
+	o := &fabricObs{at: now, info: info, logins: logins, npivPerPort: map[wwn.WWN]int{}}
+	var zoneSpans map[wwn.WWN]span
+	reused := false
 	if cr, ok := d.(fabric.ChecksumReader); ok && prev != nil {
 		sum, err := cr.ZoneDBChecksum(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("zone db checksum: %w", err)
 		}
 		if sum == prev.db.Checksum {
-			o.db, o.zonesByMember = prev.db, prev.zonesByMember
-			return o, nil
+			o.db, o.zonePos, reused = prev.db, prev.zonePos, true
+			zoneSpans = make(map[wwn.WWN]span, len(prev.byWWPN))
+			for w, pi := range prev.byWWPN {
+				if pi.zones.hi > pi.zones.lo {
+					zoneSpans[w] = pi.zones
+				}
+			}
 		}
 	}
-	db, err := d.ZoneDB(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("zone db: %w", err)
-	}
-	o.db = db
-	pairs := make([]keyPos[wwn.WWN], 0, 2*len(db.Zones))
-	for i, z := range db.Zones {
-		for _, m := range z.Members {
-			pairs = append(pairs, keyPos[wwn.WWN]{m, int32(i)})
+	if !reused {
+		db, err := d.ZoneDB(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("zone db: %w", err)
 		}
-		for _, m := range z.Principals {
-			pairs = append(pairs, keyPos[wwn.WWN]{m, int32(i)})
+		o.db = db
+		pairs := make([]keyPos[wwn.WWN], 0, 2*len(db.Zones))
+		for i, z := range db.Zones {
+			for _, m := range z.Members {
+				pairs = append(pairs, keyPos[wwn.WWN]{m, int32(i)})
+			}
+			for _, m := range z.Principals {
+				pairs = append(pairs, keyPos[wwn.WWN]{m, int32(i)})
+			}
+		}
+		x := newIndex(pairs, compareWWN)
+		o.zonePos, zoneSpans = x.pos, x.spans
+	}
+	o.byWWPN = make(map[wwn.WWN]portInfo, len(zoneSpans)+len(logins))
+	for w, sp := range zoneSpans {
+		o.byWWPN[w] = portInfo{login: -1, zones: sp}
+	}
+	for i, l := range logins {
+		pi, ok := o.byWWPN[l.WWPN]
+		if !ok {
+			pi = portInfo{login: -1}
+		}
+		pi.login = int32(i)
+		o.byWWPN[l.WWPN] = pi
+		if l.NPIV {
+			o.npivPerPort[l.PhysicalWWPN]++
 		}
 	}
-	o.zonesByMember = newIndex(pairs, compareWWN)
 	return o, nil
 }
 
-func (o *fabricObs) login(w wwn.WWN) (fabric.Login, bool) {
+// port returns what the fabric knows of w: its login, if any, and the
+// positions of the zones that hold it.
+func (o *fabricObs) port(w wwn.WWN) (fabric.Login, bool, []int32) {
 	if o == nil {
-		return fabric.Login{}, false
+		return fabric.Login{}, false, nil
 	}
-	i, ok := o.loginIdx[w]
+	pi, ok := o.byWWPN[w]
 	if !ok {
-		return fabric.Login{}, false
+		return fabric.Login{}, false, nil
 	}
-	return o.logins[i], true
+	zones := o.zonePos[pi.zones.lo:pi.zones.hi:pi.zones.hi]
+	if pi.login < 0 {
+		return fabric.Login{}, false, zones
+	}
+	return o.logins[pi.login], true, zones
+}
+
+func (o *fabricObs) login(w wwn.WWN) (fabric.Login, bool) {
+	l, ok, _ := o.port(w)
+	return l, ok
 }
 
 // arrayObs is one consistent read of an array, immutable like fabricObs.

@@ -331,7 +331,7 @@ func (s *Service) walk(vm *VM, obs *observed) Topology {
 			t.Issues = append(t.Issues, fmt.Sprintf("fabric %s has not been read; vport %s unverified", p.Fabric, p.WWPN))
 			continue
 		}
-		login, loggedIn := fo.login(p.WWPN)
+		login, loggedIn, zones := fo.port(p.WWPN)
 		hba := login.PhysicalWWPN
 		if !loggedIn && host != nil {
 			for _, b := range host.HBAs {
@@ -386,7 +386,7 @@ func (s *Service) walk(vm *VM, obs *observed) Topology {
 				}
 			}
 		}
-		for _, zi := range fo.zonesByMember.get(p.WWPN) {
+		for _, zi := range zones {
 			z := &fo.db.Zones[zi]
 			for _, m := range z.Principals {
 				peer(z, m)
