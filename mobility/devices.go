@@ -289,26 +289,16 @@ type VolumeFilter struct{ Array, Pool string }
 func (s *Service) Volumes(f VolumeFilter) []Volume {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	out := make([]Volume, 0, len(s.volumes))
-	for _, v := range s.volumes {
-		if f.Array != "" && v.Array != f.Array || f.Pool != "" && v.Pool != f.Pool {
-			continue
-		}
-		out = append(out, s.volumeView(v))
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
-	return out
+	return listed(s.volumes, func(v *Volume) bool {
+		return (f.Array == "" || v.Array == f.Array) && (f.Pool == "" || v.Pool == f.Pool)
+	}, s.volumeView)
 }
 
 // Volume returns one volume.
 func (s *Service) Volume(id string) (Volume, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	v, ok := s.volumes[id]
-	if !ok {
-		return Volume{}, notFound("volume", id)
-	}
-	return s.volumeView(v), nil
+	return lookup(s.volumes, "volume", id, s.volumeView)
 }
 
 func (s *Service) volumeView(v *Volume) Volume {

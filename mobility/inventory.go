@@ -74,26 +74,41 @@ type HostFilter struct{ Site string }
 func (s *Service) Hosts(f HostFilter) []Host {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	out := make([]Host, 0, len(s.hosts))
-	for _, h := range s.hosts {
-		if f.Site != "" && h.Site != f.Site {
-			continue
-		}
-		out = append(out, s.hostView(h))
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
-	return out
+	return listed(s.hosts, func(h *Host) bool { return f.Site == "" || h.Site == f.Site }, s.hostView)
 }
 
 // Host returns one host.
 func (s *Service) Host(id string) (Host, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	h, ok := s.hosts[id]
-	if !ok {
-		return Host{}, notFound("host", id)
+	return lookup(s.hosts, "host", id, s.hostView)
+}
+
+// listed returns the views of the records keep accepts, in id order. Ids
+// are sorted before views are built: cheaper than sorting the views.
+func listed[R, V any](records map[string]*R, keep func(*R) bool, view func(*R) V) []V {
+	ids := make([]string, 0, len(records))
+	for id, r := range records {
+		if keep(r) {
+			ids = append(ids, id)
+		}
 	}
-	return s.hostView(h), nil
+	slices.Sort(ids)
+	out := make([]V, len(ids))
+	for i, id := range ids {
+		out[i] = view(records[id])
+	}
+	return out
+}
+
+// lookup returns the view of one record, or ErrNotFound naming kind and id.
+func lookup[R, V any](records map[string]*R, kind, id string, view func(*R) V) (V, error) {
+	r, ok := records[id]
+	if !ok {
+		var zero V
+		return zero, notFound(kind, id)
+	}
+	return view(r), nil
 }
 
 func (s *Service) hostView(h *Host) Host {
@@ -304,26 +319,16 @@ type VMFilter struct{ Host, Site string }
 func (s *Service) VMs(f VMFilter) []VM {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	out := make([]VM, 0, len(s.vms))
-	for _, v := range s.vms {
-		if f.Host != "" && v.Host != f.Host || f.Site != "" && v.Site != f.Site {
-			continue
-		}
-		out = append(out, s.vmView(v))
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
-	return out
+	return listed(s.vms, func(v *VM) bool {
+		return (f.Host == "" || v.Host == f.Host) && (f.Site == "" || v.Site == f.Site)
+	}, s.vmView)
 }
 
 // VM returns one VM.
 func (s *Service) VM(id string) (VM, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	v, ok := s.vms[id]
-	if !ok {
-		return VM{}, notFound("vm", id)
-	}
-	return s.vmView(v), nil
+	return lookup(s.vms, "vm", id, s.vmView)
 }
 
 func (s *Service) vmView(v *VM) VM {
