@@ -4,20 +4,17 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
+	"github.com/sanmob/sanmob/internal/labwire"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/sirupsen/logrus"
 
-	"github.com/sanmob/sanmob/array"
-	"github.com/sanmob/sanmob/fabric"
 	"github.com/sanmob/sanmob/lab"
 	"github.com/sanmob/sanmob/mobility"
 	"github.com/sanmob/sanmob/server"
@@ -87,19 +84,7 @@ func newHarness(t testing.TB, opts ...harnessOption) *harness {
 		t.Fatalf("lab.New: %v", err)
 	}
 	// As cmd/sanmobd/daemon.go wires it.
-	mcfg := mobility.Config{Store: st, Clock: world.Clock(), Log: log, Compute: world.Compute()}
-	for _, s := range world.Sites() {
-		mcfg.Sites = append(mcfg.Sites, mobility.Site{ID: s.ID})
-	}
-	for _, l := range world.Links() {
-		mcfg.Links = append(mcfg.Links, mobility.Link{From: l.From, To: l.To, RTTMs: l.RTTMs, BandwidthMbps: l.BandwidthMbps, DistanceKm: l.DistanceKm})
-	}
-	for _, f := range world.Fabrics() {
-		mcfg.Fabrics = append(mcfg.Fabrics, mobility.FabricDevice{ID: f.ID, Site: f.Site, DriverName: "lab", Driver: f.Switch})
-	}
-	for _, a := range world.Arrays() {
-		mcfg.Arrays = append(mcfg.Arrays, mobility.ArrayDevice{ID: a.ID, Site: a.Site, DriverName: "lab", Driver: a.Array})
-	}
+	mcfg := labwire.Mobility(world, mobility.Config{Store: st, Log: log})
 	mob, err := mobility.New(mcfg)
 	if err != nil {
 		t.Fatalf("mobility.New: %v", err)
@@ -123,7 +108,7 @@ func newHarness(t testing.TB, opts ...harnessOption) *harness {
 	}
 	cfg := server.Config{Mobility: mob, Tokens: tokens, Log: log, Ready: o.ready, Version: "test"}
 	if !o.noLab {
-		cfg.Lab = labAdapter{world}
+		cfg.Lab = labwire.API(world)
 	}
 	srv, err := server.New(cfg)
 	if err != nil {
@@ -373,94 +358,3 @@ func keysOf(m map[string]any) []string {
 	}
 	return out
 }
-
-// --- the lab adapter, as cmd/sanmobd/labadapter.go writes it ----------------
-
-// labAdapter gives the server the lab's own truth and controls.
-type labAdapter struct{ w *lab.World }
-
-var _ server.Lab = labAdapter{}
-
-func (a labAdapter) sw(id string) (*lab.Switch, error) {
-	s, ok := a.w.Switch(id)
-	if !ok {
-		return nil, fmt.Errorf("lab fabric %q: %w", id, server.ErrNotFound)
-	}
-	return s, nil
-}
-
-func (a labAdapter) ZoneDB(id string) (fabric.ZoneDB, error) {
-	s, err := a.sw(id)
-	if err != nil {
-		return fabric.ZoneDB{}, err
-	}
-	return s.TruthZoneDB(), nil
-}
-
-func (a labAdapter) Logins(id string) ([]fabric.Login, error) {
-	s, err := a.sw(id)
-	if err != nil {
-		return nil, err
-	}
-	return s.TruthLogins(), nil
-}
-
-func (a labAdapter) DeleteZone(id, zone string) error {
-	s, err := a.sw(id)
-	if err != nil {
-		return err
-	}
-	if err := s.DeleteZone(zone); err != nil {
-		if errors.Is(err, fabric.ErrNotFound) {
-			return fmt.Errorf("zone %q on lab fabric %q: %w", zone, id, server.ErrNotFound)
-		}
-		return err
-	}
-	return nil
-}
-
-func (a labAdapter) Mappings(id string) ([]array.Mapping, error) {
-	arr, ok := a.w.Array(id)
-	if !ok {
-		return nil, fmt.Errorf("lab array %q: %w", id, server.ErrNotFound)
-	}
-	return arr.TruthMappings(), nil
-}
-
-func (a labAdapter) Clock() (time.Time, float64) {
-	c := a.w.Clock()
-	return c.Now(), c.Speed()
-}
-
-func (a labAdapter) InjectFault(f server.LabFault) (server.LabFault, error) {
-	lf := lab.Fault{Target: f.Target, Op: f.Op, Count: f.Count, Rate: f.Rate, Kind: f.Kind,
-		Latency: time.Duration(f.LatencyMs * float64(time.Millisecond))}
-	if f.LatencyMs < 0 {
-		return f, fmt.Errorf("%w: latencyMs must not be negative", server.ErrInvalid)
-	}
-	if err := a.w.InjectFault(lf); err != nil {
-		if errors.Is(err, lab.ErrInvalidFault) {
-			return f, fmt.Errorf("%w: %w", server.ErrInvalid, err)
-		}
-		return f, err
-	}
-	if f.Kind == "" {
-		f.Kind = "unavailable"
-	}
-	return f, nil
-}
-
-func (a labAdapter) Faults() []server.LabFault {
-	var out []server.LabFault
-	for _, f := range a.w.Faults() {
-		kind := f.Kind
-		if kind == "" {
-			kind = "unavailable"
-		}
-		out = append(out, server.LabFault{Target: f.Target, Op: f.Op, Count: f.Count, Rate: f.Rate, Kind: kind,
-			LatencyMs: float64(f.Latency) / float64(time.Millisecond)})
-	}
-	return out
-}
-
-func (a labAdapter) ClearFaults() { a.w.ClearFaults() }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/sanmob/sanmob/internal/labwire"
 	"github.com/sanmob/sanmob/lab"
 	"github.com/sanmob/sanmob/mobility"
 	"github.com/sanmob/sanmob/server"
@@ -73,22 +74,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("lab: %w", err)
 	}
-	mcfg := mobility.Config{
-		Store: st, Clock: world.Clock(), Log: log, Compute: world.Compute(),
-		RefreshInterval: d.cfg.RefreshInterval,
-	}
-	for _, s := range world.Sites() {
-		mcfg.Sites = append(mcfg.Sites, mobility.Site{ID: s.ID})
-	}
-	for _, l := range world.Links() {
-		mcfg.Links = append(mcfg.Links, mobility.Link{From: l.From, To: l.To, RTTMs: l.RTTMs, BandwidthMbps: l.BandwidthMbps, DistanceKm: l.DistanceKm})
-	}
-	for _, f := range world.Fabrics() {
-		mcfg.Fabrics = append(mcfg.Fabrics, mobility.FabricDevice{ID: f.ID, Site: f.Site, DriverName: "lab", Driver: f.Switch})
-	}
-	for _, a := range world.Arrays() {
-		mcfg.Arrays = append(mcfg.Arrays, mobility.ArrayDevice{ID: a.ID, Site: a.Site, DriverName: "lab", Driver: a.Array})
-	}
+	mcfg := labwire.Mobility(world, mobility.Config{Store: st, Log: log, RefreshInterval: d.cfg.RefreshInterval})
 	mob, err := mobility.New(mcfg)
 	if err != nil {
 		return err
@@ -100,7 +86,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		}
 		return true, nil
 	}
-	api, err := server.New(server.Config{Mobility: mob, Lab: labAdapter{world}, Tokens: tokens, Log: log, Version: version, Ready: storeReady})
+	api, err := server.New(server.Config{Mobility: mob, Lab: labwire.API(world), Tokens: tokens, Log: log, Version: version, Ready: storeReady})
 	if err != nil {
 		return err
 	}

@@ -1,4 +1,4 @@
-package main
+package labwire
 
 import (
 	"errors"
@@ -11,12 +11,14 @@ import (
 	"github.com/sanmob/sanmob/server"
 )
 
-// labAdapter gives the server the lab's own truth and controls.
-type labAdapter struct{ w *lab.World }
+// API gives the server the lab's own truth and controls (the /v1/lab routes).
+func API(w *lab.World) server.Lab { return labAPI{w} }
 
-var _ server.Lab = labAdapter{}
+type labAPI struct{ w *lab.World }
 
-func (a labAdapter) sw(id string) (*lab.Switch, error) {
+var _ server.Lab = labAPI{}
+
+func (a labAPI) sw(id string) (*lab.Switch, error) {
 	s, ok := a.w.Switch(id)
 	if !ok {
 		return nil, fmt.Errorf("lab fabric %q: %w", id, server.ErrNotFound)
@@ -24,7 +26,7 @@ func (a labAdapter) sw(id string) (*lab.Switch, error) {
 	return s, nil
 }
 
-func (a labAdapter) ZoneDB(id string) (fabric.ZoneDB, error) {
+func (a labAPI) ZoneDB(id string) (fabric.ZoneDB, error) {
 	s, err := a.sw(id)
 	if err != nil {
 		return fabric.ZoneDB{}, err
@@ -32,7 +34,7 @@ func (a labAdapter) ZoneDB(id string) (fabric.ZoneDB, error) {
 	return s.TruthZoneDB(), nil
 }
 
-func (a labAdapter) Logins(id string) ([]fabric.Login, error) {
+func (a labAPI) Logins(id string) ([]fabric.Login, error) {
 	s, err := a.sw(id)
 	if err != nil {
 		return nil, err
@@ -40,7 +42,7 @@ func (a labAdapter) Logins(id string) ([]fabric.Login, error) {
 	return s.TruthLogins(), nil
 }
 
-func (a labAdapter) DeleteZone(id, zone string) error {
+func (a labAPI) DeleteZone(id, zone string) error {
 	s, err := a.sw(id)
 	if err != nil {
 		return err
@@ -54,7 +56,7 @@ func (a labAdapter) DeleteZone(id, zone string) error {
 	return nil
 }
 
-func (a labAdapter) Mappings(id string) ([]array.Mapping, error) {
+func (a labAPI) Mappings(id string) ([]array.Mapping, error) {
 	arr, ok := a.w.Array(id)
 	if !ok {
 		return nil, fmt.Errorf("lab array %q: %w", id, server.ErrNotFound)
@@ -62,12 +64,12 @@ func (a labAdapter) Mappings(id string) ([]array.Mapping, error) {
 	return arr.TruthMappings(), nil
 }
 
-func (a labAdapter) Clock() (time.Time, float64) {
+func (a labAPI) Clock() (time.Time, float64) {
 	c := a.w.Clock()
 	return c.Now(), c.Speed()
 }
 
-func (a labAdapter) InjectFault(f server.LabFault) (server.LabFault, error) {
+func (a labAPI) InjectFault(f server.LabFault) (server.LabFault, error) {
 	lf := lab.Fault{Target: f.Target, Op: f.Op, Count: f.Count, Rate: f.Rate, Kind: f.Kind,
 		Latency: time.Duration(f.LatencyMs * float64(time.Millisecond))}
 	if f.LatencyMs < 0 {
@@ -85,7 +87,7 @@ func (a labAdapter) InjectFault(f server.LabFault) (server.LabFault, error) {
 	return f, nil
 }
 
-func (a labAdapter) Faults() []server.LabFault {
+func (a labAPI) Faults() []server.LabFault {
 	var out []server.LabFault
 	for _, f := range a.w.Faults() {
 		kind := f.Kind
@@ -98,4 +100,4 @@ func (a labAdapter) Faults() []server.LabFault {
 	return out
 }
 
-func (a labAdapter) ClearFaults() { a.w.ClearFaults() }
+func (a labAPI) ClearFaults() { a.w.ClearFaults() }

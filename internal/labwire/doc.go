@@ -1,0 +1,6 @@
+// Package labwire wires the embedded lab into sanmob: the mobility
+// configuration of a lab world's sites, links and devices, and the server's
+// /v1/lab API over the lab's own truth and controls. It is the one place
+// outside cmd and tests that knows the lab, and only cmd/sanmobd and tests
+// import it.
+package labwire
