@@ -54,6 +54,7 @@ FUZZTIME ?= 20s
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./fabric/wwn/
 	$(GO) test -run '^$$' -fuzz '^FuzzCreateBodies$$' -fuzztime $(FUZZTIME) ./server/
+	$(GO) test -run '^$$' -fuzz '^FuzzConfigFile$$' -fuzztime $(FUZZTIME) ./cmd/sanmobd/
 
 clean:
 	rm -rf bin $(DATA_DIR)
