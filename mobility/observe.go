@@ -133,6 +133,7 @@ type arrayObs struct {
 	snapsByVol index[string] // volume → snapshot positions
 	mappings   []array.Mapping
 	mapsByInit index[wwn.WWN] // initiator → mapping positions
+	mapsByVol  index[string]  // volume → mapping positions
 }
 
 func readArray(ctx context.Context, d array.Driver, now time.Time) (*arrayObs, error) {
@@ -177,12 +178,15 @@ func readArray(ctx context.Context, d array.Driver, now time.Time) (*arrayObs, e
 	}
 	o.snapsByVol = newIndex(byVol, compareString)
 	byInit := make([]keyPos[wwn.WWN], 0, 4*len(maps))
+	byVolMap := make([]keyPos[string], len(maps))
 	for i, m := range maps {
 		for _, w := range m.Initiators {
 			byInit = append(byInit, keyPos[wwn.WWN]{w, int32(i)})
 		}
+		byVolMap[i] = keyPos[string]{m.Volume, int32(i)}
 	}
 	o.mapsByInit = newIndex(byInit, compareWWN)
+	o.mapsByVol = newIndex(byVolMap, compareString)
 	return o, nil
 }
 

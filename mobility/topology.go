@@ -302,19 +302,24 @@ func (s *Service) walk(vm *VM, obs *observed) Topology {
 		}
 		t.Volumes = append(t.Volumes, tv)
 	}
-	volIndex := func(id string) int {
-		for i, r := range vm.Volumes {
-			if r.ID == id {
-				return i
+	// Every mapping of the VM's volumes, read once per answer rather than
+	// once per vport.
+	type volMap struct {
+		a  arrayRef
+		m  *array.Mapping
+		vi int
+	}
+	var volMaps, masking []volMap
+	for vi, arrID := range volArray {
+		for _, a := range obs.arrays {
+			if a.id != arrID || a.o == nil {
+				continue
+			}
+			for _, mi := range a.o.mapsByVol.get(vm.Volumes[vi].ID) {
+				volMaps = append(volMaps, volMap{a, &a.o.mappings[mi], vi})
 			}
 		}
-		return -1
 	}
-	type arrMaps struct {
-		arrayRef
-		maps []int32
-	}
-	var masking []arrMaps
 	host := s.hosts[vm.Host]
 	reached := make([]bool, len(vm.Volumes)) // through the current vport
 	t.Paths = make([]Path, 0, 2*len(vm.Vports)*len(vm.Volumes))
@@ -350,40 +355,31 @@ func (s *Service) walk(vm *VM, obs *observed) Topology {
 		clear(reached)
 		// The arrays that mask anything to this vport, looked up once per
 		// vport rather than once per zone member.
+		// The mappings of the VM's volumes that present to this vport.
 		masking = masking[:0]
-		for _, a := range obs.arrays {
-			if a.o == nil {
-				continue
-			}
-			if maps := a.o.mapsByInit.get(p.WWPN); len(maps) > 0 {
-				masking = append(masking, arrMaps{a, maps})
+		for _, c := range volMaps {
+			if slices.Contains(c.m.Initiators, p.WWPN) {
+				masking = append(masking, c)
 			}
 		}
 		peer := func(z *fabric.Zone, m wwn.WWN) {
 			if m == p.WWPN {
 				return
 			}
-			for _, am := range masking {
-				a := am.arrayRef
-				if _, isPort := a.o.portIdx[m]; !isPort {
+			for _, vmp := range masking {
+				a, mp, vi := vmp.a, vmp.m, vmp.vi
+				if _, isPort := a.o.portIdx[m]; !isPort || !presentsThrough(*mp, m) {
 					continue
 				}
-				for _, mi := range am.maps {
-					mp := &a.o.mappings[mi]
-					vi := volIndex(mp.Volume)
-					if vi < 0 || volArray[vi] != a.id || !presentsThrough(*mp, m) {
-						continue
-					}
-					if lun := vm.Volumes[vi].LUN; lun != mp.LUN {
-						t.Issues = append(t.Issues, fmt.Sprintf("volume %s is presented to %s as LUN %d, the inventory says LUN %d", mp.Volume, p.WWPN, mp.LUN, lun))
-					}
-					reached[vi] = true
-					keys = append(keys, pathKey{uint32(volRank[vi])<<16 | uint32(vportRank[pi]), m.Uint64()})
-					t.Paths = append(t.Paths, Path{
-						Fabric: p.Fabric, Set: p.Set, Active: p.Active, LoggedIn: loggedIn, VportWWPN: p.WWPN, HBAWWPN: hba,
-						Zone: z.Name, TargetPortWWPN: m, Array: a.id, Volume: mp.Volume, LUN: mp.LUN,
-					})
+				if lun := vm.Volumes[vi].LUN; lun != mp.LUN {
+					t.Issues = append(t.Issues, fmt.Sprintf("volume %s is presented to %s as LUN %d, the inventory says LUN %d", mp.Volume, p.WWPN, mp.LUN, lun))
 				}
+				reached[vi] = true
+				keys = append(keys, pathKey{uint32(volRank[vi])<<16 | uint32(vportRank[pi]), m.Uint64()})
+				t.Paths = append(t.Paths, Path{
+					Fabric: p.Fabric, Set: p.Set, Active: p.Active, LoggedIn: loggedIn, VportWWPN: p.WWPN, HBAWWPN: hba,
+					Zone: z.Name, TargetPortWWPN: m, Array: a.id, Volume: mp.Volume, LUN: mp.LUN,
+				})
 			}
 		}
 		for _, zi := range zones {
