@@ -70,6 +70,13 @@ func (s *Service) Links() []Link { return slices.Clone(s.cfg.Links) }
 // HostFilter narrows Hosts.
 type HostFilter struct{ Site string }
 
+// Counts reports how many hosts, VMs and volumes the inventory holds.
+func (s *Service) Counts() map[string]int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return map[string]int{"hosts": len(s.hosts), "vms": len(s.vms), "volumes": len(s.volumes)}
+}
+
 // Hosts lists hosts in id order, with HBA login state from the name servers.
 func (s *Service) Hosts(f HostFilter) []Host {
 	s.mu.RLock()

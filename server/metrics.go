@@ -3,6 +3,8 @@ package server
 import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/sanmob/sanmob/mobility"
 )
 
 type metrics struct {
@@ -25,4 +27,69 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 	reg.MustRegister(m.requests, m.latency,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// modelCollector reports, at scrape time, what the core knows of the
+// devices and the inventory: which devices answer, how full zone DBs and
+// pools are, how many objects the inventory holds.
+type modelCollector struct {
+	mob                                  *mobility.Service
+	up, observed                         *prometheus.Desc
+	zones, zoneBytes, zoneMax            *prometheus.Desc
+	poolPhysical, poolUsed, poolProvided *prometheus.Desc
+	objects                              *prometheus.Desc
+}
+
+func newModelCollector(mob *mobility.Service) *modelCollector {
+	dev := []string{"kind", "device", "site"}
+	return &modelCollector{
+		mob:          mob,
+		up:           prometheus.NewDesc("sanmob_device_up", "1 when the device's last read succeeded.", dev, nil),
+		observed:     prometheus.NewDesc("sanmob_device_observed_timestamp_seconds", "When the device was last read successfully (the lab's virtual clock in lab mode).", dev, nil),
+		zones:        prometheus.NewDesc("sanmob_fabric_zones", "Zones defined on the fabric.", []string{"fabric"}, nil),
+		zoneBytes:    prometheus.NewDesc("sanmob_fabric_zonedb_bytes", "Size of the fabric's zone database.", []string{"fabric"}, nil),
+		zoneMax:      prometheus.NewDesc("sanmob_fabric_zonedb_max_bytes", "Zone database size limit of the fabric.", []string{"fabric"}, nil),
+		poolPhysical: prometheus.NewDesc("sanmob_pool_physical_bytes", "Physical capacity of the pool.", []string{"pool", "array"}, nil),
+		poolUsed:     prometheus.NewDesc("sanmob_pool_used_bytes", "Capacity the pool has allocated.", []string{"pool", "array"}, nil),
+		poolProvided: prometheus.NewDesc("sanmob_pool_provisioned_bytes", "Capacity provisioned to volumes in the pool.", []string{"pool", "array"}, nil),
+		objects:      prometheus.NewDesc("sanmob_inventory_objects", "Objects in the inventory.", []string{"kind"}, nil),
+	}
+}
+
+func (c *modelCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.up, c.observed, c.zones, c.zoneBytes, c.zoneMax, c.poolPhysical, c.poolUsed, c.poolProvided, c.objects} {
+		ch <- d
+	}
+}
+
+func (c *modelCollector) Collect(ch chan<- prometheus.Metric) {
+	device := func(kind, id, site string, st mobility.DeviceStatus) {
+		up := 0.0
+		if st.Reachable {
+			up = 1
+		}
+		ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, up, kind, id, site)
+		if st.ObservedAt != nil {
+			ch <- prometheus.MustNewConstMetric(c.observed, prometheus.GaugeValue, float64(st.ObservedAt.UnixMilli())/1000, kind, id, site)
+		}
+	}
+	for _, f := range c.mob.Fabrics() {
+		device("fabric", f.ID, f.Site, f.Status)
+		if f.Status.ObservedAt != nil {
+			ch <- prometheus.MustNewConstMetric(c.zones, prometheus.GaugeValue, float64(f.ZoneCount), f.ID)
+			ch <- prometheus.MustNewConstMetric(c.zoneBytes, prometheus.GaugeValue, float64(f.ZoneDBBytes), f.ID)
+			ch <- prometheus.MustNewConstMetric(c.zoneMax, prometheus.GaugeValue, float64(f.ZoneDBMaxBytes), f.ID)
+		}
+	}
+	for _, a := range c.mob.Arrays() {
+		device("array", a.ID, a.Site, a.Status)
+	}
+	for _, p := range c.mob.Pools("") {
+		ch <- prometheus.MustNewConstMetric(c.poolPhysical, prometheus.GaugeValue, float64(p.PhysicalBytes), p.ID, p.Array)
+		ch <- prometheus.MustNewConstMetric(c.poolUsed, prometheus.GaugeValue, float64(p.UsedBytes), p.ID, p.Array)
+		ch <- prometheus.MustNewConstMetric(c.poolProvided, prometheus.GaugeValue, float64(p.ProvisionedBytes), p.ID, p.Array)
+	}
+	for kind, n := range c.mob.Counts() {
+		ch <- prometheus.MustNewConstMetric(c.objects, prometheus.GaugeValue, float64(n), kind)
+	}
 }

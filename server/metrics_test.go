@@ -1,6 +1,8 @@
 package server_test
 
 import (
+	"context"
+	"github.com/sanmob/sanmob/lab"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -136,5 +138,39 @@ func TestHealthAndReadiness(t *testing.T) {
 				t.Errorf("healthz while not ready: %v", r)
 			}
 		})
+	}
+}
+
+func TestDeviceAndInventoryMetrics(t *testing.T) {
+	h := newHarness(t)
+	scrape := func() string {
+		t.Helper()
+		r := h.get(noRole, "/metrics")
+		if r.Status != http.StatusOK {
+			t.Fatalf("%v", r)
+		}
+		return string(r.Body)
+	}
+	body := scrape()
+	for _, want := range []string{
+		`sanmob_device_up{device="east-a",kind="fabric",site="east"} 1`,
+		`sanmob_device_up{device="west-arr1",kind="array",site="west"} 1`,
+		`sanmob_inventory_objects{kind="vms"} 24`,
+		`sanmob_inventory_objects{kind="hosts"} 8`,
+		`sanmob_fabric_zonedb_max_bytes{fabric="west-b"} 1.048576e+06`,
+		`sanmob_pool_physical_bytes{array="east-arr1",pool="east-arr1-pool1"}`,
+		`sanmob_device_observed_timestamp_seconds{device="east-b",kind="fabric",site="east"}`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	// A device that stops answering shows as down after the next read.
+	if err := h.world.InjectFault(lab.Fault{Target: "west-arr1", Op: "read", Rate: 1}); err != nil {
+		t.Fatal(err)
+	}
+	h.mob.Refresh(context.Background())
+	if body := scrape(); !strings.Contains(body, `sanmob_device_up{device="west-arr1",kind="array",site="west"} 0`) {
+		t.Errorf("unreachable array not reported down")
 	}
 }
