@@ -3,6 +3,7 @@ package mobility
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/sanmob/sanmob/array"
 	"runtime"
 	"sort"
 	"sync"
@@ -138,18 +139,25 @@ func (s *Service) discover() error {
 	}
 
 	b := s.st.Batch()
+	put := func(kind, id string, v any) error {
+		if err := b.Put(kind, id, v); err != nil {
+			b.Cancel()
+			return fmt.Errorf("mobility: save discovered %s %s: %w", kind, id, err)
+		}
+		return nil
+	}
 	for _, h := range hosts {
-		if err := b.Put(kindHost, h.ID, h); err != nil {
+		if err := put(kindHost, h.ID, h); err != nil {
 			return err
 		}
 	}
 	for _, v := range vms {
-		if err := b.Put(kindVM, v.ID, v); err != nil {
+		if err := put(kindVM, v.ID, v); err != nil {
 			return err
 		}
 	}
 	for _, v := range volumes {
-		if err := b.Put(kindVolume, v.ID, v); err != nil {
+		if err := put(kindVolume, v.ID, v); err != nil {
 			return err
 		}
 	}
@@ -216,7 +224,8 @@ func (s *Service) maskedVolumes(vm *VM) []VolumeRef {
 func (s *Service) reconcileVolumes() error {
 	now := s.clk.Now()
 	type change struct {
-		v *Volume
+		was *Volume // the record the change replaces; nil for a new volume
+		v   *Volume
 	}
 	var changes []change
 	s.mu.RLock()
@@ -227,17 +236,14 @@ func (s *Service) reconcileVolumes() error {
 		}
 		for _, dv := range o.volumes {
 			cur, ok := s.volumes[dv.ID]
-			if ok && cur.Array != aid {
+			if ok && (cur.Array != aid || matchesDevice(cur, dv)) {
 				continue
 			}
 			nv := volumeFromDevice(aid, dv, now)
 			if ok {
 				nv.CreatedAt = cur.CreatedAt
-				if *cur == *nv {
-					continue
-				}
 			}
-			changes = append(changes, change{nv})
+			changes = append(changes, change{cur, nv})
 		}
 	}
 	for _, v := range s.volumes {
@@ -249,7 +255,7 @@ func (s *Service) reconcileVolumes() error {
 			if _, ok := o.volIdx[v.ID]; !ok {
 				nv := *v
 				nv.Missing = true
-				changes = append(changes, change{&nv})
+				changes = append(changes, change{v, &nv})
 			}
 		}
 	}
@@ -260,6 +266,7 @@ func (s *Service) reconcileVolumes() error {
 	b := s.st.Batch()
 	for _, c := range changes {
 		if err := b.Put(kindVolume, c.v.ID, c.v); err != nil {
+			b.Cancel()
 			return err
 		}
 	}
@@ -268,8 +275,18 @@ func (s *Service) reconcileVolumes() error {
 	}
 	s.mu.Lock()
 	for _, c := range changes {
-		s.volumes[c.v.ID] = c.v
+		// A record replaced meanwhile (by the API) wins; the next refresh
+		// compares again.
+		if s.volumes[c.v.ID] == c.was {
+			s.volumes[c.v.ID] = c.v
+		}
 	}
 	s.mu.Unlock()
 	return nil
+}
+
+// matchesDevice reports whether a volume record already says what the array
+// reports; used bytes are observed, not stored, and do not count.
+func matchesDevice(v *Volume, dv array.Volume) bool {
+	return !v.Missing && v.Name == dv.Name && v.Pool == dv.Pool && v.SizeBytes == dv.SizeBytes && v.WWN == dv.WWN && v.Thin == dv.Thin
 }

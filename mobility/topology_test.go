@@ -264,3 +264,40 @@ func TestTopologyAppendJSONMatchesEncodingJSON(t *testing.T) {
 		}
 	}
 }
+
+// growingArray reports one volume larger than the lab has it, as after an
+// expansion on the array.
+type growingArray struct {
+	array.Driver
+	grow *string
+}
+
+func (a growingArray) Volumes(ctx context.Context) ([]array.Volume, error) {
+	vols, err := a.Driver.Volumes(ctx)
+	for i := range vols {
+		if vols[i].ID == *a.grow {
+			vols[i].SizeBytes *= 2
+		}
+	}
+	return vols, err
+}
+
+func TestChangedVolumeIsUpdatedDurably(t *testing.T) {
+	grow := ""
+	h := newHarness(t, func(d array.Driver) array.Driver { return growingArray{d, &grow} })
+	before, _ := h.svc.Volume("west-vm003-d0")
+	grow = "west-vm003-d0"
+	h.svc.Refresh(context.Background())
+	after, _ := h.svc.Volume("west-vm003-d0")
+	if after.SizeBytes != 2*before.SizeBytes || !after.CreatedAt.Equal(before.CreatedAt) {
+		t.Fatalf("after expansion: %+v (before %+v)", after, before)
+	}
+	h.reopen(t)
+	if again, _ := h.svc.Volume("west-vm003-d0"); again.SizeBytes != after.SizeBytes {
+		t.Fatalf("expansion not stored: %d", again.SizeBytes)
+	}
+	untouched, _ := h.svc.Volume("west-vm003-d1")
+	if untouched.Missing || untouched.SizeBytes == 0 {
+		t.Fatalf("neighbour changed: %+v", untouched)
+	}
+}
