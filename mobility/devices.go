@@ -52,21 +52,11 @@ type Fabric struct {
 }
 
 // Fabrics lists the configured fabrics.
-func (s *Service) Fabrics() []Fabric {
-	out := make([]Fabric, 0, len(s.fabIDs))
-	for _, id := range s.fabIDs {
-		out = append(out, s.fabricView(s.fabrics[id]))
-	}
-	return out
-}
+func (s *Service) Fabrics() []Fabric { return listed(s.fabrics, all[fabricDev], s.fabricView) }
 
 // Fabric returns one fabric.
 func (s *Service) Fabric(id string) (Fabric, error) {
-	f, ok := s.fabrics[id]
-	if !ok {
-		return Fabric{}, notFound("fabric", id)
-	}
-	return s.fabricView(f), nil
+	return lookup(s.fabrics, "fabric", id, s.fabricView)
 }
 
 func (s *Service) fabricView(f *fabricDev) Fabric {
@@ -173,21 +163,11 @@ type Array struct {
 }
 
 // Arrays lists the configured arrays.
-func (s *Service) Arrays() []Array {
-	out := make([]Array, 0, len(s.arrIDs))
-	for _, id := range s.arrIDs {
-		out = append(out, s.arrayView(s.arrays[id]))
-	}
-	return out
-}
+func (s *Service) Arrays() []Array { return listed(s.arrays, all[arrayDev], s.arrayView) }
 
 // Array returns one array.
 func (s *Service) Array(id string) (Array, error) {
-	a, ok := s.arrays[id]
-	if !ok {
-		return Array{}, notFound("array", id)
-	}
-	return s.arrayView(a), nil
+	return lookup(s.arrays, "array", id, s.arrayView)
 }
 
 func (s *Service) arrayView(a *arrayDev) Array {

@@ -108,6 +108,9 @@ func listed[R, V any](records map[string]*R, keep func(*R) bool, view func(*R) V
 	return out
 }
 
+// all keeps every record.
+func all[R any](*R) bool { return true }
+
 // lookup returns the view of one record, or ErrNotFound naming kind and id.
 func lookup[R, V any](records map[string]*R, kind, id string, view func(*R) V) (V, error) {
 	r, ok := records[id]
