@@ -24,7 +24,9 @@ type Lab interface {
 }
 
 // LabFault makes the next Count operations (or a Rate share of them) of Op
-// on Target fail or, with LatencyMs, slow down.
+// on Target fail or, with LatencyMs, slow down. LatencyMs is lab time: the
+// lab's clock runs --lab-speed times real time, so 2000 at speed 60 delays
+// an operation by about 33 ms of wall time.
 type LabFault struct {
 	Target    string  `json:"target"`
 	Op        string  `json:"op"`
