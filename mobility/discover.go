@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"github.com/sanmob/sanmob/array"
 	"runtime"
+	"slices"
 	"sort"
 	"sync"
 
@@ -164,6 +165,17 @@ func (s *Service) discover() error {
 	if err := b.Flush(); err != nil {
 		return fmt.Errorf("mobility: save discovered inventory: %w", err)
 	}
+	// Records an interrupted earlier discovery left behind, of objects the
+	// devices no longer report, must not be loaded as inventory later.
+	for kind, keep := range map[string]func(string) bool{
+		kindHost:   func(id string) bool { return hosts[id] != nil },
+		kindVM:     func(id string) bool { return vms[id] != nil },
+		kindVolume: func(id string) bool { return volumes[id] != nil },
+	} {
+		if err := s.deleteOthers(kind, keep); err != nil {
+			return err
+		}
+	}
 	if err := s.st.Put(kindMeta, "discovered", struct{ At any }{now}); err != nil {
 		return fmt.Errorf("mobility: mark discovered: %w", err)
 	}
@@ -173,6 +185,37 @@ func (s *Service) discover() error {
 	s.mu.Unlock()
 	s.discovered.Store(true)
 	s.log.WithFields(logrus.Fields{"hosts": len(hosts), "vms": len(vms), "volumes": len(volumes)}).Info("inventory discovered from the devices")
+	return nil
+}
+
+// deleteOthers removes the records of kind that keep refuses, a few hundred
+// per transaction.
+func (s *Service) deleteOthers(kind string, keep func(string) bool) error {
+	var stale []string
+	if err := s.st.List(kind, func(id string, _ []byte) error {
+		if !keep(id) {
+			stale = append(stale, id)
+		}
+		return nil
+	}); err != nil {
+		return fmt.Errorf("mobility: list %s records: %w", kind, err)
+	}
+	for chunk := range slices.Chunk(stale, 500) {
+		err := s.st.Update(func(tx *store.Tx) error {
+			for _, id := range chunk {
+				if err := tx.Delete(kind, id); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("mobility: remove stale %s records: %w", kind, err)
+		}
+	}
+	if len(stale) > 0 {
+		s.log.WithFields(logrus.Fields{"kind": kind, "records": len(stale)}).Warn("removed records an interrupted discovery left behind")
+	}
 	return nil
 }
 

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/sanmob/sanmob/store"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -312,5 +314,39 @@ func TestGeneratedWWPNsNeverReusedAfterRestart(t *testing.T) {
 		if old[p.WWPN] || old[p.WWNN] {
 			t.Fatalf("deleted VM's name %v handed out again after a restart", p.WWPN)
 		}
+	}
+}
+
+func TestInterruptedDiscoveryLeavesNoPhantoms(t *testing.T) {
+	w, err := lab.New(lab.Small())
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{world: w, dir: t.TempDir()}
+	// A first start that died after writing part of an inventory of a world
+	// that has changed since: its records are there, the marker is not.
+	st, err := store.Open(store.Options{Dir: filepath.Join(h.dir, "store"), Logger: quietLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Put(kindVM, "gone-vm", VM{ID: "gone-vm", Host: "east-esx01"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Put(kindVolume, "gone-vol", Volume{ID: "gone-vol", Array: "east-arr1"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	h.open(t, nil)
+	h.reopen(t) // the next start loads from the store
+	if _, err := h.svc.VM("gone-vm"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("phantom VM loaded: %v", err)
+	}
+	if _, err := h.svc.Volume("gone-vol"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("phantom volume loaded: %v", err)
+	}
+	if n := len(h.svc.VMs(VMFilter{})); n != 24 {
+		t.Fatalf("%d VMs after rediscovery, want 24", n)
 	}
 }
