@@ -2,6 +2,7 @@ package mobility
 
 import (
 	"context"
+	"github.com/sanmob/sanmob/compute"
 	"path/filepath"
 	"testing"
 	"time"
@@ -19,6 +20,8 @@ type harness struct {
 	svc   *Service
 	dir   string
 	wrap  func(array.Driver) array.Driver
+	// hv replaces the lab's hypervisor manager when set.
+	hv compute.Driver
 }
 
 func quietLog() logrus.FieldLogger {
@@ -49,6 +52,9 @@ func (h *harness) open(t *testing.T, wrapArray func(array.Driver) array.Driver) 
 	}
 	h.st = st
 	cfg := Config{Store: st, Clock: h.world.Clock(), Log: quietLog(), Compute: h.world.Compute(), DriverTimeout: 5 * time.Second}
+	if h.hv != nil {
+		cfg.Compute = h.hv
+	}
 	for _, s := range h.world.Sites() {
 		cfg.Sites = append(cfg.Sites, Site{ID: s.ID})
 	}

@@ -84,6 +84,7 @@ type Service struct {
 	arrIDs  []string
 
 	computeObs    atomic.Pointer[computeObs]
+	computeDiff   atomic.Pointer[computeDiff]
 	computeStatus atomic.Pointer[devStatus]
 	discovered    atomic.Bool
 	started       atomic.Bool
@@ -236,6 +237,7 @@ func (s *Service) Start(ctx context.Context) error {
 		if err := s.reconcileVolumes(); err != nil {
 			s.log.WithError(err).Warn("volume records not updated")
 		}
+		s.diffCompute()
 	case errors.Is(err, store.ErrNotFound):
 		s.refresh(ctx)
 	default:
@@ -266,6 +268,7 @@ func (s *Service) refresh(ctx context.Context) {
 	s.refreshMu.Lock()
 	defer s.refreshMu.Unlock()
 	s.readDevices(ctx)
+	defer s.diffCompute()
 	if !s.discovered.Load() {
 		if err := s.discover(); err != nil {
 			s.log.WithError(err).Warn("discovery postponed")

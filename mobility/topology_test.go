@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/sanmob/sanmob/array"
+	"github.com/sanmob/sanmob/compute"
 	"github.com/sanmob/sanmob/lab"
 )
 
@@ -299,5 +300,77 @@ func TestChangedVolumeIsUpdatedDurably(t *testing.T) {
 	untouched, _ := h.svc.Volume("west-vm003-d1")
 	if untouched.Missing || untouched.SizeBytes == 0 {
 		t.Fatalf("neighbour changed: %+v", untouched)
+	}
+}
+
+// movedHypervisor reports one VM on another host, and forgets another, as a
+// hypervisor manager would after moves sanmob was not told about.
+type movedHypervisor struct {
+	compute.Driver
+	moved, forgotten, to string
+	on                   *bool
+}
+
+func (m movedHypervisor) VMs(ctx context.Context) ([]compute.VM, error) {
+	vms, err := m.Driver.VMs(ctx)
+	if !*m.on {
+		return vms, err
+	}
+	out := vms[:0]
+	for _, v := range vms {
+		if v.ID == m.forgotten {
+			continue
+		}
+		if v.ID == m.moved {
+			v.Host = m.to
+		}
+		out = append(out, v)
+	}
+	return out, err
+}
+
+func TestTopologyReportsHypervisorDisagreement(t *testing.T) {
+	w, err := lab.New(lab.Small())
+	if err != nil {
+		t.Fatal(err)
+	}
+	on := false
+	h := &harness{world: w, dir: t.TempDir(),
+		hv: movedHypervisor{Driver: w.Compute(), moved: "west-vm004", forgotten: "west-vm005", to: "west-esx02", on: &on}}
+	h.open(t, nil)
+	ctx := context.Background()
+	on = true // after discovery: the hypervisor manager moves on without telling sanmob
+	h.svc.Refresh(ctx)
+	if d := h.svc.computeDiff.Load(); d == nil || d.co != h.svc.computeObs.Load() || len(d.hostOf) != 2 {
+		t.Fatalf("the refresh did not record the two disagreements: %+v", d)
+	}
+	tests := []struct{ vm, issue string }{
+		{"west-vm004", `reports the VM on host "west-esx02"`},
+		{"west-vm005", "does not know this VM"},
+		{"west-vm006", ""},
+	}
+	for _, tt := range tests {
+		topo, err := h.svc.Topology(ctx, tt.vm, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if topo.Source != "model" {
+			t.Fatalf("%s answered from %s", tt.vm, topo.Source)
+		}
+		got := strings.Join(topo.Issues, "; ")
+		if tt.issue == "" && got != "" || !strings.Contains(got, tt.issue) {
+			t.Errorf("%s issues %q, want %q", tt.vm, got, tt.issue)
+		}
+	}
+	// Correcting the inventory clears the disagreement at once.
+	to := "west-esx02"
+	if _, err := h.svc.UpdateVM("west-vm004", VMPatch{Host: &to}); err != nil {
+		t.Fatal(err)
+	}
+	topo, _ := h.svc.Topology(ctx, "west-vm004", false)
+	for _, is := range topo.Issues {
+		if strings.Contains(is, "hypervisor") {
+			t.Fatalf("disagreement persists after the correction: %v", topo.Issues)
+		}
 	}
 }
