@@ -284,7 +284,7 @@ func (s *Service) Volume(id string) (Volume, error) {
 func (s *Service) volumeView(v *Volume) Volume {
 	out := *v
 	if a := s.arrays[v.Array]; a != nil {
-		if dv, ok := a.obs.Load().volume(v.ID); ok {
+		if dv, ok, _, _ := a.obs.Load().volume(v.ID); ok {
 			out.UsedBytes = dv.UsedBytes
 		}
 	}
@@ -306,7 +306,8 @@ func (s *Service) Snapshots(volume string) []SnapshotView {
 			continue
 		}
 		if volume != "" {
-			for _, sn := range o.snapshotsOf(volume) {
+			_, _, snaps, _ := o.volume(volume)
+			for _, sn := range snaps {
 				out = append(out, SnapshotView{sn, id})
 			}
 			continue

@@ -128,12 +128,20 @@ type arrayObs struct {
 	portIdx    map[wwn.WWN]int32
 	pools      []array.Pool
 	volumes    []array.Volume
-	volIdx     map[string]int32
 	snaps      []array.Snapshot
-	snapsByVol index[string] // volume → snapshot positions
 	mappings   []array.Mapping
 	mapsByInit index[wwn.WWN] // initiator → mapping positions
-	mapsByVol  index[string]  // volume → mapping positions
+	// byVolume answers everything a topology asks of a volume in one lookup.
+	byVolume map[string]volInfo
+	snapPos  []int32 // snapshot positions grouped by volume
+	mapPos   []int32 // mapping positions grouped by volume
+}
+
+// volInfo is what an array knows of one volume id.
+type volInfo struct {
+	vol   int32 // position in volumes; -1 when only snapshots or mappings name it
+	snaps span  // of snapPos
+	maps  span  // of mapPos
 }
 
 func readArray(ctx context.Context, d array.Driver, now time.Time) (*arrayObs, error) {
@@ -163,20 +171,32 @@ func readArray(ctx context.Context, d array.Driver, now time.Time) (*arrayObs, e
 	}
 	o := &arrayObs{
 		at: now, info: info, ports: ports, pools: pools, volumes: vols, snaps: snaps, mappings: maps,
-		portIdx: make(map[wwn.WWN]int32, len(ports)),
-		volIdx:  make(map[string]int32, len(vols)),
+		portIdx:  make(map[wwn.WWN]int32, len(ports)),
+		byVolume: make(map[string]volInfo, len(vols)),
 	}
 	for i, p := range ports {
 		o.portIdx[p.WWPN] = int32(i)
 	}
 	for i, v := range vols {
-		o.volIdx[v.ID] = int32(i)
+		o.byVolume[v.ID] = volInfo{vol: int32(i)}
+	}
+	entry := func(id string) volInfo {
+		if vi, ok := o.byVolume[id]; ok {
+			return vi
+		}
+		return volInfo{vol: -1}
 	}
 	byVol := make([]keyPos[string], len(snaps))
 	for i, sn := range snaps {
 		byVol[i] = keyPos[string]{sn.Volume, int32(i)}
 	}
-	o.snapsByVol = newIndex(byVol, compareString)
+	x := newIndex(byVol, compareString)
+	o.snapPos = x.pos
+	for id, sp := range x.spans {
+		vi := entry(id)
+		vi.snaps = sp
+		o.byVolume[id] = vi
+	}
 	byInit := make([]keyPos[wwn.WWN], 0, 4*len(maps))
 	byVolMap := make([]keyPos[string], len(maps))
 	for i, m := range maps {
@@ -186,29 +206,35 @@ func readArray(ctx context.Context, d array.Driver, now time.Time) (*arrayObs, e
 		byVolMap[i] = keyPos[string]{m.Volume, int32(i)}
 	}
 	o.mapsByInit = newIndex(byInit, compareWWN)
-	o.mapsByVol = newIndex(byVolMap, compareString)
+	x = newIndex(byVolMap, compareString)
+	o.mapPos = x.pos
+	for id, sp := range x.spans {
+		vi := entry(id)
+		vi.maps = sp
+		o.byVolume[id] = vi
+	}
 	return o, nil
 }
 
-// snapshotsOf returns a volume's snapshots in the order the array listed them.
-func (o *arrayObs) snapshotsOf(volume string) []array.Snapshot {
-	pos := o.snapsByVol.get(volume)
-	out := make([]array.Snapshot, len(pos))
-	for i, p := range pos {
-		out[i] = o.snaps[p]
-	}
-	return out
-}
-
-func (o *arrayObs) volume(id string) (array.Volume, bool) {
+// volume returns what the array reports of one volume: the volume itself
+// (ok false when the array does not report it), its snapshots in the order
+// the array listed them, and the positions of the mappings that present it.
+func (o *arrayObs) volume(id string) (v array.Volume, ok bool, snaps []array.Snapshot, maps []int32) {
 	if o == nil {
-		return array.Volume{}, false
+		return array.Volume{}, false, nil, nil
 	}
-	i, ok := o.volIdx[id]
-	if !ok {
-		return array.Volume{}, false
+	vi, found := o.byVolume[id]
+	if !found {
+		return array.Volume{}, false, nil, nil
 	}
-	return o.volumes[i], true
+	if vi.vol >= 0 {
+		v, ok = o.volumes[vi.vol], true
+	}
+	snaps = make([]array.Snapshot, 0, vi.snaps.hi-vi.snaps.lo)
+	for _, p := range o.snapPos[vi.snaps.lo:vi.snaps.hi] {
+		snaps = append(snaps, o.snaps[p])
+	}
+	return v, ok, snaps, o.mapPos[vi.maps.lo:vi.maps.hi:vi.maps.hi]
 }
 
 // computeObs is the hypervisor manager's view, used to notice where the

@@ -213,13 +213,15 @@ func (v *observed) fabric(id string) *fabricObs {
 	return nil
 }
 
-func (v *observed) array(id string) *arrayObs {
+func (v *observed) array(id string) *arrayObs { return v.arrayRef(id).o }
+
+func (v *observed) arrayRef(id string) arrayRef {
 	for _, a := range v.arrays {
 		if a.id == id {
-			return a.o
+			return a
 		}
 	}
-	return nil
+	return arrayRef{id: id}
 }
 
 // devicesOf lists the devices a VM's topology touches; s.mu is held.
@@ -329,6 +331,12 @@ func (s *Service) walk(vm *VM, obs *observed) Topology {
 	// vm.Volumes; "" when unknown), and the arrays as a slice: a VM has a
 	// handful of each, so slices beat maps on this hot path.
 	volArray := make([]string, len(vm.Volumes))
+	type volMap struct {
+		a  arrayRef
+		m  *array.Mapping
+		vi int
+	}
+	var volMaps, masking []volMap
 	t.Volumes = make([]TopologyVolume, 0, len(vm.Volumes))
 	for i, r := range vm.Volumes {
 		tv := TopologyVolume{ID: r.ID, LUN: r.LUN, Snapshots: []array.Snapshot{}}
@@ -340,33 +348,21 @@ func (s *Service) walk(vm *VM, obs *observed) Topology {
 		}
 		tv.Array, tv.Pool, tv.WWN, tv.SizeBytes = rec.Array, rec.Pool, rec.WWN, rec.SizeBytes
 		volArray[i] = rec.Array
-		if o := obs.array(rec.Array); o != nil {
-			if dv, ok := o.volume(r.ID); ok {
+		if a := obs.arrayRef(rec.Array); a.o != nil {
+			dv, ok, snaps, maps := a.o.volume(r.ID)
+			if ok {
 				tv.UsedBytes, tv.Pool, tv.SizeBytes = dv.UsedBytes, dv.Pool, dv.SizeBytes
-				tv.Snapshots = append(tv.Snapshots, o.snapshotsOf(r.ID)...)
+				tv.Snapshots = snaps
 			} else {
 				t.Issues = append(t.Issues, fmt.Sprintf("array %s no longer reports volume %s", rec.Array, r.ID))
 			}
+			// Every mapping of the VM's volumes, read once per answer rather
+			// than once per vport.
+			for _, mi := range maps {
+				volMaps = append(volMaps, volMap{a, &a.o.mappings[mi], i})
+			}
 		}
 		t.Volumes = append(t.Volumes, tv)
-	}
-	// Every mapping of the VM's volumes, read once per answer rather than
-	// once per vport.
-	type volMap struct {
-		a  arrayRef
-		m  *array.Mapping
-		vi int
-	}
-	var volMaps, masking []volMap
-	for vi, arrID := range volArray {
-		for _, a := range obs.arrays {
-			if a.id != arrID || a.o == nil {
-				continue
-			}
-			for _, mi := range a.o.mapsByVol.get(vm.Volumes[vi].ID) {
-				volMaps = append(volMaps, volMap{a, &a.o.mappings[mi], vi})
-			}
-		}
 	}
 	host := s.hosts[vm.Host]
 	reached := make([]bool, len(vm.Volumes)) // through the current vport
