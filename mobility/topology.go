@@ -125,7 +125,7 @@ func (s *Service) Topology(ctx context.Context, vmID string, verify bool) (Topol
 		}
 	}
 	t := s.walk(vm, &obs)
-	t.Issues = append(issues, t.Issues...)
+	t.Issues = append(append([]string{}, issues...), t.Issues...) // [] rather than null when there are none
 	t.Source = source
 	if h, known, differs := s.hypervisorHost(vm); differs {
 		if !known {

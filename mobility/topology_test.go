@@ -24,8 +24,8 @@ func TestTopologyOfUntouchedVM(t *testing.T) {
 	if topo.Source != "model" {
 		t.Fatalf("source %q: a freshly discovered VM should be answered from the model", topo.Source)
 	}
-	if len(topo.Issues) != 0 {
-		t.Fatalf("issues on an untouched VM: %v", topo.Issues)
+	if topo.Issues == nil || len(topo.Issues) != 0 {
+		t.Fatalf("issues on an untouched VM: %#v (want an empty list, not nil)", topo.Issues)
 	}
 	// 2 volumes × 2 fabrics × 2 sets × TargetsPerVport (2) target ports.
 	if len(topo.Paths) != 16 {
