@@ -177,7 +177,8 @@ func (s *Service) arrayView(a *arrayDev) Array {
 		at = o.at
 		v.Info = o.info
 		for _, p := range o.ports {
-			v.TargetPorts = append(v.TargetPorts, TargetPortView{Name: p.Name, WWPN: p.WWPN, WWNN: p.WWNN, Fabric: s.fabricOf(p.WWPN), QueueLimit: p.QueueLimit})
+			fid, _, _ := s.loginAnywhere(p.WWPN)
+			v.TargetPorts = append(v.TargetPorts, TargetPortView{Name: p.Name, WWPN: p.WWPN, WWNN: p.WWNN, Fabric: fid, QueueLimit: p.QueueLimit})
 		}
 		for _, p := range o.pools {
 			v.Pools = append(v.Pools, p.ID)
@@ -186,16 +187,6 @@ func (s *Service) arrayView(a *arrayDev) Array {
 	}
 	v.Status = deviceStatus(at, a.status.Load())
 	return v
-}
-
-// fabricOf finds the fabric a WWPN is logged in to.
-func (s *Service) fabricOf(w wwn.WWN) string {
-	for _, id := range s.fabIDs {
-		if _, ok := s.fabrics[id].obs.Load().login(w); ok {
-			return id
-		}
-	}
-	return ""
 }
 
 // Pool is a pool as the API shows it; the forecast fields belong to the thin
@@ -284,7 +275,7 @@ func (s *Service) Volume(id string) (Volume, error) {
 func (s *Service) volumeView(v *Volume) Volume {
 	out := *v
 	if a := s.arrays[v.Array]; a != nil {
-		if dv, ok, _, _ := a.obs.Load().volume(v.ID); ok {
+		if dv, ok, _ := a.obs.Load().volume(v.ID); ok {
 			out.UsedBytes = dv.UsedBytes
 		}
 	}
@@ -306,8 +297,8 @@ func (s *Service) Snapshots(volume string) []SnapshotView {
 			continue
 		}
 		if volume != "" {
-			_, _, snaps, _ := o.volume(volume)
-			for _, sn := range snaps {
+			_, _, vi := o.volume(volume)
+			for _, sn := range o.snapshotsOf(vi) {
 				out = append(out, SnapshotView{sn, id})
 			}
 			continue

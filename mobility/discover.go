@@ -295,7 +295,7 @@ func (s *Service) reconcileVolumes() error {
 			continue
 		}
 		if o := a.obs.Load(); o != nil {
-			if _, ok, _, _ := o.volume(v.ID); !ok {
+			if _, ok, _ := o.volume(v.ID); !ok {
 				nv := *v
 				nv.Missing = true
 				changes = append(changes, change{v, &nv})

@@ -647,12 +647,8 @@ func (s *Service) wwpnTaken(w wwn.WWN) bool {
 	if _, ok := s.wwpnOwner[w]; ok {
 		return true
 	}
-	for _, f := range s.fabrics {
-		if _, ok := f.obs.Load().login(w); ok {
-			return true
-		}
-	}
-	return false
+	_, _, loggedIn := s.loginAnywhere(w)
+	return loggedIn
 }
 
 func storeErr(err error) error {

@@ -216,25 +216,35 @@ func readArray(ctx context.Context, d array.Driver, now time.Time) (*arrayObs, e
 	return o, nil
 }
 
-// volume returns what the array reports of one volume: the volume itself
-// (ok false when the array does not report it), its snapshots in the order
-// the array listed them, and the positions of the mappings that present it.
-func (o *arrayObs) volume(id string) (v array.Volume, ok bool, snaps []array.Snapshot, maps []int32) {
+// volume returns what the array reports of one volume id: the volume (ok
+// false when the array does not report it) and the entry that finds its
+// snapshots and mappings, which only some callers need.
+func (o *arrayObs) volume(id string) (v array.Volume, ok bool, vi volInfo) {
 	if o == nil {
-		return array.Volume{}, false, nil, nil
+		return array.Volume{}, false, volInfo{vol: -1}
 	}
 	vi, found := o.byVolume[id]
 	if !found {
-		return array.Volume{}, false, nil, nil
+		return array.Volume{}, false, volInfo{vol: -1}
 	}
 	if vi.vol >= 0 {
 		v, ok = o.volumes[vi.vol], true
 	}
-	snaps = make([]array.Snapshot, 0, vi.snaps.hi-vi.snaps.lo)
+	return v, ok, vi
+}
+
+// snapshotsOf returns a volume's snapshots in the order the array listed them.
+func (o *arrayObs) snapshotsOf(vi volInfo) []array.Snapshot {
+	snaps := make([]array.Snapshot, 0, vi.snaps.hi-vi.snaps.lo)
 	for _, p := range o.snapPos[vi.snaps.lo:vi.snaps.hi] {
 		snaps = append(snaps, o.snaps[p])
 	}
-	return v, ok, snaps, o.mapPos[vi.maps.lo:vi.maps.hi:vi.maps.hi]
+	return snaps
+}
+
+// mappingsOf returns the positions of the mappings that present a volume.
+func (o *arrayObs) mappingsOf(vi volInfo) []int32 {
+	return o.mapPos[vi.maps.lo:vi.maps.hi:vi.maps.hi]
 }
 
 // computeObs is the hypervisor manager's view, used to notice where the

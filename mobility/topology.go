@@ -349,16 +349,16 @@ func (s *Service) walk(vm *VM, obs *observed) Topology {
 		tv.Array, tv.Pool, tv.WWN, tv.SizeBytes = rec.Array, rec.Pool, rec.WWN, rec.SizeBytes
 		volArray[i] = rec.Array
 		if a := obs.arrayRef(rec.Array); a.o != nil {
-			dv, ok, snaps, maps := a.o.volume(r.ID)
+			dv, ok, info := a.o.volume(r.ID)
 			if ok {
 				tv.UsedBytes, tv.Pool, tv.SizeBytes = dv.UsedBytes, dv.Pool, dv.SizeBytes
-				tv.Snapshots = snaps
+				tv.Snapshots = a.o.snapshotsOf(info)
 			} else {
 				t.Issues = append(t.Issues, fmt.Sprintf("array %s no longer reports volume %s", rec.Array, r.ID))
 			}
 			// Every mapping of the VM's volumes, read once per answer rather
 			// than once per vport.
-			for _, mi := range maps {
+			for _, mi := range a.o.mappingsOf(info) {
 				volMaps = append(volMaps, volMap{a, &a.o.mappings[mi], i})
 			}
 		}
