@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"io"
 	"mime"
 	"net/http"
 	"sort"
@@ -175,7 +176,7 @@ func decode(w http.ResponseWriter, r *http.Request, v any) error {
 		}
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
-	raw, err := readAll(r)
+	raw, err := io.ReadAll(r.Body)
 	if err != nil {
 		return err
 	}

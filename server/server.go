@@ -3,7 +3,6 @@ package server
 import (
 	"crypto/sha256"
 	"fmt"
-	"io"
 	"net/http"
 	"regexp"
 	"slices"
@@ -275,7 +274,5 @@ func (s *Server) metricsHandler() http.HandlerFunc {
 	h := promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{})
 	return h.ServeHTTP
 }
-
-func readAll(r *http.Request) ([]byte, error) { return io.ReadAll(r.Body) }
 
 func itoa(i int) string { return strconv.Itoa(i) }
