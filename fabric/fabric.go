@@ -16,6 +16,10 @@ var (
 	ErrInvalid     = errors.New("fabric: invalid")
 	ErrConflict    = errors.New("fabric: conflict")
 	ErrUnavailable = errors.New("fabric: unavailable")
+	// ErrFull: the change does not fit (the zone database's size limit, an
+	// HBA's or a switch port's NPIV slots). Final; it also wraps ErrInvalid
+	// where a device reports it as a refused request.
+	ErrFull = errors.New("fabric: no room")
 )
 
 // IsTransient reports whether err may clear by itself (retry, poll) rather
@@ -102,6 +106,63 @@ type Driver interface {
 	Logins(ctx context.Context) ([]Login, error)
 	// ZoneDB returns the defined and effective zoning with its checksum.
 	ZoneDB(ctx context.Context) (ZoneDB, error)
+	// Commit applies txn as one fabric-wide transaction: the zones of Put
+	// are defined (replacing zones of the same name) and made members of the
+	// effective configuration, the zones of Delete are removed from both,
+	// the defined configuration is saved and the effective one enabled — all
+	// of it, or none of it. It returns the zone DB's checksum afterwards.
+	//
+	// Errors, each wrapped:
+	//   - ErrConflict: txn.Checksum is stale (someone else changed the zone
+	//     DB); nothing was applied. Re-read, re-plan, retry.
+	//   - ErrFull: the result would exceed the zone DB's size limit; nothing
+	//     was applied.
+	//   - ErrInvalid: the switch refused the content (a name outside its
+	//     rules, an empty zone); nothing was applied.
+	//   - ErrUnavailable (IsTransient): busy, the fabric lock held by another
+	//     client, a timeout, a lost connection. The transaction may or may not
+	//     have been applied: read the zone DB back to learn which.
+	//   - anything else: final; the driver aborted the transaction.
+	Commit(ctx context.Context, txn Txn) (checksum string, err error)
+	// Abort cancels any zoning transaction this client left open on the
+	// switch (FOS: cfg-action 4) — after a lost connection, say, so that the
+	// fabric lock is not held until it times out. No open transaction is not
+	// an error.
+	Abort(ctx context.Context) error
+}
+
+// Txn is one zoning transaction, planned against the zone DB whose checksum
+// it carries (optimistic concurrency: the switch refuses a stale checksum).
+// A zone is not named in both Put and Delete.
+type Txn struct {
+	Checksum string
+	// Cfg names the configuration to create and enable when the fabric has
+	// no effective configuration; otherwise the effective one is edited.
+	Cfg    string
+	Put    []Zone
+	Delete []string // absent names are not an error
+}
+
+// PeerZoner is an optional ability of a Driver: whether the switch accepts
+// peer zones (Zone.Principals; Brocade zone type 1, FOS >= 7.4). A Driver
+// without it is taken to support single-initiator zones only.
+type PeerZoner interface {
+	PeerZones() bool
+}
+
+// Vporter is what performs NPIV logins (FDISC) through a host's physical
+// HBA port: in a data center the host's HBA driver, told by the hypervisor
+// manager; in the lab, the lab's switch on the host's behalf. A switch's
+// management API cannot log a port in by itself.
+type Vporter interface {
+	// LoginVport logs wwpn in through the physical port. Errors: ErrConflict
+	// when wwpn is already logged in anywhere (Brocade's default: the first
+	// login wins and the second is rejected — sanmob must never cause one);
+	// ErrNotFound when the physical port is not logged in to this fabric;
+	// ErrFull when the physical port has no NPIV slot left.
+	LoginVport(ctx context.Context, physical, wwpn, wwnn wwn.WWN) error
+	// LogoutVport logs wwpn out; a WWPN not logged in is not an error.
+	LogoutVport(ctx context.Context, wwpn wwn.WWN) error
 }
 
 // ChecksumReader is an optional ability of a Driver: the zone DB's checksum

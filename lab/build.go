@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sanmob/sanmob/array"
+	"github.com/sanmob/sanmob/fabric"
 	"github.com/sanmob/sanmob/fabric/wwn"
 )
 
@@ -71,7 +72,8 @@ func build(w *World) error {
 	hbaSerial := rng.Uint32N(hbaSerialSpace)
 	arraySerial := rng.Uint32N(arraySerialSpace) + 1
 	tapeSerial := rng.Uint32N(tapeSerialSpace) + 1
-	gen, err := wwn.NewGenerator(nil, wwn.Pool{OUI: wwn.OUIQEMU, First: 2 * rng.Uint64N(vportBaseSpace), Last: 1<<36 - 1})
+	w.vportBase = 2 * rng.Uint64N(vportBaseSpace)
+	gen, err := wwn.NewGenerator(nil, wwn.Pool{OUI: wwn.OUIQEMU, First: w.vportBase, Last: 1<<36 - 1})
 	if err != nil {
 		return err
 	}
@@ -102,7 +104,7 @@ func build(w *World) error {
 			targetsPerVP: T, portsPerFabric: N}
 		sites[si] = sd
 		for f := range 2 {
-			sd.switches[f] = &Switch{w: w, id: fabricID(site, f), site: site, fabric: f, cfgName: cfgName(site, f)}
+			sd.switches[f] = &Switch{w: w, id: fabricID(site, f), site: site, fabric: f, zoning: zoning{cfgName: cfgName(site, f)}}
 			w.switches = append(w.switches, sd.switches[f])
 		}
 
@@ -305,6 +307,7 @@ func (s *Switch) build(sd *siteData, hv *Hypervisor) {
 		add(t)
 	}
 	hostPort0 := port
+	s.host0, s.hosts, s.hostPort0 = sd.host0, sd.hostsN, hostPort0
 	for h := range sd.hostsN {
 		x := &hv.hosts[sd.host0+h]
 		add(login{wwpn: x.hbas[f].wwpn, wwnn: x.hbas[f].wwnn, at: x.booted})
@@ -348,14 +351,14 @@ func (s *Switch) build(sd *siteData, hv *Hypervisor) {
 		s.members = append(s.members, members...)
 		s.members = append(s.members, principals...)
 	}
-	var scratch [2 * maxZoneNameLen]byte
+	var scratch [fabric.MaxZoneNameLen]byte
 	for i := range sd.vmsN {
 		v := &hv.vms[sd.vm0+i]
 		arr := sd.arrays[i%A]
 		for _, p := range v.vp[f] {
 			for t := range T {
 				tgt := arr.ports[f*N+targetPort(i/A, t, N, T)].WWPN
-				names.Write(appendSISTZoneName(scratch[:0], v.id, p.wwpn, arr.id, tgt))
+				names.Write(fabric.AppendSISTZoneName(scratch[:0], v.id, p.wwpn, arr.id, tgt))
 				addZone([]wwn.WWN{p.wwpn, tgt}, nil)
 			}
 		}

@@ -19,8 +19,9 @@ type Config struct {
 	Seed int64
 	// Sites are site ids: a lowercase letter then lowercase letters or digits,
 	// no '-', because fabric, host and link ids are built by joining them with
-	// '-' and must split back unambiguously; short enough (up to about 7
-	// characters; Validate checks) that zone names keep to Brocade's 64.
+	// '-' and must split back unambiguously. Zone names truncate the ids
+	// they carry (fabric.LabelLen), so any site id keeps them within
+	// Brocade's 64 characters.
 	Sites                []string
 	ArraysPerSite        int
 	HostsPerSite         int
@@ -72,7 +73,6 @@ const (
 	maxNPIVPerPort       = 255 // FC: FDISC addresses per N_Port (port byte 01..ff)
 	maxDomains           = 239 // FC domain ids 1..239
 	portsPerDomain       = 256
-	maxZoneNameLen       = 64 // Brocade
 )
 
 // Small is the default world: two sites, east and west, each with one array,
@@ -190,11 +190,6 @@ func (c Config) Validate() error {
 	}
 	if len(bad) == 0 {
 		for _, s := range c.Sites {
-			// Brocade's 64-character cap: the naming scheme truncates each id
-			// to 14 characters, which alone would allow 66.
-			if n := sistZoneNameLen(len(s)+len("-vm")+width(c.VMsPerSite, 3), len(arrayID(s, c.ArraysPerSite-1))); n > maxZoneNameLen {
-				fail("site id %q is too long: its zone names would have %d characters, Brocade allows %d", s, n, maxZoneNameLen)
-			}
 			if need := zoneDBBytes(c, s); need > c.ZoneDBMaxBytes {
 				fail("fabrics of site %s need a %d-byte zone database, more than ZoneDBMaxBytes %d", s, need, c.ZoneDBMaxBytes)
 			}

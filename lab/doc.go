@@ -1,7 +1,8 @@
 // Package lab is sanmob's embedded default world: a simulated data center,
 // made deterministically from a seed, that the core reaches only through the
-// real driver contracts — lab switches (fabric.Driver) with a name server and
-// a zone database guarded by an MD5 checksum, lab arrays (array.Driver) with
+// real driver contracts — lab switches (fabric.Driver, fabric.PeerZoner,
+// fabric.Vporter) with a name server that takes NPIV logins and a zone
+// database changed by checksum-guarded, fabric-locked commits, lab arrays (array.Driver) with
 // thin pools, volumes, snapshots and LUN masking, and one hypervisor manager
 // (compute.Driver) whose VMs own NPIV vport pairs — together with inter-site
 // links, a virtual clock that runs faster than real time, and a fault table

@@ -30,17 +30,17 @@ func newWorld(t testing.TB, cfg Config) *World {
 	return w
 }
 
-// refZoneName is the naming rule as the brief states it, written
-// independently of appendSISTZoneName.
+// refZoneName is the naming rule as fabric/names.go states it, written
+// independently of fabric.AppendSISTZoneName.
 func refZoneName(vmID string, ini wwn.WWN, arrayID string, tgt wwn.WWN) string {
-	trunc := func(s string, n int) string {
-		if len(s) > n {
-			return s[:n]
+	label := func(s string) string {
+		if s == "" {
+			return "x"
 		}
-		return s
+		return s[:min(len(s), 13)]
 	}
-	s := fmt.Sprintf("sm_%s_%s_%s_%s", trunc(vmID, 14), strings.ReplaceAll(ini.String(), ":", ""),
-		trunc(arrayID, 14), strings.ReplaceAll(tgt.String(), ":", ""))
+	s := fmt.Sprintf("sm_%s_%s_%s_%s", label(vmID), strings.ReplaceAll(ini.String(), ":", ""),
+		label(arrayID), strings.ReplaceAll(tgt.String(), ":", ""))
 	return strings.Map(func(r rune) rune {
 		if strings.ContainsRune(zoneChars, r) {
 			return r

@@ -97,3 +97,25 @@ func (h *Hypervisor) VMs(ctx context.Context) ([]compute.VM, error) {
 	}
 	return out, nil
 }
+
+// vport finds a VM's vport by WWPN, or nil. The build names vports from one
+// sequence VM by VM, fabric by fabric, set by set, each pair taking two
+// names, so the kth WWPN of the sequence is vms[k/4].vp[k/2%2][k%2]: the
+// name says where to look. The caller holds h.mu.
+func (h *Hypervisor) vport(p wwn.WWN) *vport {
+	const vendorBits = 36
+	u, base := p.Uint64(), h.w.vportBase
+	v := u & (1<<vendorBits - 1)
+	if u>>vendorBits != 5<<24|uint64(wwn.OUIQEMU) || v < base || (v-base)%2 != 0 {
+		return nil
+	}
+	k := (v - base) / 2
+	if k >= 4*uint64(len(h.vms)) {
+		return nil
+	}
+	vp := &h.vms[k/4].vp[k/2%2][k%2]
+	if vp.wwpn != p {
+		return nil
+	}
+	return vp
+}

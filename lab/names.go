@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/sanmob/sanmob/fabric"
 	"github.com/sanmob/sanmob/fabric/wwn"
 )
 
@@ -47,55 +48,19 @@ func idSeq(prefix string, w, n int, suffix string) []string {
 	return ids
 }
 
-// Zone names follow the scheme of sanmob's Zoner (Cinder's, with an sm_
-// prefix marking ownership) so that the core recognises the lab's zones as
-// the ones it would have made:
-//
-//	fmt.Sprintf("sm_%s_%s_%s_%s", trunc(vmID,14), hex(initiator), trunc(arrayID,14), hex(target))
-//
-// with every character outside [A-Za-z0-9_$^-] replaced by '_'. The
-// truncation keeps the name within Brocade's 64 characters.
-const zoneIDPart = 14
+// Zone names are made by fabric.AppendSISTZoneName, the builder sanmob's
+// Zoner uses, so that the core recognises the lab's zones as the ones it
+// would have made. It truncates each id to fabric.LabelLen, which keeps every
+// name within Brocade's 64 characters whatever the ids.
 
-func appendSISTZoneName(b []byte, vmID string, ini wwn.WWN, arrayID string, tgt wwn.WWN) []byte {
-	b = append(b, "sm_"...)
-	b = appendZoneSafe(b, vmID[:min(len(vmID), zoneIDPart)])
-	b = append(b, '_')
-	b = appendHex(b, ini)
-	b = append(b, '_')
-	b = appendZoneSafe(b, arrayID[:min(len(arrayID), zoneIDPart)])
-	b = append(b, '_')
-	return appendHex(b, tgt)
-}
-
+// sistZoneNameLen is the length of the SIST zone name of a VM id and an array
+// id of those lengths (an empty id is written "x").
 func sistZoneNameLen(vmIDLen, arrayIDLen int) int {
-	return len("sm_") + min(vmIDLen, zoneIDPart) + 1 + 16 + 1 + min(arrayIDLen, zoneIDPart) + 1 + 16
-}
-
-func zoneSafe(c byte) bool {
-	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
-		c == '_' || c == '$' || c == '^' || c == '-'
-}
-
-func appendZoneSafe(b []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !zoneSafe(c) {
-			c = '_'
-		}
-		b = append(b, c)
-	}
-	return b
+	label := func(n int) int { return max(min(n, fabric.LabelLen), 1) }
+	return len(fabric.OwnedPrefix) + label(vmIDLen) + 1 + 16 + 1 + label(arrayIDLen) + 1 + 16
 }
 
 const hexdigits = "0123456789abcdef"
-
-func appendHex(b []byte, w wwn.WWN) []byte {
-	for _, v := range w {
-		b = append(b, hexdigits[v>>4], hexdigits[v&0xf])
-	}
-	return b
-}
 
 // appendWWN appends the canonical colon form without allocating.
 func appendWWN(b []byte, w wwn.WWN) []byte {

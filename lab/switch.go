@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sanmob/sanmob/fabric"
@@ -24,10 +25,27 @@ type Switch struct {
 	site   string
 	fabric int // 0 = a, 1 = b
 
-	mu       sync.RWMutex
+	// Where the site's hosts log in: its ith host (the hypervisor's host0+i)
+	// on physical port hostPort0+i. Set by build.
+	host0, hosts int
+	hostPort0    int32
+
+	// locked is the fabric lock a commit holds from start to end; a commit
+	// that finds it taken is refused as busy, as FOS refuses a second
+	// zoning transaction. It is not mu: readers read on meanwhile.
+	locked atomic.Bool
+
+	mu      sync.RWMutex
+	logins  []login // by port id
+	zoning          // replaced whole by a commit
+	commits int     // commits that took effect
+}
+
+// zoning is a zone database. A commit builds the next one aside, compact,
+// from the current one and the transaction, and swaps it in.
+type zoning struct {
 	cfgName  string
-	logins   []login // by port id
-	zones    []zone  // by name; Brocade keeps names unique per fabric
+	zones    []zone // by name; Brocade keeps names unique per fabric
 	members  []wwn.WWN
 	checksum string // of the canonical serialization, kept current on change
 	size     int
@@ -62,10 +80,10 @@ type zone struct {
 	effective bool
 }
 
-func (s *Switch) zoneMembers(z *zone) []wwn.WWN { return s.members[z.off : z.off+int32(z.nm)] }
-func (s *Switch) zonePrincipals(z *zone) []wwn.WWN {
+func (db *zoning) zoneMembers(z *zone) []wwn.WWN { return db.members[z.off : z.off+int32(z.nm)] }
+func (db *zoning) zonePrincipals(z *zone) []wwn.WWN {
 	o := z.off + int32(z.nm)
-	return s.members[o : o+int32(z.np)]
+	return db.members[o : o+int32(z.np)]
 }
 
 // ID is the fabric id.
@@ -190,20 +208,22 @@ func (s *Switch) DeleteZone(name string) error {
 	if !ok {
 		return fmt.Errorf("lab: zone %q on fabric %s: %w", name, s.id, fabric.ErrNotFound)
 	}
-	// The members stay in the arena as a hole; they are few next to the rest.
+	// The members stay in the arena as a hole until the next commit, which
+	// builds a compact one; they are few next to the rest.
 	s.zones = slices.Delete(s.zones, i, i+1)
 	s.recomputeChecksum()
 	return nil
 }
 
-func (s *Switch) findZone(name string) (int, bool) {
-	return slices.BinarySearchFunc(s.zones, name, func(z zone, n string) int { return strings.Compare(z.name, n) })
+func (db *zoning) findZone(name string) (int, bool) {
+	return slices.BinarySearchFunc(db.zones, name, func(z zone, n string) int { return strings.Compare(z.name, n) })
 }
 
 // recomputeChecksum serializes the zone database canonically (see
 // names.go) straight into MD5, never holding the text: a large fabric's runs
-// to tens of megabytes. The caller holds s.mu for writing or owns s alone.
-func (s *Switch) recomputeChecksum() {
+// to tens of megabytes. The caller holds the switch's mu for writing or owns
+// db alone.
+func (db *zoning) recomputeChecksum() {
 	h := md5.New()
 	size := 0
 	buf := make([]byte, 0, 64<<10)
@@ -220,15 +240,15 @@ func (s *Switch) recomputeChecksum() {
 			buf = appendWWN(buf, m)
 		}
 	}
-	for i := range s.zones {
-		z := &s.zones[i]
+	for i := range db.zones {
+		z := &db.zones[i]
 		buf = append(buf, "zone "...)
 		buf = append(buf, z.name...)
 		buf = append(buf, ' ')
-		list(s.zoneMembers(z))
+		list(db.zoneMembers(z))
 		if z.np > 0 {
 			buf = append(buf, " principals "...)
-			list(s.zonePrincipals(z))
+			list(db.zonePrincipals(z))
 		}
 		buf = append(buf, '\n')
 		if len(buf) > 60<<10 {
@@ -236,24 +256,24 @@ func (s *Switch) recomputeChecksum() {
 		}
 	}
 	buf = append(buf, "cfg "...)
-	buf = append(buf, s.cfgName...)
+	buf = append(buf, db.cfgName...)
 	buf = append(buf, ' ')
 	first := true
-	for i := range s.zones {
-		if !s.zones[i].effective {
+	for i := range db.zones {
+		if !db.zones[i].effective {
 			continue
 		}
 		if !first {
 			buf = append(buf, ',')
 		}
 		first = false
-		buf = append(buf, s.zones[i].name...)
+		buf = append(buf, db.zones[i].name...)
 		if len(buf) > 60<<10 {
 			flush()
 		}
 	}
 	buf = append(buf, '\n')
 	flush()
-	s.checksum = hex.EncodeToString(h.Sum(nil))
-	s.size = size
+	db.checksum = hex.EncodeToString(h.Sum(nil))
+	db.size = size
 }

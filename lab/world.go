@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sanmob/sanmob/array"
@@ -16,6 +17,8 @@ import (
 var (
 	_ fabric.Driver         = (*Switch)(nil)
 	_ fabric.ChecksumReader = (*Switch)(nil)
+	_ fabric.PeerZoner      = (*Switch)(nil)
+	_ fabric.Vporter        = (*Switch)(nil)
 	_ array.Driver          = (*Array)(nil)
 	_ compute.Driver        = (*Hypervisor)(nil)
 )
@@ -61,7 +64,16 @@ type World struct {
 
 	// vports hands out the names of VMs' virtual ports; later VMs draw from
 	// the same sequence so they can never collide with generated ones.
-	vports *wwn.Generator
+	// vportBase is the vendor part of the first (see Hypervisor.vport).
+	vports    *wwn.Generator
+	vportBase uint64
+
+	// loginMu serializes vport logins and logouts across every fabric, so
+	// that "is this WWPN logged in anywhere?" and the login are one step.
+	// Lock order: loginMu, then Hypervisor.mu, then a Switch's mu; a
+	// goroutine holds at most one Switch's mu at a time.
+	loginMu   sync.Mutex
+	dupLogins atomic.Int64
 
 	faultMu  sync.Mutex
 	faults   []activeFault

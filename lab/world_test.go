@@ -48,7 +48,7 @@ func TestConfigValidate(t *testing.T) {
 		{"one site", func(c *Config) { c.Sites = []string{"solo"} }, ""},
 		{"one port defaults one target", func(c *Config) { *c = Config{TargetPortsPerFabric: 1} }, ""},
 		{"empty sites default", func(c *Config) { c.Sites = []string{} }, ""},
-		{"site id too long for zone names", func(c *Config) { c.Sites = []string{"frankfurtmainzone"} }, "zone names"},
+		{"long site id, truncated in zone names", func(c *Config) { c.Sites = []string{"frankfurtmainzone"} }, ""},
 		{"site with dash", func(c *Config) { c.Sites = []string{"us-east"} }, "site id"},
 		{"site uppercase", func(c *Config) { c.Sites = []string{"East"} }, "site id"},
 		{"duplicate site", func(c *Config) { c.Sites = []string{"east", "east"} }, "twice"},
@@ -182,6 +182,7 @@ func TestWorldInvariants(t *testing.T) {
 		{"one site one port", Config{Seed: 2, Sites: []string{"solo"}, TargetPortsPerFabric: 1}},
 		{"many arrays odd counts", Config{Seed: 3, ArraysPerSite: 3, HostsPerSite: 7, VMsPerSite: 50, TargetPortsPerFabric: 6, TargetsPerVport: 4}},
 		{"longest site ids", Config{Seed: 4, Sites: []string{"frank", "amste"}, VMsPerSite: 20}},
+		{"ids truncated in zone names", Config{Seed: 8, Sites: []string{"frankfurtmainzone"}, ArraysPerSite: 12, VMsPerSite: 24}},
 		{"mid size", Config{Seed: 5, HostsPerSite: 250, VMsPerSite: 2500, ArraysPerSite: 2, ZoneDBMaxBytes: 4 << 20}},
 		{"many vports per hba", Config{Seed: 6, HostsPerSite: 2, VMsPerSite: 128}},
 	}
@@ -580,24 +581,23 @@ func TestZoneNames(t *testing.T) {
 	tgt := wwn.MustParse("50:00:2a:c0:05:60:21:01")
 	tests := []struct {
 		name, vm, array string
-		fits            bool
 	}{
-		{"plain", "east-vm001", "east-arr1", true},
-		{"longest lab ids", "abcde-vm999999", "abcde-arr256", true},
-		{"unsafe characters", "vm.1:x y", "arr/2", true},
-		{"short", "a", "b", true},
-		// Both parts at the 14-character cap make 66 characters: the
-		// scheme alone does not keep to 64, so Validate bounds site ids.
-		{"both truncated", "frankfurtmainzone-vm00001", "frankfurtmainzone-arr12", false},
+		{"plain", "east-vm001", "east-arr1"},
+		{"longest lab ids", "abcde-vm999999", "abcde-arr256"},
+		{"unsafe characters", "vm.1:x y", "arr/2"},
+		{"short", "a", "b"},
+		{"empty", "", ""},
+		// Both parts at the 13-character cap make exactly Brocade's 64.
+		{"both truncated", "frankfurtmainzone-vm00001", "frankfurtmainzone-arr12"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := string(appendSISTZoneName(nil, tt.vm, ini, tt.array, tgt))
+			got := fabric.SISTZoneName(tt.vm, ini, tt.array, tgt)
 			if want := refZoneName(tt.vm, ini, tt.array, tgt); got != want {
 				t.Fatalf("name %q, want %q", got, want)
 			}
-			if fits := validZoneName(got) && len(got) <= 64; fits != tt.fits {
-				t.Fatalf("name %q (%d chars) valid for Brocade: %v, want %v", got, len(got), fits, tt.fits)
+			if !validZoneName(got) || fabric.CheckZoneName(got) != nil || !fabric.Owned(got) {
+				t.Fatalf("name %q (%d chars) is not a valid sanmob zone name", got, len(got))
 			}
 			if len(got) != sistZoneNameLen(len(tt.vm), len(tt.array)) {
 				t.Fatalf("length %d, sistZoneNameLen %d", len(got), sistZoneNameLen(len(tt.vm), len(tt.array)))

@@ -1,6 +1,7 @@
 package wwn
 
 import (
+	"cmp"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -156,6 +157,9 @@ func (w WWN) Uint64() uint64 {
 	}
 	return v
 }
+
+// Compare orders WWNs by their 64-bit value: -1, 0 or +1.
+func (w WWN) Compare(v WWN) int { return cmp.Compare(w.Uint64(), v.Uint64()) }
 
 // IsZero reports whether w is the unset name.
 func (w WWN) IsZero() bool { return w == WWN{} }
