@@ -1,0 +1,561 @@
+package fabric
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/sanmob/sanmob/fabric/wwn"
+)
+
+// zkey identifies a desired zone: a SIST zone by its pair, a peer zone by
+// its target alone (ini zero).
+type zkey = pair
+
+func (f *fabricZoner) keyOf(p pair) zkey {
+	if f.policy == PeerZones {
+		return zkey{tgt: p.tgt}
+	}
+	return p
+}
+
+// desiredZone is a zone the desired state wants, with the pairs it serves.
+type desiredZone struct {
+	zone  Zone
+	pairs []pair
+}
+
+// zoneFor builds the zone of key k from pairs; ok is false when no user
+// needs it.
+func (f *fabricZoner) zoneFor(pairs map[pair]use, k zkey) (desiredZone, bool) {
+	if f.policy != PeerZones {
+		u, ok := pairs[k]
+		if !ok {
+			return desiredZone{}, false
+		}
+		return desiredZone{
+			zone:  Zone{Name: SISTZoneName(u.iniLabel, k.ini, u.tgtLabel, k.tgt), Members: []wwn.WWN{k.ini, k.tgt}},
+			pairs: []pair{k},
+		}, true
+	}
+	var dz desiredZone
+	label := ""
+	for p, u := range pairs {
+		if p.tgt != k.tgt {
+			continue
+		}
+		dz.pairs = append(dz.pairs, p)
+		dz.zone.Members = append(dz.zone.Members, p.ini)
+		if label == "" || u.tgtLabel < label {
+			label = u.tgtLabel
+		}
+	}
+	if len(dz.pairs) == 0 {
+		return desiredZone{}, false
+	}
+	slices.SortFunc(dz.zone.Members, wwn.WWN.Compare)
+	slices.SortFunc(dz.pairs, pair.compare)
+	dz.zone.Name = PeerZoneName(label, k.tgt)
+	dz.zone.Principals = []wwn.WWN{k.tgt}
+	return dz, true
+}
+
+// desiredOf lists every zone the state wants, by name.
+func (f *fabricZoner) desiredOf(pairs map[pair]use) []desiredZone {
+	seen := map[zkey]bool{}
+	var out []desiredZone
+	for p := range pairs {
+		k := f.keyOf(p)
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		if dz, ok := f.zoneFor(pairs, k); ok {
+			out = append(out, dz)
+		}
+	}
+	slices.SortFunc(out, func(a, b desiredZone) int { return strings.Compare(a.zone.Name, b.zone.Name) })
+	return out
+}
+
+// signature is a zone's content, independent of member order and name: two
+// owned zones with one signature are the same zone. Raw bytes, one
+// allocation: a large fabric has hundreds of thousands of zones to index.
+func signature(z Zone) string {
+	b := make([]byte, 0, 8*(len(z.Members)+len(z.Principals))+1)
+	add := func(ws []wwn.WWN) {
+		at := len(b)
+		for _, w := range ws {
+			b = append(b, w[:]...)
+		}
+		if len(ws) > 1 {
+			// Sort the 8-byte words in place (zones are small).
+			for i := 1; i < len(ws); i++ {
+				for j := i; j > 0 && string(b[at+8*j:at+8*j+8]) < string(b[at+8*(j-1):at+8*j]); j-- {
+					var t [8]byte
+					copy(t[:], b[at+8*j:])
+					copy(b[at+8*j:at+8*j+8], b[at+8*(j-1):at+8*j])
+					copy(b[at+8*(j-1):], t[:])
+				}
+			}
+		}
+	}
+	add(z.Members)
+	b = append(b, '|')
+	add(z.Principals)
+	return string(b)
+}
+
+// device indexes the owned zones of a zone DB.
+type device struct {
+	db     ZoneDB
+	byName map[string]int
+	// sist: owned zones of exactly two members, by the pair in WWN order —
+	// nearly every zone sanmob makes, indexed without an allocation each.
+	sist  map[pair][]int
+	bySig map[string][]int // the other owned zones, by signature
+	// byPrincipal: owned peer zones by their (single) principal.
+	byPrincipal map[wwn.WWN][]int
+}
+
+func sistKey(a, b wwn.WWN) pair {
+	if b.Compare(a) < 0 {
+		a, b = b, a
+	}
+	return pair{a, b}
+}
+
+func indexDevice(db ZoneDB) *device {
+	d := &device{db: db, byName: make(map[string]int, len(db.Zones)), sist: map[pair][]int{},
+		bySig: map[string][]int{}, byPrincipal: map[wwn.WWN][]int{}}
+	for i, z := range db.Zones {
+		d.byName[z.Name] = i
+		if !Owned(z.Name) {
+			continue
+		}
+		switch {
+		case len(z.Members) == 2 && len(z.Principals) == 0:
+			k := sistKey(z.Members[0], z.Members[1])
+			d.sist[k] = append(d.sist[k], i)
+		default:
+			sig := signature(z)
+			d.bySig[sig] = append(d.bySig[sig], i)
+			if len(z.Principals) == 1 {
+				d.byPrincipal[z.Principals[0]] = append(d.byPrincipal[z.Principals[0]], i)
+			}
+		}
+	}
+	return d
+}
+
+// Drift is what a reconcile found on one fabric: the difference between the
+// zones sanmob wants and the switch's zone DB.
+type Drift struct {
+	Fabric   string       `json:"fabric"`
+	Checksum string       `json:"checksum"` // of the zone DB compared
+	Missing  []Zone       `json:"missing"`  // wanted, not on the switch
+	Changed  []ZoneChange `json:"changed"`  // sanmob's zone, members changed behind its back
+	// Orphans are sanmob-named zones that no user needs.
+	Orphans []string `json:"orphans"`
+	// External are zones sanmob does not own that admit a WWPN sanmob
+	// zones; they are reported, never touched.
+	External []string `json:"external"`
+	Repaired bool     `json:"repaired"`
+}
+
+// Empty reports whether the fabric matches the desired state (external
+// zones are not drift).
+func (d Drift) Empty() bool { return len(d.Missing) == 0 && len(d.Changed) == 0 && len(d.Orphans) == 0 }
+
+// ZoneChange is a sanmob zone whose content differs from what it should be.
+type ZoneChange struct {
+	Name string `json:"name"`
+	Want Zone   `json:"want"`
+	Have Zone   `json:"have"`
+}
+
+// plan computes the transaction that brings the zones of scope (every zone,
+// owned orphans included, when scope is nil) to the desired state in pairs,
+// and the drift it repairs.
+func (f *fabricZoner) plan(d *device, pairs map[pair]use, scope map[zkey]struct{}) (Txn, Drift) {
+	txn := Txn{Checksum: d.db.Checksum, Cfg: "cfg_sanmob_" + f.id}
+	drift := Drift{Fabric: f.id, Checksum: d.db.Checksum, Missing: []Zone{}, Changed: []ZoneChange{}, Orphans: []string{}, External: []string{}}
+	claimed := map[int]bool{}
+	del := map[string]bool{}
+	var keys []zkey
+	if scope == nil {
+		seen := make(map[zkey]bool, len(pairs))
+		for p := range pairs {
+			if k := f.keyOf(p); !seen[k] {
+				seen[k] = true
+				keys = append(keys, k)
+			}
+		}
+	} else {
+		keys = slices.Collect(maps.Keys(scope))
+	}
+	put := func(z Zone) {
+		if i, named := d.byName[z.Name]; named {
+			claimed[i] = true
+			drift.Changed = append(drift.Changed, ZoneChange{Name: z.Name, Want: z, Have: d.db.Zones[i]})
+		} else {
+			drift.Missing = append(drift.Missing, z)
+		}
+		txn.Put = append(txn.Put, z)
+	}
+	for _, k := range keys {
+		if f.policy != PeerZones {
+			// Any owned zone of exactly these two ports will do, whatever
+			// its name; further ones are duplicates.
+			have := d.sist[sistKey(k.ini, k.tgt)]
+			if _, want := pairs[k]; !want {
+				for _, i := range have {
+					del[d.db.Zones[i].Name] = true
+				}
+			} else if len(have) > 0 {
+				claimed[have[0]] = true
+			} else {
+				dz, _ := f.zoneFor(pairs, k)
+				put(dz.zone)
+			}
+			continue
+		}
+		// A peer zone is found by its principal: its peers change over time.
+		have := d.byPrincipal[k.tgt]
+		dz, want := f.zoneFor(pairs, k)
+		if !want {
+			for _, i := range have {
+				del[d.db.Zones[i].Name] = true
+			}
+			continue
+		}
+		sig := signature(dz.zone)
+		ok := false
+		for _, i := range have {
+			if !ok && signature(d.db.Zones[i]) == sig {
+				ok = true
+				claimed[i] = true
+			}
+		}
+		if !ok {
+			put(dz.zone)
+		}
+		// Any other owned peer zone of this principal is superseded.
+		for _, i := range have {
+			if !claimed[i] && d.db.Zones[i].Name != dz.zone.Name {
+				del[d.db.Zones[i].Name] = true
+			}
+		}
+	}
+	if scope == nil {
+		watched := make(map[wwn.WWN]bool, len(pairs))
+		for p := range pairs {
+			watched[p.ini] = true
+		}
+		isWatched := func(w wwn.WWN) bool { return watched[w] }
+		for i, z := range d.db.Zones {
+			switch {
+			case Owned(z.Name) && !claimed[i] && !del[z.Name]:
+				if f.z.cfg.InUse != nil && f.z.cfg.InUse(f.id, z) {
+					continue // sanmob's, explained by the inventory
+				}
+				drift.Orphans = append(drift.Orphans, z.Name)
+				del[z.Name] = true
+			case !Owned(z.Name) && (slices.ContainsFunc(z.Members, isWatched) || slices.ContainsFunc(z.Principals, isWatched)):
+				drift.External = append(drift.External, z.Name)
+			}
+		}
+	}
+	for _, z := range txn.Put {
+		delete(del, z.Name)
+	}
+	byName := func(a, b Zone) int { return strings.Compare(a.Name, b.Name) }
+	slices.SortFunc(txn.Put, byName)
+	slices.SortFunc(drift.Missing, byName)
+	slices.SortFunc(drift.Changed, func(a, b ZoneChange) int { return strings.Compare(a.Name, b.Name) })
+	txn.Delete = slices.Sorted(maps.Keys(del))
+	return txn, drift
+}
+
+func (t Txn) empty() bool { return len(t.Put) == 0 && len(t.Delete) == 0 }
+
+// zoneBytes estimates what a zone costs in a zone DB — its definition and
+// its entry in the effective configuration — on the high side of what FOS
+// and the lab count, so that a refusal here comes before the switch's.
+func zoneBytes(z Zone) int {
+	return 2*len(z.Name) + 24*(len(z.Members)+len(z.Principals)) + 16
+}
+
+// apply changes state by o: it records in o which references were new or
+// gone, and returns the keys of the zones o touches. A use's users slice is
+// never changed in place — states share them.
+func (f *fabricZoner) apply(state map[pair]use, o *op) []zkey {
+	o.added, o.removed = nil, nil
+	var keys []zkey
+	for _, in := range o.add {
+		p := pair{in.Initiator, in.Target}
+		u, ok := state[p]
+		if ok && slices.Contains(u.users, o.user) {
+			continue
+		}
+		if !ok {
+			u = use{iniLabel: in.InitiatorLabel, tgtLabel: in.TargetLabel}
+		}
+		u.users = append(slices.Clip(u.users), o.user)
+		state[p] = u
+		o.added = append(o.added, in)
+		keys = append(keys, f.keyOf(p))
+	}
+	for _, in := range o.remove {
+		p := pair{in.Initiator, in.Target}
+		u, ok := state[p]
+		i := slices.Index(u.users, o.user)
+		if !ok || i < 0 {
+			continue
+		}
+		if len(u.users) == 1 {
+			delete(state, p)
+		} else {
+			u.users = slices.Delete(slices.Clone(u.users), i, i+1)
+			state[p] = u
+		}
+		o.removed = append(o.removed, in)
+		keys = append(keys, f.keyOf(p))
+	}
+	return keys
+}
+
+// admit applies the batch's ops to a copy of the committed state, in order,
+// refusing with ErrFull each op whose new zones would not fit the zone DB.
+// It returns the state to commit, the ops accepted, and the keys touched.
+func (f *fabricZoner) admit(db ZoneDB, batch []*op) (map[pair]use, []*op, map[zkey]struct{}) {
+	f.mu.Lock()
+	state := maps.Clone(f.pairs)
+	f.mu.Unlock()
+	scope := map[zkey]struct{}{}
+	room := db.MaxBytes - db.SizeBytes
+	var accepted []*op
+	for _, o := range batch {
+		o.err = nil
+		if o.repair {
+			accepted = append(accepted, o)
+			continue
+		}
+		type was struct {
+			u  use
+			ok bool
+		}
+		undo := map[pair]was{}
+		for _, in := range append(slices.Clone(o.add), o.remove...) {
+			p := pair{in.Initiator, in.Target}
+			if _, ok := undo[p]; !ok {
+				u, ok := state[p]
+				undo[p] = was{u, ok}
+			}
+		}
+		before := map[zkey]int{}
+		keysOf := func() []zkey {
+			var ks []zkey
+			for p := range undo {
+				ks = append(ks, f.keyOf(p))
+			}
+			return ks
+		}
+		for _, k := range keysOf() {
+			if dz, ok := f.zoneFor(state, k); ok {
+				before[k] = zoneBytes(dz.zone)
+			}
+		}
+		keys := f.apply(state, o)
+		grow := 0
+		for _, k := range keysOf() {
+			after := 0
+			if dz, ok := f.zoneFor(state, k); ok {
+				after = zoneBytes(dz.zone)
+			}
+			grow += after - before[k]
+		}
+		if db.MaxBytes > 0 && grow > 0 && grow > room {
+			for p, w := range undo {
+				if w.ok {
+					state[p] = w.u
+				} else {
+					delete(state, p)
+				}
+			}
+			o.added, o.removed = nil, nil
+			o.err = fmt.Errorf("fabric %s: %w: the zones of this request need ~%d bytes and the zone database has %d of %d left", f.id, ErrFull, grow, max(room, 0), db.MaxBytes)
+			continue
+		}
+		room -= grow
+		for _, k := range keys {
+			scope[k] = struct{}{}
+		}
+		accepted = append(accepted, o)
+	}
+	return state, accepted, scope
+}
+
+// commitBatch brings the fabric to the state the batch asks for in one
+// transaction, retrying on a stale checksum and on transient failures, and
+// verifying by reading back; then it answers every op of the batch.
+func (f *fabricZoner) commitBatch(ctx context.Context, batch []*op) {
+	defer func() {
+		for _, o := range batch {
+			close(o.done)
+		}
+	}()
+	fail := func(ops []*op, err error) {
+		for _, o := range ops {
+			if o.err == nil {
+				o.err = fmt.Errorf("fabric %s: %w", f.id, err)
+			}
+		}
+	}
+	repair := slices.ContainsFunc(batch, func(o *op) bool { return o.repair })
+	var (
+		lastErr   error
+		committed bool // the last Commit returned success: verify it
+		tried     bool // a Commit was sent: it may have taken effect
+		readBack  int  // reads retried to learn a commit's outcome
+		planned   bool // the drift found before any change is recorded
+		wait      = f.z.cfg.Backoff
+	)
+	for attempt := 0; ; {
+		db, err := f.drv.ZoneDB(ctx)
+		if err == nil {
+			d := indexDevice(db)
+			state, accepted, scope := f.admit(db, batch)
+			if repair {
+				scope = nil
+			}
+			txn, drift := f.plan(d, state, scope)
+			if !planned {
+				planned = true
+				for _, o := range accepted {
+					o.drift = drift
+				}
+			}
+			if txn.empty() {
+				f.mu.Lock()
+				for _, o := range accepted {
+					f.apply(f.pairs, o)
+				}
+				if tried {
+					f.commits++
+					f.lastCommit = f.z.cfg.Clock.Now()
+				}
+				f.mu.Unlock()
+				for _, o := range accepted {
+					o.drift.Repaired = o.repair && !o.drift.Empty()
+				}
+				return
+			}
+			if committed {
+				f.log.WithField("put", len(txn.Put)).WithField("delete", len(txn.Delete)).Warn("zoning commit did not verify: the switch does not show what it acknowledged; retrying")
+				lastErr = errors.New("the commit was acknowledged but reading back does not show it")
+				committed = false
+			}
+			if attempt == f.z.cfg.Attempts {
+				fail(accepted, fmt.Errorf("gave up after %d attempts: %w", attempt, lastErr))
+				return
+			}
+			attempt++
+			f.log.WithField("put", len(txn.Put)).WithField("delete", len(txn.Delete)).WithField("requests", len(accepted)).Debug("zoning commit")
+			tried = true
+			_, err = f.drv.Commit(ctx, txn)
+			if err == nil {
+				committed = true
+				continue
+			}
+			if errors.Is(err, ErrConflict) {
+				lastErr = err
+				continue
+			}
+		}
+		if !IsTransient(err) || ctx.Err() != nil {
+			if ctx.Err() != nil {
+				err = fmt.Errorf("%w: %w", ErrClosed, err)
+			}
+			fail(batch, err)
+			return
+		}
+		lastErr = err
+		if tried && readBack < 3*f.z.cfg.Attempts {
+			// A commit was sent and may have taken effect: the answer
+			// must come from reading back, or the caller is told a
+			// failure that is not one. Reads get a budget of their own.
+			readBack++
+		} else if attempt == f.z.cfg.Attempts {
+			if tried {
+				err = fmt.Errorf("%w (the last commit's outcome is unknown; a reconcile repairs any difference)", err)
+			}
+			fail(batch, fmt.Errorf("gave up after %d attempts: %w", attempt, err))
+			return
+		}
+		if err := f.drv.Abort(ctx); err != nil {
+			f.log.WithError(err).Debug("abort after a transient failure")
+		}
+		f.log.WithError(err).WithField("retryIn", wait).Info("zoning: transient failure; reading back and retrying")
+		if f.z.cfg.Clock.Sleep(ctx, wait) != nil {
+			fail(batch, fmt.Errorf("%w: %w", ErrClosed, lastErr))
+			return
+		}
+		wait = min(2*wait, 30*time.Second)
+		if attempt == 0 {
+			attempt++ // a failed read counts as an attempt too
+		}
+	}
+}
+
+// Reconcile compares the fabric's zone DB with the desired state. With
+// apply, the difference in sanmob's own zones is committed (missing zones
+// made, changed ones put back, orphans deleted) through the fabric's worker,
+// after any commit in flight; the drift returned is what was found before.
+// Zones sanmob does not own are never touched.
+func (z *Zoner) Reconcile(ctx context.Context, fabricID string, apply bool) (Drift, error) {
+	f, ok := z.fabrics[fabricID]
+	if !ok {
+		return Drift{}, fmt.Errorf("%w: fabric %q", ErrNotFound, fabricID)
+	}
+	if apply {
+		o := &op{repair: true, done: make(chan struct{})}
+		f.enqueue(o)
+		if err := o.wait(ctx); err != nil {
+			return o.drift, err
+		}
+		return o.drift, nil
+	}
+	db, err := f.drv.ZoneDB(ctx)
+	if err != nil {
+		return Drift{}, fmt.Errorf("fabric %s: %w", fabricID, err)
+	}
+	return z.Drift(fabricID, db)
+}
+
+// Drift compares a zone DB already read (the observed one) with the
+// fabric's desired state, without touching the switch.
+func (z *Zoner) Drift(fabricID string, db ZoneDB) (Drift, error) {
+	f, ok := z.fabrics[fabricID]
+	if !ok {
+		return Drift{}, fmt.Errorf("%w: fabric %q", ErrNotFound, fabricID)
+	}
+	f.mu.Lock()
+	state := maps.Clone(f.pairs)
+	f.mu.Unlock()
+	_, drift := f.plan(indexDevice(db), state, nil)
+	return drift, nil
+}
+
+func sortedKeys[K cmp.Ordered, V any](m map[K]V) []K {
+	return slices.Sorted(maps.Keys(m))
+}
+
+type discard struct{}
+
+func (discard) Write(p []byte) (int, error) { return len(p), nil }
