@@ -1,0 +1,117 @@
+package alert
+
+import (
+	"hash/fnv"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Names of the alerts (label alertname).
+const (
+	FabricDrift = "FabricDrift"
+)
+
+// Severities.
+const (
+	Warning  = "warning"
+	Critical = "critical"
+)
+
+// Alert is one alert in Alertmanager's shape.
+type Alert struct {
+	Status      string            `json:"status"` // firing | resolved
+	Labels      map[string]string `json:"labels"`
+	Annotations map[string]string `json:"annotations"`
+	StartsAt    time.Time         `json:"startsAt"`
+	EndsAt      *time.Time        `json:"endsAt,omitempty"`
+	Fingerprint string            `json:"fingerprint"`
+}
+
+// Clock is the time alerts are stamped with.
+type Clock interface{ Now() time.Time }
+
+// Manager holds the firing alerts and the last resolved ones.
+type Manager struct {
+	clock Clock
+	keep  int
+
+	mu       sync.Mutex
+	firing   map[string]*Alert
+	resolved []Alert // oldest first, at most keep
+}
+
+// NewManager keeps up to keep resolved alerts (default 256).
+func NewManager(clock Clock, keep int) *Manager {
+	if keep <= 0 {
+		keep = 256
+	}
+	return &Manager{clock: clock, keep: keep, firing: map[string]*Alert{}}
+}
+
+// Fingerprint identifies a label set: FNV-64a over the sorted labels, as
+// Alertmanager computes it.
+func Fingerprint(labels map[string]string) string {
+	h := fnv.New64a()
+	for _, k := range slices.Sorted(maps.Keys(labels)) {
+		h.Write([]byte(k))
+		h.Write([]byte{0xff})
+		h.Write([]byte(labels[k]))
+		h.Write([]byte{0xff})
+	}
+	return strconv.FormatUint(h.Sum64(), 16)
+}
+
+// Set makes the alert with these labels fire (keeping its start time if it
+// already does, and taking the new annotations) or, with firing false,
+// resolve if it fires. It reports whether anything changed state.
+func (m *Manager) Set(labels, annotations map[string]string, firing bool) bool {
+	fp := Fingerprint(labels)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	a, ok := m.firing[fp]
+	switch {
+	case firing && ok:
+		a.Annotations = maps.Clone(annotations)
+		return false
+	case firing:
+		m.firing[fp] = &Alert{Status: "firing", Labels: maps.Clone(labels), Annotations: maps.Clone(annotations),
+			StartsAt: m.clock.Now(), Fingerprint: fp}
+		return true
+	case ok:
+		delete(m.firing, fp)
+		end := m.clock.Now()
+		r := *a
+		r.Status, r.EndsAt = "resolved", &end
+		m.resolved = append(m.resolved, r)
+		if len(m.resolved) > m.keep {
+			m.resolved = slices.Delete(m.resolved, 0, len(m.resolved)-m.keep)
+		}
+		return true
+	}
+	return false
+}
+
+// List returns the firing alerts, oldest first, then the resolved ones,
+// newest first.
+func (m *Manager) List() []Alert {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]Alert, 0, len(m.firing)+len(m.resolved))
+	for _, a := range m.firing {
+		out = append(out, *a)
+	}
+	slices.SortFunc(out, func(a, b Alert) int {
+		if c := a.StartsAt.Compare(b.StartsAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Fingerprint, b.Fingerprint)
+	})
+	for i := len(m.resolved) - 1; i >= 0; i-- {
+		out = append(out, m.resolved[i])
+	}
+	return out
+}
