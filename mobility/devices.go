@@ -3,7 +3,6 @@ package mobility
 import (
 	"math"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/sanmob/sanmob/array"
@@ -48,6 +47,8 @@ type Fabric struct {
 	Checksum       string       `json:"checksum"`
 	LoginCount     int          `json:"loginCount"`
 	LastCommitAt   *time.Time   `json:"lastCommitAt"` // set once sanmob commits to this fabric
+	ZonePolicy     string       `json:"zonePolicy"`   // sist | peer
+	ZoneCommits    int          `json:"zoneCommits"`  // transactions sanmob committed since it started
 	Status         DeviceStatus `json:"status"`
 }
 
@@ -73,6 +74,14 @@ func (s *Service) fabricView(f *fabricDev) Fabric {
 		v.LoginCount = len(o.logins)
 	}
 	v.Status = deviceStatus(at, f.status.Load())
+	if st, ok := s.zoner.Stats(f.ID); ok {
+		v.ZonePolicy = string(st.Policy)
+		v.ZoneCommits = st.Commits
+		if !st.LastCommitAt.IsZero() {
+			t := st.LastCommitAt
+			v.LastCommitAt = &t
+		}
+	}
 	return v
 }
 
@@ -100,10 +109,6 @@ type ZoneView struct {
 	Users     []string  `json:"users"`
 }
 
-// SanmobZonePrefix marks the zones sanmob names and therefore owns; any other
-// zone is an admin's and is reported, never touched.
-const SanmobZonePrefix = "sm_"
-
 // Zones returns a fabric's zones as last observed, each with its owner and
 // the inventory objects whose WWPNs it admits.
 func (s *Service) Zones(fabricID string) ([]ZoneView, *time.Time, error) {
@@ -119,15 +124,20 @@ func (s *Service) Zones(fabricID string) ([]ZoneView, *time.Time, error) {
 	for _, n := range o.db.Effective {
 		eff[n] = true
 	}
+	held := s.zoneUsers(fabricID)
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	out := make([]ZoneView, 0, len(o.db.Zones))
 	for _, z := range o.db.Zones {
 		zv := ZoneView{Name: z.Name, Members: z.Members, Peer: z.Principals, Effective: eff[z.Name], Owner: "external", Users: []string{}}
-		if strings.HasPrefix(z.Name, SanmobZonePrefix) {
+		if fabric.Owned(z.Name) {
 			zv.Owner = "sanmob"
 		}
 		seen := map[string]bool{}
+		for _, u := range held[z.Name] {
+			seen[u] = true
+			zv.Users = append(zv.Users, u)
+		}
 		for _, m := range append(append([]wwn.WWN(nil), z.Principals...), z.Members...) {
 			if o, ok := s.wwpnOwner[m]; ok && !seen[o.String()] {
 				seen[o.String()] = true

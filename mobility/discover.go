@@ -162,8 +162,18 @@ func (s *Service) discover() error {
 			return err
 		}
 	}
+	owners := ownersOf(hosts, vms)
+	adopted := s.adoptable(owners)
+	if err := saveAdopted(b, adopted); err != nil {
+		b.Cancel()
+		return err
+	}
 	if err := b.Flush(); err != nil {
 		return fmt.Errorf("mobility: save discovered inventory: %w", err)
+	}
+	zoningIDs := map[string]bool{}
+	for id := range adoptedIDs(adopted) {
+		zoningIDs[id] = true
 	}
 	// Records an interrupted earlier discovery left behind, of objects the
 	// devices no longer report, must not be loaded as inventory later.
@@ -171,6 +181,7 @@ func (s *Service) discover() error {
 		kindHost:   func(id string) bool { return hosts[id] != nil },
 		kindVM:     func(id string) bool { return vms[id] != nil },
 		kindVolume: func(id string) bool { return volumes[id] != nil },
+		kindZoning: func(id string) bool { return zoningIDs[id] },
 	} {
 		if err := s.deleteOthers(kind, keep); err != nil {
 			return err
@@ -181,7 +192,8 @@ func (s *Service) discover() error {
 	}
 	s.mu.Lock()
 	s.hosts, s.vms, s.volumes = hosts, vms, volumes
-	s.indexOwnersLocked()
+	s.wwpnOwner = owners
+	s.adoptLoaded(adopted)
 	s.mu.Unlock()
 	s.discovered.Store(true)
 	s.log.WithFields(logrus.Fields{"hosts": len(hosts), "vms": len(vms), "volumes": len(volumes)}).Info("inventory discovered from the devices")

@@ -242,6 +242,7 @@ func (s *Service) DeleteHost(id string) error {
 		delete(s.wwpnOwner, b.WWPN)
 	}
 	delete(s.hosts, id)
+	s.zoner.Forget(owner{"host", id}.String())
 	return nil
 }
 
@@ -477,7 +478,7 @@ func (s *Service) UpdateVM(id string, p VMPatch) (VM, error) {
 const metaVportCursor = "vport-generator"
 
 // DeleteVM forgets a VM. It does not touch the devices: zones and masking
-// are released by detach (a later issue).
+// are released by detach (a later issue), or as orphans by a reconcile.
 func (s *Service) DeleteVM(id string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -492,6 +493,9 @@ func (s *Service) DeleteVM(id string) error {
 		delete(s.wwpnOwner, p.WWPN)
 	}
 	delete(s.vms, id)
+	// Its adopted zones stay on the switches: a reconcile shows them as
+	// orphans, and ?apply=true removes them.
+	s.zoner.Forget(owner{"vm", id}.String())
 	return nil
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/sirupsen/logrus"
 	"k8s.io/utils/clock"
 
+	"github.com/sanmob/sanmob/alert"
 	"github.com/sanmob/sanmob/array"
 	"github.com/sanmob/sanmob/compute"
 	"github.com/sanmob/sanmob/fabric"
@@ -52,6 +53,10 @@ type Config struct {
 	RefreshInterval time.Duration
 	// VportPools are where generated NPIV names come from (default: QEMU OUI).
 	VportPools []wwn.Pool
+	// ZonePolicies choose each fabric's zoning policy (default SIST).
+	ZonePolicies map[string]fabric.Policy
+	// ZoneMode is how zoning requests become commits (default group commit).
+	ZoneMode fabric.Mode
 }
 
 type devStatus struct {
@@ -99,6 +104,10 @@ type Service struct {
 	vms       map[string]*VM
 	volumes   map[string]*Volume
 	wwpnOwner map[wwn.WWN]owner // every WWPN in the inventory → its host or VM
+
+	zoner  *fabric.Zoner
+	vports *fabric.Vports
+	alerts *alert.Manager
 }
 
 // owner is the inventory object a WWPN belongs to. It shares the record's id
@@ -196,6 +205,10 @@ func New(cfg Config) (*Service, error) {
 		return nil, fmt.Errorf("mobility: vport pools: %w", err)
 	}
 	s.gen = gen
+	s.alerts = alert.NewManager(s.clk, 0)
+	if s.zoner, err = s.newZoner(); err != nil {
+		return nil, fmt.Errorf("mobility: zoning: %w", err)
+	}
 	return s, nil
 }
 
@@ -233,6 +246,13 @@ func (s *Service) Start(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		chunks, err := s.loadAdopted()
+		if err != nil {
+			return err
+		}
+		s.mu.RLock()
+		s.adoptLoaded(chunks)
+		s.mu.RUnlock()
 		s.discovered.Store(true)
 		if err := s.reconcileVolumes(); err != nil {
 			s.log.WithError(err).Warn("volume records not updated")
@@ -269,6 +289,7 @@ func (s *Service) refresh(ctx context.Context) {
 	defer s.refreshMu.Unlock()
 	s.readDevices(ctx)
 	defer s.diffCompute()
+	defer s.checkDrift()
 	if !s.discovered.Load() {
 		if err := s.discover(); err != nil {
 			s.log.WithError(err).Warn("discovery postponed")
@@ -387,16 +408,19 @@ func (s *Service) load() error {
 }
 
 // indexOwnersLocked rebuilds the WWPN → owner index; s.mu is held.
-func (s *Service) indexOwnersLocked() {
-	s.wwpnOwner = make(map[wwn.WWN]owner, len(s.hosts)*2+len(s.vms)*4)
-	for _, h := range s.hosts {
+func (s *Service) indexOwnersLocked() { s.wwpnOwner = ownersOf(s.hosts, s.vms) }
+
+func ownersOf(hosts map[string]*Host, vms map[string]*VM) map[wwn.WWN]owner {
+	out := make(map[wwn.WWN]owner, len(hosts)*2+len(vms)*4)
+	for _, h := range hosts {
 		for _, hba := range h.HBAs {
-			s.wwpnOwner[hba.WWPN] = owner{"host", h.ID}
+			out[hba.WWPN] = owner{"host", h.ID}
 		}
 	}
-	for _, v := range s.vms {
+	for _, v := range vms {
 		for _, p := range v.Vports {
-			s.wwpnOwner[p.WWPN] = owner{"vm", v.ID}
+			out[p.WWPN] = owner{"vm", v.ID}
 		}
 	}
+	return out
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/sanmob/sanmob/array"
 	"github.com/sanmob/sanmob/compute"
+	"github.com/sanmob/sanmob/fabric"
 	"github.com/sanmob/sanmob/lab"
 )
 
@@ -49,7 +50,7 @@ func TestTopologyOfUntouchedVM(t *testing.T) {
 		if portFabric[p.TargetPortWWPN.String()] != p.Fabric {
 			t.Errorf("path %+v: target port is on fabric %q", p, portFabric[p.TargetPortWWPN.String()])
 		}
-		if !strings.HasPrefix(p.Zone, SanmobZonePrefix) || p.Array != "east-arr1" {
+		if !strings.HasPrefix(p.Zone, fabric.OwnedPrefix) || p.Array != "east-arr1" {
 			t.Errorf("path %+v", p)
 		}
 		if p.LoggedIn != (p.Set == "a") {

@@ -89,6 +89,7 @@ func newHarness(t testing.TB, opts ...harnessOption) *harness {
 	if err != nil {
 		t.Fatalf("mobility.New: %v", err)
 	}
+	t.Cleanup(mob.Close)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	if err := mob.Start(ctx); err != nil {

@@ -93,7 +93,7 @@ func statusOf(err error) int {
 		return http.StatusNotFound
 	case errors.Is(err, mobility.ErrConflict), errors.Is(err, fabric.ErrConflict), errors.Is(err, array.ErrConflict):
 		return http.StatusConflict
-	case errors.Is(err, array.ErrNoCapacity):
+	case errors.Is(err, array.ErrNoCapacity), errors.Is(err, fabric.ErrFull):
 		return http.StatusInsufficientStorage
 	case errors.Is(err, mobility.ErrUnavailable), errors.Is(err, mobility.ErrNotReady),
 		fabric.IsTransient(err), array.IsTransient(err):

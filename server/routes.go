@@ -7,6 +7,7 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"github.com/sanmob/sanmob/alert"
 	"github.com/sanmob/sanmob/array"
 	"github.com/sanmob/sanmob/fabric"
 	"github.com/sanmob/sanmob/mobility"
@@ -44,6 +45,8 @@ func (s *Server) routeTable() []route {
 		read("getFabric", "/v1/fabrics/{id}", "one fabric", mobility.Fabric{}, s.getFabric),
 		read("listLogins", "/v1/fabrics/{id}/logins", "the fabric's name server as last observed", List[fabric.Login]{}, s.listLogins),
 		read("listZones", "/v1/fabrics/{id}/zones", "zones on the fabric with owner (sanmob|external) and users", List[mobility.ZoneView]{}, s.listZones),
+		{name: "reconcileFabric", method: http.MethodPost, path: "/v1/fabrics/{id}/reconcile", summary: "compare sanmob's zones with the switch; ?apply=true repairs sanmob's own (missing, changed, orphaned) and never touches another's", query: []queryParam{{"apply", "boolean", "repair what differs"}}, resp: fabric.Drift{}, status: http.StatusOK, roles: []Role{RoleAdmin, RoleOperator}, handler: s.reconcileFabric},
+		read("listAlerts", "/v1/alerts", "firing alerts, then recently resolved ones", List[alert.Alert]{}, s.listAlerts),
 
 		read("listHosts", "/v1/hosts", "hosts", List[mobility.Host]{}, s.listHosts, append([]queryParam{{"site", "string", "only hosts at this site"}}, pageParams...)...),
 		{name: "createHost", method: http.MethodPost, path: "/v1/hosts", summary: "add a host", req: mobility.HostSpec{}, resp: mobility.Host{}, status: http.StatusCreated, roles: []Role{RoleAdmin}, handler: s.createHost},
@@ -56,6 +59,8 @@ func (s *Server) routeTable() []route {
 		read("getVM", "/v1/vms/{id}", "one VM", mobility.VM{}, s.getVM),
 		{name: "updateVM", method: http.MethodPatch, path: "/v1/vms/{id}", summary: "change a VM (merge patch)", req: mobility.VMPatch{}, resp: mobility.VM{}, status: http.StatusOK, roles: []Role{RoleAdmin}, handler: s.updateVM},
 		{name: "deleteVM", method: http.MethodDelete, path: "/v1/vms/{id}", summary: "forget a VM (devices are not touched)", status: http.StatusNoContent, roles: []Role{RoleAdmin}, handler: s.deleteVM},
+		{name: "loginVport", method: http.MethodPost, path: "/v1/vms/{id}/vports/{wwpn}/login", summary: "log the vport in (FDISC) through its host's HBA on its fabric; refused, untried, when the WWPN is logged in anywhere", status: http.StatusNoContent, roles: []Role{RoleAdmin, RoleOperator}, handler: s.loginVport},
+		{name: "logoutVport", method: http.MethodPost, path: "/v1/vms/{id}/vports/{wwpn}/logout", summary: "log the vport out of its fabric", status: http.StatusNoContent, roles: []Role{RoleAdmin, RoleOperator}, handler: s.logoutVport},
 		read("getTopology", "/v1/vms/{id}/topology", "every path from the VM's vports to its LUNs", mobility.Topology{}, s.getTopology, verify),
 
 		read("listArrays", "/v1/arrays", "arrays with their target ports", List[mobility.Array]{}, s.listArrays),

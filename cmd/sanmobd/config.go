@@ -5,14 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/sanmob/sanmob/fabric"
 	"github.com/sanmob/sanmob/lab"
 
 	"github.com/sanmob/sanmob/server"
@@ -54,6 +57,13 @@ type fileConfig struct {
 		ArraysPerSite int      `yaml:"arraysPerSite"`
 		Sites         []string `yaml:"sites"`
 	} `yaml:"lab"`
+	Zoning *struct {
+		// Mode is group (the default: group commit) or serial (one commit
+		// per request, OpenStack's way; for comparison only).
+		Mode string `yaml:"mode"`
+		// Policies by fabric id: sist (the default) or peer.
+		Policies map[string]string `yaml:"policies"`
+	} `yaml:"zoning"`
 	Fabrics []map[string]any `yaml:"fabrics"`
 	Arrays  []map[string]any `yaml:"arrays"`
 }
@@ -136,9 +146,11 @@ func (c *Config) validate() error {
 	}
 	if len(errs) == 0 {
 		// The whole lab world is checked here, before anything touches disk.
-		if err := c.labConfig().Validate(); err != nil {
+		lc := c.labConfig()
+		if err := lc.Validate(); err != nil {
 			errs = append(errs, fmt.Errorf("lab: %w", err))
 		}
+		errs = append(errs, c.checkZoning(lc)...)
 	}
 	return errors.Join(errs...)
 }
@@ -177,4 +189,53 @@ func (c *Config) labConfig() lab.Config {
 	}
 	lc.Seed, lc.Speed = seed, speed
 	return lc
+}
+
+// checkZoning validates the zoning section against the lab's fabrics.
+func (c *Config) checkZoning(lc lab.Config) []error {
+	z := c.file.Zoning
+	if z == nil {
+		return nil
+	}
+	var errs []error
+	if _, err := c.zoneMode(); err != nil {
+		errs = append(errs, err)
+	}
+	fabrics := map[string]bool{}
+	for _, s := range lc.Sites {
+		fabrics[s+"-a"], fabrics[s+"-b"] = true, true
+	}
+	for _, id := range slices.Sorted(maps.Keys(z.Policies)) {
+		switch p := fabric.Policy(z.Policies[id]); {
+		case !fabrics[id]:
+			errs = append(errs, fmt.Errorf("--config: zoning.policies: unknown fabric %q", id))
+		case p != fabric.SIST && p != fabric.PeerZones:
+			errs = append(errs, fmt.Errorf("--config: zoning.policies.%s: %q: want %s or %s", id, p, fabric.SIST, fabric.PeerZones))
+		}
+	}
+	return errs
+}
+
+func (c *Config) zoneMode() (fabric.Mode, error) {
+	if c.file.Zoning == nil {
+		return fabric.GroupCommit, nil
+	}
+	switch c.file.Zoning.Mode {
+	case "", "group":
+		return fabric.GroupCommit, nil
+	case "serial":
+		return fabric.Serial, nil
+	}
+	return 0, fmt.Errorf("--config: zoning.mode %q: want group or serial", c.file.Zoning.Mode)
+}
+
+func (c *Config) zonePolicies() map[string]fabric.Policy {
+	if c.file.Zoning == nil {
+		return nil
+	}
+	out := map[string]fabric.Policy{}
+	for id, p := range c.file.Zoning.Policies {
+		out[id] = fabric.Policy(p)
+	}
+	return out
 }

@@ -74,11 +74,14 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("lab: %w", err)
 	}
-	mcfg := labwire.Mobility(world, mobility.Config{Store: st, Log: log, RefreshInterval: d.cfg.RefreshInterval})
+	mode, _ := d.cfg.zoneMode() // validated in New
+	mcfg := labwire.Mobility(world, mobility.Config{Store: st, Log: log, RefreshInterval: d.cfg.RefreshInterval,
+		ZonePolicies: d.cfg.zonePolicies(), ZoneMode: mode})
 	mob, err := mobility.New(mcfg)
 	if err != nil {
 		return err
 	}
+	defer mob.Close()
 	storeReady := func() (bool, []string) {
 		// A read that goes through badger: an open, readable store.
 		if _, err := st.SchemaVersion(); err != nil {

@@ -1,0 +1,203 @@
+package mobility
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/sanmob/sanmob/alert"
+	"github.com/sanmob/sanmob/fabric"
+	"github.com/sanmob/sanmob/fabric/wwn"
+)
+
+// zoneClock adapts the service's clock to the Zoner's: the lab's virtual
+// clock sleeps in virtual time; any other sleeps in real time.
+type zoneClock struct {
+	now   func() time.Time
+	sleep func(context.Context, time.Duration) error
+}
+
+func (c zoneClock) Now() time.Time                                   { return c.now() }
+func (c zoneClock) Sleep(ctx context.Context, d time.Duration) error { return c.sleep(ctx, d) }
+
+type sleeper interface {
+	Sleep(ctx context.Context, d time.Duration) error
+}
+
+func (s *Service) newZoner() (*fabric.Zoner, error) {
+	drivers := make(map[string]fabric.Driver, len(s.fabrics))
+	for id, f := range s.fabrics {
+		drivers[id] = f.Driver
+	}
+	clk := zoneClock{now: s.clk.Now, sleep: func(ctx context.Context, d time.Duration) error {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+			return nil
+		}
+	}}
+	if sl, ok := s.clk.(sleeper); ok {
+		clk.sleep = sl.Sleep
+	}
+	s.vports = fabric.NewVports(drivers)
+	return fabric.NewZoner(fabric.ZonerConfig{
+		Fabrics:  drivers,
+		Policies: s.cfg.ZonePolicies,
+		Mode:     s.cfg.ZoneMode,
+		Clock:    clk,
+		Log:      s.log,
+		InUse:    s.zoneInUse,
+	})
+}
+
+// zoneInUse: a sanmob-named zone nothing asked the Zoner for is still in use
+// when it admits a port of the inventory and a target — the path of a VM or
+// host discovered with its zoning. Such zones are never orphans.
+func (s *Service) zoneInUse(_ string, z fabric.Zone) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for _, m := range z.Members {
+		if _, ok := s.wwpnOwner[m]; ok {
+			return true
+		}
+	}
+	return false
+}
+
+// Close stops the zoning workers; requests not yet committed fail.
+func (s *Service) Close() { s.zoner.Close() }
+
+// Zoner is the fabric zoning engine the service drives.
+func (s *Service) Zoner() *fabric.Zoner { return s.zoner }
+
+// Alerts lists the firing alerts, then the recently resolved ones.
+func (s *Service) Alerts() []alert.Alert { return s.alerts.List() }
+
+// Reconcile compares a fabric's zone DB with the zones sanmob wants; with
+// apply it repairs sanmob's own zones and re-reads the fabric. The drift
+// returned is what was found before any repair.
+func (s *Service) Reconcile(ctx context.Context, fabricID string, apply bool) (fabric.Drift, error) {
+	f, ok := s.fabrics[fabricID]
+	if !ok {
+		return fabric.Drift{}, notFound("fabric", fabricID)
+	}
+	c, cancel := context.WithTimeout(ctx, s.cfg.DriverTimeout)
+	defer cancel()
+	d, err := s.zoner.Reconcile(c, fabricID, apply)
+	if err != nil {
+		return d, err
+	}
+	if apply && d.Repaired {
+		s.readFabricNow(ctx, f)
+	}
+	s.raiseDrift(f, d)
+	return d, nil
+}
+
+func (s *Service) readFabricNow(ctx context.Context, f *fabricDev) {
+	c, cancel := context.WithTimeout(ctx, s.cfg.DriverTimeout)
+	defer cancel()
+	o, err := readFabric(c, f.Driver, s.clk.Now(), f.obs.Load())
+	s.record(&f.status, err, logrus.Fields{"fabric": f.ID})
+	if err == nil {
+		storeNewer(&f.obs, o, fabricObsAt)
+	}
+}
+
+// checkDrift compares each fabric's newest observation with the desired
+// zoning and raises or resolves FabricDrift.
+func (s *Service) checkDrift() {
+	for _, id := range s.fabIDs {
+		f := s.fabrics[id]
+		o := f.obs.Load()
+		if o == nil {
+			continue
+		}
+		d, err := s.zoner.Drift(id, o.db)
+		if err != nil {
+			s.log.WithError(err).WithField("fabric", id).Warn("drift check failed")
+			continue
+		}
+		s.raiseDrift(f, d)
+	}
+}
+
+func (s *Service) raiseDrift(f *fabricDev, d fabric.Drift) {
+	labels := map[string]string{"alertname": alert.FabricDrift, "severity": alert.Warning, "fabric": f.ID, "site": f.Site}
+	firing := !d.Empty() && !d.Repaired
+	ann := map[string]string{
+		"summary": fmt.Sprintf("fabric %s: %d sanmob zones missing, %d changed, %d orphaned", f.ID, len(d.Missing), len(d.Changed), len(d.Orphans)),
+		"missing": strconv.Itoa(len(d.Missing)), "changed": strconv.Itoa(len(d.Changed)), "orphans": strconv.Itoa(len(d.Orphans)),
+	}
+	if s.alerts.Set(labels, ann, firing) {
+		e := s.log.WithField("fabric", f.ID).WithField("missing", len(d.Missing)).WithField("changed", len(d.Changed)).WithField("orphans", len(d.Orphans))
+		if firing {
+			e.Warn("fabric drift: the zone DB differs from what sanmob committed")
+		} else {
+			e.Info("fabric drift resolved")
+		}
+	}
+}
+
+// zoneUsers returns, by zone name, the users the Zoner holds for it.
+func (s *Service) zoneUsers(fabricID string) map[string][]string {
+	return s.zoner.Users(fabricID)
+}
+
+// LoginVport logs one of a VM's vports in through the HBA of the VM's host
+// on the vport's fabric. A vport logged in anywhere else is refused before
+// any login is tried: sanmob never causes a duplicate WWPN login.
+func (s *Service) LoginVport(ctx context.Context, vmID string, w wwn.WWN) error {
+	vp, hba, err := s.vportAndHBA(vmID, w)
+	if err != nil {
+		return err
+	}
+	if err := s.vports.Login(ctx, vp.Fabric, hba.WWPN, vp.WWPN, vp.WWNN, hba.MaxVports); err != nil {
+		return err
+	}
+	s.readFabricNow(ctx, s.fabrics[vp.Fabric])
+	return nil
+}
+
+// LogoutVport logs a VM's vport out of its fabric.
+func (s *Service) LogoutVport(ctx context.Context, vmID string, w wwn.WWN) error {
+	vp, _, err := s.vportAndHBA(vmID, w)
+	if err != nil {
+		return err
+	}
+	if err := s.vports.Logout(ctx, vp.Fabric, vp.WWPN); err != nil {
+		return err
+	}
+	s.readFabricNow(ctx, s.fabrics[vp.Fabric])
+	return nil
+}
+
+func (s *Service) vportAndHBA(vmID string, w wwn.WWN) (Vport, HBA, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	vm, ok := s.vms[vmID]
+	if !ok {
+		return Vport{}, HBA{}, notFound("vm", vmID)
+	}
+	i := slices.IndexFunc(vm.Vports, func(p Vport) bool { return p.WWPN == w })
+	if i < 0 {
+		return Vport{}, HBA{}, notFound("vport", w.String()+" of vm "+vmID)
+	}
+	vp := vm.Vports[i]
+	h, ok := s.hosts[vm.Host]
+	if !ok {
+		return Vport{}, HBA{}, fmt.Errorf("vm %s runs on no known host: %w", vmID, ErrConflict)
+	}
+	j := slices.IndexFunc(h.HBAs, func(b HBA) bool { return b.Fabric == vp.Fabric })
+	if j < 0 {
+		return Vport{}, HBA{}, fmt.Errorf("host %s has no HBA on fabric %s: %w", h.ID, vp.Fabric, ErrConflict)
+	}
+	return vp, h.HBAs[j], nil
+}
