@@ -116,8 +116,10 @@ type device struct {
 	db     ZoneDB
 	byName map[string]int
 	// sist: owned zones of exactly two members, by the pair in WWN order —
-	// nearly every zone sanmob makes, indexed without an allocation each.
-	sist  map[pair][]int
+	// nearly every zone sanmob makes, indexed without an allocation each;
+	// sistMore holds the rare duplicates.
+	sist     map[pair]int
+	sistMore map[pair][]int
 	bySig map[string][]int // the other owned zones, by signature
 	// byPrincipal: owned peer zones by their (single) principal.
 	byPrincipal map[wwn.WWN][]int
@@ -131,8 +133,8 @@ func sistKey(a, b wwn.WWN) pair {
 }
 
 func indexDevice(db ZoneDB) *device {
-	d := &device{db: db, byName: make(map[string]int, len(db.Zones)), sist: map[pair][]int{},
-		bySig: map[string][]int{}, byPrincipal: map[wwn.WWN][]int{}}
+	d := &device{db: db, byName: make(map[string]int, len(db.Zones)), sist: make(map[pair]int, len(db.Zones)),
+		sistMore: map[pair][]int{}, bySig: map[string][]int{}, byPrincipal: map[wwn.WWN][]int{}}
 	for i, z := range db.Zones {
 		d.byName[z.Name] = i
 		if !Owned(z.Name) {
@@ -141,7 +143,11 @@ func indexDevice(db ZoneDB) *device {
 		switch {
 		case len(z.Members) == 2 && len(z.Principals) == 0:
 			k := sistKey(z.Members[0], z.Members[1])
-			d.sist[k] = append(d.sist[k], i)
+			if _, dup := d.sist[k]; dup {
+				d.sistMore[k] = append(d.sistMore[k], i)
+			} else {
+				d.sist[k] = i
+			}
 		default:
 			sig := signature(z)
 			d.bySig[sig] = append(d.bySig[sig], i)
@@ -185,7 +191,7 @@ type ZoneChange struct {
 func (f *fabricZoner) plan(d *device, pairs map[pair]use, scope map[zkey]struct{}) (Txn, Drift) {
 	txn := Txn{Checksum: d.db.Checksum, Cfg: "cfg_sanmob_" + f.id}
 	drift := Drift{Fabric: f.id, Checksum: d.db.Checksum, Missing: []Zone{}, Changed: []ZoneChange{}, Orphans: []string{}, External: []string{}}
-	claimed := map[int]bool{}
+	claimed := make([]bool, len(d.db.Zones))
 	del := map[string]bool{}
 	var keys []zkey
 	if scope == nil {
@@ -212,13 +218,17 @@ func (f *fabricZoner) plan(d *device, pairs map[pair]use, scope map[zkey]struct{
 		if f.policy != PeerZones {
 			// Any owned zone of exactly these two ports will do, whatever
 			// its name; further ones are duplicates.
-			have := d.sist[sistKey(k.ini, k.tgt)]
+			sk := sistKey(k.ini, k.tgt)
+			first, have := d.sist[sk]
 			if _, want := pairs[k]; !want {
-				for _, i := range have {
+				if have {
+					del[d.db.Zones[first].Name] = true
+				}
+				for _, i := range d.sistMore[sk] {
 					del[d.db.Zones[i].Name] = true
 				}
-			} else if len(have) > 0 {
-				claimed[have[0]] = true
+			} else if have {
+				claimed[first] = true
 			} else {
 				dz, _ := f.zoneFor(pairs, k)
 				put(dz.zone)

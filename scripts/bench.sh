@@ -14,6 +14,11 @@ $GO test -run '^$' -bench 'PutSynced|BatchSynced|List' -benchtime 2s -count 3 ./
 echo "## wwn: parse"
 $GO test -run '^$' -bench . -benchmem ./fabric/wwn/ | tee "$out/wwn.txt"
 
+echo "## zoning: group commit vs one commit per request (200 concurrent requests, 2 s commits), and planning on 10,000 zones"
+$GO test -run '^$' -bench 'GroupCommit' -benchtime 1x -count 3 -timeout 10m ./fabric/ | tee "$out/zoning.txt"
+$GO test -run '^$' -bench 'Plan10k' -benchmem -count 3 ./fabric/ | tee -a "$out/zoning.txt"
+$GO test -run '^$' -bench 'CommitLarge|VportLarge' -benchtime 30x ./lab/ | tee -a "$out/zoning.txt"
+
 echo "## lab: building the 100,000-VM world"
 $GO test -run '^$' -bench NewLarge -benchmem -count 3 ./lab/ | tee "$out/lab.txt"
 
