@@ -120,7 +120,7 @@ type device struct {
 	// sistMore holds the rare duplicates.
 	sist     map[pair]int
 	sistMore map[pair][]int
-	bySig map[string][]int // the other owned zones, by signature
+	bySig    map[string][]int // the other owned zones, by signature
 	// byPrincipal: owned peer zones by their (single) principal.
 	byPrincipal map[wwn.WWN][]int
 }
@@ -456,6 +456,7 @@ func (f *fabricZoner) commitBatch(ctx context.Context, batch []*op) {
 				for _, o := range accepted {
 					f.apply(f.pairs, o)
 				}
+				f.gen++
 				if tried {
 					f.commits++
 					f.lastCommit = f.z.cfg.Clock.Now()

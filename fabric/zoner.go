@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"slices"
 	"strings"
 	"sync"
@@ -310,7 +311,40 @@ func (z *Zoner) Adopt(user string, intents []Intent) error {
 				f.pairs[p] = u
 			}
 		}
+		f.gen++
 		f.mu.Unlock()
+	}
+	return nil
+}
+
+// AdoptAll is Adopt for a whole fabric at once, from an iterator of users
+// and their intents on that fabric — the start-up of a large inventory,
+// where building a slice per user would cost more than the adoption.
+func (z *Zoner) AdoptAll(fabricID string, intents iter.Seq2[string, Intent]) error {
+	f, ok := z.fabrics[fabricID]
+	if !ok {
+		return fmt.Errorf("%w: fabric %q", ErrNotFound, fabricID)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.gen++
+	var last []string // users slices are immutable, so pairs may share one
+	for user, in := range intents {
+		if user == "" || in.Initiator.IsZero() || in.Target.IsZero() || in.Initiator == in.Target {
+			return fmt.Errorf("%w: adopting %+v for %q", ErrInvalid, in, user)
+		}
+		p := pair{in.Initiator, in.Target}
+		u, ok := f.pairs[p]
+		switch {
+		case !ok:
+			if len(last) != 1 || last[0] != user {
+				last = []string{user}
+			}
+			f.pairs[p] = use{users: last, iniLabel: in.InitiatorLabel, tgtLabel: in.TargetLabel}
+		case !slices.Contains(u.users, user):
+			u.users = append(slices.Clip(u.users), user)
+			f.pairs[p] = u
+		}
 	}
 	return nil
 }
@@ -332,6 +366,7 @@ func (z *Zoner) Forget(user string) {
 				f.pairs[p] = u
 			}
 		}
+		f.gen++
 		f.mu.Unlock()
 	}
 }
@@ -360,6 +395,10 @@ func (z *Zoner) Holds(user string) []Intent {
 
 // FabricStats is what a Zoner knows of one fabric's commits.
 type FabricStats struct {
+	// Generation changes whenever the fabric's desired state does: a drift
+	// computed at one generation and zone-DB checksum holds until either
+	// changes.
+	Generation   uint64
 	Policy       Policy
 	Commits      int       // transactions this Zoner committed
 	LastCommitAt time.Time // zero before the first
@@ -382,7 +421,7 @@ func (z *Zoner) Stats(fabricID string) (FabricStats, bool) {
 		}
 		zones = len(tgts)
 	}
-	return FabricStats{Policy: f.policy, Commits: f.commits, LastCommitAt: f.lastCommit, Zones: zones}, true
+	return FabricStats{Generation: f.gen, Policy: f.policy, Commits: f.commits, LastCommitAt: f.lastCommit, Zones: zones}, true
 }
 
 // Users returns, for each zone of the fabric's desired state by name, its
@@ -478,6 +517,7 @@ type fabricZoner struct {
 
 	mu         sync.Mutex
 	pairs      map[pair]use // committed desired state
+	gen        uint64       // bumped on every change of pairs
 	queue      []*op
 	commits    int
 	lastCommit time.Time

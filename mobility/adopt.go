@@ -5,9 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"iter"
-	"slices"
 	"strconv"
-	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/sirupsen/logrus"
 
@@ -124,53 +124,60 @@ func saveAdopted(b *store.Batch, chunks []adoptedChunk) error {
 }
 
 // adoptLoaded hands the adopted pairs to the Zoner, each under the user
-// that owns its initiator in the inventory (a VM or a host); pairs of ports
-// the inventory no longer has are dropped. s.mu is held or s is not yet
-// shared.
+// that owns its initiator in the inventory (a VM or a host), fabrics side by
+// side; pairs of ports the inventory no longer has are dropped. s.mu is held
+// for reading, or s is not yet shared.
 func (s *Service) adoptLoaded(chunks []adoptedChunk) {
-	type key struct {
-		fabric string
-		user   string
-	}
-	byUser := map[key][]fabric.Intent{}
-	pairs, skipped := 0, 0
+	byFabric := map[string][]adoptedChunk{}
 	for _, c := range chunks {
-		if _, ok := s.fabrics[c.Fabric]; !ok {
-			skipped += len(c.Pairs) / adoptPairBytes
+		byFabric[c.Fabric] = append(byFabric[c.Fabric], c)
+	}
+	var pairs, dropped atomic.Int64
+	var wg sync.WaitGroup
+	for fid, cs := range byFabric {
+		if _, ok := s.fabrics[fid]; !ok {
+			for _, c := range cs {
+				dropped.Add(int64(len(c.Pairs) / adoptPairBytes))
+			}
 			continue
 		}
-		for p := c.Pairs; len(p) >= adoptPairBytes; p = p[adoptPairBytes:] {
-			var ini, tgt wwn.WWN
-			copy(ini[:], p[:8])
-			copy(tgt[:], p[8:16])
-			ai := int(binary.BigEndian.Uint16(p[16:18]))
-			o, ok := s.wwpnOwner[ini]
-			if !ok || ai >= len(c.Arrays) {
-				skipped++
-				continue
+		wg.Go(func() {
+			err := s.zoner.AdoptAll(fid, func(yield func(string, fabric.Intent) bool) {
+				var lastIni wwn.WWN
+				var lastUser, lastLabel string
+				for _, c := range cs {
+					for p := c.Pairs; len(p) >= adoptPairBytes; p = p[adoptPairBytes:] {
+						var ini, tgt wwn.WWN
+						copy(ini[:], p[:8])
+						copy(tgt[:], p[8:16])
+						ai := int(binary.BigEndian.Uint16(p[16:18]))
+						if ini != lastIni || lastUser == "" {
+							o, ok := s.wwpnOwner[ini]
+							if !ok || ai >= len(c.Arrays) {
+								dropped.Add(1)
+								continue
+							}
+							lastIni, lastUser, lastLabel = ini, o.String(), o.id
+						}
+						if ai >= len(c.Arrays) {
+							dropped.Add(1)
+							continue
+						}
+						pairs.Add(1)
+						if !yield(lastUser, fabric.Intent{Fabric: fid, Initiator: ini, Target: tgt, InitiatorLabel: lastLabel, TargetLabel: c.Arrays[ai]}) {
+							return
+						}
+					}
+				}
+			})
+			if err != nil {
+				s.log.WithError(err).WithField("fabric", fid).Warn("adopted zoning refused")
 			}
-			k := key{c.Fabric, o.String()}
-			byUser[k] = append(byUser[k], fabric.Intent{Fabric: c.Fabric, Initiator: ini, Target: tgt, InitiatorLabel: o.id, TargetLabel: c.Arrays[ai]})
-			pairs++
-		}
+		})
 	}
-	keys := make([]key, 0, len(byUser))
-	for k := range byUser {
-		keys = append(keys, k)
-	}
-	slices.SortFunc(keys, func(a, b key) int {
-		if a.fabric != b.fabric {
-			return strings.Compare(a.fabric, b.fabric)
-		}
-		return strings.Compare(a.user, b.user)
-	})
-	for _, k := range keys {
-		if err := s.zoner.Adopt(k.user, byUser[k]); err != nil {
-			s.log.WithError(err).WithField("user", k.user).Warn("adopted zoning refused")
-		}
-	}
-	if pairs+skipped > 0 {
-		s.log.WithFields(logrus.Fields{"pairs": pairs, "dropped": skipped}).Info("zoning of the inventory adopted")
+	wg.Wait()
+	if n := pairs.Load() + dropped.Load(); n > 0 {
+		s.log.WithFields(logrus.Fields{"pairs": pairs.Load(), "dropped": dropped.Load()}).Info("zoning of the inventory adopted")
 	}
 }
 

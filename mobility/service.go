@@ -66,8 +66,9 @@ type devStatus struct {
 
 type fabricDev struct {
 	FabricDevice
-	obs    atomic.Pointer[fabricObs]
-	status atomic.Pointer[devStatus]
+	obs     atomic.Pointer[fabricObs]
+	status  atomic.Pointer[devStatus]
+	driftAt atomic.Pointer[driftMemo]
 }
 
 type arrayDev struct {

@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"slices"
@@ -220,4 +221,28 @@ func otherHost(t *testing.T, h *harness, not string) string {
 	}
 	t.Fatal("no other host")
 	return ""
+}
+
+// TestRefreshRaisesFabricDrift: the periodic refresh compares every fabric
+// with the desired zoning; drift fires FabricDrift without anyone asking.
+func TestRefreshRaisesFabricDrift(t *testing.T) {
+	h := newHarness(t)
+	h.mob.Refresh(context.Background())
+	if a := getJSON[list[apiAlert]](t, h, "/v1/alerts"); len(a.Items) != 0 {
+		t.Fatalf("alerts on a fresh lab: %+v", a.Items)
+	}
+	db := getJSON[labZoneDB](t, h, "/v1/lab/fabrics/east-b/zonedb")
+	i := slices.IndexFunc(db.Zones, func(z labZone) bool { return strings.HasPrefix(z.Name, "sm_east-vm005_") })
+	if i < 0 {
+		t.Fatal("no zone of east-vm005")
+	}
+	if r := h.do(server.RoleAdmin, http.MethodDelete, "/v1/lab/fabrics/east-b/zones/"+url.PathEscape(db.Zones[i].Name), nil); r.Status != http.StatusNoContent {
+		t.Fatalf("%v", r)
+	}
+	h.mob.Refresh(context.Background())
+	a := getJSON[list[apiAlert]](t, h, "/v1/alerts")
+	if len(a.Items) != 1 || a.Items[0].Status != "firing" || a.Items[0].Labels["fabric"] != "east-b" ||
+		a.Items[0].Labels["severity"] != "warning" || a.Items[0].Annotations["missing"] != "1" {
+		t.Fatalf("alerts %+v", a.Items)
+	}
 }
