@@ -411,6 +411,9 @@ func (s *Service) CreateVM(spec VMSpec) (VM, error) {
 	if err != nil {
 		return VM{}, err
 	}
+	if err := s.checkVportRoom(v); err != nil {
+		return VM{}, err
+	}
 	err = s.st.Update(func(tx *store.Tx) error {
 		if err := tx.Create(kindVM, v.ID, v); err != nil {
 			return err
@@ -466,6 +469,11 @@ func (s *Service) UpdateVM(id string, p VMPatch) (VM, error) {
 	v, err := s.buildVM(spec)
 	if err != nil {
 		return VM{}, err
+	}
+	if v.Host != old.Host {
+		if err := s.checkVportRoom(v); err != nil {
+			return VM{}, err
+		}
 	}
 	v.CreatedAt = old.CreatedAt
 	if err := s.st.Put(kindVM, v.ID, v); err != nil {
@@ -664,4 +672,37 @@ func storeErr(err error) error {
 	default:
 		return fmt.Errorf("%w: store: %w", ErrUnavailable, err)
 	}
+}
+
+// checkVportRoom refuses to place v on a host whose HBA on some fabric would
+// then carry more active vports than its NPIV limit: the VM's vport could
+// never log in there. s.mu is held.
+func (s *Service) checkVportRoom(v *VM) error {
+	h := s.hosts[v.Host]
+	need := map[string]int{}
+	for _, p := range v.Vports {
+		if p.Active {
+			need[p.Fabric]++
+		}
+	}
+	if len(need) == 0 {
+		return nil
+	}
+	for _, o := range s.vms {
+		if o.Host != v.Host || o.ID == v.ID {
+			continue
+		}
+		for _, p := range o.Vports {
+			if p.Active && need[p.Fabric] > 0 {
+				need[p.Fabric]++
+			}
+		}
+	}
+	for _, b := range h.HBAs {
+		if n := need[b.Fabric]; b.MaxVports > 0 && n > b.MaxVports {
+			return fmt.Errorf("host %s: HBA %s on fabric %s would carry %d active vports, more than its limit of %d: %w",
+				h.ID, b.WWPN, b.Fabric, n, b.MaxVports, ErrConflict)
+		}
+	}
+	return nil
 }

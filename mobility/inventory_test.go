@@ -350,3 +350,32 @@ func TestInterruptedDiscoveryLeavesNoPhantoms(t *testing.T) {
 		t.Fatalf("%d VMs after rediscovery, want 24", n)
 	}
 }
+
+// TestVMPlacementRespectsNPIVLimit: a host's HBA carries at most MaxVports
+// vports; placing one VM more there is refused, by create and by move.
+func TestVMPlacementRespectsNPIVLimit(t *testing.T) {
+	h := newHarness(t, nil)
+	p, n := wwn.NAA5(wwn.OUIVMware, 900), wwn.NAA5(wwn.OUIVMware, 901)
+	if _, err := h.svc.CreateHost(HostSpec{ID: "tiny", Site: "east", HBAs: []HBASpec{{WWPN: p, WWNN: n, Fabric: "east-a", MaxVports: 1}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.svc.CreateVM(VMSpec{ID: "first", Host: "tiny"}); err != nil {
+		t.Fatalf("the first VM fits: %v", err)
+	}
+	_, err := h.svc.CreateVM(VMSpec{ID: "second", Host: "tiny"})
+	if !errors.Is(err, ErrConflict) || !strings.Contains(err.Error(), "limit of 1") {
+		t.Fatalf("second VM: %v, want a conflict naming the limit", err)
+	}
+	// Moving the VM within its own host is no change.
+	if _, err := h.svc.UpdateVM("first", VMPatch{Name: ptr("renamed")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.svc.UpdateVM("first", VMPatch{Host: ptr("east-esx01")}); err != nil {
+		t.Fatalf("moving away: %v", err)
+	}
+	if _, err := h.svc.CreateVM(VMSpec{ID: "third", Host: "tiny"}); err != nil {
+		t.Fatalf("the slot freed by the move: %v", err)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
