@@ -10,12 +10,14 @@ import (
 	"net/url"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/sanmob/sanmob/fabric"
+	"github.com/sanmob/sanmob/fabric/wwn"
 	"github.com/sanmob/sanmob/lab"
 
 	"github.com/sanmob/sanmob/server"
@@ -64,6 +66,15 @@ type fileConfig struct {
 		// Policies by fabric id: sist (the default) or peer.
 		Policies map[string]string `yaml:"policies"`
 	} `yaml:"zoning"`
+	NPIV *struct {
+		// Pools the generated vport WWPNs come from, NAA 5: OUI (as
+		// "00:1a:4a") and the range of the 36-bit vendor part.
+		Pools []struct {
+			OUI   string `yaml:"oui"`
+			First uint64 `yaml:"first"`
+			Last  uint64 `yaml:"last"`
+		} `yaml:"pools"`
+	} `yaml:"npiv"`
 	Fabrics []map[string]any `yaml:"fabrics"`
 	Arrays  []map[string]any `yaml:"arrays"`
 }
@@ -151,6 +162,9 @@ func (c *Config) validate() error {
 			errs = append(errs, fmt.Errorf("lab: %w", err))
 		}
 		errs = append(errs, c.checkZoning(lc)...)
+		if _, err := c.vportPools(); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -238,4 +252,37 @@ func (c *Config) zonePolicies() map[string]fabric.Policy {
 		out[id] = fabric.Policy(p)
 	}
 	return out
+}
+
+// vportPools are the configured NPIV pools; nil keeps mobility's default.
+func (c *Config) vportPools() ([]wwn.Pool, error) {
+	n := c.file.NPIV
+	if n == nil || len(n.Pools) == 0 {
+		return nil, nil
+	}
+	var pools []wwn.Pool
+	for i, p := range n.Pools {
+		oui, err := parseOUI(p.OUI)
+		if err != nil {
+			return nil, fmt.Errorf("--config: npiv.pools[%d].oui: %w", i, err)
+		}
+		pools = append(pools, wwn.Pool{OUI: oui, First: p.First, Last: p.Last})
+	}
+	if _, err := wwn.NewGenerator(func(wwn.WWN) bool { return false }, pools...); err != nil {
+		return nil, fmt.Errorf("--config: npiv.pools: %w", err)
+	}
+	return pools, nil
+}
+
+// parseOUI reads an OUI as people write it: 00:1a:4a, 00-1A-4A or 001a4a.
+func parseOUI(s string) (uint32, error) {
+	h := strings.NewReplacer(":", "", "-", "").Replace(strings.TrimPrefix(strings.ToLower(s), "0x"))
+	if len(h) != 6 {
+		return 0, fmt.Errorf("%q: want 3 bytes, as 00:1a:4a", s)
+	}
+	v, err := strconv.ParseUint(h, 16, 32)
+	if err != nil {
+		return 0, fmt.Errorf("%q: not hexadecimal", s)
+	}
+	return uint32(v), nil
 }

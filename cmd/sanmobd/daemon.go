@@ -74,9 +74,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("lab: %w", err)
 	}
-	mode, _ := d.cfg.zoneMode() // validated in New
+	mode, _ := d.cfg.zoneMode()    // validated in New
+	pools, _ := d.cfg.vportPools() // validated in New
 	mcfg := labwire.Mobility(world, mobility.Config{Store: st, Log: log, RefreshInterval: d.cfg.RefreshInterval,
-		ZonePolicies: d.cfg.zonePolicies(), ZoneMode: mode})
+		ZonePolicies: d.cfg.zonePolicies(), ZoneMode: mode, VportPools: pools})
 	mob, err := mobility.New(mcfg)
 	if err != nil {
 		return err

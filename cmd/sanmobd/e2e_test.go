@@ -1184,6 +1184,11 @@ func TestBadFlags(t *testing.T) {
 		{name: "config arrays", args: []string{"--config", cfg("arrays.yaml",
 			"arrays:\n  - id: a1\n    driver: 3par\n")}, want: []string{"--config", "arrays"}},
 		{name: "config lab size", args: []string{"--config", cfg("labsize.yaml", "lab:\n  size: huge\n")}, want: []string{"lab.size", "huge"}},
+		{name: "config zoning mode", args: []string{"--config", cfg("zmode.yaml", "zoning:\n  mode: eager\n")}, want: []string{"zoning.mode", "eager"}},
+		{name: "config zoning unknown fabric", args: []string{"--config", cfg("zfab.yaml", "zoning:\n  policies:\n    north-a: peer\n")}, want: []string{"zoning.policies", "north-a"}},
+		{name: "config zoning policy", args: []string{"--config", cfg("zpol.yaml", "zoning:\n  policies:\n    east-a: smart\n")}, want: []string{"zoning.policies.east-a", "smart"}},
+		{name: "config npiv oui", args: []string{"--config", cfg("oui.yaml", "npiv:\n  pools:\n    - oui: 00:1a\n      first: 1\n      last: 9\n")}, want: []string{"npiv.pools[0].oui"}},
+		{name: "config npiv overlap", args: []string{"--config", cfg("overlap.yaml", "npiv:\n  pools:\n    - oui: 00:1a:4a\n      first: 1\n      last: 9\n    - oui: 00:1a:4a\n      first: 5\n      last: 20\n")}, want: []string{"npiv.pools", "overlap"}},
 		{name: "config lab speed negative", args: []string{"--config", cfg("labspeed.yaml", "lab:\n  speed: -5\n")}, want: []string{"lab.speed"}},
 	}
 	for _, tc := range tests {
@@ -1312,5 +1317,43 @@ func TestGeneratedWWPNsNotReusedAfterRestart(t *testing.T) {
 	sort.Strings(reused)
 	if len(reused) > 0 {
 		t.Errorf("deleted vm reuse-old's WWPNs %v were handed out again", reused)
+	}
+}
+
+// --- TestConfigZoningAndNPIV -------------------------------------------------------
+
+// TestConfigZoningAndNPIV: the config file chooses a fabric's zoning policy
+// and where generated vport names come from, and the daemon does as told.
+func TestConfigZoningAndNPIV(t *testing.T) {
+	t.Parallel()
+	conf := writeFile(t, "zoning.yaml", `zoning:
+  mode: group
+  policies:
+    east-a: peer
+npiv:
+  pools:
+    - oui: "00:05:69"
+      first: 4096
+      last: 8191
+`)
+	d := startDaemon(t, t.TempDir(), "--config", conf)
+	var f map[string]any
+	d.call(http.MethodGet, "/v1/fabrics/east-a", nil, http.StatusOK, &f)
+	if f["zonePolicy"] != "peer" {
+		t.Errorf("east-a zonePolicy %v, want peer", f["zonePolicy"])
+	}
+	d.call(http.MethodGet, "/v1/fabrics/east-b", nil, http.StatusOK, &f)
+	if f["zonePolicy"] != "sist" {
+		t.Errorf("east-b zonePolicy %v, want sist", f["zonePolicy"])
+	}
+	var v vmJSON
+	d.call(http.MethodPost, "/v1/vms", map[string]any{"id": "pooled", "host": "east-esx01"}, http.StatusCreated, &v)
+	if len(v.Vports) == 0 {
+		t.Fatal("no vports generated")
+	}
+	for _, p := range v.Vports {
+		if !strings.HasPrefix(p.WWPN, "50:00:56:9") {
+			t.Errorf("vport %s is not from the configured VMware pool (5 + 00:05:69)", p.WWPN)
+		}
 	}
 }
