@@ -436,8 +436,14 @@ func (f *fabricZoner) commitBatch(ctx context.Context, batch []*op) {
 		planned   bool // the drift found before any change is recorded
 		wait      = f.z.cfg.Backoff
 	)
+	call := func(do func(context.Context) error) error {
+		c, cancel := context.WithTimeout(ctx, f.z.cfg.Timeout)
+		defer cancel()
+		return do(c)
+	}
 	for attempt := 0; ; {
-		db, err := f.drv.ZoneDB(ctx)
+		var db ZoneDB
+		err := call(func(c context.Context) (err error) { db, err = f.drv.ZoneDB(c); return err })
 		if err == nil {
 			d := indexDevice(db)
 			state, accepted, scope := f.admit(db, batch)
@@ -479,7 +485,7 @@ func (f *fabricZoner) commitBatch(ctx context.Context, batch []*op) {
 			attempt++
 			f.log.WithField("put", len(txn.Put)).WithField("delete", len(txn.Delete)).WithField("requests", len(accepted)).Debug("zoning commit")
 			tried = true
-			_, err = f.drv.Commit(ctx, txn)
+			err = call(func(c context.Context) error { _, err := f.drv.Commit(c, txn); return err })
 			if err == nil {
 				committed = true
 				continue
@@ -509,7 +515,7 @@ func (f *fabricZoner) commitBatch(ctx context.Context, batch []*op) {
 			fail(batch, fmt.Errorf("gave up after %d attempts: %w", attempt, err))
 			return
 		}
-		if err := f.drv.Abort(ctx); err != nil {
+		if err := call(f.drv.Abort); err != nil {
 			f.log.WithError(err).Debug("abort after a transient failure")
 		}
 		f.log.WithError(err).WithField("retryIn", wait).Info("zoning: transient failure; reading back and retrying")

@@ -64,6 +64,10 @@ type ZonerConfig struct {
 	// Backoff is the first wait after a busy reply, doubled each time up to
 	// 30 s; default 1 s.
 	Backoff time.Duration
+	// Timeout bounds each driver call (a read, a commit, an abort); a
+	// call that times out counts as transient: the outcome is read back.
+	// Default 60 s, the budget DOMAIN.md gives a commit.
+	Timeout time.Duration
 	// InUse, when set, says whether a sanmob-named zone that no intent holds
 	// is still explained by the inventory (a discovered VM's path): such a
 	// zone is not an orphan and a repair leaves it alone.
@@ -131,6 +135,9 @@ func NewZoner(cfg ZonerConfig) (*Zoner, error) {
 	}
 	if cfg.Backoff <= 0 {
 		cfg.Backoff = time.Second
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = time.Minute
 	}
 	for id := range cfg.Policies {
 		if _, ok := cfg.Fabrics[id]; !ok {

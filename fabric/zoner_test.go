@@ -489,3 +489,24 @@ func TestReconcileFindsAndRepairsDrift(t *testing.T) {
 		t.Fatal("repair touched an admin zone")
 	}
 }
+
+// TestCommitThatHangsIsTimedOutAndReadBack: a commit slower than the
+// Zoner's per-call timeout is abandoned as transient; reading back shows
+// whether it landed, and the request still succeeds exactly once.
+func TestCommitThatHangsIsTimedOutAndReadBack(t *testing.T) {
+	r := newRig(t, lab.Config{}, fabric.ZonerConfig{Timeout: 20 * time.Millisecond})
+	// A day of lab time is 4.3 s of real time at 20,000x.
+	if err := r.w.InjectFault(lab.Fault{Target: "east-a", Op: lab.OpCommit, Count: 1, Latency: 24 * time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if err := r.z.Ensure(context.Background(), "u", r.intents(9, 2)); err != nil {
+		t.Fatalf("Ensure: %v", err)
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Fatalf("took %v: the hung commit was waited for", took)
+	}
+	if n := len(r.zonesWith("east-a", initiator(9))); n != 2 {
+		t.Fatalf("%d zones, want 2", n)
+	}
+}

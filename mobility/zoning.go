@@ -54,6 +54,7 @@ func (s *Service) newZoner() (*fabric.Zoner, error) {
 		Clock:    clk,
 		Log:      s.log,
 		InUse:    s.zoneInUse,
+		Timeout:  max(s.cfg.DriverTimeout, time.Minute),
 	})
 }
 
@@ -173,7 +174,9 @@ func (s *Service) LoginVport(ctx context.Context, vmID string, w wwn.WWN) error 
 	if err != nil {
 		return err
 	}
-	if err := s.vports.Login(ctx, vp.Fabric, hba.WWPN, vp.WWPN, vp.WWNN, hba.MaxVports); err != nil {
+	c, cancel := context.WithTimeout(ctx, s.cfg.DriverTimeout)
+	defer cancel()
+	if err := s.vports.Login(c, vp.Fabric, hba.WWPN, vp.WWPN, vp.WWNN, hba.MaxVports); err != nil {
 		return err
 	}
 	s.readFabricNow(ctx, s.fabrics[vp.Fabric])
@@ -186,7 +189,9 @@ func (s *Service) LogoutVport(ctx context.Context, vmID string, w wwn.WWN) error
 	if err != nil {
 		return err
 	}
-	if err := s.vports.Logout(ctx, vp.Fabric, vp.WWPN); err != nil {
+	c, cancel := context.WithTimeout(ctx, s.cfg.DriverTimeout)
+	defer cancel()
+	if err := s.vports.Logout(c, vp.Fabric, vp.WWPN); err != nil {
 		return err
 	}
 	s.readFabricNow(ctx, s.fabrics[vp.Fabric])
