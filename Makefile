@@ -55,6 +55,10 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./fabric/wwn/
 	$(GO) test -run '^$$' -fuzz '^FuzzCreateBodies$$' -fuzztime $(FUZZTIME) ./server/
 	$(GO) test -run '^$$' -fuzz '^FuzzConfigFile$$' -fuzztime $(FUZZTIME) ./cmd/sanmobd/
+	$(GO) test -run '^$$' -fuzz '^FuzzZoneName$$' -fuzztime $(FUZZTIME) ./fabric/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeZoneDB$$' -fuzztime $(FUZZTIME) ./fabric/brocade/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeLogins$$' -fuzztime $(FUZZTIME) ./fabric/brocade/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeErrors$$' -fuzztime $(FUZZTIME) ./fabric/brocade/
 
 clean:
 	rm -rf bin $(DATA_DIR)
