@@ -327,13 +327,17 @@ func (z *Zoner) Adopt(user string, intents []Intent) error {
 // AdoptAll is Adopt for a whole fabric at once, from an iterator of users
 // and their intents on that fabric — the start-up of a large inventory,
 // where building a slice per user would cost more than the adoption.
-func (z *Zoner) AdoptAll(fabricID string, intents iter.Seq2[string, Intent]) error {
+// sizeHint, when the fabric holds nothing yet, sizes its state at once.
+func (z *Zoner) AdoptAll(fabricID string, sizeHint int, intents iter.Seq2[string, Intent]) error {
 	f, ok := z.fabrics[fabricID]
 	if !ok {
 		return fmt.Errorf("%w: fabric %q", ErrNotFound, fabricID)
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if len(f.pairs) == 0 && sizeHint > 0 {
+		f.pairs = make(map[pair]use, sizeHint)
+	}
 	f.gen++
 	var last []string // users slices are immutable, so pairs may share one
 	for user, in := range intents {

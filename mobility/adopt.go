@@ -141,8 +141,12 @@ func (s *Service) adoptLoaded(chunks []adoptedChunk) {
 			}
 			continue
 		}
+		n := 0
+		for _, c := range cs {
+			n += len(c.Pairs) / adoptPairBytes
+		}
 		wg.Go(func() {
-			err := s.zoner.AdoptAll(fid, func(yield func(string, fabric.Intent) bool) {
+			err := s.zoner.AdoptAll(fid, n, func(yield func(string, fabric.Intent) bool) {
 				var lastIni wwn.WWN
 				var lastUser, lastLabel string
 				for _, c := range cs {

@@ -79,12 +79,13 @@ func (h *harness) open(t *testing.T, wrapArray func(array.Driver) array.Driver) 
 		t.Fatal(err)
 	}
 	h.svc = svc
-	t.Cleanup(func() { _ = st.Close() })
+	t.Cleanup(func() { svc.Close(); _ = st.Close() })
 }
 
 // reopen closes the store and starts a fresh service on it, as a restart.
 func (h *harness) reopen(t *testing.T) {
 	t.Helper()
+	h.svc.Close()
 	if err := h.st.Close(); err != nil {
 		t.Fatal(err)
 	}

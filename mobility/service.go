@@ -241,14 +241,13 @@ func (s *Service) Start(ctx context.Context) error {
 		// The store and the devices are read side by side: on a large
 		// inventory each takes about as long as the other.
 		var wg sync.WaitGroup
+		var chunks []adoptedChunk
+		var adoptErr error
 		wg.Go(func() { s.readDevices(ctx) })
+		wg.Go(func() { chunks, adoptErr = s.loadAdopted() })
 		err := s.load()
 		wg.Wait()
-		if err != nil {
-			return err
-		}
-		chunks, err := s.loadAdopted()
-		if err != nil {
+		if err := errors.Join(err, adoptErr); err != nil {
 			return err
 		}
 		s.mu.RLock()
