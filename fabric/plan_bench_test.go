@@ -10,7 +10,7 @@ import (
 // planFixture is a fabric with n SIST zones sanmob holds, all on the
 // switch, plus 50 zones of other admins.
 func planFixture(n int) (*fabricZoner, ZoneDB) {
-	z := &Zoner{cfg: ZonerConfig{Clock: realClock{}}}
+	z := &Zoner{cfg: ZonerConfig{Clock: RealClock{}}}
 	f := &fabricZoner{id: "east-a", policy: SIST, z: z, pairs: make(map[pair]use, n)}
 	db := ZoneDB{Checksum: "c0", MaxBytes: 4 << 20}
 	for i := range n {

@@ -33,16 +33,7 @@ func (s *Service) newZoner() (*fabric.Zoner, error) {
 	for id, f := range s.fabrics {
 		drivers[id] = f.Driver
 	}
-	clk := zoneClock{now: s.clk.Now, sleep: func(ctx context.Context, d time.Duration) error {
-		t := time.NewTimer(d)
-		defer t.Stop()
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-t.C:
-			return nil
-		}
-	}}
+	clk := zoneClock{now: s.clk.Now, sleep: fabric.RealClock{}.Sleep}
 	if sl, ok := s.clk.(sleeper); ok {
 		clk.sleep = sl.Sleep
 	}

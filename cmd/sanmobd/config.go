@@ -138,8 +138,9 @@ func (c *Config) validate() error {
 			}
 		}
 		if (len(c.file.Fabrics) > 0 || len(c.file.Arrays) > 0) && !c.Lab {
-			// Honest refusal: the Brocade and array drivers are later issues.
-			errs = append(errs, errors.New("--config names real fabrics or arrays, but this build drives only the embedded lab; remove them, or pass --lab to ignore them"))
+			// Honest refusal: fabric/brocade exists, but the daemon cannot yet
+			// run without the lab's arrays and hypervisor manager.
+			errs = append(errs, errors.New("--config names real fabrics or arrays, but this build drives only the embedded lab (the Brocade driver exists as a package; array and hypervisor drivers do not yet); remove them, or pass --lab to ignore them"))
 		}
 		if l := c.file.Lab; l != nil {
 			if l.Size != "" && l.Size != "small" && l.Size != "large" {
