@@ -529,6 +529,9 @@ func (s *Server) patchEffective(w http.ResponseWriter, r *http.Request, session 
 		case <-r.Context().Done():
 		case <-s.stop:
 		}
+		// Never let net/http turn the silent return into a 200: the
+		// client must see no reply at all, as from a switch that hung.
+		panic(http.ErrAbortHandler)
 	default:
 		w.WriteHeader(http.StatusNoContent)
 	}
