@@ -94,4 +94,65 @@ type Driver interface {
 	Volumes(ctx context.Context) ([]Volume, error)
 	Snapshots(ctx context.Context) ([]Snapshot, error)
 	Mappings(ctx context.Context) ([]Mapping, error)
+
+	// CreateVolume creates spec.ID in spec.Pool, thin or thick. Idempotent:
+	// a volume of that ID with the same pool, size and thinness is returned
+	// as it is. Errors: ErrConflict (the ID exists with other attributes),
+	// ErrNotFound (no such pool), ErrNoCapacity (a thick volume larger than
+	// the pool's free physical space, or a thin one past the pool's
+	// MaxOvercommit), ErrInvalid (size <= 0, a bad ID).
+	CreateVolume(ctx context.Context, spec VolumeSpec) (Volume, error)
+	// DeleteVolume deletes a volume; one that does not exist is not an
+	// error. ErrConflict while it is mapped. Its snapshots stay.
+	DeleteVolume(ctx context.Context, id string) error
+	// ExpandVolume grows a volume to sizeBytes (the same size is a no-op).
+	// ErrInvalid to shrink, ErrNotFound, ErrNoCapacity as CreateVolume.
+	ExpandVolume(ctx context.Context, id string, sizeBytes int64) (Volume, error)
+	// CreateSnapshots takes point-in-time snapshots of the specs' volumes
+	// at one instant (a consistency group when several; Group names it),
+	// all or none. Idempotent by snapshot ID (same volume: returned as is;
+	// another volume: ErrConflict). ErrNotFound for a missing volume.
+	CreateSnapshots(ctx context.Context, group string, specs []SnapshotSpec) ([]Snapshot, error)
+	// DeleteSnapshot deletes a snapshot; one that does not exist is fine.
+	DeleteSnapshot(ctx context.Context, id string) error
+	// Map presents a volume to a host group — created with the initiators
+	// when absent, its initiators replaced by spec.Initiators otherwise —
+	// under spec.LUN through spec.TargetPorts. Idempotent: the same map
+	// again is a no-op. Errors: ErrConflict (the LUN id is used in that host
+	// group by another volume, or the volume is mapped there under another
+	// LUN id, or an initiator belongs to another host group), ErrNotFound
+	// (volume or target port), ErrInvalid (LUN outside 0-16383, no
+	// initiators, no target ports).
+	Map(ctx context.Context, spec MapSpec) error
+	// Unmap removes a volume's map from a host group; a host group left
+	// with no volumes is deleted. A map that does not exist is fine.
+	Unmap(ctx context.Context, volume, hostGroup string) error
 }
+
+// VolumeSpec is a volume to create.
+type VolumeSpec struct {
+	ID        string
+	Name      string
+	Pool      string
+	SizeBytes int64
+	Thin      bool
+}
+
+// SnapshotSpec is one snapshot to take.
+type SnapshotSpec struct {
+	ID     string
+	Volume string
+	Name   string
+}
+
+// MapSpec presents a volume to a host group.
+type MapSpec struct {
+	Volume      string
+	HostGroup   string
+	Initiators  []wwn.WWN
+	LUN         int
+	TargetPorts []wwn.WWN
+}
+
+// MaxLUN is the highest LUN id (SAM: 14-bit flat addressing).
+const MaxLUN = 16383

@@ -148,12 +148,10 @@ func build(w *World) error {
 			sd.arrayOnline = append(sd.arrayOnline, ago(400*24*time.Hour))
 			w.arrays = append(w.arrays, arr)
 		}
-		volWWNHi := make([]uint64, A)
-		volWWNLo := make([]uint64, A)
-		for a := range A {
+		for a, arr := range sd.arrays {
 			// naa.6 <OUI> <36-bit array serial> <64-bit volume number>
-			volWWNHi[a] = 6<<60 | ouiStorage<<36 | serials[a]
-			volWWNLo[a] = rng.Uint64() &^ (1<<32 - 1)
+			arr.wwnHi = 6<<60 | ouiStorage<<36 | serials[a]
+			arr.wwnLo = rng.Uint64() &^ (1<<32 - 1)
 		}
 
 		// Hosts.
@@ -222,14 +220,9 @@ func build(w *World) error {
 				size := int64(40+rng.IntN(461)) * gib
 				used := int64(float64(size)*(0.10+0.70*rng.Float64())/mib) * mib
 				vi := int32(len(arr.vols))
-				lo := volWWNLo[a] | uint64(vi+1)
-				var id [16]byte
-				for b := range 8 {
-					id[b] = byte(volWWNHi[a] >> (56 - 8*b))
-					id[8+b] = byte(lo >> (56 - 8*b))
-				}
+				id := arr.newWWN(vi)
 				arr.vols = append(arr.vols, volume{id: volIDs[d][i], pool: p, group: g, size: size, used: used,
-					wwn: id, wwnText: volumeWWN(id), created: created, thin: true})
+					wwn: id, wwnText: volumeWWN(id), created: created, thin: true, maps: 1})
 				pl := &arr.pools[p]
 				pl.prov += size
 				pl.logical += used

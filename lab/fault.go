@@ -25,6 +25,7 @@ const (
 	OpCommit    = "commit"    // enabling a fabric's zone configuration
 	OpZone      = "zone"      // defining or changing zone objects
 	OpMask      = "mask"      // presenting or unpresenting a volume
+	OpVolume    = "volume"    // creating, expanding or deleting a volume or snapshot
 	OpLogin     = "login"     // a vport logging in (FDISC) or out
 	OpReplicate = "replicate" // copying data between arrays over a link
 	OpRead      = "read"
@@ -48,7 +49,7 @@ const (
 // disturbs the hypervisor manager's reads, whose inventory spans that host.
 type Fault struct {
 	Target  string        // fabric id, array id, host id, or "link:SITE-SITE"; required
-	Op      string        // commit|zone|mask|login|replicate|read|any; required
+	Op      string        // commit|zone|mask|volume|login|replicate|read|any; required
 	Count   int           // the next Count matching ops (0 with Rate > 0: no limit)
 	Rate    float64       // or a share in (0,1] of them, drawn from the world's seeded RNG
 	Latency time.Duration // > 0: delay matching ops by this much virtual time instead of failing them
@@ -74,7 +75,7 @@ const anyHost = "\x00host"
 // a fault that could never fire (a commit on an array) is refused.
 var opsByTarget = map[targetKind][]string{
 	fabricTarget: {OpCommit, OpZone, OpLogin, OpRead, OpAny},
-	arrayTarget:  {OpMask, OpReplicate, OpRead, OpAny},
+	arrayTarget:  {OpVolume, OpMask, OpReplicate, OpRead, OpAny},
 	hostTarget:   {OpLogin, OpRead, OpAny},
 	linkTarget:   {OpReplicate, OpAny},
 }
@@ -126,7 +127,7 @@ func (w *World) checkFault(f Fault) (activeFault, error) {
 	switch f.Op {
 	case "":
 		return invalid("op is required")
-	case OpCommit, OpZone, OpMask, OpLogin, OpReplicate, OpRead, OpAny:
+	case OpCommit, OpZone, OpMask, OpVolume, OpLogin, OpReplicate, OpRead, OpAny:
 	default:
 		return invalid("unknown op %q", f.Op)
 	}

@@ -2,6 +2,7 @@ package lab
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/hex"
 	"math"
 	"strconv"
@@ -22,6 +23,13 @@ type Array struct {
 	site string
 	info array.Info
 
+	// wwnHi and wwnLo make volume WWNs: naa.6 <OUI> <serial>, then a seeded
+	// high half and the volume's position + 1, never reused (see newWWN).
+	wwnHi, wwnLo uint64
+
+	// mu guards everything below. Deleted volumes, snapshots and host
+	// groups stay as tombstones, so that the indices that refer to them
+	// never move; a write costs no renumbering whatever the array's size.
 	mu     sync.RWMutex
 	ports  []array.TargetPort // fabric a's, then fabric b's: TargetPortsPerFabric each
 	pools  []pool
@@ -29,20 +37,29 @@ type Array struct {
 	snaps  []snapshot
 	groups []hostGroup
 	luns   []lunMap
+
+	deadVols, deadSnaps int
+	hours               int64 // virtual hours of writes accrued (see accrue)
+	// Names that differ from the id, rare enough to keep aside: built
+	// volumes and snapshots are named by their ids.
+	volNames, snapNames map[int32]string
+	ix                  *index // built by the first write
 }
 
 // pool keeps the logical bytes written to it next to the physical bytes they
 // occupy: arrays report pool usage after deduplication and compression, so
-// the two differ by the pool's data-reduction ratio, and a later change of
-// a volume's usage moves the pool's by delta/reduction.
+// the two differ by the pool's data-reduction ratio. Physical usage is
+// derived (usedBytes), never summed, so that it cannot drift however often
+// volumes grow, come and go.
 type pool struct {
-	id                   string
-	physical, used, prov int64
-	logical              int64
-	reduction            float64
-	maxOvercommit        float64
-	reservedPercent      int
-	targetOC, targetUsed float64 // drawn at build, met when the pool is sized
+	id                    string
+	physical, used0, prov int64
+	logical, logical0     int64 // thin volumes' and snapshots' bytes: now, when sized
+	thick                 int64 // thick volumes' bytes, all of them allocated
+	reduction             float64
+	maxOvercommit         float64
+	reservedPercent       int
+	targetOC, targetUsed  float64 // drawn at build, met when the pool is sized
 }
 
 type volume struct {
@@ -55,6 +72,8 @@ type volume struct {
 	wwnText string        // naa.6…, made once: every read hands the same string out
 	created time.Duration // virtual, from the epoch
 	thin    bool
+	deleted bool
+	maps    int32 // LUN maps presenting it: only a mapped volume is written to
 }
 
 type snapshot struct {
@@ -62,18 +81,23 @@ type snapshot struct {
 	vol       int32
 	n         uint16 // the volume's nth snapshot: id <volume>-snap<n>
 	grouped   bool   // taken with the VM's other volumes: group <vm>-cg<n>
+	deleted   bool
 	used      int64
 	created   time.Duration
 }
 
 // hostGroup holds initiators and target ports in one slice — initiators
 // first — a capped window of a shared arena: replace it, never write into it.
+// It is a masking view: its LUNs share its initiators and ports. A deleted
+// one has no wwpns.
 type hostGroup struct {
 	name  string
 	wwpns []wwn.WWN
 	nInit int
 }
 
+// lunMap presents a volume to a host group. The maps are listed in build
+// order, then as changed: Map appends and Unmap moves the last into the gap.
 type lunMap struct {
 	vol, group, lun int32
 	writable        bool
@@ -105,7 +129,7 @@ func (a *Array) Pools(ctx context.Context) ([]array.Pool, error) {
 	if _, err := a.w.fault(ctx, array.ErrUnavailable, OpRead, a.id); err != nil {
 		return nil, err
 	}
-	a.mu.RLock()
+	a.rlock()
 	defer a.mu.RUnlock()
 	out := make([]array.Pool, len(a.pools))
 	for i := range a.pools {
@@ -114,7 +138,7 @@ func (a *Array) Pools(ctx context.Context) ([]array.Pool, error) {
 			ID:               p.id,
 			Name:             p.id,
 			PhysicalBytes:    p.physical,
-			UsedBytes:        p.used,
+			UsedBytes:        p.usedBytes(),
 			ProvisionedBytes: p.prov,
 			MaxOvercommit:    p.maxOvercommit,
 			ReservedPercent:  p.reservedPercent,
@@ -128,24 +152,34 @@ func (a *Array) Volumes(ctx context.Context) ([]array.Volume, error) {
 	if _, err := a.w.fault(ctx, array.ErrUnavailable, OpRead, a.id); err != nil {
 		return nil, err
 	}
-	a.mu.RLock()
+	a.rlock()
 	defer a.mu.RUnlock()
-	epoch := a.w.cfg.Epoch
-	out := make([]array.Volume, len(a.vols))
+	out := make([]array.Volume, 0, len(a.vols)-a.deadVols)
 	for i := range a.vols {
-		v := &a.vols[i]
-		out[i] = array.Volume{
-			ID:        v.id,
-			Name:      v.id,
-			Pool:      a.pools[v.pool].id,
-			SizeBytes: v.size,
-			UsedBytes: v.used,
-			WWN:       v.wwnText,
-			Thin:      v.thin,
-			CreatedAt: epoch.Add(v.created),
+		if !a.vols[i].deleted {
+			out = append(out, a.volumeOut(int32(i)))
 		}
 	}
 	return out, nil
+}
+
+// volumeOut is the driver's view of volume i. The caller holds a.mu.
+func (a *Array) volumeOut(i int32) array.Volume {
+	v := &a.vols[i]
+	name, ok := a.volNames[i]
+	if !ok {
+		name = v.id
+	}
+	return array.Volume{
+		ID:        v.id,
+		Name:      name,
+		Pool:      a.pools[v.pool].id,
+		SizeBytes: v.size,
+		UsedBytes: v.used,
+		WWN:       v.wwnText,
+		Thin:      v.thin,
+		CreatedAt: a.w.cfg.Epoch.Add(v.created),
+	}
 }
 
 // newSnapshot names the nth snapshot of volume vi once, at creation.
@@ -161,6 +195,14 @@ func (a *Array) newSnapshot(vi int32, n uint16, grouped bool, used int64, create
 
 func volumeWWN(b [16]byte) string { return "naa." + hex.EncodeToString(b[:]) }
 
+// newWWN names the volume at position vi. Positions are never reused
+// (deleted volumes stay as tombstones), so neither are WWNs.
+func (a *Array) newWWN(vi int32) (b [16]byte) {
+	binary.BigEndian.PutUint64(b[:8], a.wwnHi)
+	binary.BigEndian.PutUint64(b[8:], a.wwnLo|uint64(vi+1))
+	return b
+}
+
 // Snapshots lists the snapshots, volume by volume.
 func (a *Array) Snapshots(ctx context.Context) ([]array.Snapshot, error) {
 	if _, err := a.w.fault(ctx, array.ErrUnavailable, OpRead, a.id); err != nil {
@@ -168,20 +210,30 @@ func (a *Array) Snapshots(ctx context.Context) ([]array.Snapshot, error) {
 	}
 	a.mu.RLock()
 	defer a.mu.RUnlock()
-	epoch := a.w.cfg.Epoch
-	out := make([]array.Snapshot, len(a.snaps))
+	out := make([]array.Snapshot, 0, len(a.snaps)-a.deadSnaps)
 	for i := range a.snaps {
-		s := &a.snaps[i]
-		out[i] = array.Snapshot{
-			ID:        s.id,
-			Volume:    a.vols[s.vol].id,
-			Name:      s.id,
-			Group:     s.group,
-			UsedBytes: s.used,
-			CreatedAt: epoch.Add(s.created),
+		if !a.snaps[i].deleted {
+			out = append(out, a.snapshotOut(int32(i)))
 		}
 	}
 	return out, nil
+}
+
+// snapshotOut is the driver's view of snapshot i. The caller holds a.mu.
+func (a *Array) snapshotOut(i int32) array.Snapshot {
+	s := &a.snaps[i]
+	name, ok := a.snapNames[i]
+	if !ok {
+		name = s.id
+	}
+	return array.Snapshot{
+		ID:        s.id,
+		Volume:    a.vols[s.vol].id,
+		Name:      name,
+		Group:     s.group,
+		UsedBytes: s.used,
+		CreatedAt: a.w.cfg.Epoch.Add(s.created),
+	}
 }
 
 // Mappings lists the LUN maps joined with their host groups.
@@ -227,12 +279,13 @@ func (a *Array) TruthMappings() []array.Mapping {
 // between that and what the volumes wrote.
 func (p *pool) size() {
 	const mib = 1 << 20
+	p.logical0 = p.logical
 	if p.prov == 0 {
 		// Nothing provisioned: an empty pool of a plausible size.
-		p.physical, p.used, p.reduction = 8<<40, 0, 1
+		p.physical, p.used0, p.reduction = 8<<40, 0, 1
 		return
 	}
 	p.physical = int64(math.Round(float64(p.prov)/p.targetOC/mib)) * mib
-	p.used = int64(math.Round(float64(p.physical)*p.targetUsed/mib) * mib)
-	p.reduction = float64(p.logical) / float64(max(p.used, 1))
+	p.used0 = int64(math.Round(float64(p.physical)*p.targetUsed/mib) * mib)
+	p.reduction = float64(p.logical) / float64(max(p.used0, 1))
 }
