@@ -294,9 +294,12 @@ func (s *Service) reconcileVolumes() error {
 			if ok && (cur.Array != aid || matchesDevice(cur, dv)) {
 				continue
 			}
+			if at, gone := s.deletedAt[dv.ID]; !ok && gone && !o.at.After(at) {
+				continue // deleted through the API after this observation was read
+			}
 			nv := volumeFromDevice(aid, dv, now)
 			if ok {
-				nv.CreatedAt = cur.CreatedAt
+				nv.CreatedAt, nv.MultiNode, nv.LUN = cur.CreatedAt, cur.MultiNode, cur.LUN
 			}
 			changes = append(changes, change{cur, nv})
 		}

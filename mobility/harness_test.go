@@ -33,9 +33,15 @@ func quietLog() logrus.FieldLogger {
 // newHarness builds a started service on the small lab with a store in a
 // temp dir. wrapArray, when set, lets a test put a filter in front of an
 // array driver.
-func newHarness(t *testing.T, wrapArray func(array.Driver) array.Driver) *harness {
+func newHarness(t testing.TB, wrapArray func(array.Driver) array.Driver) *harness {
 	t.Helper()
-	w, err := lab.New(lab.Small())
+	return newHarnessLab(t, lab.Small(), wrapArray)
+}
+
+// newHarnessLab is newHarness on a lab built from cfg.
+func newHarnessLab(t testing.TB, cfg lab.Config, wrapArray func(array.Driver) array.Driver) *harness {
+	t.Helper()
+	w, err := lab.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +50,7 @@ func newHarness(t *testing.T, wrapArray func(array.Driver) array.Driver) *harnes
 	return h
 }
 
-func (h *harness) open(t *testing.T, wrapArray func(array.Driver) array.Driver) {
+func (h *harness) open(t testing.TB, wrapArray func(array.Driver) array.Driver) {
 	t.Helper()
 	st, err := store.Open(store.Options{Dir: filepath.Join(h.dir, "store"), Logger: quietLog()})
 	if err != nil {
@@ -83,7 +89,7 @@ func (h *harness) open(t *testing.T, wrapArray func(array.Driver) array.Driver) 
 }
 
 // reopen closes the store and starts a fresh service on it, as a restart.
-func (h *harness) reopen(t *testing.T) {
+func (h *harness) reopen(t testing.TB) {
 	t.Helper()
 	h.svc.Close()
 	if err := h.st.Close(); err != nil {

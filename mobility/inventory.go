@@ -235,6 +235,9 @@ func (s *Service) DeleteHost(id string) error {
 			return fmt.Errorf("host %q still runs VM %q: %w", id, vm.ID, ErrConflict)
 		}
 	}
+	if vol, ok := s.nodeAttachedLocked(id); ok {
+		return fmt.Errorf("host %q has volume %q attached; detach it first: %w", id, vol, ErrConflict)
+	}
 	if err := s.st.Delete(kindHost, id); err != nil {
 		return storeErr(err)
 	}
@@ -493,6 +496,9 @@ func (s *Service) DeleteVM(id string) error {
 	v, ok := s.vms[id]
 	if !ok {
 		return notFound("vm", id)
+	}
+	if vol, ok := s.nodeAttachedLocked(id); ok {
+		return fmt.Errorf("vm %q has volume %q attached; detach it first: %w", id, vol, ErrConflict)
 	}
 	if err := s.st.Delete(kindVM, id); err != nil {
 		return storeErr(err)

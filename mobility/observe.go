@@ -115,6 +115,13 @@ func (o *fabricObs) port(w wwn.WWN) (fabric.Login, bool, []int32) {
 	return o.logins[pi.login], true, zones
 }
 
+// loggedIn reports whether w is logged in to the fabric; false for a
+// fabric never read.
+func (o *fabricObs) loggedIn(w wwn.WWN) bool {
+	_, ok := o.login(w)
+	return ok
+}
+
 func (o *fabricObs) login(w wwn.WWN) (fabric.Login, bool) {
 	l, ok, _ := o.port(w)
 	return l, ok

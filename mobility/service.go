@@ -109,6 +109,14 @@ type Service struct {
 	zoner  *fabric.Zoner
 	vports *fabric.Vports
 	alerts *alert.Manager
+
+	attachments map[string]*attachRecord  // by volume/node; under mu
+	deletedAt   map[string]time.Time      // volumes deleted through the API; under mu
+	reserved    map[string]map[int]string // LUN ids sanmob mapped, by host group; under mu
+	volLocks    keyLocks                  // one attach, detach or delete of a volume at a time
+	hgLocks     keyLocks                  // one LUN choice and map per host group at a time
+	nameLocks   keyLocks                  // one create of a name at a time
+	kick        chan struct{}             // refresh soon
 }
 
 // owner is the inventory object a WWPN belongs to. It shares the record's id
@@ -149,6 +157,11 @@ func New(cfg Config) (*Service, error) {
 		vms:       map[string]*VM{},
 		volumes:   map[string]*Volume{},
 		wwpnOwner: map[wwn.WWN]owner{},
+
+		attachments: map[string]*attachRecord{},
+		deletedAt:   map[string]time.Time{},
+		reserved:    map[string]map[int]string{},
+		kick:        make(chan struct{}, 1),
 	}
 	for _, site := range cfg.Sites {
 		if err := validID(site.ID); err != nil {
@@ -253,6 +266,9 @@ func (s *Service) Start(ctx context.Context) error {
 		s.mu.RLock()
 		s.adoptLoaded(chunks)
 		s.mu.RUnlock()
+		if err := s.loadAttachments(); err != nil {
+			return err
+		}
 		s.discovered.Store(true)
 		if err := s.reconcileVolumes(); err != nil {
 			s.log.WithError(err).Warn("volume records not updated")
@@ -276,6 +292,14 @@ func (s *Service) Run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			s.refresh(ctx)
+		case <-s.kick:
+			// A burst of changes (attaches in a batch) costs one re-read.
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
 			s.refresh(ctx)
 		}
 	}

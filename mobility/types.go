@@ -79,15 +79,21 @@ type VM struct {
 // array no longer reports it: the record stays so that nothing that refers to
 // it silently loses its meaning.
 type Volume struct {
-	ID        string    `json:"id"`
-	Name      string    `json:"name"`
-	Array     string    `json:"array"`
-	Pool      string    `json:"pool"`
-	SizeBytes int64     `json:"sizeBytes"`
-	UsedBytes int64     `json:"usedBytes"`
-	WWN       string    `json:"wwn"`
-	Thin      bool      `json:"thin"`
-	Missing   bool      `json:"missing,omitempty"`
+	ID        string `json:"id"`
+	Name      string `json:"name"`
+	Array     string `json:"array"`
+	Pool      string `json:"pool"`
+	SizeBytes int64  `json:"sizeBytes"`
+	UsedBytes int64  `json:"usedBytes"`
+	WWN       string `json:"wwn"`
+	Thin      bool   `json:"thin"`
+	Missing   bool   `json:"missing,omitempty"`
+	// MultiNode volumes may be attached to several nodes at once.
+	MultiNode bool `json:"multiNode,omitempty"`
+	// LUN is the id the volume is presented under on every node, chosen at
+	// its first attach and kept (a LUN that changes id looks like a copy to
+	// ESXi); nil before.
+	LUN       *int      `json:"lun,omitempty"`
 	CreatedAt time.Time `json:"createdAt"`
 }
 

@@ -272,6 +272,15 @@ func TestOpenAPIOperationsAnswer(t *testing.T) {
 	}
 	existing := map[string]string{"pools": pools.Items[len(pools.Items)-1].ID, "volumes": vols.Items[len(vols.Items)-1].ID}
 	deletes := map[string]string{"hosts": "oa-host", "vms": "oa-vm"}
+	// A volume, a snapshot and an attachment of sanmob's own to delete.
+	for _, name := range []string{"oa-vol", "oa-vol2"} {
+		wantJSON[apiVolume](t, h.do(server.RoleAdmin, "POST", "/v1/volumes", map[string]any{"id": name, "name": name, "sizeBytes": 1 << 30, "site": "east"}), http.StatusCreated)
+	}
+	snap := wantJSON[map[string]any](t, h.do(server.RoleAdmin, "POST", "/v1/volumes/oa-vol2/snapshots", map[string]any{"name": "oa-snap"}), http.StatusCreated)
+	wantJSON[map[string]any](t, h.do(server.RoleAdmin, "POST", "/v1/attachments", map[string]any{"volume": "oa-vol2", "node": "east-esx01"}), http.StatusCreated)
+	existing["snapshots"] = snap["id"].(string)
+	deletes["volumes"], deletes["snapshots"] = "oa-vol", snap["id"].(string)
+	deletes["attachments"], deletes["oa-vol2"] = "oa-vol2", "east-esx01" // {node} follows the volume
 
 	ops := documentedOps(doc)
 	// DELETEs last, so that they do not remove what another call reads

@@ -1,0 +1,335 @@
+package mobility
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/sanmob/sanmob/array"
+	"github.com/sanmob/sanmob/fabric"
+	"github.com/sanmob/sanmob/fabric/wwn"
+	"github.com/sanmob/sanmob/lab"
+)
+
+const gib = int64(1) << 30
+
+func TestVolumeLifecycle(t *testing.T) {
+	h := newHarness(t, nil)
+	ctx := context.Background()
+	v, err := h.svc.CreateVolume(ctx, VolumeSpec{Name: "pvc-0001", SizeBytes: 10 * gib, Site: "east"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Array != "east-arr1" || !v.Thin || !strings.HasPrefix(v.WWN, "naa.6") || v.SizeBytes != 10*gib {
+		t.Fatalf("volume %+v", v)
+	}
+	again, err := h.svc.CreateVolume(ctx, VolumeSpec{Name: "pvc-0001", SizeBytes: 10 * gib, Site: "east"})
+	if err != nil || again.ID != v.ID {
+		t.Fatalf("create again: %+v, %v", again, err)
+	}
+	if _, err := h.svc.CreateVolume(ctx, VolumeSpec{Name: "pvc-0001", SizeBytes: 20 * gib}); !errors.Is(err, ErrConflict) {
+		t.Fatalf("same name, other size: %v", err)
+	}
+	if got, err := h.svc.VolumeByName("pvc-0001"); err != nil || got.ID != v.ID {
+		t.Fatalf("by name: %+v, %v", got, err)
+	}
+	if !slices.ContainsFunc(h.svc.Volumes(VolumeFilter{}), func(x Volume) bool { return x.ID == v.ID }) {
+		t.Fatal("not listed")
+	}
+	big, err := h.svc.ExpandVolume(ctx, v.ID, 15*gib)
+	if err != nil || big.SizeBytes != 15*gib {
+		t.Fatalf("expand: %+v, %v", big, err)
+	}
+	if _, err := h.svc.ExpandVolume(ctx, v.ID, 5*gib); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("shrink: %v", err)
+	}
+	if err := h.svc.DeleteVolume(ctx, v.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.svc.DeleteVolume(ctx, v.ID); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("delete again: %v", err)
+	}
+	// A refresh that read the array before the delete must not bring it back.
+	h.svc.Refresh(ctx)
+	if _, err := h.svc.Volume(v.ID); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("deleted volume came back: %v", err)
+	}
+}
+
+func TestCreateVolumeRefusals(t *testing.T) {
+	h := newHarness(t, nil)
+	ctx := context.Background()
+	no := false
+	tests := []struct {
+		name string
+		spec VolumeSpec
+		want error
+	}{
+		{"no name", VolumeSpec{SizeBytes: gib}, ErrInvalid},
+		{"zero size", VolumeSpec{Name: "z", SizeBytes: 0}, ErrInvalid},
+		{"control character", VolumeSpec{Name: "a\nb", SizeBytes: gib}, ErrInvalid},
+		{"bad id", VolumeSpec{ID: "Not_An_Id", SizeBytes: gib}, ErrInvalid},
+		{"unknown site", VolumeSpec{Name: "x", SizeBytes: gib, Site: "north"}, ErrNotFound},
+		{"unknown array", VolumeSpec{Name: "x", SizeBytes: gib, Array: "nope"}, ErrNotFound},
+		{"unknown pool", VolumeSpec{Name: "x", SizeBytes: gib, Pool: "nope"}, ErrNotFound},
+		{"array not at site", VolumeSpec{Name: "x", SizeBytes: gib, Site: "west", Array: "east-arr1"}, ErrInvalid},
+		{"past every pool's overcommit", VolumeSpec{Name: "x", SizeBytes: 1 << 60}, array.ErrNoCapacity},
+		{"thick past physical", VolumeSpec{Name: "x", SizeBytes: 1 << 50, Thin: &no}, array.ErrNoCapacity},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := h.svc.CreateVolume(ctx, tt.spec); !errors.Is(err, tt.want) {
+				t.Fatalf("err %v, want %v", err, tt.want)
+			}
+		})
+	}
+	c, err := h.svc.Capacity(CapacitySpec{Site: "east"})
+	if err != nil || c.AvailableBytes <= 0 || c.MaximumVolumeBytes <= 0 || c.MaximumVolumeBytes > c.AvailableBytes {
+		t.Fatalf("capacity %+v, %v", c, err)
+	}
+	if _, err := h.svc.CreateVolume(ctx, VolumeSpec{Name: "fits", SizeBytes: c.MaximumVolumeBytes, Site: "east"}); err != nil {
+		t.Fatalf("the largest volume Capacity promises: %v", err)
+	}
+}
+
+// zonesOf returns, on every lab fabric, the sanmob zones admitting w.
+func zonesOf(w *lab.World, x wwn.WWN) []string {
+	var out []string
+	for _, f := range w.Fabrics() {
+		for _, z := range f.Switch.TruthZoneDB().Zones {
+			if fabric.Owned(z.Name) && z.Has(x) {
+				out = append(out, f.ID+"/"+z.Name)
+			}
+		}
+	}
+	return out
+}
+
+func mappingOf(w *lab.World, arrayID, volume, hostGroup string) (array.Mapping, bool) {
+	a, _ := w.Array(arrayID)
+	for _, m := range a.TruthMappings() {
+		if m.Volume == volume && m.HostGroup == hostGroup {
+			return m, true
+		}
+	}
+	return array.Mapping{}, false
+}
+
+func TestAttachDetachHost(t *testing.T) {
+	h := newHarness(t, nil)
+	ctx := context.Background()
+	host, _ := h.svc.Host("east-esx02")
+	v1, err := h.svc.CreateVolume(ctx, VolumeSpec{Name: "data-1", SizeBytes: gib, Site: "east"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v2, err := h.svc.CreateVolume(ctx, VolumeSpec{Name: "data-2", SizeBytes: gib, Site: "east"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at, err := h.svc.Attach(ctx, AttachmentSpec{Volume: v1.ID, Node: host.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc := at.PublishContext
+	if pc["lun"] != strconv.Itoa(at.LUN) || pc["volumeWWN"] != v1.WWN || pc["fabrics"] != "east-a,east-b" || len(strings.Split(pc["targetWWPNs"], ",")) != 4 {
+		t.Fatalf("publish context %v", pc)
+	}
+	m, ok := mappingOf(h.world, "east-arr1", v1.ID, "sm-host-east-esx02")
+	if !ok || m.LUN != at.LUN || len(m.Initiators) != 2 {
+		t.Fatalf("mapping %+v, %v", m, ok)
+	}
+	for _, b := range host.HBAs {
+		if got := zonesOf(h.world, b.WWPN); len(got) != 2 {
+			t.Fatalf("HBA %s on %s: zones %v, want 2 (one per target port)", b.WWPN, b.Fabric, got)
+		}
+	}
+	again, err := h.svc.Attach(ctx, AttachmentSpec{Volume: v1.ID, Node: host.ID})
+	if err != nil || again.LUN != at.LUN {
+		t.Fatalf("attach again: %+v, %v", again, err)
+	}
+	if _, err := h.svc.Attach(ctx, AttachmentSpec{Volume: v1.ID, Node: "east-esx03"}); !errors.Is(err, ErrConflict) {
+		t.Fatalf("a single-node volume on a second node: %v", err)
+	}
+	at2, err := h.svc.Attach(ctx, AttachmentSpec{Volume: v2.ID, Node: host.ID})
+	if err != nil || at2.LUN == at.LUN {
+		t.Fatalf("second volume: %+v, %v (LUN must differ from %d)", at2, err, at.LUN)
+	}
+	if err := h.svc.DeleteVolume(ctx, v1.ID); !errors.Is(err, ErrConflict) {
+		t.Fatalf("delete while attached: %v", err)
+	}
+	if err := h.svc.DeleteHost(host.ID); !errors.Is(err, ErrConflict) {
+		// it also runs VMs; either way it must be refused
+		t.Fatalf("delete an attached host: %v", err)
+	}
+	// Detaching one volume keeps the zones the other still needs.
+	if err := h.svc.Detach(ctx, v1.ID, host.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := mappingOf(h.world, "east-arr1", v1.ID, "sm-host-east-esx02"); ok {
+		t.Fatal("mapping left after detach")
+	}
+	for _, b := range host.HBAs {
+		if got := zonesOf(h.world, b.WWPN); len(got) != 2 {
+			t.Fatalf("after detaching one of two volumes: zones %v, want the 2 the other needs", got)
+		}
+	}
+	if err := h.svc.Detach(ctx, v1.ID, host.ID); err != nil {
+		t.Fatalf("detach again: %v", err)
+	}
+	if err := h.svc.Detach(ctx, v2.ID, host.ID); err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range host.HBAs {
+		if got := zonesOf(h.world, b.WWPN); len(got) != 0 {
+			t.Fatalf("zones left after the last detach: %v", got)
+		}
+	}
+	if err := h.svc.Detach(ctx, "nope", host.ID); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("unknown volume: %v", err)
+	}
+	if err := h.svc.Detach(ctx, v1.ID, "nope"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("unknown node: %v", err)
+	}
+	if _, err := h.svc.Attach(ctx, AttachmentSpec{Volume: v1.ID, Node: "nope"}); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("attach to unknown node: %v", err)
+	}
+	if _, err := h.svc.Attach(ctx, AttachmentSpec{Volume: v1.ID, Node: "west-esx01"}); !errors.Is(err, ErrConflict) {
+		t.Fatalf("attach across sites: %v", err)
+	}
+}
+
+func TestAttachVMMasksAndZonesBothSets(t *testing.T) {
+	h := newHarness(t, nil)
+	ctx := context.Background()
+	vm, _ := h.svc.VM("east-vm005")
+	v, err := h.svc.CreateVolume(ctx, VolumeSpec{Name: "rdm-1", SizeBytes: gib, Site: "east", MultiNode: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at, err := h.svc.Attach(ctx, AttachmentSpec{Volume: v.ID, Node: vm.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The lab masks the VM's own volumes to a host group of its vports
+	// already; an array puts an initiator in one group, so that one is used.
+	m, ok := mappingOf(h.world, "east-arr1", v.ID, "east-vm005")
+	if !ok || len(m.Initiators) != 4 || at.HostGroup != "east-vm005" {
+		t.Fatalf("mapping %+v: want all 4 vports (sets a and b on both fabrics)", m)
+	}
+	held := h.svc.Zoner().Holds(attachUser(v.ID, vm.ID))
+	if len(held) != 8 { // 4 vports × 2 target ports
+		t.Fatalf("intents %d, want 8", len(held))
+	}
+	// A multi-node volume may be attached to a second node too.
+	if _, err := h.svc.Attach(ctx, AttachmentSpec{Volume: v.ID, Node: "east-vm006"}); err != nil {
+		t.Fatalf("multi-node: %v", err)
+	}
+	if got := h.svc.Attachments(v.ID); len(got) != 2 || got[0].LUN != at.LUN || got[1].LUN != at.LUN {
+		t.Fatalf("attachments %+v: want two, under one LUN id", got)
+	}
+	if err := h.svc.DeleteVM(vm.ID); !errors.Is(err, ErrConflict) {
+		t.Fatalf("delete an attached VM: %v", err)
+	}
+}
+
+func TestAttachUndoesMaskingWhenZoningFails(t *testing.T) {
+	h := newHarness(t, nil)
+	ctx := context.Background()
+	v, err := h.svc.CreateVolume(ctx, VolumeSpec{Name: "doomed", SizeBytes: gib, Site: "east"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.world.InjectFault(lab.Fault{Target: "east-b", Op: lab.OpCommit, Count: 1, Kind: lab.KindFinal}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = h.svc.Attach(ctx, AttachmentSpec{Volume: v.ID, Node: "east-esx03"})
+	if err == nil || !strings.Contains(err.Error(), "east-b") {
+		t.Fatalf("err %v, want the failure on east-b", err)
+	}
+	if _, ok := mappingOf(h.world, "east-arr1", v.ID, "sm-host-east-esx03"); ok {
+		t.Fatal("masking left after zoning failed")
+	}
+	host, _ := h.svc.Host("east-esx03")
+	for _, b := range host.HBAs {
+		if got := zonesOf(h.world, b.WWPN); len(got) != 0 {
+			t.Fatalf("zones left after a failed attach: %v", got)
+		}
+	}
+	if got := h.svc.Attachments(v.ID); len(got) != 0 {
+		t.Fatalf("attachment recorded: %+v", got)
+	}
+	// And it works once the fabric does.
+	if _, err := h.svc.Attach(ctx, AttachmentSpec{Volume: v.ID, Node: "east-esx03"}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestAttachmentsSurviveRestart(t *testing.T) {
+	h := newHarness(t, nil)
+	ctx := context.Background()
+	v, err := h.svc.CreateVolume(ctx, VolumeSpec{Name: "keep", SizeBytes: gib, Site: "east"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at, err := h.svc.Attach(ctx, AttachmentSpec{Volume: v.ID, Node: "east-esx04"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.reopen(t)
+	got := h.svc.Attachments(v.ID)
+	if len(got) != 1 || got[0].LUN != at.LUN || got[0].PublishContext["volumeWWN"] != v.WWN {
+		t.Fatalf("after restart: %+v", got)
+	}
+	if vv, _ := h.svc.Volume(v.ID); vv.LUN == nil || *vv.LUN != at.LUN {
+		t.Fatalf("volume LUN after restart: %+v", vv.LUN)
+	}
+	if n := len(h.svc.Zoner().Holds(attachUser(v.ID, "east-esx04"))); n != 4 {
+		t.Fatalf("the Zoner holds %d intents of the attachment after restart, want 4", n)
+	}
+	if err := h.svc.Detach(ctx, v.ID, "east-esx04"); err != nil {
+		t.Fatal(err)
+	}
+	host, _ := h.svc.Host("east-esx04")
+	for _, b := range host.HBAs {
+		if z := zonesOf(h.world, b.WWPN); len(z) != 0 {
+			t.Fatalf("zones left: %v", z)
+		}
+	}
+}
+
+func TestConcurrentAttachesToOneHost(t *testing.T) {
+	h := newHarness(t, nil)
+	ctx := context.Background()
+	const n = 12
+	ids := make([]string, n)
+	for i := range n {
+		v, err := h.svc.CreateVolume(ctx, VolumeSpec{Name: fmt.Sprint("c-", i), SizeBytes: gib, Site: "east"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[i] = v.ID
+	}
+	var wg sync.WaitGroup
+	luns := make([]int, n)
+	errs := make([]error, n)
+	for i := range n {
+		wg.Go(func() {
+			at, err := h.svc.Attach(ctx, AttachmentSpec{Volume: ids[i], Node: "east-esx01"})
+			luns[i], errs[i] = at.LUN, err
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(luns)
+	if len(slices.Compact(slices.Clone(luns))) != n {
+		t.Fatalf("LUN ids %v are not distinct", luns)
+	}
+}
