@@ -19,6 +19,10 @@ $GO test -run '^$' -bench 'GroupCommit' -benchtime 1x -count 3 -timeout 10m ./fa
 $GO test -run '^$' -bench 'Plan10k' -benchmem -count 3 ./fabric/ | tee -a "$out/zoning.txt"
 $GO test -run '^$' -bench 'CommitLarge|VportLarge' -benchtime 30x ./lab/ | tee -a "$out/zoning.txt"
 
+echo "## attach: 500 publishes from 50 clients, zone commits instant and 2 s"
+$GO test -run '^$' -bench 'Publish' -benchtime 1x -count 3 ./mobility/ | tee "$out/publish.txt"
+$GO test -run '^$' -bench 'ArrayLarge' -count 1 ./lab/ | tee -a "$out/publish.txt"
+
 echo "## lab: building the 100,000-VM world"
 $GO test -run '^$' -bench NewLarge -benchmem -count 3 ./lab/ | tee "$out/lab.txt"
 
