@@ -136,6 +136,10 @@ type VolumeSpec struct {
 	Pool      string
 	SizeBytes int64
 	Thin      bool
+	// FromSnapshot, when set, makes the volume a copy of that snapshot of
+	// this array; SizeBytes must be at least its source volume's size
+	// (ErrInvalid), and an unknown snapshot is ErrNotFound.
+	FromSnapshot string
 }
 
 // SnapshotSpec is one snapshot to take.

@@ -292,6 +292,18 @@ func (a *Array) createVolume(spec array.VolumeSpec, now time.Duration) (array.Vo
 	if pi < 0 {
 		return array.Volume{}, fmt.Errorf("lab: array %s has no pool %q: %w", a.id, spec.Pool, array.ErrNotFound)
 	}
+	var src *volume // the snapshot's volume, whose data the copy starts with
+	if spec.FromSnapshot != "" {
+		si, ok := ix.snaps[spec.FromSnapshot]
+		if !ok {
+			return array.Volume{}, fmt.Errorf("lab: array %s has no snapshot %q: %w", a.id, spec.FromSnapshot, array.ErrNotFound)
+		}
+		src = &a.vols[a.snaps[si].vol]
+		if spec.SizeBytes < src.size {
+			return array.Volume{}, fmt.Errorf("lab: array %s: volume %s of %d bytes cannot hold snapshot %s of a %d-byte volume: %w",
+				a.id, spec.ID, spec.SizeBytes, spec.FromSnapshot, src.size, array.ErrInvalid)
+		}
+	}
 	p := &a.pools[pi]
 	if err := p.checkGrow(spec.SizeBytes, spec.Thin); err != nil {
 		return array.Volume{}, fmt.Errorf("lab: array %s: volume %s: %w", a.id, spec.ID, err)
@@ -303,6 +315,11 @@ func (a *Array) createVolume(spec array.VolumeSpec, now time.Duration) (array.Vo
 		wwnText: volumeWWN(id), created: now, thin: spec.Thin}
 	if !spec.Thin {
 		v.used = v.size
+	} else if src != nil && src.used > 0 {
+		// The copy holds what the source held (as far as the pool has
+		// room: a full pool stops every write), and the pool pays for it.
+		v.used = min(src.used, v.size, p.logicalRoom())
+		p.logical += v.used
 	}
 	a.vols = append(a.vols, v)
 	ix.vols[v.id] = vi

@@ -512,3 +512,34 @@ func TestSnapshotOutlivesVolume(t *testing.T) {
 		t.Fatalf("a snapshot of the deleted volume = %v", err)
 	}
 }
+
+func TestCreateVolumeFromSnapshot(t *testing.T) {
+	w := newWorld(t, Config{Sites: []string{"east"}})
+	a, _ := w.Array("east-arr1")
+	ctx := context.Background()
+	src, err := a.CreateVolume(ctx, array.VolumeSpec{ID: "src", Pool: "east-arr1-pool1", SizeBytes: 1 << 30, Thin: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.CreateSnapshots(ctx, "", []array.SnapshotSpec{{ID: "src-s1", Volume: "src"}}); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		spec array.VolumeSpec
+		want error
+	}{
+		{"copy", array.VolumeSpec{ID: "copy", Pool: "east-arr1-pool1", SizeBytes: src.SizeBytes, Thin: true, FromSnapshot: "src-s1"}, nil},
+		{"larger copy", array.VolumeSpec{ID: "copy2", Pool: "east-arr1-pool2", SizeBytes: 2 * src.SizeBytes, Thin: true, FromSnapshot: "src-s1"}, nil},
+		{"smaller than the source", array.VolumeSpec{ID: "copy3", Pool: "east-arr1-pool1", SizeBytes: src.SizeBytes / 2, Thin: true, FromSnapshot: "src-s1"}, array.ErrInvalid},
+		{"no such snapshot", array.VolumeSpec{ID: "copy4", Pool: "east-arr1-pool1", SizeBytes: src.SizeBytes, Thin: true, FromSnapshot: "nope"}, array.ErrNotFound},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v, err := a.CreateVolume(ctx, tt.spec)
+			if !errors.Is(err, tt.want) || (err == nil && v.ID != tt.spec.ID) {
+				t.Fatalf("%+v, %v; want %v", v, err, tt.want)
+			}
+		})
+	}
+}

@@ -193,6 +193,22 @@ func (s *Service) CreateVolume(ctx context.Context, spec VolumeSpec) (Volume, er
 	} else if err := validID(spec.ID); err != nil {
 		return Volume{}, err
 	}
+	var src SnapshotView
+	if spec.FromSnapshot != "" {
+		var err error
+		if src, err = s.Snapshot(spec.FromSnapshot); err != nil {
+			return Volume{}, err
+		}
+		if spec.Array != "" && spec.Array != src.Array {
+			return Volume{}, invalid("array", "a copy of snapshot %s is made on its array %s, not %s", src.ID, src.Array, spec.Array)
+		}
+		spec.Array = src.Array
+		if spec.SizeBytes == 0 {
+			if sv, err := s.Volume(src.Volume); err == nil {
+				spec.SizeBytes = sv.SizeBytes
+			}
+		}
+	}
 	if spec.SizeBytes <= 0 {
 		return Volume{}, invalid("sizeBytes", "must be positive")
 	}
@@ -200,7 +216,7 @@ func (s *Service) CreateVolume(ctx context.Context, spec VolumeSpec) (Volume, er
 	defer s.nameLocks.lock("volume/" + spec.Name)()
 
 	if v, err := s.VolumeByName(spec.Name); err == nil {
-		if v.SizeBytes != spec.SizeBytes || v.Thin != thin || v.MultiNode != spec.MultiNode ||
+		if v.SizeBytes != spec.SizeBytes || v.Thin != thin || v.MultiNode != spec.MultiNode || v.FromSnapshot != spec.FromSnapshot ||
 			(spec.Pool != "" && v.Pool != spec.Pool) || (spec.Array != "" && v.Array != spec.Array) ||
 			(spec.Site != "" && s.arrays[v.Array] != nil && s.arrays[v.Array].Site != spec.Site) {
 			return Volume{}, fmt.Errorf("volume %q exists with other attributes (%d bytes, thin %v, pool %s): %w", spec.Name, v.SizeBytes, v.Thin, v.Pool, ErrConflict)
@@ -223,7 +239,7 @@ func (s *Service) CreateVolume(ctx context.Context, spec VolumeSpec) (Volume, er
 			continue
 		}
 		cctx, cancel := context.WithTimeout(ctx, s.cfg.DriverTimeout)
-		dv, err := c.array.Driver.CreateVolume(cctx, array.VolumeSpec{ID: spec.ID, Name: spec.Name, Pool: c.pool.ID, SizeBytes: spec.SizeBytes, Thin: thin})
+		dv, err := c.array.Driver.CreateVolume(cctx, array.VolumeSpec{ID: spec.ID, Name: spec.Name, Pool: c.pool.ID, SizeBytes: spec.SizeBytes, Thin: thin, FromSnapshot: spec.FromSnapshot})
 		cancel()
 		if errors.Is(err, array.ErrNoCapacity) {
 			last = err // the observation was stale; try the next pool
@@ -233,7 +249,7 @@ func (s *Service) CreateVolume(ctx context.Context, spec VolumeSpec) (Volume, er
 			return Volume{}, deviceErr("array", c.array.ID, err)
 		}
 		v := volumeFromDevice(c.array.ID, dv, s.clk.Now())
-		v.MultiNode = spec.MultiNode
+		v.MultiNode, v.FromSnapshot = spec.MultiNode, spec.FromSnapshot
 		if err := s.putVolume(v); err != nil {
 			return Volume{}, err
 		}
@@ -642,8 +658,10 @@ func (s *Service) reserve(hostGroup string, lun int, volume string) {
 // the node's initiators, the volume's stable LUN id), then zones every
 // fabric the initiators sit on through the Zoner; if zoning fails the
 // masking is undone. Idempotent. Concurrent calls for one volume are
-// serialized. Errors: ErrNotFound (volume, node), ErrConflict (attached to
-// another node and not MultiNode; the LUN id is taken on that node),
+// serialized. The LUN id is the volume's own wherever the node has it
+// free, else the node's lowest free one (the attachment says which).
+// Errors: ErrNotFound (volume, node), ErrConflict (attached to another node
+// and not MultiNode; another site; no target port on the node's fabrics),
 // ErrUnavailable.
 func (s *Service) Attach(ctx context.Context, spec AttachmentSpec) (Attachment, error) {
 	if spec.Volume == "" {

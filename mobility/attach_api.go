@@ -16,6 +16,9 @@ type VolumeSpec struct {
 	Array string `json:"array,omitempty"`
 	Pool  string `json:"pool,omitempty"`
 	Thin  *bool  `json:"thin,omitempty"` // default true
+	// FromSnapshot makes the volume a copy of a snapshot, on the
+	// snapshot's array; SizeBytes may be 0 for the source's size.
+	FromSnapshot string `json:"fromSnapshot,omitempty"`
 	// MultiNode volumes may be published to several nodes at once (shared
 	// datastores, and every volume during a live migration).
 	MultiNode bool `json:"multiNode,omitempty"`

@@ -41,6 +41,29 @@ func TestVolumeLifecycle(t *testing.T) {
 	if !slices.ContainsFunc(h.svc.Volumes(VolumeFilter{}), func(x Volume) bool { return x.ID == v.ID }) {
 		t.Fatal("not listed")
 	}
+	sn, err := h.svc.CreateSnapshot(ctx, v.ID, SnapshotSpec{Name: "pvc-0001-snap"})
+	if err != nil || sn.Volume != v.ID {
+		t.Fatalf("snapshot: %+v, %v", sn, err)
+	}
+	if again, err := h.svc.CreateSnapshot(ctx, v.ID, SnapshotSpec{Name: "pvc-0001-snap"}); err != nil || again.ID != sn.ID {
+		t.Fatalf("snapshot again: %+v, %v", again, err)
+	}
+	cp, err := h.svc.CreateVolume(ctx, VolumeSpec{Name: "pvc-0002", FromSnapshot: sn.ID})
+	if err != nil || cp.FromSnapshot != sn.ID || cp.Array != v.Array || cp.SizeBytes != v.SizeBytes {
+		t.Fatalf("copy of the snapshot: %+v, %v", cp, err)
+	}
+	if _, err := h.svc.CreateVolume(ctx, VolumeSpec{Name: "pvc-0003", FromSnapshot: "nope", SizeBytes: gib}); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("copy of an unknown snapshot: %v", err)
+	}
+	if _, err := h.svc.CreateVolume(ctx, VolumeSpec{Name: "pvc-0003", FromSnapshot: sn.ID, SizeBytes: gib}); !errors.Is(err, array.ErrInvalid) {
+		t.Fatalf("copy smaller than the source: %v", err)
+	}
+	if err := h.svc.DeleteSnapshot(ctx, sn.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.svc.DeleteSnapshot(ctx, sn.ID); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("delete snapshot again: %v", err)
+	}
 	big, err := h.svc.ExpandVolume(ctx, v.ID, 15*gib)
 	if err != nil || big.SizeBytes != 15*gib {
 		t.Fatalf("expand: %+v, %v", big, err)

@@ -299,7 +299,7 @@ func (s *Service) reconcileVolumes() error {
 			}
 			nv := volumeFromDevice(aid, dv, now)
 			if ok {
-				nv.CreatedAt, nv.MultiNode, nv.LUN = cur.CreatedAt, cur.MultiNode, cur.LUN
+				nv.CreatedAt, nv.MultiNode, nv.LUN, nv.FromSnapshot = cur.CreatedAt, cur.MultiNode, cur.LUN, cur.FromSnapshot
 			}
 			changes = append(changes, change{cur, nv})
 		}

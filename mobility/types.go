@@ -90,6 +90,8 @@ type Volume struct {
 	Missing   bool   `json:"missing,omitempty"`
 	// MultiNode volumes may be attached to several nodes at once.
 	MultiNode bool `json:"multiNode,omitempty"`
+	// FromSnapshot is the snapshot the volume was created as a copy of.
+	FromSnapshot string `json:"fromSnapshot,omitempty"`
 	// LUN is the id the volume is presented under on every node, chosen at
 	// its first attach and kept (a LUN that changes id looks like a copy to
 	// ESXi); nil before.
