@@ -18,6 +18,7 @@ import (
 	"github.com/sanmob/sanmob/lab"
 	"github.com/sanmob/sanmob/mobility"
 	"github.com/sanmob/sanmob/server"
+	csiserver "github.com/sanmob/sanmob/server/csi"
 	"github.com/sanmob/sanmob/store"
 )
 
@@ -95,8 +96,17 @@ func (d *Daemon) Run(ctx context.Context) error {
 		return err
 	}
 
+	csiSrv, err := csiserver.New(csiserver.Config{Mobility: mob, Log: log.WithField("component", "csi"), Version: version, Ready: storeReady})
+	if err != nil {
+		return err
+	}
+	csiLn, err := csiserver.Listen(d.cfg.CSIEndpoint)
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", d.cfg.Listen)
 	if err != nil {
+		_ = csiLn.Close()
 		return fmt.Errorf("listen: %w", err)
 	}
 	d.addr <- ln.Addr()
@@ -108,12 +118,20 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
-	log.WithFields(logrus.Fields{"listen": ln.Addr().String(), "dataDir": d.cfg.DataDir, "lab": true, "labSpeed": world.Clock().Speed()}).Info("sanmobd serving; loading the inventory")
+	// The CSI server stops when ctx ends (SIGTERM), letting running calls
+	// finish, and removes its socket; stopCSI ends it early on a failure.
+	csiCtx, stopCSI := context.WithCancel(ctx)
+	defer stopCSI()
+	csiErr, csiDone := make(chan error, 1), make(chan struct{})
+	go func() {
+		defer close(csiDone)
+		if err := csiSrv.Serve(csiCtx, csiLn); err != nil {
+			csiErr <- err
+		}
+	}()
+	log.WithFields(logrus.Fields{"listen": ln.Addr().String(), "csiEndpoint": d.cfg.CSIEndpoint, "dataDir": d.cfg.DataDir, "lab": true, "labSpeed": world.Clock().Speed()}).Info("sanmobd serving; loading the inventory")
 	if len(d.cfg.file.Fabrics) > 0 || len(d.cfg.file.Arrays) > 0 {
 		log.Warn("--lab: the fabrics and arrays named in --config are ignored; this build drives only the embedded lab")
-	}
-	if d.cfg.CSIEndpoint != "" {
-		log.WithField("csiEndpoint", d.cfg.CSIEndpoint).Warn("the CSI Controller service is not in this build yet; the endpoint is not opened")
 	}
 	if len(d.cfg.AlertWebhooks) > 0 {
 		log.WithField("webhooks", d.cfg.AlertWebhooks).Warn("alert delivery is not in this build yet; webhooks are not called")
@@ -138,6 +156,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 	start := time.Now()
 	if err := mob.Start(runCtx); err != nil {
 		_ = srv.Close()
+		stopCSI()
+		<-csiDone
 		return err
 	}
 	ready, why := mob.Readiness()
@@ -148,9 +168,16 @@ func (d *Daemon) Run(ctx context.Context) error {
 	select {
 	case <-ctx.Done():
 	case err := <-serveErr:
+		stopCSI()
 		cancel()
 		<-done
+		<-csiDone
 		return fmt.Errorf("http: %w", err)
+	case err := <-csiErr:
+		_ = srv.Close()
+		cancel()
+		<-done
+		return err
 	}
 	log.Info("shutting down")
 	shCtx, shCancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -158,6 +185,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if err := srv.Shutdown(shCtx); err != nil {
 		log.WithError(err).Warn("http shutdown")
 	}
+	<-csiDone
 	cancel()
 	<-done
 	return nil
