@@ -64,7 +64,13 @@ func shortDir(t testing.TB) string {
 // daemon is before its first read of the devices.
 func newCore(t testing.TB, started bool) (*mobility.Service, *lab.World) {
 	t.Helper()
-	world, err := lab.New(lab.Small())
+	return newCoreLab(t, lab.Small(), started)
+}
+
+// newCoreLab is newCore on a lab built from cfg.
+func newCoreLab(t testing.TB, cfg lab.Config, started bool) (*mobility.Service, *lab.World) {
+	t.Helper()
+	world, err := lab.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +95,13 @@ func newCore(t testing.TB, started bool) (*mobility.Service, *lab.World) {
 // socket, logging everything (debug, JSON) into h.log, and dials it.
 func newHarness(t testing.TB) *harness {
 	t.Helper()
-	mob, world := newCore(t, true)
+	return newHarnessLab(t, lab.Small())
+}
+
+// newHarnessLab is newHarness on a lab built from cfg.
+func newHarnessLab(t testing.TB, cfg lab.Config) *harness {
+	t.Helper()
+	mob, world := newCoreLab(t, cfg, true)
 	h := &harness{mob: mob, lab: world, log: &syncBuffer{}}
 	l := logrus.New()
 	l.SetOutput(h.log)
