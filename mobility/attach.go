@@ -742,17 +742,28 @@ func (s *Service) Attach(ctx context.Context, spec AttachmentSpec) (Attachment, 
 	for i, r := range intents {
 		ins[i] = r.intent()
 	}
-	if err := s.zoner.Ensure(ctx, user, ins); err != nil {
-		if !mapped { // put the masking back as it was
-			uc, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.DriverTimeout)
-			if uerr := a.Driver.Unmap(uc, v.ID, hg); uerr != nil {
-				err = fmt.Errorf("%w; and undoing the masking failed, volume %s stays mapped to host group %s: %v", err, v.ID, hg, uerr)
-			} else {
-				s.reserve(a.ID+"/"+hg, lun, "")
-			}
-			cancel()
+	unmask := func(err error) error {
+		if mapped { // it was masked before this call: leave it so
+			return err
 		}
-		return Attachment{}, err
+		uc, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.DriverTimeout)
+		defer cancel()
+		if uerr := a.Driver.Unmap(uc, v.ID, hg); uerr != nil {
+			return fmt.Errorf("%w; and undoing the masking failed, volume %s stays mapped to host group %s: %v", err, v.ID, hg, uerr)
+		}
+		s.reserve(a.ID+"/"+hg, lun, "")
+		return err
+	}
+	if err := s.zoner.Ensure(ctx, user, ins); err != nil {
+		return Attachment{}, unmask(err)
+	}
+	if err := s.loginActive(ctx, n); err != nil {
+		// Without its active vports logged in the VM cannot reach the LUN:
+		// the attach did not happen, and what it set up goes.
+		if s.zoner.Release(context.WithoutCancel(ctx), user, ins) != nil {
+			err = fmt.Errorf("%w; and releasing its zones failed: they remain until reconciled", err)
+		}
+		return Attachment{}, unmask(err)
 	}
 	at := Attachment{Volume: v.ID, Node: n.id, NodeKind: n.kind, Array: a.ID, LUN: lun, HostGroup: hg, Fabrics: fabs, CreatedAt: s.clk.Now()}
 	at.PublishContext = publishContext(v, lun, tports, fabs)
@@ -860,6 +871,43 @@ func (s *Service) Detach(ctx context.Context, volume, nodeID string) error {
 	s.mu.Unlock()
 	s.kickRefresh()
 	s.log.WithFields(logrus.Fields{"volume": volume, "node": nodeID}).Info("volume detached")
+	return nil
+}
+
+// loginActive logs in a VM node's active vports that are not logged in
+// (through its host's HBA on each fabric): the set that serves I/O must be
+// on the fabric for the LUN to be reached. Hosts log in by themselves.
+func (s *Service) loginActive(ctx context.Context, n node) error {
+	if n.kind != "vm" {
+		return nil
+	}
+	s.mu.RLock()
+	vm := s.vms[n.id]
+	var active []Vport
+	if vm != nil {
+		for _, p := range vm.Vports {
+			if p.Active {
+				active = append(active, p)
+			}
+		}
+	}
+	s.mu.RUnlock()
+	var done []Vport
+	for _, p := range active {
+		if f := s.fabrics[p.Fabric]; f != nil && f.obs.Load().loggedIn(p.WWPN) {
+			continue
+		}
+		if err := s.LoginVport(ctx, n.id, p.WWPN); err != nil {
+			err = fmt.Errorf("logging in vm %s's active vport %s on %s: %w", n.id, p.WWPN, p.Fabric, err)
+			for _, d := range done { // all the set, or none of it
+				if lerr := s.LogoutVport(context.WithoutCancel(ctx), n.id, d.WWPN); lerr != nil {
+					err = fmt.Errorf("%w; and logging %s out again failed: %v", err, d.WWPN, lerr)
+				}
+			}
+			return err
+		}
+		done = append(done, p)
+	}
 	return nil
 }
 

@@ -356,3 +356,59 @@ func TestConcurrentAttachesToOneHost(t *testing.T) {
 		t.Fatalf("LUN ids %v are not distinct", luns)
 	}
 }
+
+// TestAttachLogsInANewVMsActiveVports: a VM created through the API has
+// vports no fabric has seen; attaching storage logs its active set in (set
+// b stays out), and a login that fails undoes the attach.
+func TestAttachLogsInANewVMsActiveVports(t *testing.T) {
+	h := newHarness(t, nil)
+	ctx := context.Background()
+	vm, err := h.svc.CreateVM(VMSpec{ID: "fresh", Host: "east-esx02"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := h.svc.CreateVolume(ctx, VolumeSpec{Name: "fresh-disk", SizeBytes: gib, Site: "east"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	loggedIn := func(w wwn.WWN) bool {
+		for _, f := range h.world.Fabrics() {
+			for _, l := range f.Switch.TruthLogins() {
+				if l.WWPN == w {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	if err := h.world.InjectFault(lab.Fault{Target: "east-b", Op: lab.OpLogin, Count: 1, Kind: lab.KindFinal}); err != nil { // east-a logs in first, and must be undone
+		t.Fatal(err)
+	}
+	if _, err := h.svc.Attach(ctx, AttachmentSpec{Volume: v.ID, Node: vm.ID}); err == nil || !strings.Contains(err.Error(), "logging in") {
+		t.Fatalf("attach with a failing login: %v", err)
+	}
+	if _, ok := mappingOf(h.world, "east-arr1", v.ID, "sm-vm-fresh"); ok {
+		t.Fatal("masking left after the login failed")
+	}
+	for _, p := range vm.Vports {
+		if loggedIn(p.WWPN) {
+			t.Fatalf("vport %s left logged in after the attach failed", p.WWPN)
+		}
+	}
+	for _, p := range vm.Vports {
+		if z := zonesOf(h.world, p.WWPN); len(z) != 0 {
+			t.Fatalf("zones left after the login failed: %v", z)
+		}
+	}
+	if _, err := h.svc.Attach(ctx, AttachmentSpec{Volume: v.ID, Node: vm.ID}); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range vm.Vports {
+		if loggedIn(p.WWPN) != p.Active {
+			t.Errorf("vport %s set %s: logged in %v", p.WWPN, p.Set, loggedIn(p.WWPN))
+		}
+	}
+	if n := h.world.DuplicateLogins(); n != 0 {
+		t.Fatalf("%d duplicate logins", n)
+	}
+}
