@@ -37,6 +37,9 @@ func (s *Server) routeTable() []route {
 		{name: "metrics", method: http.MethodGet, path: "/metrics", public: true, summary: "Prometheus metrics", status: http.StatusOK, handler: s.metricsHandler()},
 		{name: "openapi", method: http.MethodGet, path: "/v1/openapi.json", public: true, summary: "this document", resp: map[string]any{}, status: http.StatusOK, handler: s.openapiHandler},
 
+		// The hottest read first: gorilla/mux tries routes in order.
+		read("getTopology", "/v1/vms/{id}/topology", "every path from the VM's vports to its LUNs", mobility.Topology{}, s.getTopology, verify),
+
 		read("listSites", "/v1/sites", "sites", List[mobility.Site]{}, s.listSites),
 		read("getSite", "/v1/sites/{id}", "one site", mobility.Site{}, s.getSite),
 		read("listLinks", "/v1/links", "inter-site links", List[mobility.Link]{}, s.listLinks),
@@ -61,7 +64,6 @@ func (s *Server) routeTable() []route {
 		{name: "deleteVM", method: http.MethodDelete, path: "/v1/vms/{id}", summary: "forget a VM (devices are not touched)", status: http.StatusNoContent, roles: []Role{RoleAdmin}, handler: s.deleteVM},
 		{name: "loginVport", method: http.MethodPost, path: "/v1/vms/{id}/vports/{wwpn}/login", summary: "log the vport in (FDISC) through its host's HBA on its fabric; refused, untried, when the WWPN is logged in anywhere", status: http.StatusNoContent, roles: []Role{RoleAdmin, RoleOperator}, handler: s.loginVport},
 		{name: "logoutVport", method: http.MethodPost, path: "/v1/vms/{id}/vports/{wwpn}/logout", summary: "log the vport out of its fabric", status: http.StatusNoContent, roles: []Role{RoleAdmin, RoleOperator}, handler: s.logoutVport},
-		read("getTopology", "/v1/vms/{id}/topology", "every path from the VM's vports to its LUNs", mobility.Topology{}, s.getTopology, verify),
 
 		read("listArrays", "/v1/arrays", "arrays with their target ports", List[mobility.Array]{}, s.listArrays),
 		read("getArray", "/v1/arrays/{id}", "one array", mobility.Array{}, s.getArray),
