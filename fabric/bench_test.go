@@ -3,12 +3,11 @@ package fabric_test
 import (
 	"context"
 	"fmt"
-	"slices"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/sanmob/sanmob/fabric"
+	"github.com/sanmob/sanmob/internal/loadgen"
 	"github.com/sanmob/sanmob/lab"
 )
 
@@ -28,23 +27,16 @@ func BenchmarkGroupCommit(b *testing.B) {
 			for range b.N {
 				r := newRig(b, lab.Config{Speed: 100, CommitLatency: 2 * time.Second}, fabric.ZonerConfig{Mode: m.mode})
 				clk := r.w.Clock()
-				waits := make([]time.Duration, requests)
-				var wg sync.WaitGroup
 				start := clk.Now()
-				for i := range requests {
-					wg.Go(func() {
-						t0 := clk.Now()
-						if err := r.z.Ensure(context.Background(), fmt.Sprint("attach-", i), r.intents(1000+i, 2)); err != nil {
-							b.Error(err)
-						}
-						waits[i] = clk.Since(t0)
-					})
+				res, err := loadgen.Run(clk, requests, requests, func(i int) error {
+					return r.z.Ensure(context.Background(), fmt.Sprint("attach-", i), r.intents(1000+i, 2))
+				})
+				if err != nil {
+					b.Fatal(err)
 				}
-				wg.Wait()
 				total += clk.Since(start).Seconds()
-				slices.Sort(waits)
-				p50 += waits[requests/2].Seconds()
-				p99 += waits[requests*99/100].Seconds()
+				p50 += res.P50.Seconds()
+				p99 += res.P99.Seconds()
 				commits += float64(r.commits()) / float64(len(r.sw))
 			}
 			n := float64(b.N)

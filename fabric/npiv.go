@@ -4,9 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 
 	"github.com/sanmob/sanmob/fabric/wwn"
+	"github.com/sanmob/sanmob/internal/keylock"
 )
 
 // Vports logs NPIV virtual ports in and out so that no WWPN is ever logged
@@ -18,46 +18,19 @@ import (
 type Vports struct {
 	fabrics map[string]Driver
 	porters map[string]Vporter
-
-	mu    sync.Mutex
-	locks map[wwn.WWN]*wwnLock
-}
-
-type wwnLock struct {
-	sync.Mutex
-	n int // holders and waiters
+	locks   keylock.Locks[wwn.WWN]
 }
 
 // NewVports builds the registry over fabrics; a fabric whose driver cannot
 // log ports in (no Vporter) refuses logins with ErrInvalid.
 func NewVports(fabrics map[string]Driver) *Vports {
-	v := &Vports{fabrics: fabrics, porters: map[string]Vporter{}, locks: map[wwn.WWN]*wwnLock{}}
+	v := &Vports{fabrics: fabrics, porters: map[string]Vporter{}}
 	for id, d := range fabrics {
 		if p, ok := d.(Vporter); ok {
 			v.porters[id] = p
 		}
 	}
 	return v
-}
-
-func (v *Vports) lock(w wwn.WWN) func() {
-	v.mu.Lock()
-	l := v.locks[w]
-	if l == nil {
-		l = &wwnLock{}
-		v.locks[w] = l
-	}
-	l.n++
-	v.mu.Unlock()
-	l.Lock()
-	return func() {
-		l.Unlock()
-		v.mu.Lock()
-		if l.n--; l.n == 0 {
-			delete(v.locks, w)
-		}
-		v.mu.Unlock()
-	}
 }
 
 // where finds wwpn in every fabric's name server: the fabric and the
@@ -90,7 +63,7 @@ func (v *Vports) Login(ctx context.Context, fabricID string, physical, wwpn, wwn
 	if err != nil {
 		return err
 	}
-	defer v.lock(wwpn)()
+	defer v.locks.Lock(wwpn)()
 	on, via, inUse, err := v.where(ctx, wwpn, fabricID, physical)
 	switch {
 	case err != nil:
@@ -119,7 +92,7 @@ func (v *Vports) Logout(ctx context.Context, fabricID string, wwpn wwn.WWN) erro
 	if err != nil {
 		return err
 	}
-	defer v.lock(wwpn)()
+	defer v.locks.Lock(wwpn)()
 	err = p.LogoutVport(ctx, wwpn)
 	if err == nil || !IsTransient(err) {
 		return wrapFabric(fabricID, err)

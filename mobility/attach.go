@@ -11,7 +11,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/sirupsen/logrus"
 
@@ -44,41 +43,6 @@ func (r intentRecord) intent() fabric.Intent {
 
 func attachKey(volume, node string) string  { return volume + "/" + node }
 func attachUser(volume, node string) string { return "attach:" + volume + "/" + node }
-
-// keyLocks serializes work on one key (a volume, a name) without a lock
-// per key living forever.
-type keyLocks struct {
-	mu sync.Mutex
-	m  map[string]*keyLock
-}
-
-type keyLock struct {
-	sync.Mutex
-	n int
-}
-
-func (k *keyLocks) lock(key string) func() {
-	k.mu.Lock()
-	if k.m == nil {
-		k.m = map[string]*keyLock{}
-	}
-	l := k.m[key]
-	if l == nil {
-		l = &keyLock{}
-		k.m[key] = l
-	}
-	l.n++
-	k.mu.Unlock()
-	l.Lock()
-	return func() {
-		l.Unlock()
-		k.mu.Lock()
-		if l.n--; l.n == 0 {
-			delete(k.m, key)
-		}
-		k.mu.Unlock()
-	}
-}
 
 // idFromName makes a stable id from a client's name (CSI names are free
 // text): a retry of the same name reaches the same id on the array, whose
@@ -213,7 +177,7 @@ func (s *Service) CreateVolume(ctx context.Context, spec VolumeSpec) (Volume, er
 		return Volume{}, invalid("sizeBytes", "must be positive")
 	}
 	thin := spec.Thin == nil || *spec.Thin
-	defer s.nameLocks.lock("volume/" + spec.Name)()
+	defer s.nameLocks.Lock("volume/" + spec.Name)()
 
 	if v, err := s.VolumeByName(spec.Name); err == nil {
 		if v.SizeBytes != spec.SizeBytes || v.Thin != thin || v.MultiNode != spec.MultiNode || v.FromSnapshot != spec.FromSnapshot ||
@@ -321,7 +285,7 @@ func (s *Service) VolumeByName(name string) (Volume, error) {
 // DeleteVolume deletes a volume and its record. ErrNotFound when unknown,
 // ErrConflict while it is attached to any node.
 func (s *Service) DeleteVolume(ctx context.Context, id string) error {
-	defer s.volLocks.lock(id)()
+	defer s.volLocks.Lock(id)()
 	s.mu.RLock()
 	v, ok := s.volumes[id]
 	s.mu.RUnlock()
@@ -358,7 +322,7 @@ func (s *Service) DeleteVolume(ctx context.Context, id string) error {
 // ExpandVolume grows a volume (thin admission again); the same size is a
 // no-op. ErrInvalid to shrink, ErrNotFound, array.ErrNoCapacity.
 func (s *Service) ExpandVolume(ctx context.Context, id string, sizeBytes int64) (Volume, error) {
-	defer s.volLocks.lock(id)()
+	defer s.volLocks.Lock(id)()
 	s.mu.RLock()
 	v, ok := s.volumes[id]
 	s.mu.RUnlock()
@@ -670,7 +634,7 @@ func (s *Service) Attach(ctx context.Context, spec AttachmentSpec) (Attachment, 
 	if spec.Node == "" {
 		return Attachment{}, invalid("node", "required")
 	}
-	defer s.volLocks.lock(spec.Volume)()
+	defer s.volLocks.Lock(spec.Volume)()
 	s.mu.RLock()
 	v, ok := s.volumes[spec.Volume]
 	s.mu.RUnlock()
@@ -699,7 +663,7 @@ func (s *Service) Attach(ctx context.Context, spec AttachmentSpec) (Attachment, 
 		return Attachment{}, err
 	}
 	hg, had := hostGroupOf(n, a.obs.Load())
-	unlockHG := s.hgLocks.lock(a.ID + "/" + hg)
+	unlockHG := s.hgLocks.Lock(a.ID + "/" + hg)
 	lun := s.lunFor(v, a.ID, a.obs.Load(), hg)
 	if lun < 0 {
 		unlockHG()
@@ -822,7 +786,7 @@ func publishContext(v *Volume, lun int, targets []wwn.WWN, fabrics []string) map
 // Detaching what is not attached is fine; ErrNotFound for an unknown
 // volume or node.
 func (s *Service) Detach(ctx context.Context, volume, nodeID string) error {
-	defer s.volLocks.lock(volume)()
+	defer s.volLocks.Lock(volume)()
 	s.mu.RLock()
 	_, vok := s.volumes[volume]
 	rec, attached := s.attachments[attachKey(volume, nodeID)]

@@ -3,12 +3,10 @@ package mobility
 import (
 	"context"
 	"fmt"
-	"slices"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/sanmob/sanmob/internal/loadgen"
 	"github.com/sanmob/sanmob/lab"
 )
 
@@ -74,33 +72,16 @@ func BenchmarkPublish(b *testing.B) {
 					}
 					vols[i] = v.ID
 				}
-				clk := h.world.Clock()
-				lats := make([]time.Duration, publishes)
-				var next atomic.Int64
-				var wg sync.WaitGroup
-				start := clk.Now()
-				for range clients {
-					wg.Go(func() {
-						for {
-							i := int(next.Add(1)) - 1
-							if i >= publishes {
-								return
-							}
-							t0 := clk.Now()
-							if _, err := h.svc.Attach(ctx, AttachmentSpec{Volume: vols[i], Node: nodes[i%len(nodes)]}); err != nil {
-								b.Error(err)
-								return
-							}
-							lats[i] = clk.Since(t0)
-						}
-					})
+				r, err := loadgen.Run(h.world.Clock(), publishes, clients, func(i int) error {
+					_, err := h.svc.Attach(ctx, AttachmentSpec{Volume: vols[i], Node: nodes[i%len(nodes)]})
+					return err
+				})
+				if err != nil {
+					b.Fatal(err)
 				}
-				wg.Wait()
-				total := clk.Since(start)
-				slices.Sort(lats)
-				perSec += publishes / total.Seconds()
-				p50 += lats[publishes/2].Seconds()
-				p99 += lats[publishes*99/100].Seconds()
+				perSec += r.PerSecond
+				p50 += r.P50.Seconds()
+				p99 += r.P99.Seconds()
 			}
 			n := float64(b.N)
 			b.ReportMetric(perSec/n, "publishes/s")

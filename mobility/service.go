@@ -17,6 +17,7 @@ import (
 	"github.com/sanmob/sanmob/compute"
 	"github.com/sanmob/sanmob/fabric"
 	"github.com/sanmob/sanmob/fabric/wwn"
+	"github.com/sanmob/sanmob/internal/keylock"
 	"github.com/sanmob/sanmob/store"
 )
 
@@ -113,9 +114,9 @@ type Service struct {
 	attachments map[string]*attachRecord  // by volume/node; under mu
 	deletedAt   map[string]time.Time      // volumes deleted through the API; under mu
 	reserved    map[string]map[int]string // LUN ids sanmob mapped, by host group; under mu
-	volLocks    keyLocks                  // one attach, detach or delete of a volume at a time
-	hgLocks     keyLocks                  // one LUN choice and map per host group at a time
-	nameLocks   keyLocks                  // one create of a name at a time
+	volLocks    keylock.Locks[string]     // one attach, detach or delete of a volume at a time
+	hgLocks     keylock.Locks[string]     // one LUN choice and map per host group at a time
+	nameLocks   keylock.Locks[string]     // one create of a name at a time
 	kick        chan struct{}             // refresh soon
 }
 

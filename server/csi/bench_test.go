@@ -3,14 +3,12 @@ package csi
 import (
 	"context"
 	"fmt"
-	"slices"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
 
+	"github.com/sanmob/sanmob/internal/loadgen"
 	"github.com/sanmob/sanmob/lab"
 	"github.com/sanmob/sanmob/mobility"
 )
@@ -46,35 +44,17 @@ func BenchmarkControllerPublish(b *testing.B) {
 				for i := range vols {
 					vols[i] = h.mustCreate(b, fmt.Sprint("pub-", i), 1<<30).GetVolumeId()
 				}
-				clk := h.lab.Clock()
-				lats := make([]time.Duration, publishes)
-				var next atomic.Int64
-				var wg sync.WaitGroup
-				start := clk.Now()
-				for range clients {
-					wg.Go(func() {
-						for {
-							i := int(next.Add(1)) - 1
-							if i >= publishes {
-								return
-							}
-							t0 := clk.Now()
-							_, err := h.ctl.ControllerPublishVolume(ctx, &csi.ControllerPublishVolumeRequest{
-								VolumeId: vols[i], NodeId: nodes[i%len(nodes)], VolumeCapability: mountCap(snw)})
-							if err != nil {
-								b.Error(err)
-								return
-							}
-							lats[i] = clk.Since(t0)
-						}
-					})
+				r, err := loadgen.Run(h.lab.Clock(), publishes, clients, func(i int) error {
+					_, err := h.ctl.ControllerPublishVolume(ctx, &csi.ControllerPublishVolumeRequest{
+						VolumeId: vols[i], NodeId: nodes[i%len(nodes)], VolumeCapability: mountCap(snw)})
+					return err
+				})
+				if err != nil {
+					b.Fatal(err)
 				}
-				wg.Wait()
-				total := clk.Since(start)
-				slices.Sort(lats)
-				perSec += publishes / total.Seconds()
-				p50 += lats[publishes/2].Seconds()
-				p99 += lats[publishes*99/100].Seconds()
+				perSec += r.PerSecond
+				p50 += r.P50.Seconds()
+				p99 += r.P99.Seconds()
 			}
 			n := float64(b.N)
 			b.ReportMetric(perSec/n, "publishes/s")
