@@ -38,6 +38,7 @@ type modelCollector struct {
 	zones, zoneBytes, zoneMax            *prometheus.Desc
 	poolPhysical, poolUsed, poolProvided *prometheus.Desc
 	objects                              *prometheus.Desc
+	commits, attachments, alerts         *prometheus.Desc
 }
 
 func newModelCollector(mob *mobility.Service) *modelCollector {
@@ -53,11 +54,14 @@ func newModelCollector(mob *mobility.Service) *modelCollector {
 		poolUsed:     prometheus.NewDesc("sanmob_pool_used_bytes", "Capacity the pool has allocated.", []string{"pool", "array"}, nil),
 		poolProvided: prometheus.NewDesc("sanmob_pool_provisioned_bytes", "Capacity provisioned to volumes in the pool.", []string{"pool", "array"}, nil),
 		objects:      prometheus.NewDesc("sanmob_inventory_objects", "Objects in the inventory.", []string{"kind"}, nil),
+		commits:      prometheus.NewDesc("sanmob_zoning_commits_total", "Zoning transactions sanmob committed to the fabric since it started.", []string{"fabric", "policy"}, nil),
+		attachments:  prometheus.NewDesc("sanmob_attachments", "Volumes attached to nodes (masked and zoned).", nil, nil),
+		alerts:       prometheus.NewDesc("sanmob_alerts_firing", "Alerts firing, by name.", []string{"alertname"}, nil),
 	}
 }
 
 func (c *modelCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.up, c.observed, c.zones, c.zoneBytes, c.zoneMax, c.poolPhysical, c.poolUsed, c.poolProvided, c.objects} {
+	for _, d := range []*prometheus.Desc{c.up, c.observed, c.zones, c.zoneBytes, c.zoneMax, c.poolPhysical, c.poolUsed, c.poolProvided, c.objects, c.commits, c.attachments, c.alerts} {
 		ch <- d
 	}
 }
@@ -91,5 +95,18 @@ func (c *modelCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for kind, n := range c.mob.Counts() {
 		ch <- prometheus.MustNewConstMetric(c.objects, prometheus.GaugeValue, float64(n), kind)
+	}
+	for _, f := range c.mob.Fabrics() {
+		ch <- prometheus.MustNewConstMetric(c.commits, prometheus.CounterValue, float64(f.ZoneCommits), f.ID, f.ZonePolicy)
+	}
+	ch <- prometheus.MustNewConstMetric(c.attachments, prometheus.GaugeValue, float64(len(c.mob.Attachments(""))))
+	firing := map[string]int{}
+	for _, a := range c.mob.Alerts() {
+		if a.Status == "firing" {
+			firing[a.Labels["alertname"]]++
+		}
+	}
+	for name, n := range firing {
+		ch <- prometheus.MustNewConstMetric(c.alerts, prometheus.GaugeValue, float64(n), name)
 	}
 }

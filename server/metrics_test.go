@@ -174,3 +174,40 @@ func TestDeviceAndInventoryMetrics(t *testing.T) {
 		t.Errorf("unreachable array not reported down")
 	}
 }
+
+// TestZoningAndAttachMetrics: commits per fabric, attachments and firing
+// alerts are scraped from the core as they change.
+func TestZoningAndAttachMetrics(t *testing.T) {
+	h := newHarness(t)
+	scrape := func() string {
+		t.Helper()
+		return string(h.get(noRole, "/metrics").Body)
+	}
+	body := scrape()
+	for _, want := range []string{`sanmob_zoning_commits_total{fabric="east-a",policy="sist"} 0`, `sanmob_attachments 0`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	if strings.Contains(body, "sanmob_alerts_firing{") {
+		t.Errorf("an alert fires on a fresh lab")
+	}
+	v := wantJSON[apiVolume](t, h.do(server.RoleCSI, http.MethodPost, "/v1/volumes", map[string]any{"name": "m", "sizeBytes": 1 << 30, "site": "east"}), http.StatusCreated)
+	wantJSON[map[string]any](t, h.do(server.RoleCSI, http.MethodPost, "/v1/attachments", map[string]any{"volume": v.ID, "node": "east-esx03"}), http.StatusCreated)
+	db := getJSON[labZoneDB](t, h, "/v1/lab/fabrics/west-a/zonedb")
+	for _, z := range db.Zones {
+		if strings.HasPrefix(z.Name, "sm_") {
+			if r := h.do(server.RoleAdmin, http.MethodDelete, "/v1/lab/fabrics/west-a/zones/"+z.Name, nil); r.Status != http.StatusNoContent {
+				t.Fatalf("%v", r)
+			}
+			break
+		}
+	}
+	h.mob.Refresh(context.Background())
+	body = scrape()
+	for _, want := range []string{`sanmob_zoning_commits_total{fabric="east-a",policy="sist"} 1`, `sanmob_attachments 1`, `sanmob_alerts_firing{alertname="FabricDrift"} 1`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+}
