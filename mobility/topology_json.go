@@ -141,8 +141,7 @@ func appendWWN(b []byte, w wwn.WWN) []byte {
 // zone names always), and through encoding/json otherwise.
 func appendJSONString(b []byte, s string) []byte {
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+		if jsonSpecial[s[i]] {
 			q, _ := json.Marshal(s)
 			return append(b, q...)
 		}
@@ -162,3 +161,13 @@ func appendMarshal(b []byte, v any) ([]byte, error) {
 	}
 	return append(b, q...), nil
 }
+
+// jsonSpecial marks the bytes encoding/json would escape (control
+// characters, quote, backslash, <, > and &) or that start a multi-byte
+// sequence; one table load a byte is what the topology's strings cost.
+var jsonSpecial = func() (t [256]bool) {
+	for c := range 256 {
+		t[c] = c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&'
+	}
+	return t
+}()
