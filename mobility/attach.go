@@ -732,7 +732,11 @@ func (s *Service) Attach(ctx context.Context, spec AttachmentSpec) (Attachment, 
 	at := Attachment{Volume: v.ID, Node: n.id, NodeKind: n.kind, Array: a.ID, LUN: lun, HostGroup: hg, Fabrics: fabs, CreatedAt: s.clk.Now()}
 	at.PublishContext = publishContext(v, lun, tports, fabs)
 	rec := attachRecord{Attachment: at, Intents: intents}
-	vm := s.vmVolumes(n, v.ID, lun, true)
+	// The records change together under s.mu, as the inventory's other
+	// writes do, so that a VM patched meanwhile is not overwritten.
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	vm := s.vmVolumesLocked(n, v.ID, lun, true)
 	err = s.st.Update(func(tx *store.Tx) error {
 		if err := tx.Put(kindAttachment, attachKey(v.ID, n.id), rec); err != nil {
 			return err
@@ -752,7 +756,6 @@ func (s *Service) Attach(ctx context.Context, spec AttachmentSpec) (Attachment, 
 	if err != nil {
 		return Attachment{}, storeErr(err)
 	}
-	s.mu.Lock()
 	if v.LUN == nil {
 		nv := *v
 		nv.LUN = &lun
@@ -762,7 +765,6 @@ func (s *Service) Attach(ctx context.Context, spec AttachmentSpec) (Attachment, 
 	if vm != nil {
 		s.vms[vm.ID] = vm
 	}
-	s.mu.Unlock()
 	s.kickRefresh()
 	s.log.WithFields(logrus.Fields{"volume": v.ID, "node": n.id, "lun": lun, "hostGroup": hg, "fabrics": strings.Join(fabs, ",")}).Info("volume attached")
 	return at, nil
@@ -814,7 +816,9 @@ func (s *Service) Detach(ctx context.Context, volume, nodeID string) error {
 	if err := s.zoner.ReleaseAll(ctx, attachUser(volume, nodeID)); err != nil {
 		return err
 	}
-	vm := s.vmVolumes(node{id: nodeID, kind: rec.NodeKind}, volume, rec.LUN, false)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	vm := s.vmVolumesLocked(node{id: nodeID, kind: rec.NodeKind}, volume, rec.LUN, false)
 	err := s.st.Update(func(tx *store.Tx) error {
 		if err := tx.Delete(kindAttachment, attachKey(volume, nodeID)); err != nil && !errors.Is(err, store.ErrNotFound) {
 			return err
@@ -827,12 +831,10 @@ func (s *Service) Detach(ctx context.Context, volume, nodeID string) error {
 	if err != nil {
 		return storeErr(err)
 	}
-	s.mu.Lock()
 	delete(s.attachments, attachKey(volume, nodeID))
 	if vm != nil {
 		s.vms[vm.ID] = vm
 	}
-	s.mu.Unlock()
 	s.kickRefresh()
 	s.log.WithFields(logrus.Fields{"volume": volume, "node": nodeID}).Info("volume detached")
 	return nil
@@ -878,13 +880,11 @@ func (s *Service) loginActive(ctx context.Context, n node) error {
 // vmVolumes returns the VM record n with the volume added to (or removed
 // from) its volume list, so that its topology walks to the new LUN; nil
 // when n is not a VM or nothing changes. The record is a copy: records are
-// replaced, never changed in place.
-func (s *Service) vmVolumes(n node, volume string, lun int, add bool) *VM {
+// replaced, never changed in place. s.mu is held.
+func (s *Service) vmVolumesLocked(n node, volume string, lun int, add bool) *VM {
 	if n.kind != "vm" {
 		return nil
 	}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
 	vm, ok := s.vms[n.id]
 	if !ok {
 		return nil
