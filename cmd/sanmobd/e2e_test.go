@@ -1357,3 +1357,69 @@ npiv:
 		}
 	}
 }
+
+// --- TestAttachmentSurvivesSIGKILL -------------------------------------------------
+
+// TestAttachmentSurvivesSIGKILL: an acknowledged attach is a record that a
+// SIGKILL does not lose; after the restart — where the lab, regenerated
+// from its seed, has forgotten the masking and the zones — the attachment
+// is still listed, its zones show as missing drift, a reconcile puts them
+// back, and a detach then removes exactly them.
+func TestAttachmentSurvivesSIGKILL(t *testing.T) {
+	t.Parallel()
+	dataDir := t.TempDir()
+	d := startDaemon(t, dataDir)
+	var vol struct {
+		ID string `json:"id"`
+	}
+	d.call(http.MethodPost, "/v1/volumes", map[string]any{"name": "kill-me-not", "sizeBytes": 1 << 30, "site": "east"}, http.StatusCreated, &vol)
+	var at struct {
+		LUN            int               `json:"lun"`
+		PublishContext map[string]string `json:"publishContext"`
+	}
+	d.call(http.MethodPost, "/v1/attachments", map[string]any{"volume": vol.ID, "node": "east-esx03"}, http.StatusCreated, &at)
+	d.kill()
+
+	d2 := startDaemon(t, dataDir)
+	var list struct {
+		Items []struct {
+			Volume string `json:"volume"`
+			Node   string `json:"node"`
+			LUN    int    `json:"lun"`
+		} `json:"items"`
+	}
+	d2.call(http.MethodGet, "/v1/attachments", nil, http.StatusOK, &list)
+	if len(list.Items) != 1 || list.Items[0].Volume != vol.ID || list.Items[0].Node != "east-esx03" || list.Items[0].LUN != at.LUN {
+		t.Fatalf("attachments after SIGKILL and restart: %+v", list.Items)
+	}
+	var drift struct {
+		Missing []struct {
+			Name string `json:"name"`
+		} `json:"missing"`
+		Repaired bool `json:"repaired"`
+	}
+	d2.call(http.MethodPost, "/v1/fabrics/east-a/reconcile", nil, http.StatusOK, &drift)
+	if len(drift.Missing) != 2 { // the host's HBA on east-a to two target ports
+		t.Fatalf("drift on east-a after the lab forgot the attach: %+v", drift)
+	}
+	d2.call(http.MethodPost, "/v1/fabrics/east-a/reconcile?apply=true", nil, http.StatusOK, &drift)
+	if !drift.Repaired {
+		t.Fatalf("reconcile did not repair: %+v", drift)
+	}
+	d2.call(http.MethodPost, "/v1/fabrics/east-a/reconcile", nil, http.StatusOK, &drift)
+	if len(drift.Missing) != 0 {
+		t.Fatalf("drift after the repair: %+v", drift)
+	}
+	d2.call(http.MethodDelete, "/v1/attachments/"+vol.ID+"/east-esx03", nil, http.StatusNoContent, nil)
+	var zones struct {
+		Zones []struct {
+			Name string `json:"name"`
+		} `json:"zones"`
+	}
+	d2.call(http.MethodGet, "/v1/lab/fabrics/east-a/zonedb", nil, http.StatusOK, &zones)
+	for _, z := range zones.Zones {
+		if strings.HasPrefix(z.Name, "sm_east-esx03_") {
+			t.Fatalf("zone %s left after the detach", z.Name)
+		}
+	}
+}
