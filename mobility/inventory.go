@@ -665,8 +665,18 @@ func (s *Service) wwpnTaken(w wwn.WWN) bool {
 	if _, ok := s.wwpnOwner[w]; ok {
 		return true
 	}
-	_, _, loggedIn := s.loginAnywhere(w)
-	return loggedIn
+	if _, _, loggedIn := s.loginAnywhere(w); loggedIn {
+		return true
+	}
+	// A WWPN some zone names is someone's, logged in or not (an
+	// administrator's zone of a powered-off host, a leftover): handing it
+	// to a new VM would give that VM the zone's access.
+	for _, id := range s.fabIDs {
+		if _, _, zones := s.fabrics[id].obs.Load().port(w); len(zones) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 func storeErr(err error) error {

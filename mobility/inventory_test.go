@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sanmob/sanmob/fabric"
 	"github.com/sanmob/sanmob/fabric/wwn"
 	"github.com/sanmob/sanmob/lab"
 )
@@ -379,3 +380,40 @@ func TestVMPlacementRespectsNPIVLimit(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// TestGeneratedWWPNsSkipZonedOnes: a WWPN an administrator's zone names is
+// taken even when nothing is logged in with it.
+func TestGeneratedWWPNsSkipZonedOnes(t *testing.T) {
+	first := func(h *harness) wwn.WWN {
+		vm, err := h.svc.CreateVM(VMSpec{ID: "probe", Host: "east-esx01"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return vm.Vports[0].WWPN
+	}
+	next := first(newHarness(t, nil)) // what a fresh service hands out first
+
+	h := newHarness(t, nil)
+	sw, _ := h.world.Switch("west-b") // a fabric the new VM's host is not even on
+	db := sw.TruthZoneDB()
+	tgt := db.Zones[0].Members[0]
+	if _, err := sw.Commit(context.Background(), fabric.Txn{Checksum: db.Checksum,
+		Put: []fabric.Zone{{Name: "admin_old_host", Members: []wwn.WWN{next, tgt}}}}); err != nil {
+		t.Fatal(err)
+	}
+	h.svc.Refresh(context.Background())
+	for _, p := range mustVM(t, h, "probe").Vports {
+		if p.WWPN == next {
+			t.Fatalf("generated %s, which admin_old_host names", next)
+		}
+	}
+}
+
+func mustVM(t *testing.T, h *harness, id string) VM {
+	t.Helper()
+	vm, err := h.svc.CreateVM(VMSpec{ID: id, Host: "east-esx01"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return vm
+}
