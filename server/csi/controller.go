@@ -221,7 +221,7 @@ func (s *Server) DeleteVolume(ctx context.Context, req *csi.DeleteVolumeRequest)
 	if err := required("volume_id", id); err != nil {
 		return nil, err
 	}
-	release, err := s.busy.acquire("volume " + strconv.Quote(id))
+	release, err := s.busy.acquire(volumeKey(id))
 	if err != nil {
 		return nil, err
 	}
@@ -251,18 +251,11 @@ func (s *Server) ControllerPublishVolume(ctx context.Context, req *csi.Controlle
 		// Masking is read-write; a read-only mount is the node's to make.
 		return nil, invalid("readonly is not supported (no PUBLISH_READONLY capability)")
 	}
-	release, err := s.busy.acquire("volume " + strconv.Quote(id))
+	_, release, err := s.lockedVolume(id, multiNode)
 	if err != nil {
 		return nil, err
 	}
 	defer release()
-	v, err := s.mob.Volume(id)
-	if err != nil {
-		return nil, err
-	}
-	if multiNode && !v.MultiNode {
-		return nil, invalid("volume %s was created for single-node access; volume_capability asks for multi-node", id)
-	}
 	att, err := s.mob.Attach(ctx, mobility.AttachmentSpec{Volume: id, Node: node})
 	if err != nil {
 		if errors.Is(err, mobility.ErrConflict) {
@@ -289,7 +282,7 @@ func (s *Server) ControllerUnpublishVolume(ctx context.Context, req *csi.Control
 	if err := required("volume_id", id); err != nil {
 		return nil, err
 	}
-	release, err := s.busy.acquire("volume " + strconv.Quote(id))
+	release, err := s.busy.acquire(volumeKey(id))
 	if err != nil {
 		return nil, err
 	}
@@ -454,18 +447,11 @@ func (s *Server) ControllerExpandVolume(ctx context.Context, req *csi.Controller
 			return nil, invalid("volume_capability: %s", status.Convert(err).Message())
 		}
 	}
-	release, err := s.busy.acquire("volume " + strconv.Quote(id))
+	v, release, err := s.lockedVolume(id, multiNode)
 	if err != nil {
 		return nil, err
 	}
 	defer release()
-	v, err := s.mob.Volume(id)
-	if err != nil {
-		return nil, err
-	}
-	if multiNode && !v.MultiNode {
-		return nil, invalid("volume %s was created for single-node access; volume_capability asks for multi-node", id)
-	}
 	if limit > 0 && v.SizeBytes > limit {
 		return nil, status.Errorf(codes.OutOfRange, "volume %s has %d bytes, more than limit_bytes %d: volumes do not shrink", id, v.SizeBytes, limit)
 	}
@@ -479,4 +465,25 @@ func (s *Server) ControllerExpandVolume(ctx context.Context, req *csi.Controller
 	// a needless NodeExpandVolume is harmless, a missing one is not.
 	nodeExpand := req.GetVolumeCapability().GetBlock() == nil
 	return &csi.ControllerExpandVolumeResponse{CapacityBytes: v.SizeBytes, NodeExpansionRequired: nodeExpand}, nil
+}
+
+func volumeKey(id string) string { return "volume " + strconv.Quote(id) }
+
+// lockedVolume takes the volume's call lock (ABORTED while another call on
+// it runs) and returns the volume, refusing a multi-node capability on a
+// volume created for single-node access. The caller releases.
+func (s *Server) lockedVolume(id string, multiNode bool) (mobility.Volume, func(), error) {
+	release, err := s.busy.acquire(volumeKey(id))
+	if err != nil {
+		return mobility.Volume{}, nil, err
+	}
+	v, err := s.mob.Volume(id)
+	if err == nil && multiNode && !v.MultiNode {
+		err = invalid("volume %s was created for single-node access; volume_capability asks for multi-node", id)
+	}
+	if err != nil {
+		release()
+		return mobility.Volume{}, nil, err
+	}
+	return v, release, nil
 }
