@@ -510,31 +510,26 @@ func (s *Service) nodeOf(id string) (node, error) {
 
 // hostGroupOf finds the array host group of a node: the one that already
 // holds any of its initiators (an array puts an initiator in one host group
-// only), with the initiators it has; else a new one of its own, so that a
-// VM's vports never see a host's LUNs.
-func hostGroupOf(n node, o *arrayObs) (string, []wwn.WWN) {
-	mine := map[wwn.WWN]bool{}
-	for _, ws := range n.initiators {
-		for _, w := range ws {
-			mine[w] = true
+// only), with the initiators it has and the positions of its mappings in
+// o; else a new one of its own, so that a VM's vports never see a host's
+// LUNs. Every mapping of a group lists the group's initiators, so the
+// initiator index finds them all without scanning the array's mappings.
+func hostGroupOf(n node, o *arrayObs) (name string, had []wwn.WWN, maps []int32) {
+	for _, fid := range sortedKeys(n.initiators) {
+		for _, w := range n.initiators[fid] {
+			if ms := o.mapsByInit.get(w); len(ms) > 0 {
+				m := &o.mappings[ms[0]]
+				return m.HostGroup, m.Initiators, ms
+			}
 		}
 	}
-	for _, m := range o.mappings {
-		if slices.ContainsFunc(m.Initiators, func(w wwn.WWN) bool { return mine[w] }) {
-			return m.HostGroup, m.Initiators
-		}
-	}
-	return "sm-" + n.kind + "-" + n.id, nil
+	return "sm-" + n.kind + "-" + n.id, nil, nil
 }
 
 // targetsFor picks, on each fabric the node sits on, up to two of the
 // array's target ports logged in there — the same two for every volume of
 // the node (its zones are then shared), spread across nodes by a hash.
-func (s *Service) targetsFor(n node, a *arrayDev) (map[string][]wwn.WWN, error) {
-	o := a.obs.Load()
-	if o == nil {
-		return nil, fmt.Errorf("array %s has not been read: %w", a.ID, ErrUnavailable)
-	}
+func (s *Service) targetsFor(n node, a *arrayDev, o *arrayObs) (map[string][]wwn.WWN, error) {
 	out := map[string][]wwn.WWN{}
 	h := sha256.Sum256([]byte(n.id))
 	for fid := range n.initiators {
@@ -565,15 +560,13 @@ func (s *Service) targetsFor(n node, a *arrayDev) (map[string][]wwn.WWN, error) 
 }
 
 // lunFor chooses the LUN id: the volume's own where the host group has it
-// free, else the lowest free one there. The host group's ids in use are the
-// array's as last read plus those sanmob mapped since (reserved). Call with
-// the host group's lock held.
-func (s *Service) lunFor(v *Volume, arrayID string, o *arrayObs, hostGroup string) int {
+// free, else the lowest free one there. The host group's ids in use are
+// those of its mappings as last read (maps, positions in o) plus those
+// sanmob mapped since (reserved). Call with the host group's lock held.
+func (s *Service) lunFor(v *Volume, arrayID string, o *arrayObs, hostGroup string, maps []int32) int {
 	used := map[int]bool{}
-	for _, m := range o.mappings {
-		if m.HostGroup != hostGroup {
-			continue
-		}
+	for _, mi := range maps {
+		m := &o.mappings[mi]
 		if m.Volume == v.ID {
 			return m.LUN // mapped there already
 		}
@@ -658,13 +651,17 @@ func (s *Service) Attach(ctx context.Context, spec AttachmentSpec) (Attachment, 
 	if a.Site != n.site {
 		return Attachment{}, fmt.Errorf("volume %s is at site %s, %s %s at site %s; storage is presented within a site: %w", v.ID, a.Site, n.kind, n.id, n.site, ErrConflict)
 	}
-	targets, err := s.targetsFor(n, a)
+	o := a.obs.Load() // one observation for every choice below
+	if o == nil {
+		return Attachment{}, fmt.Errorf("array %s has not been read: %w", a.ID, ErrUnavailable)
+	}
+	targets, err := s.targetsFor(n, a, o)
 	if err != nil {
 		return Attachment{}, err
 	}
-	hg, had := hostGroupOf(n, a.obs.Load())
+	hg, had, hgMaps := hostGroupOf(n, o)
 	unlockHG := s.hgLocks.Lock(a.ID + "/" + hg)
-	lun := s.lunFor(v, a.ID, a.obs.Load(), hg)
+	lun := s.lunFor(v, a.ID, o, hg, hgMaps)
 	if lun < 0 {
 		unlockHG()
 		return Attachment{}, fmt.Errorf("host group %s has no free LUN id: %w", hg, ErrConflict)
@@ -689,7 +686,7 @@ func (s *Service) Attach(ctx context.Context, spec AttachmentSpec) (Attachment, 
 			inits = append(inits, w)
 		}
 	}
-	mapped := slices.ContainsFunc(a.obs.Load().mappings, func(m array.Mapping) bool { return m.HostGroup == hg && m.Volume == v.ID }) ||
+	mapped := slices.ContainsFunc(hgMaps, func(mi int32) bool { return o.mappings[mi].Volume == v.ID }) ||
 		len(existing) > 0 && slices.ContainsFunc(existing, func(x Attachment) bool { return x.Node == n.id })
 	c, cancel := context.WithTimeout(ctx, s.cfg.DriverTimeout)
 	err = a.Driver.Map(c, array.MapSpec{Volume: v.ID, HostGroup: hg, Initiators: inits, LUN: lun, TargetPorts: tports})
