@@ -1,6 +1,7 @@
 package mobility
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -126,18 +127,8 @@ func (s *Service) candidates(site, arrayID, poolID string, thin bool) ([]candida
 	if poolID != "" && !poolSeen {
 		return nil, notFound("pool", poolID)
 	}
-	slices.SortStableFunc(out, func(a, b candidate) int { return -compareInt64(a.room, b.room) })
+	slices.SortStableFunc(out, func(a, b candidate) int { return cmp.Compare(b.room, a.room) })
 	return out, nil
-}
-
-func compareInt64(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // CreateVolume creates a volume where spec places it, after thin admission.
