@@ -231,16 +231,28 @@ func (z *Zoner) Ensure(ctx context.Context, user string, intents []Intent) error
 			}()
 			continue
 		}
-		if o.err != nil || len(o.added) == 0 {
-			continue
+		if o.err == nil {
+			if err := f.putBack(ctx, user, o); err != nil {
+				failed = append(failed, err)
+			}
 		}
-		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)
-		if err := f.submit(user, nil, o.added).wait(uctx); err != nil {
-			failed = append(failed, fmt.Errorf("fabric %s: putting back this request's zones failed, they remain until reconciled: %w", id, err))
-		}
-		cancel()
 	}
 	return errors.Join(failed...)
+}
+
+// putBack removes the references a committed op added — the undo of an
+// Ensure that failed elsewhere. The caller's context may be gone; the undo
+// must still run.
+func (f *fabricZoner) putBack(ctx context.Context, user string, o *op) error {
+	if len(o.added) == 0 {
+		return nil
+	}
+	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)
+	defer cancel()
+	if err := f.submit(user, nil, o.added).wait(uctx); err != nil {
+		return fmt.Errorf("fabric %s: putting back this request's zones failed, they remain until reconciled: %w", f.id, err)
+	}
+	return nil
 }
 
 func (z *Zoner) ensureSerial(ctx context.Context, user string, byFabric map[string][]Intent) error {
@@ -251,12 +263,13 @@ func (z *Zoner) ensureSerial(ctx context.Context, user string, byFabric map[stri
 	for _, id := range sortedKeys(byFabric) {
 		o := z.fabrics[id].submit(user, byFabric[id], nil)
 		if err := o.wait(ctx); err != nil {
+			failed := []error{err}
 			for i, d := range done {
-				if len(d.added) > 0 {
-					_ = z.fabrics[doneIDs[i]].submit(user, nil, d.added).wait(context.WithoutCancel(ctx))
+				if err := z.fabrics[doneIDs[i]].putBack(ctx, user, d); err != nil {
+					failed = append(failed, err)
 				}
 			}
-			return err
+			return errors.Join(failed...)
 		}
 		done = append(done, o)
 		doneIDs = append(doneIDs, id)
