@@ -115,7 +115,12 @@ func newHarness(t testing.TB, opts ...harnessOption) *harness {
 	if err != nil {
 		t.Fatalf("server.New: %v", err)
 	}
-	ts := httptest.NewServer(srv.Handler())
+	// Served as cmd/sanmobd serves it, so that every test goes through the
+	// connection wrapper of wire.go.
+	ts := httptest.NewUnstartedServer(srv.Handler())
+	ts.Listener = server.Listener(ts.Listener)
+	ts.Config.ConnContext = server.ConnContext
+	ts.Start()
 	t.Cleanup(ts.Close)
 	return &harness{t: t, world: world, mob: mob, srv: srv, ts: ts}
 }

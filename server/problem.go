@@ -162,7 +162,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	h.Set("Content-Type", "application/json")
 	h.Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(status)
-	_, _ = w.Write(b)
+	writeBody(w, b)
 }
 
 // decode reads a JSON request body strictly: at most maxBody bytes, no

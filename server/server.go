@@ -3,6 +3,7 @@ package server
 import (
 	"crypto/sha256"
 	"fmt"
+	"io"
 	"net/http"
 	"regexp"
 	"slices"
@@ -180,6 +181,7 @@ type statusRecorder struct {
 	status int
 	bytes  int
 	log    *reqLog
+	wire   *wireConn // nil unless served through Listener
 }
 
 func (w *statusRecorder) WriteHeader(code int) {
@@ -195,6 +197,16 @@ func (w *statusRecorder) Write(b []byte) (int, error) {
 	}
 	n, err := w.ResponseWriter.Write(b)
 	w.bytes += n
+	return n, err
+}
+
+// ReadFrom lets io.Copy reach the response's own ReadFrom (see writeBody).
+func (w *statusRecorder) ReadFrom(r io.Reader) (int64, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	n, err := io.Copy(w.ResponseWriter, r)
+	w.bytes += int(n)
 	return n, err
 }
 
@@ -218,7 +230,7 @@ func (s *Server) wrap(rt route, h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rl := &reqLog{log: s.log, method: r.Method, route: label, path: r.URL.Path, remote: r.RemoteAddr}
-		rec := &statusRecorder{ResponseWriter: w, log: rl}
+		rec := &statusRecorder{ResponseWriter: w, log: rl, wire: wireFrom(r.Context())}
 		defer func() {
 			if v := recover(); v != nil {
 				rl.entry().WithField("panic", v).Error("handler panicked")

@@ -115,9 +115,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
 		IdleTimeout:       120 * time.Second,
+		ConnContext:       server.ConnContext,
 	}
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
+	go func() { serveErr <- srv.Serve(server.Listener(ln)) }()
 	// The CSI server stops when ctx ends (SIGTERM), letting running calls
 	// finish, and removes its socket; stopCSI ends it early on a failure.
 	csiCtx, stopCSI := context.WithCancel(ctx)
