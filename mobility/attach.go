@@ -253,7 +253,7 @@ func (s *Service) putVolume(v *Volume) error {
 func (s *Service) readArrayNow(ctx context.Context, a *arrayDev) {
 	c, cancel := context.WithTimeout(ctx, s.cfg.DriverTimeout)
 	defer cancel()
-	o, err := readArray(c, a.Driver, s.clk.Now())
+	o, err := readArray(c, a.Driver, s.clk.Now(), a.obs.Load())
 	s.record(&a.status, err, logrus.Fields{"array": a.ID})
 	if err == nil {
 		storeNewer(&a.obs, o, arrayObsAt)

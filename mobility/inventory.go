@@ -507,6 +507,7 @@ func (s *Service) DeleteVM(id string) error {
 		delete(s.wwpnOwner, p.WWPN)
 	}
 	delete(s.vms, id)
+	s.forgetPaths(id)
 	// Its adopted zones stay on the switches: a reconcile shows them as
 	// orphans, and ?apply=true removes them.
 	s.zoner.Forget(owner{"vm", id}.String())

@@ -3,6 +3,8 @@ package mobility
 import (
 	"context"
 	"fmt"
+	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/sanmob/sanmob/array"
@@ -24,6 +26,23 @@ type fabricObs struct {
 	// logged in, which zones hold it — in one lookup; its values hold no
 	// pointers, so the GC never scans it.
 	byWWPN map[wwn.WWN]portInfo
+	// pathGen is equal for two reads of the fabric that agree on all a
+	// path depends on (the zone DB, and who is logged in through which
+	// port), so that paths traced on the first stay valid on the second.
+	pathGen uint64
+}
+
+// pathGens numbers the distinct device states paths are traced from; 0 is
+// no state at all (a device never read).
+var pathGens atomic.Uint64
+
+// samePathGen returns prev's path generation when keep holds, a new one
+// otherwise.
+func samePathGen(prev uint64, keep bool) uint64 {
+	if keep && prev != 0 {
+		return prev
+	}
+	return pathGens.Add(1)
 }
 
 // portInfo is what a fabric knows of one WWPN.
@@ -95,7 +114,20 @@ func readFabric(ctx context.Context, d fabric.Driver, now time.Time, prev *fabri
 			o.npivPerPort[l.PhysicalWWPN]++
 		}
 	}
+	if prev != nil {
+		o.pathGen = samePathGen(prev.pathGen, reused && sameLogins(prev.logins, logins))
+	} else {
+		o.pathGen = samePathGen(0, false)
+	}
 	return o, nil
+}
+
+// sameLogins reports whether two name-server reads agree on what a path
+// depends on: which WWPNs are logged in, in what order, through which port.
+func sameLogins(a, b []fabric.Login) bool {
+	return slices.EqualFunc(a, b, func(x, y fabric.Login) bool {
+		return x.WWPN == y.WWPN && x.PhysicalWWPN == y.PhysicalWWPN
+	})
 }
 
 // port returns what the fabric knows of w: its login, if any, and the
@@ -142,6 +174,7 @@ type arrayObs struct {
 	byVolume map[string]volInfo
 	snapPos  []int32 // snapshot positions grouped by volume
 	mapPos   []int32 // mapping positions grouped by volume
+	pathGen  uint64  // as fabricObs.pathGen: equal while ports and mappings are
 }
 
 // volInfo is what an array knows of one volume id.
@@ -151,7 +184,9 @@ type volInfo struct {
 	maps  span  // of mapPos
 }
 
-func readArray(ctx context.Context, d array.Driver, now time.Time) (*arrayObs, error) {
+// readArray reads an array; prev, the read before (or nil), only decides
+// whether paths traced on it stay valid.
+func readArray(ctx context.Context, d array.Driver, now time.Time, prev *arrayObs) (*arrayObs, error) {
 	info, err := d.Info(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("info: %w", err)
@@ -220,7 +255,22 @@ func readArray(ctx context.Context, d array.Driver, now time.Time) (*arrayObs, e
 		vi.maps = sp
 		o.byVolume[id] = vi
 	}
+	if prev != nil {
+		o.pathGen = samePathGen(prev.pathGen, samePresentation(prev, o))
+	} else {
+		o.pathGen = samePathGen(0, false)
+	}
 	return o, nil
+}
+
+// samePresentation reports whether two reads of an array agree on what a
+// path depends on: its target ports and its mappings, in the same order.
+func samePresentation(a, b *arrayObs) bool {
+	return slices.EqualFunc(a.ports, b.ports, func(x, y array.TargetPort) bool { return x.WWPN == y.WWPN }) &&
+		slices.EqualFunc(a.mappings, b.mappings, func(x, y array.Mapping) bool {
+			return x.Volume == y.Volume && x.LUN == y.LUN &&
+				slices.Equal(x.Initiators, y.Initiators) && slices.Equal(x.TargetPorts, y.TargetPorts)
+		})
 }
 
 // volume returns what the array reports of one volume id: the volume (ok

@@ -118,6 +118,9 @@ type Service struct {
 	hgLocks     keylock.Locks[string]     // one LUN choice and map per host group at a time
 	nameLocks   keylock.Locks[string]     // one create of a name at a time
 	kick        chan struct{}             // refresh soon
+
+	tablesMu sync.Mutex
+	tables   map[string]*pathTable // by VM id; see pathTable
 }
 
 // owner is the inventory object a WWPN belongs to. It shares the record's id
@@ -162,6 +165,7 @@ func New(cfg Config) (*Service, error) {
 		attachments: map[string]*attachRecord{},
 		deletedAt:   map[string]time.Time{},
 		reserved:    map[string]map[int]string{},
+		tables:      map[string]*pathTable{},
 		kick:        make(chan struct{}, 1),
 	}
 	for _, site := range cfg.Sites {
@@ -345,7 +349,7 @@ func (s *Service) readDevices(ctx context.Context) {
 		wg.Go(func() {
 			c, cancel := context.WithTimeout(ctx, s.cfg.DriverTimeout)
 			defer cancel()
-			o, err := readArray(c, a.Driver, s.clk.Now())
+			o, err := readArray(c, a.Driver, s.clk.Now(), a.obs.Load())
 			s.record(&a.status, err, logrus.Fields{"array": a.ID})
 			if err == nil {
 				a.obs.Store(o)

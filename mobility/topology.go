@@ -1,18 +1,15 @@
 package mobility
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"slices"
 	"sort"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/sanmob/sanmob/array"
-	"github.com/sanmob/sanmob/fabric"
 	"github.com/sanmob/sanmob/fabric/wwn"
 )
 
@@ -274,7 +271,7 @@ func (s *Service) readFresh(ctx context.Context, obs *observed) []string {
 		wg.Go(func() {
 			c, cancel := context.WithTimeout(ctx, s.cfg.DriverTimeout)
 			defer cancel()
-			o, err := readArray(c, a.Driver, s.clk.Now())
+			o, err := readArray(c, a.Driver, s.clk.Now(), a.obs.Load())
 			if err != nil {
 				mu.Lock()
 				issues = append(issues, fmt.Sprintf("array %s could not be read (%v); answered from the model", ref.id, err))
@@ -327,16 +324,6 @@ func (s *Service) walk(vm *VM, obs *observed) Topology {
 	}
 	t.ObservedAt = oldest
 
-	// The VM's volumes with the array each lives on (index-aligned with
-	// vm.Volumes; "" when unknown), and the arrays as a slice: a VM has a
-	// handful of each, so slices beat maps on this hot path.
-	volArray := make([]string, len(vm.Volumes))
-	type volMap struct {
-		a  arrayRef
-		m  *array.Mapping
-		vi int
-	}
-	var volMaps, masking []volMap
 	t.Volumes = make([]TopologyVolume, 0, len(vm.Volumes))
 	for i, r := range vm.Volumes {
 		tv := TopologyVolume{ID: r.ID, LUN: r.LUN, Snapshots: []array.Snapshot{}}
@@ -347,101 +334,19 @@ func (s *Service) walk(vm *VM, obs *observed) Topology {
 			continue
 		}
 		tv.Array, tv.Pool, tv.WWN, tv.SizeBytes = rec.Array, rec.Pool, rec.WWN, rec.SizeBytes
-		volArray[i] = rec.Array
-		if a := obs.arrayRef(rec.Array); a.o != nil {
-			dv, ok, info := a.o.volume(r.ID)
-			if ok {
+		if a := obs.array(rec.Array); a != nil {
+			if dv, ok, info := a.volume(r.ID); ok {
 				tv.UsedBytes, tv.Pool, tv.SizeBytes = dv.UsedBytes, dv.Pool, dv.SizeBytes
-				tv.Snapshots = a.o.snapshotsOf(info)
+				tv.Snapshots = a.snapshotsOf(info)
 			} else {
 				t.Issues = append(t.Issues, fmt.Sprintf("array %s no longer reports volume %s", rec.Array, r.ID))
-			}
-			// Every mapping of the VM's volumes, read once per answer rather
-			// than once per vport.
-			for _, mi := range a.o.mappingsOf(info) {
-				volMaps = append(volMaps, volMap{a, &a.o.mappings[mi], i})
 			}
 		}
 		t.Volumes = append(t.Volumes, tv)
 	}
-	host := s.hosts[vm.Host]
-	reached := make([]bool, len(vm.Volumes)) // through the current vport
-	t.Paths = make([]Path, 0, 2*len(vm.Vports)*len(vm.Volumes))
-	// Paths are ordered by volume id, fabric, set and target port. The
-	// first three are ranked once here, so that the sort compares integers.
-	volRank := ranks(len(vm.Volumes), func(i, j int) int { return strings.Compare(vm.Volumes[i].ID, vm.Volumes[j].ID) })
-	vportRank := ranks(len(vm.Vports), func(i, j int) int {
-		return cmp.Or(strings.Compare(vm.Vports[i].Fabric, vm.Vports[j].Fabric), strings.Compare(vm.Vports[i].Set, vm.Vports[j].Set))
-	})
-	keys := make([]pathKey, 0, cap(t.Paths))
-	for pi, p := range vm.Vports {
-		fo := obs.fabric(p.Fabric)
-		if fo == nil {
-			t.Issues = append(t.Issues, fmt.Sprintf("fabric %s has not been read; vport %s unverified", p.Fabric, p.WWPN))
-			continue
-		}
-		login, loggedIn, zones := fo.port(p.WWPN)
-		hba := login.PhysicalWWPN
-		if !loggedIn && host != nil {
-			for _, b := range host.HBAs {
-				if b.Fabric == p.Fabric {
-					hba = b.WWPN
-					break
-				}
-			}
-		}
-		switch {
-		case p.Active && !loggedIn:
-			t.Issues = append(t.Issues, fmt.Sprintf("active vport %s (set %s) is not logged in to fabric %s", p.WWPN, p.Set, p.Fabric))
-		case loggedIn && host != nil && !hostHasHBA(host, login.PhysicalWWPN):
-			t.Issues = append(t.Issues, fmt.Sprintf("vport %s is logged in through %s, which is not an HBA of host %s", p.WWPN, login.PhysicalWWPN, host.ID))
-		}
-		clear(reached)
-		// The arrays that mask anything to this vport, looked up once per
-		// vport rather than once per zone member.
-		// The mappings of the VM's volumes that present to this vport.
-		masking = masking[:0]
-		for _, c := range volMaps {
-			if slices.Contains(c.m.Initiators, p.WWPN) {
-				masking = append(masking, c)
-			}
-		}
-		peer := func(z *fabric.Zone, m wwn.WWN) {
-			if m == p.WWPN {
-				return
-			}
-			for _, vmp := range masking {
-				a, mp, vi := vmp.a, vmp.m, vmp.vi
-				if _, isPort := a.o.portIdx[m]; !isPort || !presentsThrough(*mp, m) {
-					continue
-				}
-				if lun := vm.Volumes[vi].LUN; lun != mp.LUN {
-					t.Issues = append(t.Issues, fmt.Sprintf("volume %s is presented to %s as LUN %d, the inventory says LUN %d", mp.Volume, p.WWPN, mp.LUN, lun))
-				}
-				reached[vi] = true
-				keys = append(keys, pathKey{uint32(volRank[vi])<<16 | uint32(vportRank[pi]), m.Uint64()})
-				t.Paths = append(t.Paths, Path{
-					Fabric: p.Fabric, Set: p.Set, Active: p.Active, LoggedIn: loggedIn, VportWWPN: p.WWPN, HBAWWPN: hba,
-					Zone: z.Name, TargetPortWWPN: m, Array: a.id, Volume: mp.Volume, LUN: mp.LUN,
-				})
-			}
-		}
-		for _, zi := range zones {
-			z := &fo.db.Zones[zi]
-			for _, m := range z.Principals {
-				peer(z, m)
-			}
-			for _, m := range z.Members {
-				peer(z, m)
-			}
-		}
-		for i, r := range vm.Volumes {
-			if volArray[i] != "" && obs.array(volArray[i]) != nil && !reached[i] {
-				t.Issues = append(t.Issues, fmt.Sprintf("volume %s has no path through vport %s (set %s) on fabric %s: not zoned to a presenting port, or not masked", r.ID, p.WWPN, p.Set, p.Fabric))
-			}
-		}
-	}
-	sortPaths(t.Paths, keys)
+	pt := s.pathTableOf(vm, s.hosts[vm.Host], obs)
+	t.Issues = append(t.Issues, pt.issues...)
+	t.Paths = pt.expand(vm, obs)
 	return t
 }
 
@@ -456,7 +361,7 @@ func (a pathKey) less(b pathKey) bool {
 
 // sortPaths sorts paths by keys (index-aligned): an insertion sort, since a
 // VM has a few dozen paths at most and they arrive nearly in order.
-func sortPaths(paths []Path, keys []pathKey) {
+func sortPaths[P any](paths []P, keys []pathKey) {
 	for i := 1; i < len(paths); i++ {
 		for j := i; j > 0 && keys[j].less(keys[j-1]); j-- {
 			keys[j], keys[j-1] = keys[j-1], keys[j]
