@@ -96,7 +96,7 @@ func readFabric(ctx context.Context, d fabric.Driver, now time.Time, prev *fabri
 				pairs = append(pairs, keyPos[wwn.WWN]{m, int32(i)})
 			}
 		}
-		x := newIndex(pairs, compareWWN)
+		x := newWWNIndex(pairs)
 		o.zonePos, zoneSpans = x.pos, x.spans
 	}
 	o.byWWPN = make(map[wwn.WWN]portInfo, len(zoneSpans)+len(logins))
@@ -247,7 +247,7 @@ func readArray(ctx context.Context, d array.Driver, now time.Time, prev *arrayOb
 		}
 		byVolMap[i] = keyPos[string]{m.Volume, int32(i)}
 	}
-	o.mapsByInit = newIndex(byInit, compareWWN)
+	o.mapsByInit = newWWNIndex(byInit)
 	x = newIndex(byVolMap, compareString)
 	o.mapPos = x.pos
 	for id, sp := range x.spans {
