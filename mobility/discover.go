@@ -31,6 +31,13 @@ func loadKind[T any](st *store.Store, kind string, add func(*T)) error {
 			for batch := range raws {
 				vs := make([]T, len(batch))
 				for i, raw := range batch {
+					if fd, ok := any(&vs[i]).(fastDecoder); ok {
+						if fd.decodeFast(raw) {
+							continue
+						}
+						var zero T
+						vs[i] = zero // what the fast decoder filled before it gave up
+					}
 					if err := json.Unmarshal(raw, &vs[i]); err != nil {
 						errOnce.Do(func() { decodeErr = fmt.Errorf("mobility: decode %s record: %w", kind, err) })
 						vs = nil
