@@ -1,7 +1,11 @@
 // Command sanmobbench measures the figures recorded in BENCHMARKS.md that
 // need a whole daemon: cold start on a store holding the large lab (time to
 // ready, peak RSS) and REST throughput of the topology query against
-// /healthz on the same server in the same run, over loopback.
+// /healthz on the same server in the same run, over loopback. Before the
+// measured rounds it asks once for every VM's topology (--warmup), so that
+// the rounds measure the steady state of a daemon that has answered for
+// each VM before: the first answer for a VM traces its paths, later ones
+// read the path table kept for it. The warm-up's own rate is printed too.
 //
 // It builds nothing: it runs the sanmobd binary it is given, on a fresh data
 // dir, and only ever talks to 127.0.0.1.
@@ -37,14 +41,15 @@ func main() {
 	rounds := flag.Int("rounds", 10, "alternating load rounds per endpoint")
 	roundDur := flag.Duration("round", 2*time.Second, "duration of one load round")
 	conc := flag.Int("concurrency", 16, "concurrent keep-alive clients")
+	warmup := flag.Bool("warmup", true, "ask once for every VM's topology before the measured rounds, so that they measure a daemon whose path tables are built")
 	addr := flag.String("addr", "", "measure a daemon already running here (with --data-dir) instead of starting one; skips the start figures")
 	dataDir := flag.String("data-dir", "", "the running daemon's data dir, for its admin.token (with --addr)")
 	flag.Parse()
 	var err error
 	if *addr != "" {
-		err = measureLoad(*addr, *dataDir, *rounds, *roundDur, *conc, nil)
+		err = measureLoad(*addr, *dataDir, *rounds, *roundDur, *conc, *warmup, nil)
 	} else {
-		err = run(*bin, *size, *rounds, *roundDur, *conc)
+		err = run(*bin, *size, *rounds, *roundDur, *conc, *warmup)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "sanmobbench:", err)
@@ -141,7 +146,7 @@ func (d *daemon) peakRSS() (int64, error) {
 	return 0, errors.New("no VmHWM in /proc status")
 }
 
-func run(bin, size string, rounds int, roundDur time.Duration, conc int) error {
+func run(bin, size string, rounds int, roundDur time.Duration, conc int, warmup bool) error {
 	dir, err := os.MkdirTemp("", "sanmobbench-")
 	if err != nil {
 		return err
@@ -178,12 +183,12 @@ func run(bin, size string, rounds int, roundDur time.Duration, conc int) error {
 	defer d.stop()
 	fmt.Printf("first start (discovery, %s lab): %.2f s to ready, peak RSS %.0f MiB\n", size, first.Seconds(), float64(rss1)/(1<<20))
 	fmt.Printf("cold start median of 3: %.2f s to ready, peak RSS %.0f MiB (max of 3)\n", median(colds), slices.Max(rsss))
-	return measureLoad(d.addr, dir, rounds, roundDur, conc, d)
+	return measureLoad(d.addr, dir, rounds, roundDur, conc, warmup, d)
 }
 
 // measureLoad alternates rounds of /healthz and topology load, so that both
 // see the same machine conditions, and reports the median of each.
-func measureLoad(addr, dir string, rounds int, roundDur time.Duration, conc int, d *daemon) error {
+func measureLoad(addr, dir string, rounds int, roundDur time.Duration, conc int, warmup bool, d *daemon) error {
 	tokb, err := os.ReadFile(filepath.Join(dir, "admin.token"))
 	if err != nil {
 		return err
@@ -199,6 +204,17 @@ func measureLoad(addr, dir string, rounds int, roundDur time.Duration, conc int,
 		DialContext: (&net.Dialer{}).DialContext}}
 	health := func(int) string { return "http://" + addr + "/healthz" }
 	topo := func(i int) string { return "http://" + addr + "/v1/vms/" + ids[i%len(ids)] + "/topology" }
+	if warmup {
+		// The first answer for a VM traces its paths; later ones read the
+		// path table kept for it. Measured rounds pick VMs at random, so
+		// without this they would mix the two in proportions that depend
+		// on how long the daemon has run.
+		t0 := time.Now()
+		if err := each(client, len(ids), topo, token, conc); err != nil {
+			return err
+		}
+		fmt.Printf("warm-up: one topology for each of the %d VMs at %.0f req/s (first answers, paths traced)\n", len(ids), float64(len(ids))/time.Since(t0).Seconds())
+	}
 	var hs, ts, rs []float64
 	for r := 0; r < rounds; r++ {
 		h, err := load(client, health, "", roundDur, conc)
@@ -288,6 +304,37 @@ func load(c *http.Client, url func(int) string, token string, d time.Duration, c
 		return 0, err
 	}
 	return float64(n.Load()) / time.Since(t0).Seconds(), nil
+}
+
+// each asks for url(i) once for every i in [0, n), from conc clients.
+func each(c *http.Client, n int, url func(int) string, token string, conc int) error {
+	var next atomic.Int64
+	var firstErr atomic.Value
+	var wg sync.WaitGroup
+	for range conc {
+		wg.Go(func() {
+			for i := int(next.Add(1)) - 1; i < n && firstErr.Load() == nil; i = int(next.Add(1)) - 1 {
+				req, _ := http.NewRequest(http.MethodGet, url(i), nil)
+				req.Header.Set("Authorization", "Bearer "+token)
+				resp, err := c.Do(req)
+				if err != nil {
+					firstErr.CompareAndSwap(nil, err)
+					return
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					firstErr.CompareAndSwap(nil, fmt.Errorf("%s: status %d", req.URL.Path, resp.StatusCode))
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err, _ := firstErr.Load().(error); err != nil {
+		return err
+	}
+	return nil
 }
 
 func median(v []float64) float64 {
