@@ -221,6 +221,22 @@ func (r *jreader) array(elem func() bool) (empty, ok bool) {
 	}
 }
 
+// objects reads an array of objects into *dst, each object's keys by
+// field (as object calls it); an empty array leaves a non-nil empty slice
+// and null a nil one, as with encoding/json.
+func objects[T any](r *jreader, dst *[]T, keys []string, field func(e *T, k int) bool) bool {
+	empty, ok := r.array(func() bool {
+		var e T
+		ok := r.object(keys, func(k int) bool { return field(&e, k) })
+		*dst = append(*dst, e)
+		return ok
+	})
+	if empty {
+		*dst = []T{}
+	}
+	return ok
+}
+
 // done reports whether only white space is left.
 func (r *jreader) done() bool {
 	r.ws()
@@ -246,49 +262,31 @@ func (v *VM) decodeFast(raw []byte) bool {
 		case 3:
 			return r.str(&v.Site)
 		case 4:
-			empty, ok := r.array(func() bool {
-				var p Vport
-				ok := r.object(vportKeys, func(k int) bool {
-					switch k {
-					case 0:
-						return r.str(&p.Fabric)
-					case 1:
-						return r.wwn(&p.WWPN)
-					case 2:
-						return r.wwn(&p.WWNN)
-					case 3:
-						return r.str(&p.Set)
-					case 4:
-						return r.boolean(&p.Active)
-					case 5:
-						return r.wwn(&p.HBA)
-					default:
-						return r.boolean(&p.LoggedIn)
-					}
-				})
-				v.Vports = append(v.Vports, p)
-				return ok
+			return objects(r, &v.Vports, vportKeys, func(p *Vport, k int) bool {
+				switch k {
+				case 0:
+					return r.str(&p.Fabric)
+				case 1:
+					return r.wwn(&p.WWPN)
+				case 2:
+					return r.wwn(&p.WWNN)
+				case 3:
+					return r.str(&p.Set)
+				case 4:
+					return r.boolean(&p.Active)
+				case 5:
+					return r.wwn(&p.HBA)
+				default:
+					return r.boolean(&p.LoggedIn)
+				}
 			})
-			if empty {
-				v.Vports = []Vport{}
-			}
-			return ok
 		case 5:
-			empty, ok := r.array(func() bool {
-				var ref VolumeRef
-				ok := r.object(volumeRefKeys, func(k int) bool {
-					if k == 0 {
-						return r.str(&ref.ID)
-					}
-					return r.int(&ref.LUN)
-				})
-				v.Volumes = append(v.Volumes, ref)
-				return ok
+			return objects(r, &v.Volumes, volumeRefKeys, func(ref *VolumeRef, k int) bool {
+				if k == 0 {
+					return r.str(&ref.ID)
+				}
+				return r.int(&ref.LUN)
 			})
-			if empty {
-				v.Volumes = []VolumeRef{}
-			}
-			return ok
 		case 6:
 			return r.int(&v.Shares)
 		case 7:

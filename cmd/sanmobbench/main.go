@@ -278,21 +278,10 @@ func load(c *http.Client, url func(int) string, token string, d time.Duration, c
 	for range conc {
 		wg.Go(func() {
 			for ctx.Err() == nil {
-				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url(int(next.Add(1))), nil)
-				if token != "" {
-					req.Header.Set("Authorization", "Bearer "+token)
-				}
-				resp, err := c.Do(req)
-				if err != nil {
+				if err := get(ctx, c, url(int(next.Add(1))), token); err != nil {
 					if ctx.Err() == nil {
 						firstErr.CompareAndSwap(nil, err)
 					}
-					return
-				}
-				_, _ = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != http.StatusOK {
-					firstErr.CompareAndSwap(nil, fmt.Errorf("%s: status %d", req.URL.Path, resp.StatusCode))
 					return
 				}
 				n.Add(1)
@@ -306,6 +295,28 @@ func load(c *http.Client, url func(int) string, token string, d time.Duration, c
 	return float64(n.Load()) / time.Since(t0).Seconds(), nil
 }
 
+// get asks for url, reads the answer to its end and fails on any status
+// but 200, so that a fast failure cannot pass for throughput.
+func get(ctx context.Context, c *http.Client, url, token string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: status %d", req.URL.Path, resp.StatusCode)
+	}
+	return nil
+}
+
 // each asks for url(i) once for every i in [0, n), from conc clients.
 func each(c *http.Client, n int, url func(int) string, token string, conc int) error {
 	var next atomic.Int64
@@ -314,17 +325,8 @@ func each(c *http.Client, n int, url func(int) string, token string, conc int) e
 	for range conc {
 		wg.Go(func() {
 			for i := int(next.Add(1)) - 1; i < n && firstErr.Load() == nil; i = int(next.Add(1)) - 1 {
-				req, _ := http.NewRequest(http.MethodGet, url(i), nil)
-				req.Header.Set("Authorization", "Bearer "+token)
-				resp, err := c.Do(req)
-				if err != nil {
+				if err := get(context.Background(), c, url(i), token); err != nil {
 					firstErr.CompareAndSwap(nil, err)
-					return
-				}
-				_, _ = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != http.StatusOK {
-					firstErr.CompareAndSwap(nil, fmt.Errorf("%s: status %d", req.URL.Path, resp.StatusCode))
 					return
 				}
 			}
