@@ -33,6 +33,9 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/sanmob/sanmob/fabric"
+	"github.com/sanmob/sanmob/internal/loadgen"
 )
 
 func main() {
@@ -209,11 +212,11 @@ func measureLoad(addr, dir string, rounds int, roundDur time.Duration, conc int,
 		// path table kept for it. Measured rounds pick VMs at random, so
 		// without this they would mix the two in proportions that depend
 		// on how long the daemon has run.
-		t0 := time.Now()
-		if err := each(client, len(ids), topo, token, conc); err != nil {
+		res, err := loadgen.Run(fabric.RealClock{}, len(ids), conc, func(i int) error { return get(context.Background(), client, topo(i), token) })
+		if err != nil {
 			return err
 		}
-		fmt.Printf("warm-up: one topology for each of the %d VMs at %.0f req/s (first answers, paths traced)\n", len(ids), float64(len(ids))/time.Since(t0).Seconds())
+		fmt.Printf("warm-up: one topology for each of the %d VMs at %.0f req/s (first answers, paths traced)\n", len(ids), res.PerSecond)
 	}
 	var hs, ts, rs []float64
 	for r := 0; r < rounds; r++ {
@@ -313,28 +316,6 @@ func get(ctx context.Context, c *http.Client, url, token string) error {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("%s: status %d", req.URL.Path, resp.StatusCode)
-	}
-	return nil
-}
-
-// each asks for url(i) once for every i in [0, n), from conc clients.
-func each(c *http.Client, n int, url func(int) string, token string, conc int) error {
-	var next atomic.Int64
-	var firstErr atomic.Value
-	var wg sync.WaitGroup
-	for range conc {
-		wg.Go(func() {
-			for i := int(next.Add(1)) - 1; i < n && firstErr.Load() == nil; i = int(next.Add(1)) - 1 {
-				if err := get(context.Background(), c, url(i), token); err != nil {
-					firstErr.CompareAndSwap(nil, err)
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	if err, _ := firstErr.Load().(error); err != nil {
-		return err
 	}
 	return nil
 }
