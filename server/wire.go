@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"net"
@@ -80,24 +81,14 @@ func (c *wireConn) ReadFrom(r io.Reader) (int64, error) {
 	if c.held == nil {
 		return io.Copy(c.Conn, r)
 	}
-	n0 := len(c.held)
-	for {
-		if len(c.held) == cap(c.held) {
-			c.held = append(c.held, 0)[:len(c.held)]
-		}
-		n, err := r.Read(c.held[len(c.held):cap(c.held)])
-		c.held = c.held[:len(c.held)+n]
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			n := len(c.held) - n0
-			c.drop()
-			return int64(n), err
-		}
+	buf := bytes.NewBuffer(c.held)
+	n, err := buf.ReadFrom(r)
+	c.held = buf.Bytes()
+	if err != nil {
+		c.drop()
+		return n, err
 	}
-	n := len(c.held) - n0
-	return int64(n), c.send()
+	return n, c.send()
 }
 
 // send writes the held bytes and forgets them.
