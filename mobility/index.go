@@ -108,6 +108,4 @@ func (x index[K]) get(key K) []int32 {
 	return x.pos[s.lo:s.hi:s.hi]
 }
 
-func compareWWN(a, b wwn.WWN) int { return cmp.Compare(a.Uint64(), b.Uint64()) }
-
 var compareString = strings.Compare

@@ -1,6 +1,7 @@
 package mobility
 
 import (
+	"cmp"
 	"maps"
 	"math/rand/v2"
 	"slices"
@@ -8,6 +9,10 @@ import (
 
 	"github.com/sanmob/sanmob/fabric/wwn"
 )
+
+// compareWWN orders WWNs for newIndex, the comparison sort newWWNIndex is
+// held to.
+func compareWWN(a, b wwn.WWN) int { return cmp.Compare(a.Uint64(), b.Uint64()) }
 
 func TestIndex(t *testing.T) {
 	a, b, c := wwn.FromUint64(3), wwn.FromUint64(1), wwn.FromUint64(2)

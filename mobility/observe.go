@@ -37,7 +37,7 @@ type fabricObs struct {
 var pathGens atomic.Uint64
 
 // samePathGen returns prev's path generation when keep holds, a new one
-// otherwise.
+// otherwise (always for prev 0, no read before).
 func samePathGen(prev uint64, keep bool) uint64 {
 	if keep && prev != 0 {
 		return prev
@@ -114,11 +114,7 @@ func readFabric(ctx context.Context, d fabric.Driver, now time.Time, prev *fabri
 			o.npivPerPort[l.PhysicalWWPN]++
 		}
 	}
-	if prev != nil {
-		o.pathGen = samePathGen(prev.pathGen, reused && sameLogins(prev.logins, logins))
-	} else {
-		o.pathGen = samePathGen(0, false)
-	}
+	o.pathGen = samePathGen(prev.gen(), reused && sameLogins(prev.logins, logins))
 	return o, nil
 }
 
@@ -255,11 +251,7 @@ func readArray(ctx context.Context, d array.Driver, now time.Time, prev *arrayOb
 		vi.maps = sp
 		o.byVolume[id] = vi
 	}
-	if prev != nil {
-		o.pathGen = samePathGen(prev.pathGen, samePresentation(prev, o))
-	} else {
-		o.pathGen = samePathGen(0, false)
-	}
+	o.pathGen = samePathGen(prev.gen(), prev != nil && samePresentation(prev, o))
 	return o, nil
 }
 

@@ -210,15 +210,13 @@ func (v *observed) fabric(id string) *fabricObs {
 	return nil
 }
 
-func (v *observed) array(id string) *arrayObs { return v.arrayRef(id).o }
-
-func (v *observed) arrayRef(id string) arrayRef {
+func (v *observed) array(id string) *arrayObs {
 	for _, a := range v.arrays {
 		if a.id == id {
-			return a
+			return a.o
 		}
 	}
-	return arrayRef{id: id}
+	return nil
 }
 
 // devicesOf lists the devices a VM's topology touches; s.mu is held.
