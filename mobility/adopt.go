@@ -42,15 +42,15 @@ type adoptedChunk struct {
 func (s *Service) adoptable(owners map[wwn.WWN]owner) []adoptedChunk {
 	tgtArray := map[wwn.WWN]string{}
 	for _, aid := range s.arrIDs {
-		if o := s.arrays[aid].obs.Load(); o != nil {
-			for _, p := range o.ports {
+		if o := s.arrays[aid].Obs.Load(); o != nil {
+			for _, p := range o.Ports {
 				tgtArray[p.WWPN] = aid
 			}
 		}
 	}
 	var out []adoptedChunk
 	for _, fid := range s.fabIDs {
-		o := s.fabrics[fid].obs.Load()
+		o := s.fabrics[fid].Obs.Load()
 		if o == nil {
 			continue
 		}
@@ -79,7 +79,7 @@ func (s *Service) adoptable(owners map[wwn.WWN]owner) []adoptedChunk {
 			}
 		}
 		c.Fabric = fid
-		for _, z := range o.db.Zones {
+		for _, z := range o.DB.Zones {
 			switch {
 			case !fabric.Owned(z.Name):
 			case len(z.Principals) == 1:

@@ -69,7 +69,7 @@ func validName(field, name string) error {
 
 // candidate is a pool a volume may go to, with its thin-aware room.
 type candidate struct {
-	array *arrayDev
+	array *ArrayDev
 	pool  array.Pool
 	room  int64 // for the requested kind (thin: overcommit headroom; thick: free physical)
 }
@@ -112,11 +112,11 @@ func (s *Service) candidates(site, arrayID, poolID string, thin bool) ([]candida
 		if (arrayID != "" && id != arrayID) || (site != "" && a.Site != site) {
 			continue
 		}
-		o := a.obs.Load()
+		o := a.Obs.Load()
 		if o == nil {
 			continue
 		}
-		for _, p := range o.pools {
+		for _, p := range o.Pools {
 			if poolID != "" && p.ID != poolID {
 				continue
 			}
@@ -250,13 +250,13 @@ func (s *Service) putVolume(v *Volume) error {
 	return nil
 }
 
-func (s *Service) readArrayNow(ctx context.Context, a *arrayDev) {
+func (s *Service) readArrayNow(ctx context.Context, a *ArrayDev) {
 	c, cancel := context.WithTimeout(ctx, s.cfg.DriverTimeout)
 	defer cancel()
-	o, err := readArray(c, a.Driver, s.clk.Now(), a.obs.Load())
-	s.record(&a.status, err, logrus.Fields{"array": a.ID})
+	o, err := ReadArray(c, a.Driver, s.clk.Now(), a.Obs.Load())
+	s.record(&a.Status, err, logrus.Fields{"array": a.ID})
 	if err == nil {
-		storeNewer(&a.obs, o, arrayObsAt)
+		storeNewer(&a.Obs, o, arrayObsAt)
 	}
 }
 
@@ -435,11 +435,11 @@ func (s *Service) SnapshotVM(ctx context.Context, vmID string, spec SnapshotSpec
 // Snapshot returns one snapshot by id; ErrNotFound.
 func (s *Service) Snapshot(id string) (SnapshotView, error) {
 	for _, aid := range s.arrIDs {
-		o := s.arrays[aid].obs.Load()
+		o := s.arrays[aid].Obs.Load()
 		if o == nil {
 			continue
 		}
-		for _, sn := range o.snaps {
+		for _, sn := range o.Snaps {
 			if sn.ID == id {
 				return SnapshotView{sn, aid}, nil
 			}
@@ -505,11 +505,11 @@ func (s *Service) nodeOf(id string) (node, error) {
 // o; else a new one of its own, so that a VM's vports never see a host's
 // LUNs. Every mapping of a group lists the group's initiators, so the
 // initiator index finds them all without scanning the array's mappings.
-func hostGroupOf(n node, o *arrayObs) (name string, had []wwn.WWN, maps []int32) {
+func hostGroupOf(n node, o *ArrayObs) (name string, had []wwn.WWN, maps []int32) {
 	for _, fid := range sortedKeys(n.initiators) {
 		for _, w := range n.initiators[fid] {
-			if ms := o.mapsByInit.get(w); len(ms) > 0 {
-				m := &o.mappings[ms[0]]
+			if ms := o.MapsByInit.Get(w); len(ms) > 0 {
+				m := &o.Mappings[ms[0]]
 				return m.HostGroup, m.Initiators, ms
 			}
 		}
@@ -520,7 +520,7 @@ func hostGroupOf(n node, o *arrayObs) (name string, had []wwn.WWN, maps []int32)
 // targetsFor picks, on each fabric the node sits on, up to two of the
 // array's target ports logged in there — the same two for every volume of
 // the node (its zones are then shared), spread across nodes by a hash.
-func (s *Service) targetsFor(n node, a *arrayDev, o *arrayObs) (map[string][]wwn.WWN, error) {
+func (s *Service) targetsFor(n node, a *ArrayDev, o *ArrayObs) (map[string][]wwn.WWN, error) {
 	out := map[string][]wwn.WWN{}
 	h := sha256.Sum256([]byte(n.id))
 	for fid := range n.initiators {
@@ -528,10 +528,10 @@ func (s *Service) targetsFor(n node, a *arrayDev, o *arrayObs) (map[string][]wwn
 		if f == nil {
 			continue
 		}
-		fo := f.obs.Load()
+		fo := f.Obs.Load()
 		var ports []wwn.WWN
-		for _, p := range o.ports {
-			if fo.loggedIn(p.WWPN) {
+		for _, p := range o.Ports {
+			if fo.LoggedIn(p.WWPN) {
 				ports = append(ports, p.WWPN)
 			}
 		}
@@ -554,10 +554,10 @@ func (s *Service) targetsFor(n node, a *arrayDev, o *arrayObs) (map[string][]wwn
 // free, else the lowest free one there. The host group's ids in use are
 // those of its mappings as last read (maps, positions in o) plus those
 // sanmob mapped since (reserved). Call with the host group's lock held.
-func (s *Service) lunFor(v *Volume, arrayID string, o *arrayObs, hostGroup string, maps []int32) int {
+func (s *Service) lunFor(v *Volume, arrayID string, o *ArrayObs, hostGroup string, maps []int32) int {
 	used := map[int]bool{}
 	for _, mi := range maps {
-		m := &o.mappings[mi]
+		m := &o.Mappings[mi]
 		if m.Volume == v.ID {
 			return m.LUN // mapped there already
 		}
@@ -642,7 +642,7 @@ func (s *Service) Attach(ctx context.Context, spec AttachmentSpec) (Attachment, 
 	if a.Site != n.site {
 		return Attachment{}, fmt.Errorf("volume %s is at site %s, %s %s at site %s; storage is presented within a site: %w", v.ID, a.Site, n.kind, n.id, n.site, ErrConflict)
 	}
-	o := a.obs.Load() // one observation for every choice below
+	o := a.Obs.Load() // one observation for every choice below
 	if o == nil {
 		return Attachment{}, fmt.Errorf("array %s has not been read: %w", a.ID, ErrUnavailable)
 	}
@@ -677,7 +677,7 @@ func (s *Service) Attach(ctx context.Context, spec AttachmentSpec) (Attachment, 
 			inits = append(inits, w)
 		}
 	}
-	mapped := slices.ContainsFunc(hgMaps, func(mi int32) bool { return o.mappings[mi].Volume == v.ID }) ||
+	mapped := slices.ContainsFunc(hgMaps, func(mi int32) bool { return o.Mappings[mi].Volume == v.ID }) ||
 		len(existing) > 0 && slices.ContainsFunc(existing, func(x Attachment) bool { return x.Node == n.id })
 	c, cancel := context.WithTimeout(ctx, s.cfg.DriverTimeout)
 	err = a.Driver.Map(c, array.MapSpec{Volume: v.ID, HostGroup: hg, Initiators: inits, LUN: lun, TargetPorts: tports})
@@ -848,7 +848,7 @@ func (s *Service) loginActive(ctx context.Context, n node) error {
 	s.mu.RUnlock()
 	var done []Vport
 	for _, p := range active {
-		if f := s.fabrics[p.Fabric]; f != nil && f.obs.Load().loggedIn(p.WWPN) {
+		if f := s.fabrics[p.Fabric]; f != nil && f.Obs.Load().LoggedIn(p.WWPN) {
 			continue
 		}
 		if err := s.LoginVport(ctx, n.id, p.WWPN); err != nil {

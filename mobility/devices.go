@@ -18,17 +18,17 @@ type DeviceStatus struct {
 	LastError   string     `json:"lastError,omitempty"`
 }
 
-func deviceStatus(observed time.Time, st *devStatus) DeviceStatus {
+func deviceStatus(observed time.Time, st *DevStatus) DeviceStatus {
 	var d DeviceStatus
 	if !observed.IsZero() {
 		d.ObservedAt = &observed
 	}
 	if st != nil {
-		at := st.at
+		at := st.At
 		d.LastAttempt = &at
-		d.Reachable = st.err == nil
-		if st.err != nil {
-			d.LastError = st.err.Error()
+		d.Reachable = st.Err == nil
+		if st.Err != nil {
+			d.LastError = st.Err.Error()
 		}
 	}
 	return d
@@ -53,27 +53,27 @@ type Fabric struct {
 }
 
 // Fabrics lists the configured fabrics.
-func (s *Service) Fabrics() []Fabric { return listed(s.fabrics, all[fabricDev], s.fabricView) }
+func (s *Service) Fabrics() []Fabric { return listed(s.fabrics, all[FabricDev], s.fabricView) }
 
 // Fabric returns one fabric.
 func (s *Service) Fabric(id string) (Fabric, error) {
 	return lookup(s.fabrics, "fabric", id, s.fabricView)
 }
 
-func (s *Service) fabricView(f *fabricDev) Fabric {
+func (s *Service) fabricView(f *FabricDev) Fabric {
 	v := Fabric{ID: f.ID, Site: f.Site, Driver: f.DriverName}
 	var at time.Time
-	if o := f.obs.Load(); o != nil {
-		at = o.at
-		v.Switch = o.info
-		v.ZoneCount = len(o.db.Zones)
-		v.ZoneDBBytes = o.db.SizeBytes
-		v.ZoneDBMaxBytes = o.db.MaxBytes
-		v.EffectiveCfg = o.db.EffectiveCfg
-		v.Checksum = o.db.Checksum
-		v.LoginCount = len(o.logins)
+	if o := f.Obs.Load(); o != nil {
+		at = o.At
+		v.Switch = o.Info
+		v.ZoneCount = len(o.DB.Zones)
+		v.ZoneDBBytes = o.DB.SizeBytes
+		v.ZoneDBMaxBytes = o.DB.MaxBytes
+		v.EffectiveCfg = o.DB.EffectiveCfg
+		v.Checksum = o.DB.Checksum
+		v.LoginCount = len(o.Logins)
 	}
-	v.Status = deviceStatus(at, f.status.Load())
+	v.Status = deviceStatus(at, f.Status.Load())
 	if st, ok := s.zoner.Stats(f.ID); ok {
 		v.ZonePolicy = string(st.Policy)
 		v.ZoneCommits = st.Commits
@@ -91,12 +91,12 @@ func (s *Service) Logins(fabricID string) ([]fabric.Login, *time.Time, error) {
 	if !ok {
 		return nil, nil, notFound("fabric", fabricID)
 	}
-	o := f.obs.Load()
+	o := f.Obs.Load()
 	if o == nil {
-		return nil, nil, s.notObserved("fabric", fabricID, f.status.Load())
+		return nil, nil, s.notObserved("fabric", fabricID, f.Status.Load())
 	}
-	at := o.at
-	return o.logins, &at, nil
+	at := o.At
+	return o.Logins, &at, nil
 }
 
 // ZoneView is a zone with who owns it and who relies on it.
@@ -116,19 +116,19 @@ func (s *Service) Zones(fabricID string) ([]ZoneView, *time.Time, error) {
 	if !ok {
 		return nil, nil, notFound("fabric", fabricID)
 	}
-	o := f.obs.Load()
+	o := f.Obs.Load()
 	if o == nil {
-		return nil, nil, s.notObserved("fabric", fabricID, f.status.Load())
+		return nil, nil, s.notObserved("fabric", fabricID, f.Status.Load())
 	}
-	eff := make(map[string]bool, len(o.db.Effective))
-	for _, n := range o.db.Effective {
+	eff := make(map[string]bool, len(o.DB.Effective))
+	for _, n := range o.DB.Effective {
 		eff[n] = true
 	}
 	held := s.zoneUsers(fabricID)
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	out := make([]ZoneView, 0, len(o.db.Zones))
-	for _, z := range o.db.Zones {
+	out := make([]ZoneView, 0, len(o.DB.Zones))
+	for _, z := range o.DB.Zones {
 		zv := ZoneView{Name: z.Name, Members: z.Members, Peer: z.Principals, Effective: eff[z.Name], Owner: "external", Users: []string{}}
 		if fabric.Owned(z.Name) {
 			zv.Owner = "sanmob"
@@ -147,7 +147,7 @@ func (s *Service) Zones(fabricID string) ([]ZoneView, *time.Time, error) {
 		sort.Strings(zv.Users)
 		out = append(out, zv)
 	}
-	at := o.at
+	at := o.At
 	return out, &at, nil
 }
 
@@ -173,29 +173,29 @@ type Array struct {
 }
 
 // Arrays lists the configured arrays.
-func (s *Service) Arrays() []Array { return listed(s.arrays, all[arrayDev], s.arrayView) }
+func (s *Service) Arrays() []Array { return listed(s.arrays, all[ArrayDev], s.arrayView) }
 
 // Array returns one array.
 func (s *Service) Array(id string) (Array, error) {
 	return lookup(s.arrays, "array", id, s.arrayView)
 }
 
-func (s *Service) arrayView(a *arrayDev) Array {
+func (s *Service) arrayView(a *ArrayDev) Array {
 	v := Array{ID: a.ID, Site: a.Site, Driver: a.DriverName, TargetPorts: []TargetPortView{}, Pools: []string{}}
 	var at time.Time
-	if o := a.obs.Load(); o != nil {
-		at = o.at
-		v.Info = o.info
-		for _, p := range o.ports {
+	if o := a.Obs.Load(); o != nil {
+		at = o.At
+		v.Info = o.Info
+		for _, p := range o.Ports {
 			fid, _, _ := s.loginAnywhere(p.WWPN)
 			v.TargetPorts = append(v.TargetPorts, TargetPortView{Name: p.Name, WWPN: p.WWPN, WWNN: p.WWNN, Fabric: fid, QueueLimit: p.QueueLimit})
 		}
-		for _, p := range o.pools {
+		for _, p := range o.Pools {
 			v.Pools = append(v.Pools, p.ID)
 		}
-		v.VolumeCount = len(o.volumes)
+		v.VolumeCount = len(o.Volumes)
 	}
-	v.Status = deviceStatus(at, a.status.Load())
+	v.Status = deviceStatus(at, a.Status.Load())
 	return v
 }
 
@@ -226,11 +226,11 @@ func (s *Service) Pools(arrayID string) []Pool {
 			continue
 		}
 		a := s.arrays[id]
-		o := a.obs.Load()
+		o := a.Obs.Load()
 		if o == nil {
 			continue
 		}
-		for _, p := range o.pools {
+		for _, p := range o.Pools {
 			out = append(out, poolView(a, o, p))
 		}
 	}
@@ -248,11 +248,11 @@ func (s *Service) Pool(id string) (Pool, error) {
 	return Pool{}, notFound("pool", id)
 }
 
-func poolView(a *arrayDev, o *arrayObs, p array.Pool) Pool {
+func poolView(a *ArrayDev, o *ArrayObs, p array.Pool) Pool {
 	v := Pool{
 		ID: p.ID, Name: p.Name, Array: a.ID, Site: a.Site, PhysicalBytes: p.PhysicalBytes, UsedBytes: p.UsedBytes,
 		ProvisionedBytes: p.ProvisionedBytes, FreeBytes: p.PhysicalBytes - p.UsedBytes, MaxOvercommit: p.MaxOvercommit,
-		ObservedAt: o.at,
+		ObservedAt: o.At,
 	}
 	if p.PhysicalBytes > 0 {
 		v.Overcommit = round2(float64(p.ProvisionedBytes) / float64(p.PhysicalBytes))
@@ -285,7 +285,7 @@ func (s *Service) Volume(id string) (Volume, error) {
 func (s *Service) volumeView(v *Volume) Volume {
 	out := *v
 	if a := s.arrays[v.Array]; a != nil {
-		if dv, ok, _ := a.obs.Load().volume(v.ID); ok {
+		if dv, ok, _ := a.Obs.Load().Volume(v.ID); ok {
 			out.UsedBytes = dv.UsedBytes
 		}
 	}
@@ -302,18 +302,18 @@ type SnapshotView struct {
 func (s *Service) Snapshots(volume string) []SnapshotView {
 	out := []SnapshotView{}
 	for _, id := range s.arrIDs {
-		o := s.arrays[id].obs.Load()
+		o := s.arrays[id].Obs.Load()
 		if o == nil {
 			continue
 		}
 		if volume != "" {
-			_, _, vi := o.volume(volume)
-			for _, sn := range o.snapshotsOf(vi) {
+			_, _, vi := o.Volume(volume)
+			for _, sn := range o.SnapshotsOf(vi) {
 				out = append(out, SnapshotView{sn, id})
 			}
 			continue
 		}
-		for _, sn := range o.snaps {
+		for _, sn := range o.Snaps {
 			out = append(out, SnapshotView{sn, id})
 		}
 	}
@@ -321,9 +321,9 @@ func (s *Service) Snapshots(volume string) []SnapshotView {
 	return out
 }
 
-func (s *Service) notObserved(kind, id string, st *devStatus) error {
-	if st != nil && st.err != nil {
-		return &DeviceError{Kind: kind, ID: id, Err: st.err}
+func (s *Service) notObserved(kind, id string, st *DevStatus) error {
+	if st != nil && st.Err != nil {
+		return &DeviceError{Kind: kind, ID: id, Err: st.Err}
 	}
 	return &DeviceError{Kind: kind, ID: id, Err: ErrNotReady}
 }

@@ -92,29 +92,29 @@ func (s *Service) discover() error {
 	co := s.computeObs.Load()
 	// Stamp the records with the oldest observation they were built from, so
 	// that the model counts as sure of them (see Topology) until they change.
-	now := co.at
+	now := co.At
 	for _, id := range s.fabIDs {
-		if at := s.fabrics[id].obs.Load().at; at.Before(now) {
+		if at := s.fabrics[id].Obs.Load().At; at.Before(now) {
 			now = at
 		}
 	}
 	for _, id := range s.arrIDs {
-		if at := s.arrays[id].obs.Load().at; at.Before(now) {
+		if at := s.arrays[id].Obs.Load().At; at.Before(now) {
 			now = at
 		}
 	}
 
 	hbaFabric := map[wwn.WWN]string{}
 	for _, id := range s.fabIDs {
-		o := s.fabrics[id].obs.Load()
-		for _, l := range o.logins {
+		o := s.fabrics[id].Obs.Load()
+		for _, l := range o.Logins {
 			if !l.NPIV {
 				hbaFabric[l.WWPN] = id
 			}
 		}
 	}
-	hosts := make(map[string]*Host, len(co.hosts))
-	for _, ch := range co.hosts {
+	hosts := make(map[string]*Host, len(co.Hosts))
+	for _, ch := range co.Hosts {
 		h := &Host{ID: ch.ID, Name: ch.Name, Site: ch.Site, CreatedAt: now, UpdatedAt: now}
 		for _, b := range ch.HBAs {
 			h.HBAs = append(h.HBAs, HBA{Name: b.Name, WWPN: b.WWPN, WWNN: b.WWNN, Fabric: hbaFabric[b.WWPN], MaxVports: b.MaxVports})
@@ -123,8 +123,8 @@ func (s *Service) discover() error {
 	}
 	volumes := map[string]*Volume{}
 	for _, aid := range s.arrIDs {
-		o := s.arrays[aid].obs.Load()
-		for _, v := range o.volumes {
+		o := s.arrays[aid].Obs.Load()
+		for _, v := range o.Volumes {
 			if prev, dup := volumes[v.ID]; dup {
 				s.log.WithFields(logrus.Fields{"volume": v.ID, "array": aid, "first": prev.Array}).Warn("volume id reported by two arrays; keeping the first")
 				continue
@@ -132,8 +132,8 @@ func (s *Service) discover() error {
 			volumes[v.ID] = volumeFromDevice(aid, v, now)
 		}
 	}
-	vms := make(map[string]*VM, len(co.vms))
-	for _, cv := range co.vms {
+	vms := make(map[string]*VM, len(co.VMs))
+	for _, cv := range co.VMs {
 		h := hosts[cv.Host]
 		vm := &VM{ID: cv.ID, Name: cv.Name, Host: cv.Host, Shares: cv.Shares, CreatedAt: now, UpdatedAt: now}
 		if h != nil {
@@ -241,12 +241,12 @@ func (s *Service) deleteOthers(kind string, keep func(string) bool) error {
 func (s *Service) devicesAnswered() (bool, []string) {
 	var why []string
 	for _, id := range s.fabIDs {
-		if s.fabrics[id].obs.Load() == nil {
+		if s.fabrics[id].Obs.Load() == nil {
 			why = append(why, "fabric "+id)
 		}
 	}
 	for _, id := range s.arrIDs {
-		if s.arrays[id].obs.Load() == nil {
+		if s.arrays[id].Obs.Load() == nil {
 			why = append(why, "array "+id)
 		}
 	}
@@ -262,10 +262,10 @@ func (s *Service) maskedVolumes(vm *VM) []VolumeRef {
 	seen := map[string]bool{}
 	var refs []VolumeRef
 	for _, aid := range s.arrIDs {
-		o := s.arrays[aid].obs.Load()
+		o := s.arrays[aid].Obs.Load()
 		for _, p := range vm.Vports {
-			for _, mi := range o.mapsByInit.get(p.WWPN) {
-				m := o.mappings[mi]
+			for _, mi := range o.MapsByInit.Get(p.WWPN) {
+				m := o.Mappings[mi]
 				if !seen[m.Volume] {
 					seen[m.Volume] = true
 					refs = append(refs, VolumeRef{ID: m.Volume, LUN: m.LUN})
@@ -292,16 +292,16 @@ func (s *Service) reconcileVolumes() error {
 	var changes []change
 	s.mu.RLock()
 	for _, aid := range s.arrIDs {
-		o := s.arrays[aid].obs.Load()
+		o := s.arrays[aid].Obs.Load()
 		if o == nil {
 			continue
 		}
-		for _, dv := range o.volumes {
+		for _, dv := range o.Volumes {
 			cur, ok := s.volumes[dv.ID]
 			if ok && (cur.Array != aid || matchesDevice(cur, dv)) {
 				continue
 			}
-			if at, gone := s.deletedAt[dv.ID]; !ok && gone && !o.at.After(at) {
+			if at, gone := s.deletedAt[dv.ID]; !ok && gone && !o.At.After(at) {
 				continue // deleted through the API after this observation was read
 			}
 			nv := volumeFromDevice(aid, dv, now)
@@ -316,8 +316,8 @@ func (s *Service) reconcileVolumes() error {
 		if a == nil || v.Missing {
 			continue
 		}
-		if o := a.obs.Load(); o != nil {
-			if _, ok, _ := o.volume(v.ID); !ok {
+		if o := a.Obs.Load(); o != nil {
+			if _, ok, _ := o.Volume(v.ID); !ok {
 				nv := *v
 				nv.Missing = true
 				changes = append(changes, change{v, &nv})

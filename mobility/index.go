@@ -8,17 +8,17 @@ import (
 	"github.com/sanmob/sanmob/fabric/wwn"
 )
 
-// span is a run of positions in an index's pos slice.
-type span struct{ lo, hi int32 }
+// Span is a run of positions in an index's pos slice.
+type Span struct{ lo, hi int32 }
 
-// index groups positions (into some slice of device records) by key without
+// Index groups positions (into some slice of device records) by key without
 // a slice per key: all positions sorted by key in one slice, and each key's
 // span of it. On a large fabric that is a few allocations instead of
 // hundreds of thousands, and with WWN keys the map holds no pointers at all,
 // so the garbage collector never has to scan it.
-type index[K comparable] struct {
+type Index[K comparable] struct {
 	pos   []int32
-	spans map[K]span
+	spans map[K]Span
 }
 
 type keyPos[K comparable] struct {
@@ -27,7 +27,7 @@ type keyPos[K comparable] struct {
 }
 
 // newIndex builds an index; positions of one key keep their order.
-func newIndex[K comparable](pairs []keyPos[K], compare func(a, b K) int) index[K] {
+func newIndex[K comparable](pairs []keyPos[K], compare func(a, b K) int) Index[K] {
 	slices.SortFunc(pairs, func(a, b keyPos[K]) int {
 		return cmp.Or(compare(a.key, b.key), cmp.Compare(a.pos, b.pos))
 	})
@@ -38,7 +38,7 @@ func newIndex[K comparable](pairs []keyPos[K], compare func(a, b K) int) index[K
 // members and an array's initiators are hundreds of thousands of pairs,
 // and sorting them through a comparison function was a sixth of a cold
 // start's CPU on the large lab.
-func newWWNIndex(pairs []keyPos[wwn.WWN]) index[wwn.WWN] {
+func newWWNIndex(pairs []keyPos[wwn.WWN]) Index[wwn.WWN] {
 	// Radix sort is stable: pairs in position order end in (key, position)
 	// order, as newIndex orders them. Callers list pairs in position
 	// order; any other order is put right first.
@@ -85,22 +85,22 @@ func radixSortWWN(pairs []keyPos[wwn.WWN]) {
 }
 
 // grouped builds the index of pairs sorted by key, then position.
-func grouped[K comparable](pairs []keyPos[K]) index[K] {
-	x := index[K]{pos: make([]int32, len(pairs)), spans: make(map[K]span)}
+func grouped[K comparable](pairs []keyPos[K]) Index[K] {
+	x := Index[K]{pos: make([]int32, len(pairs)), spans: make(map[K]Span)}
 	for i := 0; i < len(pairs); {
 		j := i
 		for j < len(pairs) && pairs[j].key == pairs[i].key {
 			x.pos[j] = pairs[j].pos
 			j++
 		}
-		x.spans[pairs[i].key] = span{int32(i), int32(j)}
+		x.spans[pairs[i].key] = Span{int32(i), int32(j)}
 		i = j
 	}
 	return x
 }
 
-// get returns the positions of key, in order; nil when it has none.
-func (x index[K]) get(key K) []int32 {
+// Get returns the positions of key, in order; nil when it has none.
+func (x Index[K]) Get(key K) []int32 {
 	s, ok := x.spans[key]
 	if !ok {
 		return nil

@@ -26,16 +26,16 @@ func TestIndex(t *testing.T) {
 		{c, nil},
 	}
 	for _, tt := range tests {
-		if got := x.get(tt.key); !slices.Equal(got, tt.want) {
+		if got := x.Get(tt.key); !slices.Equal(got, tt.want) {
 			t.Errorf("get(%v) = %v, want %v", tt.key, got, tt.want)
 		}
 	}
 	// A caller appending to a result must not overwrite the next key's run.
-	got := append(x.get(b), 99)
-	if !slices.Equal(x.get(a), []int32{0, 2, 4}) || len(got) != 3 {
-		t.Fatalf("append through get clobbered the index: %v", x.get(a))
+	got := append(x.Get(b), 99)
+	if !slices.Equal(x.Get(a), []int32{0, 2, 4}) || len(got) != 3 {
+		t.Fatalf("append through get clobbered the index: %v", x.Get(a))
 	}
-	if empty := newIndex[string](nil, compareString); empty.get("x") != nil {
+	if empty := newIndex[string](nil, compareString); empty.Get("x") != nil {
 		t.Fatal("empty index answered")
 	}
 }

@@ -127,10 +127,10 @@ func (s *Service) hostView(h *Host) Host {
 	for i := range v.HBAs {
 		hba := &v.HBAs[i]
 		if f := s.fabrics[hba.Fabric]; f != nil {
-			o := f.obs.Load()
-			if _, ok := o.login(hba.WWPN); ok {
+			o := f.Obs.Load()
+			if _, ok := o.Login(hba.WWPN); ok {
 				hba.LoggedIn = true
-				hba.VportsInUse = o.npivPerPort[hba.WWPN]
+				hba.VportsInUse = o.NPIVPerPort[hba.WWPN]
 			}
 		}
 	}
@@ -352,7 +352,7 @@ func (s *Service) vmView(v *VM) VM {
 	for i := range out.Vports {
 		p := &out.Vports[i]
 		if f := s.fabrics[p.Fabric]; f != nil {
-			if l, ok := f.obs.Load().login(p.WWPN); ok {
+			if l, ok := f.Obs.Load().Login(p.WWPN); ok {
 				p.LoggedIn = true
 				p.HBA = l.PhysicalWWPN
 				if !l.LoggedInAt.IsZero() {
@@ -653,7 +653,7 @@ func (s *Service) generateVports(h *Host) ([]Vport, error) {
 // loginAnywhere finds a WWPN in the name servers as last observed.
 func (s *Service) loginAnywhere(w wwn.WWN) (string, fabric.Login, bool) {
 	for _, id := range s.fabIDs {
-		if l, ok := s.fabrics[id].obs.Load().login(w); ok {
+		if l, ok := s.fabrics[id].Obs.Load().Login(w); ok {
 			return id, l, true
 		}
 	}
@@ -673,7 +673,7 @@ func (s *Service) wwpnTaken(w wwn.WWN) bool {
 	// administrator's zone of a powered-off host, a leftover): handing it
 	// to a new VM would give that VM the zone's access.
 	for _, id := range s.fabIDs {
-		if _, _, zones := s.fabrics[id].obs.Load().port(w); len(zones) > 0 {
+		if _, _, zones := s.fabrics[id].Obs.Load().Port(w); len(zones) > 0 {
 			return true
 		}
 	}

@@ -13,23 +13,23 @@ import (
 	"github.com/sanmob/sanmob/fabric/wwn"
 )
 
-// fabricObs is one consistent read of a fabric. It is immutable once built,
+// FabricObs is one consistent read of a fabric. It is immutable once built,
 // so readers share it without locks and a refresh swaps in a new one.
-type fabricObs struct {
-	at          time.Time
-	info        fabric.Info
-	logins      []fabric.Login
-	npivPerPort map[wwn.WWN]int // NPIV logins carried by each physical port
-	db          fabric.ZoneDB
+type FabricObs struct {
+	At          time.Time
+	Info        fabric.Info
+	Logins      []fabric.Login
+	NPIVPerPort map[wwn.WWN]int // NPIV logins carried by each physical port
+	DB          fabric.ZoneDB
 	zonePos     []int32 // zone positions grouped by member, spanned by portInfo.zones
 	// byWWPN answers both questions a topology asks of a port — is it
 	// logged in, which zones hold it — in one lookup; its values hold no
 	// pointers, so the GC never scans it.
 	byWWPN map[wwn.WWN]portInfo
-	// pathGen is equal for two reads of the fabric that agree on all a
+	// PathGen is equal for two reads of the fabric that agree on all a
 	// path depends on (the zone DB, and who is logged in through which
 	// port), so that paths traced on the first stay valid on the second.
-	pathGen uint64
+	PathGen uint64
 }
 
 // pathGens numbers the distinct device states paths are traced from; 0 is
@@ -48,13 +48,13 @@ func samePathGen(prev uint64, keep bool) uint64 {
 // portInfo is what a fabric knows of one WWPN.
 type portInfo struct {
 	login int32 // position in logins; -1 when not logged in
-	zones span  // of zonePos
+	zones Span  // of zonePos
 }
 
-// readFabric reads a fabric; when the driver can tell the zone DB's checksum
+// ReadFabric reads a fabric; when the driver can tell the zone DB's checksum
 // alone and it equals prev's, the zone DB and its index are reused rather
 // than read again (on a 200,000-zone fabric that is most of a refresh).
-func readFabric(ctx context.Context, d fabric.Driver, now time.Time, prev *fabricObs) (*fabricObs, error) {
+func ReadFabric(ctx context.Context, d fabric.Driver, now time.Time, prev *FabricObs) (*FabricObs, error) {
 	info, err := d.Info(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("info: %w", err)
@@ -63,17 +63,17 @@ func readFabric(ctx context.Context, d fabric.Driver, now time.Time, prev *fabri
 	if err != nil {
 		return nil, fmt.Errorf("name server: %w", err)
 	}
-	o := &fabricObs{at: now, info: info, logins: logins, npivPerPort: map[wwn.WWN]int{}}
-	var zoneSpans map[wwn.WWN]span
+	o := &FabricObs{At: now, Info: info, Logins: logins, NPIVPerPort: map[wwn.WWN]int{}}
+	var zoneSpans map[wwn.WWN]Span
 	reused := false
 	if cr, ok := d.(fabric.ChecksumReader); ok && prev != nil {
 		sum, err := cr.ZoneDBChecksum(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("zone db checksum: %w", err)
 		}
-		if sum == prev.db.Checksum {
-			o.db, o.zonePos, reused = prev.db, prev.zonePos, true
-			zoneSpans = make(map[wwn.WWN]span, len(prev.byWWPN))
+		if sum == prev.DB.Checksum {
+			o.DB, o.zonePos, reused = prev.DB, prev.zonePos, true
+			zoneSpans = make(map[wwn.WWN]Span, len(prev.byWWPN))
 			for w, pi := range prev.byWWPN {
 				if pi.zones.hi > pi.zones.lo {
 					zoneSpans[w] = pi.zones
@@ -86,7 +86,7 @@ func readFabric(ctx context.Context, d fabric.Driver, now time.Time, prev *fabri
 		if err != nil {
 			return nil, fmt.Errorf("zone db: %w", err)
 		}
-		o.db = db
+		o.DB = db
 		pairs := make([]keyPos[wwn.WWN], 0, 2*len(db.Zones))
 		for i, z := range db.Zones {
 			for _, m := range z.Members {
@@ -111,10 +111,10 @@ func readFabric(ctx context.Context, d fabric.Driver, now time.Time, prev *fabri
 		pi.login = int32(i)
 		o.byWWPN[l.WWPN] = pi
 		if l.NPIV {
-			o.npivPerPort[l.PhysicalWWPN]++
+			o.NPIVPerPort[l.PhysicalWWPN]++
 		}
 	}
-	o.pathGen = samePathGen(prev.gen(), reused && sameLogins(prev.logins, logins))
+	o.PathGen = samePathGen(prev.Gen(), reused && sameLogins(prev.Logins, logins))
 	return o, nil
 }
 
@@ -126,9 +126,9 @@ func sameLogins(a, b []fabric.Login) bool {
 	})
 }
 
-// port returns what the fabric knows of w: its login, if any, and the
+// Port returns what the fabric knows of w: its login, if any, and the
 // positions of the zones that hold it.
-func (o *fabricObs) port(w wwn.WWN) (fabric.Login, bool, []int32) {
+func (o *FabricObs) Port(w wwn.WWN) (fabric.Login, bool, []int32) {
 	if o == nil {
 		return fabric.Login{}, false, nil
 	}
@@ -140,49 +140,49 @@ func (o *fabricObs) port(w wwn.WWN) (fabric.Login, bool, []int32) {
 	if pi.login < 0 {
 		return fabric.Login{}, false, zones
 	}
-	return o.logins[pi.login], true, zones
+	return o.Logins[pi.login], true, zones
 }
 
-// loggedIn reports whether w is logged in to the fabric; false for a
+// LoggedIn reports whether w is logged in to the fabric; false for a
 // fabric never read.
-func (o *fabricObs) loggedIn(w wwn.WWN) bool {
-	_, ok := o.login(w)
+func (o *FabricObs) LoggedIn(w wwn.WWN) bool {
+	_, ok := o.Login(w)
 	return ok
 }
 
-func (o *fabricObs) login(w wwn.WWN) (fabric.Login, bool) {
-	l, ok, _ := o.port(w)
+func (o *FabricObs) Login(w wwn.WWN) (fabric.Login, bool) {
+	l, ok, _ := o.Port(w)
 	return l, ok
 }
 
-// arrayObs is one consistent read of an array, immutable like fabricObs.
-type arrayObs struct {
-	at         time.Time
-	info       array.Info
-	ports      []array.TargetPort
-	portIdx    map[wwn.WWN]int32
-	pools      []array.Pool
-	volumes    []array.Volume
-	snaps      []array.Snapshot
-	mappings   []array.Mapping
-	mapsByInit index[wwn.WWN] // initiator → mapping positions
+// ArrayObs is one consistent read of an array, immutable like fabricObs.
+type ArrayObs struct {
+	At         time.Time
+	Info       array.Info
+	Ports      []array.TargetPort
+	PortIdx    map[wwn.WWN]int32
+	Pools      []array.Pool
+	Volumes    []array.Volume
+	Snaps      []array.Snapshot
+	Mappings   []array.Mapping
+	MapsByInit Index[wwn.WWN] // initiator → mapping positions
 	// byVolume answers everything a topology asks of a volume in one lookup.
-	byVolume map[string]volInfo
+	byVolume map[string]VolInfo
 	snapPos  []int32 // snapshot positions grouped by volume
 	mapPos   []int32 // mapping positions grouped by volume
-	pathGen  uint64  // as fabricObs.pathGen: equal while ports and mappings are
+	PathGen  uint64  // as fabricObs.pathGen: equal while ports and mappings are
 }
 
-// volInfo is what an array knows of one volume id.
-type volInfo struct {
-	vol   int32 // position in volumes; -1 when only snapshots or mappings name it
-	snaps span  // of snapPos
-	maps  span  // of mapPos
+// VolInfo is what an array knows of one volume id.
+type VolInfo struct {
+	Vol   int32 // position in volumes; -1 when only snapshots or mappings name it
+	snaps Span  // of snapPos
+	maps  Span  // of mapPos
 }
 
-// readArray reads an array; prev, the read before (or nil), only decides
+// ReadArray reads an array; prev, the read before (or nil), only decides
 // whether paths traced on it stay valid.
-func readArray(ctx context.Context, d array.Driver, now time.Time, prev *arrayObs) (*arrayObs, error) {
+func ReadArray(ctx context.Context, d array.Driver, now time.Time, prev *ArrayObs) (*ArrayObs, error) {
 	info, err := d.Info(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("info: %w", err)
@@ -207,22 +207,22 @@ func readArray(ctx context.Context, d array.Driver, now time.Time, prev *arrayOb
 	if err != nil {
 		return nil, fmt.Errorf("mappings: %w", err)
 	}
-	o := &arrayObs{
-		at: now, info: info, ports: ports, pools: pools, volumes: vols, snaps: snaps, mappings: maps,
-		portIdx:  make(map[wwn.WWN]int32, len(ports)),
-		byVolume: make(map[string]volInfo, len(vols)),
+	o := &ArrayObs{
+		At: now, Info: info, Ports: ports, Pools: pools, Volumes: vols, Snaps: snaps, Mappings: maps,
+		PortIdx:  make(map[wwn.WWN]int32, len(ports)),
+		byVolume: make(map[string]VolInfo, len(vols)),
 	}
 	for i, p := range ports {
-		o.portIdx[p.WWPN] = int32(i)
+		o.PortIdx[p.WWPN] = int32(i)
 	}
 	for i, v := range vols {
-		o.byVolume[v.ID] = volInfo{vol: int32(i)}
+		o.byVolume[v.ID] = VolInfo{Vol: int32(i)}
 	}
-	entry := func(id string) volInfo {
+	entry := func(id string) VolInfo {
 		if vi, ok := o.byVolume[id]; ok {
 			return vi
 		}
-		return volInfo{vol: -1}
+		return VolInfo{Vol: -1}
 	}
 	byVol := make([]keyPos[string], len(snaps))
 	for i, sn := range snaps {
@@ -243,7 +243,7 @@ func readArray(ctx context.Context, d array.Driver, now time.Time, prev *arrayOb
 		}
 		byVolMap[i] = keyPos[string]{m.Volume, int32(i)}
 	}
-	o.mapsByInit = newWWNIndex(byInit)
+	o.MapsByInit = newWWNIndex(byInit)
 	x = newIndex(byVolMap, compareString)
 	o.mapPos = x.pos
 	for id, sp := range x.spans {
@@ -251,62 +251,62 @@ func readArray(ctx context.Context, d array.Driver, now time.Time, prev *arrayOb
 		vi.maps = sp
 		o.byVolume[id] = vi
 	}
-	o.pathGen = samePathGen(prev.gen(), prev != nil && samePresentation(prev, o))
+	o.PathGen = samePathGen(prev.Gen(), prev != nil && samePresentation(prev, o))
 	return o, nil
 }
 
 // samePresentation reports whether two reads of an array agree on what a
 // path depends on: its target ports and its mappings, in the same order.
-func samePresentation(a, b *arrayObs) bool {
-	return slices.EqualFunc(a.ports, b.ports, func(x, y array.TargetPort) bool { return x.WWPN == y.WWPN }) &&
-		slices.EqualFunc(a.mappings, b.mappings, func(x, y array.Mapping) bool {
+func samePresentation(a, b *ArrayObs) bool {
+	return slices.EqualFunc(a.Ports, b.Ports, func(x, y array.TargetPort) bool { return x.WWPN == y.WWPN }) &&
+		slices.EqualFunc(a.Mappings, b.Mappings, func(x, y array.Mapping) bool {
 			return x.Volume == y.Volume && x.LUN == y.LUN &&
 				slices.Equal(x.Initiators, y.Initiators) && slices.Equal(x.TargetPorts, y.TargetPorts)
 		})
 }
 
-// volume returns what the array reports of one volume id: the volume (ok
+// Volume returns what the array reports of one Volume id: the Volume (ok
 // false when the array does not report it) and the entry that finds its
 // snapshots and mappings, which only some callers need.
-func (o *arrayObs) volume(id string) (v array.Volume, ok bool, vi volInfo) {
+func (o *ArrayObs) Volume(id string) (v array.Volume, ok bool, vi VolInfo) {
 	if o == nil {
-		return array.Volume{}, false, volInfo{vol: -1}
+		return array.Volume{}, false, VolInfo{Vol: -1}
 	}
 	vi, found := o.byVolume[id]
 	if !found {
-		return array.Volume{}, false, volInfo{vol: -1}
+		return array.Volume{}, false, VolInfo{Vol: -1}
 	}
-	if vi.vol >= 0 {
-		v, ok = o.volumes[vi.vol], true
+	if vi.Vol >= 0 {
+		v, ok = o.Volumes[vi.Vol], true
 	}
 	return v, ok, vi
 }
 
-// snapshotsOf returns a volume's snapshots in the order the array listed them.
-func (o *arrayObs) snapshotsOf(vi volInfo) []array.Snapshot {
+// SnapshotsOf returns a volume's snapshots in the order the array listed them.
+func (o *ArrayObs) SnapshotsOf(vi VolInfo) []array.Snapshot {
 	snaps := make([]array.Snapshot, 0, vi.snaps.hi-vi.snaps.lo)
 	for _, p := range o.snapPos[vi.snaps.lo:vi.snaps.hi] {
-		snaps = append(snaps, o.snaps[p])
+		snaps = append(snaps, o.Snaps[p])
 	}
 	return snaps
 }
 
-// mappingsOf returns the positions of the mappings that present a volume.
-func (o *arrayObs) mappingsOf(vi volInfo) []int32 {
+// MappingsOf returns the positions of the mappings that present a volume.
+func (o *ArrayObs) MappingsOf(vi VolInfo) []int32 {
 	return o.mapPos[vi.maps.lo:vi.maps.hi:vi.maps.hi]
 }
 
-// computeObs is the hypervisor manager's view, used to notice where the
+// ComputeObs is the hypervisor manager's view, used to notice where the
 // inventory and the hypervisor disagree.
-type computeObs struct {
-	at      time.Time
-	hosts   []compute.Host
-	vms     []compute.VM
-	vmIdx   map[string]int32
-	hostIdx map[string]int32
+type ComputeObs struct {
+	At      time.Time
+	Hosts   []compute.Host
+	VMs     []compute.VM
+	VMIdx   map[string]int32
+	HostIdx map[string]int32
 }
 
-func readCompute(ctx context.Context, d compute.Driver, now time.Time) (*computeObs, error) {
+func ReadCompute(ctx context.Context, d compute.Driver, now time.Time) (*ComputeObs, error) {
 	hosts, err := d.Hosts(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("hosts: %w", err)
@@ -315,12 +315,12 @@ func readCompute(ctx context.Context, d compute.Driver, now time.Time) (*compute
 	if err != nil {
 		return nil, fmt.Errorf("vms: %w", err)
 	}
-	o := &computeObs{at: now, hosts: hosts, vms: vms, vmIdx: make(map[string]int32, len(vms)), hostIdx: make(map[string]int32, len(hosts))}
+	o := &ComputeObs{At: now, Hosts: hosts, VMs: vms, VMIdx: make(map[string]int32, len(vms)), HostIdx: make(map[string]int32, len(hosts))}
 	for i, h := range hosts {
-		o.hostIdx[h.ID] = int32(i)
+		o.HostIdx[h.ID] = int32(i)
 	}
 	for i, v := range vms {
-		o.vmIdx[v.ID] = int32(i)
+		o.VMIdx[v.ID] = int32(i)
 	}
 	return o, nil
 }

@@ -29,38 +29,38 @@ func TestUnchangedZoneDBIsNotReadAgain(t *testing.T) {
 	sw, _ := w.Switch("east-a")
 	c := &countingSwitch{Switch: sw}
 	ctx := context.Background()
-	first, err := readFabric(ctx, c, time.Now(), nil)
+	first, err := ReadFabric(ctx, c, time.Now(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	second, err := readFabric(ctx, c, time.Now(), first)
+	second, err := ReadFabric(ctx, c, time.Now(), first)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.zoneDBs != 1 || second.db.Checksum != first.db.Checksum || len(second.byWWPN) != len(first.byWWPN) {
+	if c.zoneDBs != 1 || second.DB.Checksum != first.DB.Checksum || len(second.byWWPN) != len(first.byWWPN) {
 		t.Fatalf("unchanged zone DB read %d times", c.zoneDBs)
 	}
 	// The reused zone index answers exactly as the freshly built one.
-	for _, l := range first.logins {
-		_, _, z1 := first.port(l.WWPN)
-		_, _, z2 := second.port(l.WWPN)
+	for _, l := range first.Logins {
+		_, _, z1 := first.Port(l.WWPN)
+		_, _, z2 := second.Port(l.WWPN)
 		if !slices.Equal(z1, z2) {
 			t.Fatalf("zones of %v: %v fresh, %v reused", l.WWPN, z1, z2)
 		}
 	}
-	if err := sw.DeleteZone(first.db.Zones[0].Name); err != nil {
+	if err := sw.DeleteZone(first.DB.Zones[0].Name); err != nil {
 		t.Fatal(err)
 	}
-	third, err := readFabric(ctx, c, time.Now(), second)
+	third, err := ReadFabric(ctx, c, time.Now(), second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.zoneDBs != 2 || len(third.db.Zones) != len(first.db.Zones)-1 {
-		t.Fatalf("changed zone DB: %d reads, %d zones", c.zoneDBs, len(third.db.Zones))
+	if c.zoneDBs != 2 || len(third.DB.Zones) != len(first.DB.Zones)-1 {
+		t.Fatalf("changed zone DB: %d reads, %d zones", c.zoneDBs, len(third.DB.Zones))
 	}
 	// A driver without the ability is always read in full.
 	plain := struct{ fabric.Driver }{c}
-	if _, err := readFabric(ctx, plain, time.Now(), third); err != nil || c.zoneDBs != 3 {
+	if _, err := ReadFabric(ctx, plain, time.Now(), third); err != nil || c.zoneDBs != 3 {
 		t.Fatalf("plain driver: %v, %d reads", err, c.zoneDBs)
 	}
 }

@@ -52,26 +52,26 @@ type tablePath struct {
 func gensOf(obs *observed) []uint64 {
 	g := make([]uint64, 0, len(obs.fabrics)+len(obs.arrays))
 	for _, f := range obs.fabrics {
-		g = append(g, f.o.gen())
+		g = append(g, f.o.Gen())
 	}
 	for _, a := range obs.arrays {
-		g = append(g, a.o.gen())
+		g = append(g, a.o.Gen())
 	}
 	return g
 }
 
-func (o *fabricObs) gen() uint64 {
+func (o *FabricObs) Gen() uint64 {
 	if o == nil {
 		return 0
 	}
-	return o.pathGen
+	return o.PathGen
 }
 
-func (o *arrayObs) gen() uint64 {
+func (o *ArrayObs) Gen() uint64 {
 	if o == nil {
 		return 0
 	}
-	return o.pathGen
+	return o.PathGen
 }
 
 // fits reports whether t was traced from the same state as obs.
@@ -80,12 +80,12 @@ func (t *pathTable) fits(vm *VM, host *Host, obs *observed) bool {
 		return false
 	}
 	for i, f := range obs.fabrics {
-		if t.gens[i] != f.o.gen() {
+		if t.gens[i] != f.o.Gen() {
 			return false
 		}
 	}
 	for i, a := range obs.arrays {
-		if t.gens[len(obs.fabrics)+i] != a.o.gen() {
+		if t.gens[len(obs.fabrics)+i] != a.o.Gen() {
 			return false
 		}
 	}
@@ -123,7 +123,7 @@ func (t *pathTable) expand(vm *VM, obs *observed) []Path {
 		p, ps, rec := &vm.Vports[tp.vport], t.ports[tp.vport], obs.vols[tp.vol]
 		out[i] = Path{
 			Fabric: p.Fabric, Set: p.Set, Active: p.Active, LoggedIn: ps.loggedIn, VportWWPN: p.WWPN, HBAWWPN: ps.hba,
-			Zone: obs.fabric(p.Fabric).db.Zones[tp.zone].Name, TargetPortWWPN: tp.target,
+			Zone: obs.fabric(p.Fabric).DB.Zones[tp.zone].Name, TargetPortWWPN: tp.target,
 			Array: rec.Array, Volume: vm.Volumes[tp.vol].ID, LUN: int(tp.lun),
 		}
 	}
@@ -137,7 +137,7 @@ func tracePaths(vm *VM, host *Host, obs *observed) *pathTable {
 	t := &pathTable{vm: vm, host: host, vols: slices.Clone(obs.vols), gens: gensOf(obs), ports: make([]portState, len(vm.Vports))}
 	// Every mapping of the VM's volumes, read once rather than per vport.
 	type volMap struct {
-		a  *arrayObs
+		a  *ArrayObs
 		m  *array.Mapping
 		vi int
 	}
@@ -148,9 +148,9 @@ func tracePaths(vm *VM, host *Host, obs *observed) *pathTable {
 			continue
 		}
 		if a := obs.array(rec.Array); a != nil {
-			_, _, info := a.volume(r.ID)
-			for _, mi := range a.mappingsOf(info) {
-				volMaps = append(volMaps, volMap{a, &a.mappings[mi], i})
+			_, _, info := a.Volume(r.ID)
+			for _, mi := range a.MappingsOf(info) {
+				volMaps = append(volMaps, volMap{a, &a.Mappings[mi], i})
 			}
 		}
 	}
@@ -169,7 +169,7 @@ func tracePaths(vm *VM, host *Host, obs *observed) *pathTable {
 			t.issues = append(t.issues, fmt.Sprintf("fabric %s has not been read; vport %s unverified", p.Fabric, p.WWPN))
 			continue
 		}
-		login, loggedIn, zones := fo.port(p.WWPN)
+		login, loggedIn, zones := fo.Port(p.WWPN)
 		hba := login.PhysicalWWPN
 		if !loggedIn && host != nil {
 			for _, b := range host.HBAs {
@@ -200,7 +200,7 @@ func tracePaths(vm *VM, host *Host, obs *observed) *pathTable {
 			}
 			for _, vmp := range masking {
 				a, mp, vi := vmp.a, vmp.m, vmp.vi
-				if _, isPort := a.portIdx[m]; !isPort || !presentsThrough(*mp, m) {
+				if _, isPort := a.PortIdx[m]; !isPort || !presentsThrough(*mp, m) {
 					continue
 				}
 				if lun := vm.Volumes[vi].LUN; lun != mp.LUN {
@@ -212,7 +212,7 @@ func tracePaths(vm *VM, host *Host, obs *observed) *pathTable {
 			}
 		}
 		for _, zi := range zones {
-			z := &fo.db.Zones[zi]
+			z := &fo.DB.Zones[zi]
 			for _, m := range z.Principals {
 				peer(zi, m)
 			}

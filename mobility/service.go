@@ -60,22 +60,22 @@ type Config struct {
 	ZoneMode fabric.Mode
 }
 
-type devStatus struct {
-	at  time.Time
-	err error
+type DevStatus struct {
+	At  time.Time
+	Err error
 }
 
-type fabricDev struct {
+type FabricDev struct {
 	FabricDevice
-	obs     atomic.Pointer[fabricObs]
-	status  atomic.Pointer[devStatus]
+	Obs     atomic.Pointer[FabricObs]
+	Status  atomic.Pointer[DevStatus]
 	driftAt atomic.Pointer[driftMemo]
 }
 
-type arrayDev struct {
+type ArrayDev struct {
 	ArrayDevice
-	obs    atomic.Pointer[arrayObs]
-	status atomic.Pointer[devStatus]
+	Obs    atomic.Pointer[ArrayObs]
+	Status atomic.Pointer[DevStatus]
 }
 
 // Service is the inventory and its view of the devices.
@@ -85,14 +85,14 @@ type Service struct {
 	clk     clock.PassiveClock
 	log     logrus.FieldLogger
 	sites   map[string]Site
-	fabrics map[string]*fabricDev
-	arrays  map[string]*arrayDev
+	fabrics map[string]*FabricDev
+	arrays  map[string]*ArrayDev
 	fabIDs  []string
 	arrIDs  []string
 
-	computeObs    atomic.Pointer[computeObs]
+	computeObs    atomic.Pointer[ComputeObs]
 	computeDiff   atomic.Pointer[computeDiff]
-	computeStatus atomic.Pointer[devStatus]
+	computeStatus atomic.Pointer[DevStatus]
 	discovered    atomic.Bool
 	started       atomic.Bool
 
@@ -155,8 +155,8 @@ func New(cfg Config) (*Service, error) {
 	s := &Service{
 		cfg: cfg, st: cfg.Store, clk: cfg.Clock, log: cfg.Log,
 		sites:     map[string]Site{},
-		fabrics:   map[string]*fabricDev{},
-		arrays:    map[string]*arrayDev{},
+		fabrics:   map[string]*FabricDev{},
+		arrays:    map[string]*ArrayDev{},
 		hosts:     map[string]*Host{},
 		vms:       map[string]*VM{},
 		volumes:   map[string]*Volume{},
@@ -198,7 +198,7 @@ func New(cfg Config) (*Service, error) {
 		if f.Driver == nil {
 			return nil, fmt.Errorf("mobility: fabric %q has no driver", f.ID)
 		}
-		s.fabrics[f.ID] = &fabricDev{FabricDevice: f}
+		s.fabrics[f.ID] = &FabricDev{FabricDevice: f}
 		s.fabIDs = append(s.fabIDs, f.ID)
 	}
 	for _, a := range cfg.Arrays {
@@ -214,7 +214,7 @@ func New(cfg Config) (*Service, error) {
 		if a.Driver == nil {
 			return nil, fmt.Errorf("mobility: array %q has no driver", a.ID)
 		}
-		s.arrays[a.ID] = &arrayDev{ArrayDevice: a}
+		s.arrays[a.ID] = &ArrayDev{ArrayDevice: a}
 		s.arrIDs = append(s.arrIDs, a.ID)
 	}
 	sort.Strings(s.fabIDs)
@@ -338,10 +338,10 @@ func (s *Service) readDevices(ctx context.Context) {
 		wg.Go(func() {
 			c, cancel := context.WithTimeout(ctx, s.cfg.DriverTimeout)
 			defer cancel()
-			o, err := readFabric(c, f.Driver, s.clk.Now(), f.obs.Load())
-			s.record(&f.status, err, logrus.Fields{"fabric": f.ID})
+			o, err := ReadFabric(c, f.Driver, s.clk.Now(), f.Obs.Load())
+			s.record(&f.Status, err, logrus.Fields{"fabric": f.ID})
 			if err == nil {
-				f.obs.Store(o)
+				f.Obs.Store(o)
 			}
 		})
 	}
@@ -349,17 +349,17 @@ func (s *Service) readDevices(ctx context.Context) {
 		wg.Go(func() {
 			c, cancel := context.WithTimeout(ctx, s.cfg.DriverTimeout)
 			defer cancel()
-			o, err := readArray(c, a.Driver, s.clk.Now(), a.obs.Load())
-			s.record(&a.status, err, logrus.Fields{"array": a.ID})
+			o, err := ReadArray(c, a.Driver, s.clk.Now(), a.Obs.Load())
+			s.record(&a.Status, err, logrus.Fields{"array": a.ID})
 			if err == nil {
-				a.obs.Store(o)
+				a.Obs.Store(o)
 			}
 		})
 	}
 	wg.Go(func() {
 		c, cancel := context.WithTimeout(ctx, s.cfg.DriverTimeout)
 		defer cancel()
-		o, err := readCompute(c, s.cfg.Compute, s.clk.Now())
+		o, err := ReadCompute(c, s.cfg.Compute, s.clk.Now())
 		s.record(&s.computeStatus, err, logrus.Fields{"device": "compute"})
 		if err == nil {
 			s.computeObs.Store(o)
@@ -368,13 +368,13 @@ func (s *Service) readDevices(ctx context.Context) {
 	wg.Wait()
 }
 
-func (s *Service) record(p *atomic.Pointer[devStatus], err error, f logrus.Fields) {
+func (s *Service) record(p *atomic.Pointer[DevStatus], err error, f logrus.Fields) {
 	prev := p.Load()
-	p.Store(&devStatus{at: s.clk.Now(), err: err})
+	p.Store(&DevStatus{At: s.clk.Now(), Err: err})
 	switch {
-	case err != nil && (prev == nil || prev.err == nil):
+	case err != nil && (prev == nil || prev.Err == nil):
 		s.log.WithFields(f).WithError(err).Warn("device read failed")
-	case err == nil && prev != nil && prev.err != nil:
+	case err == nil && prev != nil && prev.Err != nil:
 		s.log.WithFields(f).Info("device answers again")
 	}
 }
@@ -388,14 +388,14 @@ func (s *Service) Readiness() (bool, []string) {
 	}
 	for _, id := range s.fabIDs {
 		f := s.fabrics[id]
-		if f.obs.Load() == nil {
-			why = append(why, "fabric "+id+" has not answered"+statusSuffix(f.status.Load()))
+		if f.Obs.Load() == nil {
+			why = append(why, "fabric "+id+" has not answered"+statusSuffix(f.Status.Load()))
 		}
 	}
 	for _, id := range s.arrIDs {
 		a := s.arrays[id]
-		if a.obs.Load() == nil {
-			why = append(why, "array "+id+" has not answered"+statusSuffix(a.status.Load()))
+		if a.Obs.Load() == nil {
+			why = append(why, "array "+id+" has not answered"+statusSuffix(a.Status.Load()))
 		}
 	}
 	if s.computeObs.Load() == nil {
@@ -407,11 +407,11 @@ func (s *Service) Readiness() (bool, []string) {
 	return len(why) == 0, why
 }
 
-func statusSuffix(st *devStatus) string {
-	if st == nil || st.err == nil {
+func statusSuffix(st *DevStatus) string {
+	if st == nil || st.Err == nil {
 		return ""
 	}
-	return ": " + st.err.Error()
+	return ": " + st.Err.Error()
 }
 
 // load reads the inventory records into memory, the kinds side by side.

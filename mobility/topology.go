@@ -82,14 +82,14 @@ func (s *Service) Topology(ctx context.Context, vmID string, verify bool) (Topol
 	obs := s.devicesOf(vm)
 	unsure := verify
 	for _, f := range obs.fabrics {
-		o, st := s.fabrics[f.id].obs.Load(), s.fabrics[f.id].status.Load()
-		if o == nil || vm.UpdatedAt.After(o.at) || st != nil && st.err != nil {
+		o, st := s.fabrics[f.id].Obs.Load(), s.fabrics[f.id].Status.Load()
+		if o == nil || vm.UpdatedAt.After(o.At) || st != nil && st.Err != nil {
 			unsure = true
 		}
 	}
 	for _, a := range obs.arrays {
-		o, st := s.arrays[a.id].obs.Load(), s.arrays[a.id].status.Load()
-		if o == nil || vm.UpdatedAt.After(o.at) || st != nil && st.err != nil {
+		o, st := s.arrays[a.id].Obs.Load(), s.arrays[a.id].Status.Load()
+		if o == nil || vm.UpdatedAt.After(o.At) || st != nil && st.Err != nil {
 			unsure = true
 		}
 	}
@@ -113,12 +113,12 @@ func (s *Service) Topology(ctx context.Context, vmID string, verify bool) (Topol
 	}
 	for i := range obs.fabrics {
 		if f := &obs.fabrics[i]; f.o == nil {
-			f.o = s.fabrics[f.id].obs.Load()
+			f.o = s.fabrics[f.id].Obs.Load()
 		}
 	}
 	for i := range obs.arrays {
 		if a := &obs.arrays[i]; a.o == nil {
-			a.o = s.arrays[a.id].obs.Load()
+			a.o = s.arrays[a.id].Obs.Load()
 		}
 	}
 	t := s.walk(vm, &obs)
@@ -140,7 +140,7 @@ func (s *Service) Topology(ctx context.Context, vmID string, verify bool) (Topol
 // hypervisor agree?" for a VM whose record has not changed since costs a
 // lookup in a small map instead of one in the hypervisor's whole list.
 type computeDiff struct {
-	co     *computeObs
+	co     *ComputeObs
 	hostOf map[string]string
 }
 
@@ -153,9 +153,9 @@ func (s *Service) diffCompute() {
 	d := &computeDiff{co: co, hostOf: map[string]string{}}
 	s.mu.RLock()
 	for id, vm := range s.vms {
-		if i, ok := co.vmIdx[id]; !ok {
+		if i, ok := co.VMIdx[id]; !ok {
 			d.hostOf[id] = ""
-		} else if h := co.vms[i].Host; h != vm.Host {
+		} else if h := co.VMs[i].Host; h != vm.Host {
 			d.hostOf[id] = h
 		}
 	}
@@ -170,15 +170,15 @@ func (s *Service) hypervisorHost(vm *VM) (host string, known, differs bool) {
 	if co == nil {
 		return "", false, false
 	}
-	if d := s.computeDiff.Load(); d != nil && d.co == co && !vm.UpdatedAt.After(co.at) {
+	if d := s.computeDiff.Load(); d != nil && d.co == co && !vm.UpdatedAt.After(co.At) {
 		h, bad := d.hostOf[vm.ID]
 		return h, h != "", bad
 	}
-	i, ok := co.vmIdx[vm.ID]
+	i, ok := co.VMIdx[vm.ID]
 	if !ok {
 		return "", false, true
 	}
-	h := co.vms[i].Host
+	h := co.VMs[i].Host
 	return h, true, h != vm.Host
 }
 
@@ -193,15 +193,15 @@ type observed struct {
 
 type fabricRef struct {
 	id string
-	o  *fabricObs
+	o  *FabricObs
 }
 
 type arrayRef struct {
 	id string
-	o  *arrayObs
+	o  *ArrayObs
 }
 
-func (v *observed) fabric(id string) *fabricObs {
+func (v *observed) fabric(id string) *FabricObs {
 	for _, f := range v.fabrics {
 		if f.id == id {
 			return f.o
@@ -210,7 +210,7 @@ func (v *observed) fabric(id string) *fabricObs {
 	return nil
 }
 
-func (v *observed) array(id string) *arrayObs {
+func (v *observed) array(id string) *ArrayObs {
 	for _, a := range v.arrays {
 		if a.id == id {
 			return a.o
@@ -252,7 +252,7 @@ func (s *Service) readFresh(ctx context.Context, obs *observed) []string {
 		wg.Go(func() {
 			c, cancel := context.WithTimeout(ctx, s.cfg.DriverTimeout)
 			defer cancel()
-			o, err := readFabric(c, f.Driver, s.clk.Now(), f.obs.Load())
+			o, err := ReadFabric(c, f.Driver, s.clk.Now(), f.Obs.Load())
 			if err != nil {
 				mu.Lock()
 				issues = append(issues, fmt.Sprintf("fabric %s could not be read (%v); answered from the model", ref.id, err))
@@ -260,7 +260,7 @@ func (s *Service) readFresh(ctx context.Context, obs *observed) []string {
 				return
 			}
 			ref.o = o
-			storeNewer(&f.obs, o, fabricObsAt)
+			storeNewer(&f.Obs, o, fabricObsAt)
 		})
 	}
 	for i := range obs.arrays {
@@ -269,7 +269,7 @@ func (s *Service) readFresh(ctx context.Context, obs *observed) []string {
 		wg.Go(func() {
 			c, cancel := context.WithTimeout(ctx, s.cfg.DriverTimeout)
 			defer cancel()
-			o, err := readArray(c, a.Driver, s.clk.Now(), a.obs.Load())
+			o, err := ReadArray(c, a.Driver, s.clk.Now(), a.Obs.Load())
 			if err != nil {
 				mu.Lock()
 				issues = append(issues, fmt.Sprintf("array %s could not be read (%v); answered from the model", ref.id, err))
@@ -277,7 +277,7 @@ func (s *Service) readFresh(ctx context.Context, obs *observed) []string {
 				return
 			}
 			ref.o = o
-			storeNewer(&a.obs, o, arrayObsAt)
+			storeNewer(&a.Obs, o, arrayObsAt)
 		})
 	}
 	wg.Wait()
@@ -298,8 +298,8 @@ func storeNewer[T any](p *atomic.Pointer[T], o *T, at func(*T) time.Time) {
 	}
 }
 
-func fabricObsAt(o *fabricObs) time.Time { return o.at }
-func arrayObsAt(o *arrayObs) time.Time   { return o.at }
+func fabricObsAt(o *FabricObs) time.Time { return o.At }
+func arrayObsAt(o *ArrayObs) time.Time   { return o.At }
 
 // walk builds the topology from one set of observations; s.mu is held.
 func (s *Service) walk(vm *VM, obs *observed) Topology {
@@ -312,12 +312,12 @@ func (s *Service) walk(vm *VM, obs *observed) Topology {
 	}
 	for _, f := range obs.fabrics {
 		if f.o != nil {
-			note(f.o.at)
+			note(f.o.At)
 		}
 	}
 	for _, a := range obs.arrays {
 		if a.o != nil {
-			note(a.o.at)
+			note(a.o.At)
 		}
 	}
 	t.ObservedAt = oldest
@@ -333,9 +333,9 @@ func (s *Service) walk(vm *VM, obs *observed) Topology {
 		}
 		tv.Array, tv.Pool, tv.WWN, tv.SizeBytes = rec.Array, rec.Pool, rec.WWN, rec.SizeBytes
 		if a := obs.array(rec.Array); a != nil {
-			if dv, ok, info := a.volume(r.ID); ok {
+			if dv, ok, info := a.Volume(r.ID); ok {
 				tv.UsedBytes, tv.Pool, tv.SizeBytes = dv.UsedBytes, dv.Pool, dv.SizeBytes
-				tv.Snapshots = a.snapshotsOf(info)
+				tv.Snapshots = a.SnapshotsOf(info)
 			} else {
 				t.Issues = append(t.Issues, fmt.Sprintf("array %s no longer reports volume %s", rec.Array, r.ID))
 			}

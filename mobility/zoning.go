@@ -93,13 +93,13 @@ func (s *Service) Reconcile(ctx context.Context, fabricID string, apply bool) (f
 	return d, nil
 }
 
-func (s *Service) readFabricNow(ctx context.Context, f *fabricDev) {
+func (s *Service) readFabricNow(ctx context.Context, f *FabricDev) {
 	c, cancel := context.WithTimeout(ctx, s.cfg.DriverTimeout)
 	defer cancel()
-	o, err := readFabric(c, f.Driver, s.clk.Now(), f.obs.Load())
-	s.record(&f.status, err, logrus.Fields{"fabric": f.ID})
+	o, err := ReadFabric(c, f.Driver, s.clk.Now(), f.Obs.Load())
+	s.record(&f.Status, err, logrus.Fields{"fabric": f.ID})
 	if err == nil {
-		storeNewer(&f.obs, o, fabricObsAt)
+		storeNewer(&f.Obs, o, fabricObsAt)
 	}
 }
 
@@ -114,18 +114,18 @@ type driftMemo struct {
 func (s *Service) checkDrift() {
 	for _, id := range s.fabIDs {
 		f := s.fabrics[id]
-		o := f.obs.Load()
+		o := f.Obs.Load()
 		if o == nil {
 			continue
 		}
 		// Unchanged zone DB and desired state: the last answer stands (on a
 		// 200,000-zone fabric the comparison is a tenth of a second).
 		st, _ := s.zoner.Stats(id)
-		memo := driftMemo{checksum: o.db.Checksum, gen: st.Generation}
+		memo := driftMemo{checksum: o.DB.Checksum, gen: st.Generation}
 		if last := f.driftAt.Load(); last != nil && *last == memo {
 			continue
 		}
-		d, err := s.zoner.Drift(id, o.db)
+		d, err := s.zoner.Drift(id, o.DB)
 		if err != nil {
 			s.log.WithError(err).WithField("fabric", id).Warn("drift check failed")
 			continue
@@ -135,7 +135,7 @@ func (s *Service) checkDrift() {
 	}
 }
 
-func (s *Service) raiseDrift(f *fabricDev, d fabric.Drift) {
+func (s *Service) raiseDrift(f *FabricDev, d fabric.Drift) {
 	labels := map[string]string{"alertname": alert.FabricDrift, "severity": alert.Warning, "fabric": f.ID, "site": f.Site}
 	firing := !d.Empty() && !d.Repaired
 	ann := map[string]string{
