@@ -16,6 +16,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/sanmob/sanmob/array"
+	"github.com/sanmob/sanmob/devices"
 	"github.com/sanmob/sanmob/fabric"
 	"github.com/sanmob/sanmob/fabric/wwn"
 	"github.com/sanmob/sanmob/store"
@@ -69,7 +70,7 @@ func validName(field, name string) error {
 
 // candidate is a pool a volume may go to, with its thin-aware room.
 type candidate struct {
-	array *ArrayDev
+	array *devices.ArrayDev
 	pool  array.Pool
 	room  int64 // for the requested kind (thin: overcommit headroom; thick: free physical)
 }
@@ -250,14 +251,8 @@ func (s *Service) putVolume(v *Volume) error {
 	return nil
 }
 
-func (s *Service) readArrayNow(ctx context.Context, a *ArrayDev) {
-	c, cancel := context.WithTimeout(ctx, s.cfg.DriverTimeout)
-	defer cancel()
-	o, err := ReadArray(c, a.Driver, s.clk.Now(), a.Obs.Load())
-	s.record(&a.Status, err, logrus.Fields{"array": a.ID})
-	if err == nil {
-		storeNewer(&a.Obs, o, arrayObsAt)
-	}
+func (s *Service) readArrayNow(ctx context.Context, a *devices.ArrayDev) {
+	_, _ = s.dev.ReadArray(ctx, a)
 }
 
 // VolumeByName returns the volume created under a name; ErrNotFound.
@@ -505,7 +500,7 @@ func (s *Service) nodeOf(id string) (node, error) {
 // o; else a new one of its own, so that a VM's vports never see a host's
 // LUNs. Every mapping of a group lists the group's initiators, so the
 // initiator index finds them all without scanning the array's mappings.
-func hostGroupOf(n node, o *ArrayObs) (name string, had []wwn.WWN, maps []int32) {
+func hostGroupOf(n node, o *devices.ArrayObs) (name string, had []wwn.WWN, maps []int32) {
 	for _, fid := range sortedKeys(n.initiators) {
 		for _, w := range n.initiators[fid] {
 			if ms := o.MapsByInit.Get(w); len(ms) > 0 {
@@ -520,7 +515,7 @@ func hostGroupOf(n node, o *ArrayObs) (name string, had []wwn.WWN, maps []int32)
 // targetsFor picks, on each fabric the node sits on, up to two of the
 // array's target ports logged in there — the same two for every volume of
 // the node (its zones are then shared), spread across nodes by a hash.
-func (s *Service) targetsFor(n node, a *ArrayDev, o *ArrayObs) (map[string][]wwn.WWN, error) {
+func (s *Service) targetsFor(n node, a *devices.ArrayDev, o *devices.ArrayObs) (map[string][]wwn.WWN, error) {
 	out := map[string][]wwn.WWN{}
 	h := sha256.Sum256([]byte(n.id))
 	for fid := range n.initiators {
@@ -554,7 +549,7 @@ func (s *Service) targetsFor(n node, a *ArrayDev, o *ArrayObs) (map[string][]wwn
 // free, else the lowest free one there. The host group's ids in use are
 // those of its mappings as last read (maps, positions in o) plus those
 // sanmob mapped since (reserved). Call with the host group's lock held.
-func (s *Service) lunFor(v *Volume, arrayID string, o *ArrayObs, hostGroup string, maps []int32) int {
+func (s *Service) lunFor(v *Volume, arrayID string, o *devices.ArrayObs, hostGroup string, maps []int32) int {
 	used := map[int]bool{}
 	for _, mi := range maps {
 		m := &o.Mappings[mi]
@@ -949,12 +944,7 @@ func (s *Service) loadAttachments() error {
 
 // kickRefresh asks the refresh loop to re-read the devices soon, so that
 // the observed model catches up with a change sanmob just made.
-func (s *Service) kickRefresh() {
-	select {
-	case s.kick <- struct{}{}:
-	default:
-	}
-}
+func (s *Service) kickRefresh() { s.dev.Kick() }
 
 // Capacity reports what the placement spec narrows to can still take.
 func (s *Service) Capacity(spec CapacitySpec) (Capacity, error) {

@@ -6,61 +6,38 @@ import (
 	"time"
 
 	"github.com/sanmob/sanmob/array"
+	"github.com/sanmob/sanmob/devices"
 	"github.com/sanmob/sanmob/fabric"
 	"github.com/sanmob/sanmob/fabric/wwn"
 )
 
-// DeviceStatus says how fresh sanmob's view of a device is.
-type DeviceStatus struct {
-	ObservedAt  *time.Time `json:"observedAt,omitempty"`
-	LastAttempt *time.Time `json:"lastAttemptAt,omitempty"`
-	Reachable   bool       `json:"reachable"`
-	LastError   string     `json:"lastError,omitempty"`
-}
-
-func deviceStatus(observed time.Time, st *DevStatus) DeviceStatus {
-	var d DeviceStatus
-	if !observed.IsZero() {
-		d.ObservedAt = &observed
-	}
-	if st != nil {
-		at := st.At
-		d.LastAttempt = &at
-		d.Reachable = st.Err == nil
-		if st.Err != nil {
-			d.LastError = st.Err.Error()
-		}
-	}
-	return d
-}
-
 // Fabric is a fabric as the API shows it.
 type Fabric struct {
-	ID             string       `json:"id"`
-	Site           string       `json:"site"`
-	Driver         string       `json:"driver"`
-	Switch         fabric.Info  `json:"switch"`
-	ZoneCount      int          `json:"zoneCount"`
-	ZoneDBBytes    int          `json:"zoneDbBytes"`
-	ZoneDBMaxBytes int          `json:"zoneDbMaxBytes"`
-	EffectiveCfg   string       `json:"effectiveCfg"`
-	Checksum       string       `json:"checksum"`
-	LoginCount     int          `json:"loginCount"`
-	LastCommitAt   *time.Time   `json:"lastCommitAt"` // set once sanmob commits to this fabric
-	ZonePolicy     string       `json:"zonePolicy"`   // sist | peer
-	ZoneCommits    int          `json:"zoneCommits"`  // transactions sanmob committed since it started
-	Status         DeviceStatus `json:"status"`
+	ID             string               `json:"id"`
+	Site           string               `json:"site"`
+	Driver         string               `json:"driver"`
+	Switch         fabric.Info          `json:"switch"`
+	ZoneCount      int                  `json:"zoneCount"`
+	ZoneDBBytes    int                  `json:"zoneDbBytes"`
+	ZoneDBMaxBytes int                  `json:"zoneDbMaxBytes"`
+	EffectiveCfg   string               `json:"effectiveCfg"`
+	Checksum       string               `json:"checksum"`
+	LoginCount     int                  `json:"loginCount"`
+	LastCommitAt   *time.Time           `json:"lastCommitAt"` // set once sanmob commits to this fabric
+	ZonePolicy     string               `json:"zonePolicy"`   // sist | peer
+	ZoneCommits    int                  `json:"zoneCommits"`  // transactions sanmob committed since it started
+	Status         devices.DeviceStatus `json:"status"`
 }
 
 // Fabrics lists the configured fabrics.
-func (s *Service) Fabrics() []Fabric { return listed(s.fabrics, all[FabricDev], s.fabricView) }
+func (s *Service) Fabrics() []Fabric { return listed(s.fabrics, all[devices.FabricDev], s.fabricView) }
 
 // Fabric returns one fabric.
 func (s *Service) Fabric(id string) (Fabric, error) {
 	return lookup(s.fabrics, "fabric", id, s.fabricView)
 }
 
-func (s *Service) fabricView(f *FabricDev) Fabric {
+func (s *Service) fabricView(f *devices.FabricDev) Fabric {
 	v := Fabric{ID: f.ID, Site: f.Site, Driver: f.DriverName}
 	var at time.Time
 	if o := f.Obs.Load(); o != nil {
@@ -73,7 +50,7 @@ func (s *Service) fabricView(f *FabricDev) Fabric {
 		v.Checksum = o.DB.Checksum
 		v.LoginCount = len(o.Logins)
 	}
-	v.Status = deviceStatus(at, f.Status.Load())
+	v.Status = devices.StatusOf(at, f.Status.Load())
 	if st, ok := s.zoner.Stats(f.ID); ok {
 		v.ZonePolicy = string(st.Policy)
 		v.ZoneCommits = st.Commits
@@ -93,7 +70,7 @@ func (s *Service) Logins(fabricID string) ([]fabric.Login, *time.Time, error) {
 	}
 	o := f.Obs.Load()
 	if o == nil {
-		return nil, nil, s.notObserved("fabric", fabricID, f.Status.Load())
+		return nil, nil, devices.NotObserved("fabric", fabricID, f.Status.Load())
 	}
 	at := o.At
 	return o.Logins, &at, nil
@@ -118,7 +95,7 @@ func (s *Service) Zones(fabricID string) ([]ZoneView, *time.Time, error) {
 	}
 	o := f.Obs.Load()
 	if o == nil {
-		return nil, nil, s.notObserved("fabric", fabricID, f.Status.Load())
+		return nil, nil, devices.NotObserved("fabric", fabricID, f.Status.Load())
 	}
 	eff := make(map[string]bool, len(o.DB.Effective))
 	for _, n := range o.DB.Effective {
@@ -162,25 +139,25 @@ type TargetPortView struct {
 
 // Array is an array as the API shows it.
 type Array struct {
-	ID          string           `json:"id"`
-	Site        string           `json:"site"`
-	Driver      string           `json:"driver"`
-	Info        array.Info       `json:"info"`
-	TargetPorts []TargetPortView `json:"targetPorts"`
-	Pools       []string         `json:"pools"`
-	VolumeCount int              `json:"volumeCount"`
-	Status      DeviceStatus     `json:"status"`
+	ID          string               `json:"id"`
+	Site        string               `json:"site"`
+	Driver      string               `json:"driver"`
+	Info        array.Info           `json:"info"`
+	TargetPorts []TargetPortView     `json:"targetPorts"`
+	Pools       []string             `json:"pools"`
+	VolumeCount int                  `json:"volumeCount"`
+	Status      devices.DeviceStatus `json:"status"`
 }
 
 // Arrays lists the configured arrays.
-func (s *Service) Arrays() []Array { return listed(s.arrays, all[ArrayDev], s.arrayView) }
+func (s *Service) Arrays() []Array { return listed(s.arrays, all[devices.ArrayDev], s.arrayView) }
 
 // Array returns one array.
 func (s *Service) Array(id string) (Array, error) {
 	return lookup(s.arrays, "array", id, s.arrayView)
 }
 
-func (s *Service) arrayView(a *ArrayDev) Array {
+func (s *Service) arrayView(a *devices.ArrayDev) Array {
 	v := Array{ID: a.ID, Site: a.Site, Driver: a.DriverName, TargetPorts: []TargetPortView{}, Pools: []string{}}
 	var at time.Time
 	if o := a.Obs.Load(); o != nil {
@@ -195,7 +172,7 @@ func (s *Service) arrayView(a *ArrayDev) Array {
 		}
 		v.VolumeCount = len(o.Volumes)
 	}
-	v.Status = deviceStatus(at, a.Status.Load())
+	v.Status = devices.StatusOf(at, a.Status.Load())
 	return v
 }
 
@@ -248,7 +225,7 @@ func (s *Service) Pool(id string) (Pool, error) {
 	return Pool{}, notFound("pool", id)
 }
 
-func poolView(a *ArrayDev, o *ArrayObs, p array.Pool) Pool {
+func poolView(a *devices.ArrayDev, o *devices.ArrayObs, p array.Pool) Pool {
 	v := Pool{
 		ID: p.ID, Name: p.Name, Array: a.ID, Site: a.Site, PhysicalBytes: p.PhysicalBytes, UsedBytes: p.UsedBytes,
 		ProvisionedBytes: p.ProvisionedBytes, FreeBytes: p.PhysicalBytes - p.UsedBytes, MaxOvercommit: p.MaxOvercommit,
@@ -320,23 +297,3 @@ func (s *Service) Snapshots(volume string) []SnapshotView {
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
 }
-
-func (s *Service) notObserved(kind, id string, st *DevStatus) error {
-	if st != nil && st.Err != nil {
-		return &DeviceError{Kind: kind, ID: id, Err: st.Err}
-	}
-	return &DeviceError{Kind: kind, ID: id, Err: ErrNotReady}
-}
-
-// DeviceError says that a device could not be read; it wraps ErrUnavailable.
-type DeviceError struct {
-	Kind, ID string
-	Err      error
-}
-
-func (e *DeviceError) Error() string {
-	return e.Kind + " " + e.ID + " has not answered: " + e.Err.Error()
-}
-
-// Unwrap makes errors.Is(err, ErrUnavailable) true.
-func (e *DeviceError) Unwrap() []error { return []error{ErrUnavailable, e.Err} }

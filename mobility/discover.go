@@ -3,11 +3,12 @@ package mobility
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/sanmob/sanmob/array"
 	"runtime"
 	"slices"
 	"sort"
 	"sync"
+
+	"github.com/sanmob/sanmob/array"
 
 	"github.com/sirupsen/logrus"
 
@@ -89,7 +90,7 @@ func (s *Service) discover() error {
 	if ok, why := s.devicesAnswered(); !ok {
 		return fmt.Errorf("waiting for devices: %v", why)
 	}
-	co := s.computeObs.Load()
+	co := s.dev.Compute()
 	// Stamp the records with the oldest observation they were built from, so
 	// that the model counts as sure of them (see Topology) until they change.
 	now := co.At
@@ -250,7 +251,7 @@ func (s *Service) devicesAnswered() (bool, []string) {
 			why = append(why, "array "+id)
 		}
 	}
-	if s.computeObs.Load() == nil {
+	if s.dev.Compute() == nil {
 		why = append(why, "compute")
 	}
 	return len(why) == 0, why

@@ -2,10 +2,12 @@ package mobility
 
 import (
 	"context"
-	"github.com/sanmob/sanmob/compute"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/sanmob/sanmob/compute"
+	"github.com/sanmob/sanmob/devices"
 
 	"github.com/sirupsen/logrus"
 
@@ -68,14 +70,14 @@ func (h *harness) open(t testing.TB, wrapArray func(array.Driver) array.Driver) 
 		cfg.Links = append(cfg.Links, Link{From: l.From, To: l.To, RTTMs: l.RTTMs, BandwidthMbps: l.BandwidthMbps, DistanceKm: l.DistanceKm})
 	}
 	for _, f := range h.world.Fabrics() {
-		cfg.Fabrics = append(cfg.Fabrics, FabricDevice{ID: f.ID, Site: f.Site, DriverName: "lab", Driver: f.Switch})
+		cfg.Fabrics = append(cfg.Fabrics, devices.FabricDevice{ID: f.ID, Site: f.Site, DriverName: "lab", Driver: f.Switch})
 	}
 	for _, a := range h.world.Arrays() {
 		var d array.Driver = a.Array
 		if wrapArray != nil {
 			d = wrapArray(d)
 		}
-		cfg.Arrays = append(cfg.Arrays, ArrayDevice{ID: a.ID, Site: a.Site, DriverName: "lab", Driver: d})
+		cfg.Arrays = append(cfg.Arrays, devices.ArrayDevice{ID: a.ID, Site: a.Site, DriverName: "lab", Driver: d})
 	}
 	svc, err := New(cfg)
 	if err != nil {

@@ -4,10 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/sanmob/sanmob/store"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/sanmob/sanmob/store"
 
 	"github.com/sanmob/sanmob/fabric"
 	"github.com/sanmob/sanmob/fabric/wwn"

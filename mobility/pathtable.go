@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/sanmob/sanmob/array"
+	"github.com/sanmob/sanmob/devices"
 	"github.com/sanmob/sanmob/fabric/wwn"
 )
 
@@ -58,20 +59,6 @@ func gensOf(obs *observed) []uint64 {
 		g = append(g, a.o.Gen())
 	}
 	return g
-}
-
-func (o *FabricObs) Gen() uint64 {
-	if o == nil {
-		return 0
-	}
-	return o.PathGen
-}
-
-func (o *ArrayObs) Gen() uint64 {
-	if o == nil {
-		return 0
-	}
-	return o.PathGen
 }
 
 // fits reports whether t was traced from the same state as obs.
@@ -137,7 +124,7 @@ func tracePaths(vm *VM, host *Host, obs *observed) *pathTable {
 	t := &pathTable{vm: vm, host: host, vols: slices.Clone(obs.vols), gens: gensOf(obs), ports: make([]portState, len(vm.Vports))}
 	// Every mapping of the VM's volumes, read once rather than per vport.
 	type volMap struct {
-		a  *ArrayObs
+		a  *devices.ArrayObs
 		m  *array.Mapping
 		vi int
 	}

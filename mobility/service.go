@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -13,29 +12,13 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/sanmob/sanmob/alert"
-	"github.com/sanmob/sanmob/array"
 	"github.com/sanmob/sanmob/compute"
+	"github.com/sanmob/sanmob/devices"
 	"github.com/sanmob/sanmob/fabric"
 	"github.com/sanmob/sanmob/fabric/wwn"
 	"github.com/sanmob/sanmob/internal/keylock"
 	"github.com/sanmob/sanmob/store"
 )
-
-// FabricDevice is a configured fabric and the driver that reaches it.
-type FabricDevice struct {
-	ID         string
-	Site       string
-	DriverName string
-	Driver     fabric.Driver
-}
-
-// ArrayDevice is a configured array and the driver that reaches it.
-type ArrayDevice struct {
-	ID         string
-	Site       string
-	DriverName string
-	Driver     array.Driver
-}
 
 // Config wires the core to its store, clock and devices.
 type Config struct {
@@ -44,8 +27,8 @@ type Config struct {
 	Log     logrus.FieldLogger
 	Sites   []Site
 	Links   []Link
-	Fabrics []FabricDevice
-	Arrays  []ArrayDevice
+	Fabrics []devices.FabricDevice
+	Arrays  []devices.ArrayDevice
 	Compute compute.Driver
 	// DriverTimeout bounds every device read (default 30 s).
 	DriverTimeout time.Duration
@@ -60,24 +43,6 @@ type Config struct {
 	ZoneMode fabric.Mode
 }
 
-type DevStatus struct {
-	At  time.Time
-	Err error
-}
-
-type FabricDev struct {
-	FabricDevice
-	Obs     atomic.Pointer[FabricObs]
-	Status  atomic.Pointer[DevStatus]
-	driftAt atomic.Pointer[driftMemo]
-}
-
-type ArrayDev struct {
-	ArrayDevice
-	Obs    atomic.Pointer[ArrayObs]
-	Status atomic.Pointer[DevStatus]
-}
-
 // Service is the inventory and its view of the devices.
 type Service struct {
 	cfg     Config
@@ -85,21 +50,17 @@ type Service struct {
 	clk     clock.PassiveClock
 	log     logrus.FieldLogger
 	sites   map[string]Site
-	fabrics map[string]*FabricDev
-	arrays  map[string]*ArrayDev
+	fabrics map[string]*devices.FabricDev
+	arrays  map[string]*devices.ArrayDev
 	fabIDs  []string
 	arrIDs  []string
 
-	computeObs    atomic.Pointer[ComputeObs]
-	computeDiff   atomic.Pointer[computeDiff]
-	computeStatus atomic.Pointer[DevStatus]
-	discovered    atomic.Bool
-	started       atomic.Bool
+	dev         *devices.Devices
+	computeDiff atomic.Pointer[computeDiff]
+	discovered  atomic.Bool
+	started     atomic.Bool
 
 	gen *wwn.Generator
-
-	// refreshMu serialises refreshes, and with them the volume reconcile.
-	refreshMu sync.Mutex
 
 	mu        sync.RWMutex // guards the inventory below
 	hosts     map[string]*Host
@@ -117,7 +78,8 @@ type Service struct {
 	volLocks    keylock.Locks[string]     // one attach, detach or delete of a volume at a time
 	hgLocks     keylock.Locks[string]     // one LUN choice and map per host group at a time
 	nameLocks   keylock.Locks[string]     // one create of a name at a time
-	kick        chan struct{}             // refresh soon
+
+	drift map[string]*atomic.Pointer[driftMemo] // by fabric: what the last drift check compared
 
 	tablesMu sync.Mutex
 	tables   map[string]*pathTable // by VM id; see pathTable
@@ -155,8 +117,7 @@ func New(cfg Config) (*Service, error) {
 	s := &Service{
 		cfg: cfg, st: cfg.Store, clk: cfg.Clock, log: cfg.Log,
 		sites:     map[string]Site{},
-		fabrics:   map[string]*FabricDev{},
-		arrays:    map[string]*ArrayDev{},
+		drift:     map[string]*atomic.Pointer[driftMemo]{},
 		hosts:     map[string]*Host{},
 		vms:       map[string]*VM{},
 		volumes:   map[string]*Volume{},
@@ -166,7 +127,6 @@ func New(cfg Config) (*Service, error) {
 		deletedAt:   map[string]time.Time{},
 		reserved:    map[string]map[int]string{},
 		tables:      map[string]*pathTable{},
-		kick:        make(chan struct{}, 1),
 	}
 	for _, site := range cfg.Sites {
 		if err := validID(site.ID); err != nil {
@@ -185,40 +145,18 @@ func New(cfg Config) (*Service, error) {
 			return nil, fmt.Errorf("mobility: link %s-%s: unknown site %q", l.From, l.To, l.To)
 		}
 	}
-	for _, f := range cfg.Fabrics {
-		if err := validID(f.ID); err != nil {
-			return nil, fmt.Errorf("mobility: fabric: %w", err)
-		}
-		if _, ok := s.sites[f.Site]; !ok {
-			return nil, fmt.Errorf("mobility: fabric %q: unknown site %q", f.ID, f.Site)
-		}
-		if _, dup := s.fabrics[f.ID]; dup {
-			return nil, fmt.Errorf("mobility: fabric %q configured twice", f.ID)
-		}
-		if f.Driver == nil {
-			return nil, fmt.Errorf("mobility: fabric %q has no driver", f.ID)
-		}
-		s.fabrics[f.ID] = &FabricDev{FabricDevice: f}
-		s.fabIDs = append(s.fabIDs, f.ID)
+	dev, err := devices.New(devices.Config{Clock: cfg.Clock, Log: cfg.Log, Fabrics: cfg.Fabrics, Arrays: cfg.Arrays,
+		Compute: cfg.Compute, DriverTimeout: cfg.DriverTimeout, RefreshInterval: cfg.RefreshInterval,
+		KnownSite: func(id string) bool { _, ok := s.sites[id]; return ok }})
+	if err != nil {
+		return nil, fmt.Errorf("mobility: %w", err)
 	}
-	for _, a := range cfg.Arrays {
-		if err := validID(a.ID); err != nil {
-			return nil, fmt.Errorf("mobility: array: %w", err)
-		}
-		if _, ok := s.sites[a.Site]; !ok {
-			return nil, fmt.Errorf("mobility: array %q: unknown site %q", a.ID, a.Site)
-		}
-		if _, dup := s.arrays[a.ID]; dup {
-			return nil, fmt.Errorf("mobility: array %q configured twice", a.ID)
-		}
-		if a.Driver == nil {
-			return nil, fmt.Errorf("mobility: array %q has no driver", a.ID)
-		}
-		s.arrays[a.ID] = &ArrayDev{ArrayDevice: a}
-		s.arrIDs = append(s.arrIDs, a.ID)
+	s.dev, s.fabrics, s.arrays = dev, dev.Fabrics(), dev.Arrays()
+	dev.OnRefresh(s.afterRefresh)
+	s.fabIDs, s.arrIDs = dev.FabricIDs(), dev.ArrayIDs()
+	for _, id := range s.fabIDs {
+		s.drift[id] = new(atomic.Pointer[driftMemo])
 	}
-	sort.Strings(s.fabIDs)
-	sort.Strings(s.arrIDs)
 	gen, err := wwn.NewGenerator(s.wwpnTaken, cfg.VportPools...)
 	if err != nil {
 		return nil, fmt.Errorf("mobility: vport pools: %w", err)
@@ -261,7 +199,7 @@ func (s *Service) Start(ctx context.Context) error {
 		var wg sync.WaitGroup
 		var chunks []adoptedChunk
 		var adoptErr error
-		wg.Go(func() { s.readDevices(ctx) })
+		wg.Go(func() { s.dev.ReadAll(ctx) })
 		wg.Go(func() { chunks, adoptErr = s.loadAdopted() })
 		err := s.load()
 		wg.Wait()
@@ -280,7 +218,7 @@ func (s *Service) Start(ctx context.Context) error {
 		}
 		s.diffCompute()
 	case errors.Is(err, store.ErrNotFound):
-		s.refresh(ctx)
+		s.dev.Refresh(ctx)
 	default:
 		return fmt.Errorf("mobility: %w", err)
 	}
@@ -289,34 +227,15 @@ func (s *Service) Start(ctx context.Context) error {
 }
 
 // Run refreshes the observed device state until ctx ends.
-func (s *Service) Run(ctx context.Context) {
-	t := time.NewTicker(s.cfg.RefreshInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			s.refresh(ctx)
-		case <-s.kick:
-			// A burst of changes (attaches in a batch) costs one re-read.
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(100 * time.Millisecond):
-			}
-			s.refresh(ctx)
-		}
-	}
-}
+func (s *Service) Run(ctx context.Context) { _ = s.dev.Run(ctx) }
 
 // Refresh re-reads every device now.
-func (s *Service) Refresh(ctx context.Context) { s.refresh(ctx) }
+func (s *Service) Refresh(ctx context.Context) { s.dev.Refresh(ctx) }
 
-func (s *Service) refresh(ctx context.Context) {
-	s.refreshMu.Lock()
-	defer s.refreshMu.Unlock()
-	s.readDevices(ctx)
+// afterRefresh runs after every full re-read of the devices (under the
+// refresh, so never twice at once): discovery on the first, then the volume
+// reconcile, the drift check and the compute diff.
+func (s *Service) afterRefresh(context.Context) {
 	defer s.diffCompute()
 	defer s.checkDrift()
 	if !s.discovered.Load() {
@@ -330,55 +249,6 @@ func (s *Service) refresh(ctx context.Context) {
 	}
 }
 
-// readDevices reads every device once, in parallel, each under its own
-// timeout, and keeps what answered as the newest observation.
-func (s *Service) readDevices(ctx context.Context) {
-	var wg sync.WaitGroup
-	for _, f := range s.fabrics {
-		wg.Go(func() {
-			c, cancel := context.WithTimeout(ctx, s.cfg.DriverTimeout)
-			defer cancel()
-			o, err := ReadFabric(c, f.Driver, s.clk.Now(), f.Obs.Load())
-			s.record(&f.Status, err, logrus.Fields{"fabric": f.ID})
-			if err == nil {
-				f.Obs.Store(o)
-			}
-		})
-	}
-	for _, a := range s.arrays {
-		wg.Go(func() {
-			c, cancel := context.WithTimeout(ctx, s.cfg.DriverTimeout)
-			defer cancel()
-			o, err := ReadArray(c, a.Driver, s.clk.Now(), a.Obs.Load())
-			s.record(&a.Status, err, logrus.Fields{"array": a.ID})
-			if err == nil {
-				a.Obs.Store(o)
-			}
-		})
-	}
-	wg.Go(func() {
-		c, cancel := context.WithTimeout(ctx, s.cfg.DriverTimeout)
-		defer cancel()
-		o, err := ReadCompute(c, s.cfg.Compute, s.clk.Now())
-		s.record(&s.computeStatus, err, logrus.Fields{"device": "compute"})
-		if err == nil {
-			s.computeObs.Store(o)
-		}
-	})
-	wg.Wait()
-}
-
-func (s *Service) record(p *atomic.Pointer[DevStatus], err error, f logrus.Fields) {
-	prev := p.Load()
-	p.Store(&DevStatus{At: s.clk.Now(), Err: err})
-	switch {
-	case err != nil && (prev == nil || prev.Err == nil):
-		s.log.WithFields(f).WithError(err).Warn("device read failed")
-	case err == nil && prev != nil && prev.Err != nil:
-		s.log.WithFields(f).Info("device answers again")
-	}
-}
-
 // Readiness reports whether the inventory is loaded and every device has
 // answered at least once, and if not, why.
 func (s *Service) Readiness() (bool, []string) {
@@ -386,32 +256,11 @@ func (s *Service) Readiness() (bool, []string) {
 	if !s.started.Load() {
 		why = append(why, "starting")
 	}
-	for _, id := range s.fabIDs {
-		f := s.fabrics[id]
-		if f.Obs.Load() == nil {
-			why = append(why, "fabric "+id+" has not answered"+statusSuffix(f.Status.Load()))
-		}
-	}
-	for _, id := range s.arrIDs {
-		a := s.arrays[id]
-		if a.Obs.Load() == nil {
-			why = append(why, "array "+id+" has not answered"+statusSuffix(a.Status.Load()))
-		}
-	}
-	if s.computeObs.Load() == nil {
-		why = append(why, "compute has not answered"+statusSuffix(s.computeStatus.Load()))
-	}
+	why = append(why, s.dev.Readiness()...)
 	if !s.discovered.Load() {
 		why = append(why, "inventory not yet discovered")
 	}
 	return len(why) == 0, why
-}
-
-func statusSuffix(st *DevStatus) string {
-	if st == nil || st.Err == nil {
-		return ""
-	}
-	return ": " + st.Err.Error()
 }
 
 // load reads the inventory records into memory, the kinds side by side.

@@ -6,10 +6,10 @@ import (
 	"slices"
 	"sort"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/sanmob/sanmob/array"
+	"github.com/sanmob/sanmob/devices"
 	"github.com/sanmob/sanmob/fabric/wwn"
 )
 
@@ -140,13 +140,13 @@ func (s *Service) Topology(ctx context.Context, vmID string, verify bool) (Topol
 // hypervisor agree?" for a VM whose record has not changed since costs a
 // lookup in a small map instead of one in the hypervisor's whole list.
 type computeDiff struct {
-	co     *ComputeObs
+	co     *devices.ComputeObs
 	hostOf map[string]string
 }
 
 // diffCompute rebuilds the difference after a read of the devices.
 func (s *Service) diffCompute() {
-	co := s.computeObs.Load()
+	co := s.dev.Compute()
 	if co == nil {
 		return
 	}
@@ -166,7 +166,7 @@ func (s *Service) diffCompute() {
 // hypervisorHost says whether the hypervisor manager's host for vm differs
 // from the inventory's, and what it is; s.mu is held.
 func (s *Service) hypervisorHost(vm *VM) (host string, known, differs bool) {
-	co := s.computeObs.Load()
+	co := s.dev.Compute()
 	if co == nil {
 		return "", false, false
 	}
@@ -193,15 +193,15 @@ type observed struct {
 
 type fabricRef struct {
 	id string
-	o  *FabricObs
+	o  *devices.FabricObs
 }
 
 type arrayRef struct {
 	id string
-	o  *ArrayObs
+	o  *devices.ArrayObs
 }
 
-func (v *observed) fabric(id string) *FabricObs {
+func (v *observed) fabric(id string) *devices.FabricObs {
 	for _, f := range v.fabrics {
 		if f.id == id {
 			return f.o
@@ -210,7 +210,7 @@ func (v *observed) fabric(id string) *FabricObs {
 	return nil
 }
 
-func (v *observed) array(id string) *ArrayObs {
+func (v *observed) array(id string) *devices.ArrayObs {
 	for _, a := range v.arrays {
 		if a.id == id {
 			return a.o
@@ -250,9 +250,7 @@ func (s *Service) readFresh(ctx context.Context, obs *observed) []string {
 		ref := &obs.fabrics[i]
 		f := s.fabrics[ref.id]
 		wg.Go(func() {
-			c, cancel := context.WithTimeout(ctx, s.cfg.DriverTimeout)
-			defer cancel()
-			o, err := ReadFabric(c, f.Driver, s.clk.Now(), f.Obs.Load())
+			o, err := s.dev.ReadFabric(ctx, f)
 			if err != nil {
 				mu.Lock()
 				issues = append(issues, fmt.Sprintf("fabric %s could not be read (%v); answered from the model", ref.id, err))
@@ -260,16 +258,13 @@ func (s *Service) readFresh(ctx context.Context, obs *observed) []string {
 				return
 			}
 			ref.o = o
-			storeNewer(&f.Obs, o, fabricObsAt)
 		})
 	}
 	for i := range obs.arrays {
 		ref := &obs.arrays[i]
 		a := s.arrays[ref.id]
 		wg.Go(func() {
-			c, cancel := context.WithTimeout(ctx, s.cfg.DriverTimeout)
-			defer cancel()
-			o, err := ReadArray(c, a.Driver, s.clk.Now(), a.Obs.Load())
+			o, err := s.dev.ReadArray(ctx, a)
 			if err != nil {
 				mu.Lock()
 				issues = append(issues, fmt.Sprintf("array %s could not be read (%v); answered from the model", ref.id, err))
@@ -277,29 +272,12 @@ func (s *Service) readFresh(ctx context.Context, obs *observed) []string {
 				return
 			}
 			ref.o = o
-			storeNewer(&a.Obs, o, arrayObsAt)
 		})
 	}
 	wg.Wait()
 	sort.Strings(issues)
 	return issues
 }
-
-// storeNewer replaces an observation unless a newer one got there first.
-func storeNewer[T any](p *atomic.Pointer[T], o *T, at func(*T) time.Time) {
-	for {
-		cur := p.Load()
-		if cur != nil && at(cur).After(at(o)) {
-			return
-		}
-		if p.CompareAndSwap(cur, o) {
-			return
-		}
-	}
-}
-
-func fabricObsAt(o *FabricObs) time.Time { return o.At }
-func arrayObsAt(o *ArrayObs) time.Time   { return o.At }
 
 // walk builds the topology from one set of observations; s.mu is held.
 func (s *Service) walk(vm *VM, obs *observed) Topology {

@@ -342,7 +342,7 @@ func TestTopologyReportsHypervisorDisagreement(t *testing.T) {
 	ctx := context.Background()
 	on = true // after discovery: the hypervisor manager moves on without telling sanmob
 	h.svc.Refresh(ctx)
-	if d := h.svc.computeDiff.Load(); d == nil || d.co != h.svc.computeObs.Load() || len(d.hostOf) != 2 {
+	if d := h.svc.computeDiff.Load(); d == nil || d.co != h.svc.dev.Compute() || len(d.hostOf) != 2 {
 		t.Fatalf("the refresh did not record the two disagreements: %+v", d)
 	}
 	tests := []struct{ vm, issue string }{

@@ -7,9 +7,8 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/sirupsen/logrus"
-
 	"github.com/sanmob/sanmob/alert"
+	"github.com/sanmob/sanmob/devices"
 	"github.com/sanmob/sanmob/fabric"
 	"github.com/sanmob/sanmob/fabric/wwn"
 )
@@ -93,14 +92,8 @@ func (s *Service) Reconcile(ctx context.Context, fabricID string, apply bool) (f
 	return d, nil
 }
 
-func (s *Service) readFabricNow(ctx context.Context, f *FabricDev) {
-	c, cancel := context.WithTimeout(ctx, s.cfg.DriverTimeout)
-	defer cancel()
-	o, err := ReadFabric(c, f.Driver, s.clk.Now(), f.Obs.Load())
-	s.record(&f.Status, err, logrus.Fields{"fabric": f.ID})
-	if err == nil {
-		storeNewer(&f.Obs, o, fabricObsAt)
-	}
+func (s *Service) readFabricNow(ctx context.Context, f *devices.FabricDev) {
+	_, _ = s.dev.ReadFabric(ctx, f)
 }
 
 // driftMemo is what a fabric's last drift check compared.
@@ -122,7 +115,7 @@ func (s *Service) checkDrift() {
 		// 200,000-zone fabric the comparison is a tenth of a second).
 		st, _ := s.zoner.Stats(id)
 		memo := driftMemo{checksum: o.DB.Checksum, gen: st.Generation}
-		if last := f.driftAt.Load(); last != nil && *last == memo {
+		if last := s.drift[f.ID].Load(); last != nil && *last == memo {
 			continue
 		}
 		d, err := s.zoner.Drift(id, o.DB)
@@ -130,12 +123,12 @@ func (s *Service) checkDrift() {
 			s.log.WithError(err).WithField("fabric", id).Warn("drift check failed")
 			continue
 		}
-		f.driftAt.Store(&memo)
+		s.drift[f.ID].Store(&memo)
 		s.raiseDrift(f, d)
 	}
 }
 
-func (s *Service) raiseDrift(f *FabricDev, d fabric.Drift) {
+func (s *Service) raiseDrift(f *devices.FabricDev, d fabric.Drift) {
 	labels := map[string]string{"alertname": alert.FabricDrift, "severity": alert.Warning, "fabric": f.ID, "site": f.Site}
 	firing := !d.Empty() && !d.Repaired
 	ann := map[string]string{

@@ -4,6 +4,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/sanmob/sanmob/devices"
 	"github.com/sanmob/sanmob/mobility"
 )
 
@@ -67,7 +68,7 @@ func (c *modelCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c *modelCollector) Collect(ch chan<- prometheus.Metric) {
-	device := func(kind, id, site string, st mobility.DeviceStatus) {
+	device := func(kind, id, site string, st devices.DeviceStatus) {
 		up := 0.0
 		if st.Reachable {
 			up = 1

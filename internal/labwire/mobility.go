@@ -1,6 +1,7 @@
 package labwire
 
 import (
+	"github.com/sanmob/sanmob/devices"
 	"github.com/sanmob/sanmob/lab"
 	"github.com/sanmob/sanmob/mobility"
 )
@@ -17,10 +18,10 @@ func Mobility(w *lab.World, cfg mobility.Config) mobility.Config {
 		cfg.Links = append(cfg.Links, mobility.Link{From: l.From, To: l.To, RTTMs: l.RTTMs, BandwidthMbps: l.BandwidthMbps, DistanceKm: l.DistanceKm})
 	}
 	for _, f := range w.Fabrics() {
-		cfg.Fabrics = append(cfg.Fabrics, mobility.FabricDevice{ID: f.ID, Site: f.Site, DriverName: "lab", Driver: f.Switch})
+		cfg.Fabrics = append(cfg.Fabrics, devices.FabricDevice{ID: f.ID, Site: f.Site, DriverName: "lab", Driver: f.Switch})
 	}
 	for _, a := range w.Arrays() {
-		cfg.Arrays = append(cfg.Arrays, mobility.ArrayDevice{ID: a.ID, Site: a.Site, DriverName: "lab", Driver: a.Array})
+		cfg.Arrays = append(cfg.Arrays, devices.ArrayDevice{ID: a.ID, Site: a.Site, DriverName: "lab", Driver: a.Array})
 	}
 	return cfg
 }

@@ -1,4 +1,4 @@
-package mobility
+package devices
 
 import (
 	"context"
@@ -323,4 +323,20 @@ func ReadCompute(ctx context.Context, d compute.Driver, now time.Time) (*Compute
 		o.VMIdx[v.ID] = int32(i)
 	}
 	return o, nil
+}
+
+// Gen is the observation's path generation; 0 for none (nil).
+func (o *FabricObs) Gen() uint64 {
+	if o == nil {
+		return 0
+	}
+	return o.PathGen
+}
+
+// Gen is the observation's path generation; 0 for none (nil).
+func (o *ArrayObs) Gen() uint64 {
+	if o == nil {
+		return 0
+	}
+	return o.PathGen
 }
