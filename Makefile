@@ -59,7 +59,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeZoneDB$$' -fuzztime $(FUZZTIME) ./fabric/brocade/
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeLogins$$' -fuzztime $(FUZZTIME) ./fabric/brocade/
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeErrors$$' -fuzztime $(FUZZTIME) ./fabric/brocade/
-	$(GO) test -run '^$$' -fuzz '^FuzzFastDecode$$' -fuzztime $(FUZZTIME) ./mobility/
+	$(GO) test -run '^$$' -fuzz '^FuzzFastDecode$$' -fuzztime $(FUZZTIME) ./inventory/
 
 clean:
 	rm -rf bin $(DATA_DIR)

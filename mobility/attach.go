@@ -19,6 +19,7 @@ import (
 	"github.com/sanmob/sanmob/devices"
 	"github.com/sanmob/sanmob/fabric"
 	"github.com/sanmob/sanmob/fabric/wwn"
+	"github.com/sanmob/sanmob/inventory"
 	"github.com/sanmob/sanmob/store"
 )
 
@@ -93,7 +94,7 @@ func poolRoom(p array.Pool, thin bool) int64 {
 // candidates lists the pools placement allows, most room first.
 func (s *Service) candidates(site, arrayID, poolID string, thin bool) ([]candidate, error) {
 	if site != "" {
-		if _, ok := s.sites[site]; !ok {
+		if !s.KnownSite(site) {
 			return nil, notFound("site", site)
 		}
 	}
@@ -137,26 +138,26 @@ func (s *Service) candidates(site, arrayID, poolID string, thin bool) ([]candida
 // returns the existing volume; with other attributes, ErrConflict. Errors:
 // ErrInvalid (name, size), ErrNotFound (site, array, pool), array.ErrNoCapacity
 // (no pool can take it), ErrUnavailable (the array did not answer).
-func (s *Service) CreateVolume(ctx context.Context, spec VolumeSpec) (Volume, error) {
+func (s *Service) CreateVolume(ctx context.Context, spec VolumeSpec) (inventory.Volume, error) {
 	if spec.Name == "" {
 		spec.Name = spec.ID
 	}
 	if err := validName("name", spec.Name); err != nil {
-		return Volume{}, err
+		return inventory.Volume{}, err
 	}
 	if spec.ID == "" {
 		spec.ID = idFromName("vol", spec.Name)
-	} else if err := validID(spec.ID); err != nil {
-		return Volume{}, err
+	} else if err := inventory.ValidID(spec.ID); err != nil {
+		return inventory.Volume{}, err
 	}
-	var src SnapshotView
+	var src inventory.SnapshotView
 	if spec.FromSnapshot != "" {
 		var err error
 		if src, err = s.Snapshot(spec.FromSnapshot); err != nil {
-			return Volume{}, err
+			return inventory.Volume{}, err
 		}
 		if spec.Array != "" && spec.Array != src.Array {
-			return Volume{}, invalid("array", "a copy of snapshot %s is made on its array %s, not %s", src.ID, src.Array, spec.Array)
+			return inventory.Volume{}, invalid("array", "a copy of snapshot %s is made on its array %s, not %s", src.ID, src.Array, spec.Array)
 		}
 		spec.Array = src.Array
 		if spec.SizeBytes == 0 {
@@ -166,7 +167,7 @@ func (s *Service) CreateVolume(ctx context.Context, spec VolumeSpec) (Volume, er
 		}
 	}
 	if spec.SizeBytes <= 0 {
-		return Volume{}, invalid("sizeBytes", "must be positive")
+		return inventory.Volume{}, invalid("sizeBytes", "must be positive")
 	}
 	thin := spec.Thin == nil || *spec.Thin
 	defer s.nameLocks.Lock("volume/" + spec.Name)()
@@ -175,19 +176,19 @@ func (s *Service) CreateVolume(ctx context.Context, spec VolumeSpec) (Volume, er
 		if v.SizeBytes != spec.SizeBytes || v.Thin != thin || v.MultiNode != spec.MultiNode || v.FromSnapshot != spec.FromSnapshot ||
 			(spec.Pool != "" && v.Pool != spec.Pool) || (spec.Array != "" && v.Array != spec.Array) ||
 			(spec.Site != "" && s.arrays[v.Array] != nil && s.arrays[v.Array].Site != spec.Site) {
-			return Volume{}, fmt.Errorf("volume %q exists with other attributes (%d bytes, thin %v, pool %s): %w", spec.Name, v.SizeBytes, v.Thin, v.Pool, ErrConflict)
+			return inventory.Volume{}, fmt.Errorf("volume %q exists with other attributes (%d bytes, thin %v, pool %s): %w", spec.Name, v.SizeBytes, v.Thin, v.Pool, ErrConflict)
 		}
 		return v, nil
 	}
-	s.mu.RLock()
-	_, taken := s.volumes[spec.ID]
-	s.mu.RUnlock()
+	s.RLock()
+	_, taken := s.VolumeLocked(spec.ID)
+	s.RUnlock()
 	if taken {
-		return Volume{}, fmt.Errorf("volume id %q is taken by another volume: %w", spec.ID, ErrConflict)
+		return inventory.Volume{}, fmt.Errorf("volume id %q is taken by another volume: %w", spec.ID, ErrConflict)
 	}
 	cands, err := s.candidates(spec.Site, spec.Array, spec.Pool, thin)
 	if err != nil {
-		return Volume{}, err
+		return inventory.Volume{}, err
 	}
 	var last error
 	for _, c := range cands {
@@ -202,21 +203,21 @@ func (s *Service) CreateVolume(ctx context.Context, spec VolumeSpec) (Volume, er
 			continue
 		}
 		if err != nil {
-			return Volume{}, deviceErr("array", c.array.ID, err)
+			return inventory.Volume{}, deviceErr("array", c.array.ID, err)
 		}
-		v := volumeFromDevice(c.array.ID, dv, s.clk.Now())
+		v := inventory.VolumeFromDevice(c.array.ID, dv, s.clk.Now())
 		v.MultiNode, v.FromSnapshot = spec.MultiNode, spec.FromSnapshot
 		if err := s.putVolume(v); err != nil {
-			return Volume{}, err
+			return inventory.Volume{}, err
 		}
 		s.readArrayNow(ctx, c.array)
 		s.log.WithFields(logrus.Fields{"volume": v.ID, "name": v.Name, "pool": v.Pool, "array": v.Array, "bytes": v.SizeBytes, "thin": thin}).Info("volume created")
-		return s.volumeView(v), nil
+		return s.VolumeView(v), nil
 	}
 	if last == nil {
 		last = array.ErrNoCapacity
 	}
-	return Volume{}, fmt.Errorf("no pool%s can take %d bytes %s: %w", placementText(spec.Site, spec.Array, spec.Pool), spec.SizeBytes, map[bool]string{true: "thin", false: "thick"}[thin], last)
+	return inventory.Volume{}, fmt.Errorf("no pool%s can take %d bytes %s: %w", placementText(spec.Site, spec.Array, spec.Pool), spec.SizeBytes, map[bool]string{true: "thin", false: "thick"}[thin], last)
 }
 
 func placementText(site, arr, pool string) string {
@@ -241,13 +242,13 @@ func deviceErr(kind, id string, err error) error {
 	return fmt.Errorf("%s %s: %w", kind, id, err)
 }
 
-func (s *Service) putVolume(v *Volume) error {
-	if err := s.st.Put(kindVolume, v.ID, v); err != nil {
-		return storeErr(err)
+func (s *Service) putVolume(v *inventory.Volume) error {
+	if err := s.st.Put(inventory.KindVolume, v.ID, v); err != nil {
+		return inventory.StoreErr(err)
 	}
-	s.mu.Lock()
-	s.volumes[v.ID] = v
-	s.mu.Unlock()
+	s.Lock()
+	s.SetVolumeLocked(v)
+	s.Unlock()
 	return nil
 }
 
@@ -256,25 +257,25 @@ func (s *Service) readArrayNow(ctx context.Context, a *devices.ArrayDev) {
 }
 
 // VolumeByName returns the volume created under a name; ErrNotFound.
-func (s *Service) VolumeByName(name string) (Volume, error) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if v, ok := s.volumes[idFromName("vol", name)]; ok && v.Name == name {
-		return s.volumeView(v), nil
+func (s *Service) VolumeByName(name string) (inventory.Volume, error) {
+	s.RLock()
+	defer s.RUnlock()
+	if v, ok := s.VolumeLocked(idFromName("vol", name)); ok && v.Name == name {
+		return s.VolumeView(v), nil
 	}
-	if v, ok := s.volumes[name]; ok && v.Name == name {
-		return s.volumeView(v), nil
+	if v, ok := s.VolumeLocked(name); ok && v.Name == name {
+		return s.VolumeView(v), nil
 	}
-	return Volume{}, notFound("volume named", name)
+	return inventory.Volume{}, notFound("volume named", name)
 }
 
 // DeleteVolume deletes a volume and its record. ErrNotFound when unknown,
 // ErrConflict while it is attached to any node.
 func (s *Service) DeleteVolume(ctx context.Context, id string) error {
 	defer s.volLocks.Lock(id)()
-	s.mu.RLock()
-	v, ok := s.volumes[id]
-	s.mu.RUnlock()
+	s.RLock()
+	v, ok := s.VolumeLocked(id)
+	s.RUnlock()
 	if !ok {
 		return notFound("volume", id)
 	}
@@ -289,15 +290,14 @@ func (s *Service) DeleteVolume(ctx context.Context, id string) error {
 			return deviceErr("array", a.ID, err)
 		}
 	}
-	s.mu.Lock()
-	s.deletedAt[id] = s.clk.Now()
-	s.mu.Unlock()
-	if err := s.st.Delete(kindVolume, id); err != nil && !errors.Is(err, store.ErrNotFound) {
-		return storeErr(err)
+	s.Lock()
+	s.Unlock()
+	if err := s.st.Delete(inventory.KindVolume, id); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return inventory.StoreErr(err)
 	}
-	s.mu.Lock()
-	delete(s.volumes, id)
-	s.mu.Unlock()
+	s.Lock()
+	s.DeleteVolumeLocked(id)
+	s.Unlock()
 	if a := s.arrays[v.Array]; a != nil {
 		s.readArrayNow(ctx, a)
 	}
@@ -307,33 +307,33 @@ func (s *Service) DeleteVolume(ctx context.Context, id string) error {
 
 // ExpandVolume grows a volume (thin admission again); the same size is a
 // no-op. ErrInvalid to shrink, ErrNotFound, array.ErrNoCapacity.
-func (s *Service) ExpandVolume(ctx context.Context, id string, sizeBytes int64) (Volume, error) {
+func (s *Service) ExpandVolume(ctx context.Context, id string, sizeBytes int64) (inventory.Volume, error) {
 	defer s.volLocks.Lock(id)()
-	s.mu.RLock()
-	v, ok := s.volumes[id]
-	s.mu.RUnlock()
+	s.RLock()
+	v, ok := s.VolumeLocked(id)
+	s.RUnlock()
 	switch {
 	case !ok:
-		return Volume{}, notFound("volume", id)
+		return inventory.Volume{}, notFound("volume", id)
 	case sizeBytes < v.SizeBytes:
-		return Volume{}, invalid("sizeBytes", "%d is smaller than the volume's %d bytes; volumes only grow", sizeBytes, v.SizeBytes)
+		return inventory.Volume{}, invalid("sizeBytes", "%d is smaller than the volume's %d bytes; volumes only grow", sizeBytes, v.SizeBytes)
 	case sizeBytes == v.SizeBytes:
 		return s.Volume(id)
 	}
 	a := s.arrays[v.Array]
 	if a == nil {
-		return Volume{}, fmt.Errorf("volume %s is on unknown array %s: %w", id, v.Array, ErrConflict)
+		return inventory.Volume{}, fmt.Errorf("volume %s is on unknown array %s: %w", id, v.Array, ErrConflict)
 	}
 	c, cancel := context.WithTimeout(ctx, s.cfg.DriverTimeout)
 	dv, err := a.Driver.ExpandVolume(c, id, sizeBytes)
 	cancel()
 	if err != nil {
-		return Volume{}, deviceErr("array", a.ID, err)
+		return inventory.Volume{}, deviceErr("array", a.ID, err)
 	}
 	nv := *v
 	nv.SizeBytes = dv.SizeBytes
 	if err := s.putVolume(&nv); err != nil {
-		return Volume{}, err
+		return inventory.Volume{}, err
 	}
 	s.readArrayNow(ctx, a)
 	return s.Volume(id)
@@ -344,33 +344,33 @@ func (s *Service) ExpandVolume(ctx context.Context, id string, sizeBytes int64) 
 // CreateSnapshot snapshots one volume. Idempotent by name: the same name of
 // the same volume returns the snapshot; of another volume, ErrConflict.
 // ErrNotFound for an unknown volume.
-func (s *Service) CreateSnapshot(ctx context.Context, volumeID string, spec SnapshotSpec) (SnapshotView, error) {
+func (s *Service) CreateSnapshot(ctx context.Context, volumeID string, spec SnapshotSpec) (inventory.SnapshotView, error) {
 	if err := validName("name", spec.Name); err != nil {
-		return SnapshotView{}, err
+		return inventory.SnapshotView{}, err
 	}
 	if spec.ID == "" {
 		spec.ID = idFromName("snap", spec.Name)
 	}
-	s.mu.RLock()
-	v, ok := s.volumes[volumeID]
-	s.mu.RUnlock()
+	s.RLock()
+	v, ok := s.VolumeLocked(volumeID)
+	s.RUnlock()
 	if !ok {
-		return SnapshotView{}, notFound("volume", volumeID)
+		return inventory.SnapshotView{}, notFound("volume", volumeID)
 	}
 	if sn, err := s.Snapshot(spec.ID); err == nil {
 		if sn.Volume != volumeID {
-			return SnapshotView{}, fmt.Errorf("snapshot %q is of volume %s, not %s: %w", spec.Name, sn.Volume, volumeID, ErrConflict)
+			return inventory.SnapshotView{}, fmt.Errorf("snapshot %q is of volume %s, not %s: %w", spec.Name, sn.Volume, volumeID, ErrConflict)
 		}
 		return sn, nil
 	}
 	out, err := s.snapshotGroup(ctx, v.Array, "", []array.SnapshotSpec{{ID: spec.ID, Volume: volumeID, Name: spec.Name}})
 	if err != nil {
-		return SnapshotView{}, err
+		return inventory.SnapshotView{}, err
 	}
 	return out[0], nil
 }
 
-func (s *Service) snapshotGroup(ctx context.Context, arrayID, group string, specs []array.SnapshotSpec) ([]SnapshotView, error) {
+func (s *Service) snapshotGroup(ctx context.Context, arrayID, group string, specs []array.SnapshotSpec) ([]inventory.SnapshotView, error) {
 	a := s.arrays[arrayID]
 	if a == nil {
 		return nil, fmt.Errorf("unknown array %s: %w", arrayID, ErrConflict)
@@ -382,26 +382,26 @@ func (s *Service) snapshotGroup(ctx context.Context, arrayID, group string, spec
 		return nil, deviceErr("array", arrayID, err)
 	}
 	s.readArrayNow(ctx, a)
-	out := make([]SnapshotView, len(snaps))
+	out := make([]inventory.SnapshotView, len(snaps))
 	for i, sn := range snaps {
-		out[i] = SnapshotView{sn, arrayID}
+		out[i] = inventory.SnapshotView{Snapshot: sn, Array: arrayID}
 	}
 	return out, nil
 }
 
 // SnapshotVM takes a consistent snapshot of all of a VM's volumes (one
 // group per array), named spec.Name plus the volume id.
-func (s *Service) SnapshotVM(ctx context.Context, vmID string, spec SnapshotSpec) ([]SnapshotView, error) {
+func (s *Service) SnapshotVM(ctx context.Context, vmID string, spec SnapshotSpec) ([]inventory.SnapshotView, error) {
 	if err := validName("name", spec.Name); err != nil {
 		return nil, err
 	}
-	s.mu.RLock()
-	vm, ok := s.vms[vmID]
+	s.RLock()
+	vm, ok := s.VMLocked(vmID)
 	var byArray map[string][]array.SnapshotSpec
 	if ok {
 		byArray = map[string][]array.SnapshotSpec{}
 		for _, ref := range vm.Volumes {
-			v, ok := s.volumes[ref.ID]
+			v, ok := s.VolumeLocked(ref.ID)
 			if !ok {
 				continue
 			}
@@ -409,14 +409,14 @@ func (s *Service) SnapshotVM(ctx context.Context, vmID string, spec SnapshotSpec
 			byArray[v.Array] = append(byArray[v.Array], array.SnapshotSpec{ID: idFromName("snap", name), Volume: v.ID, Name: name})
 		}
 	}
-	s.mu.RUnlock()
+	s.RUnlock()
 	if !ok {
 		return nil, notFound("vm", vmID)
 	}
 	if len(byArray) == 0 {
 		return nil, fmt.Errorf("vm %s has no volumes to snapshot: %w", vmID, ErrConflict)
 	}
-	var out []SnapshotView
+	var out []inventory.SnapshotView
 	for _, aid := range sortedKeys(byArray) {
 		snaps, err := s.snapshotGroup(ctx, aid, spec.Name, byArray[aid])
 		if err != nil {
@@ -428,7 +428,7 @@ func (s *Service) SnapshotVM(ctx context.Context, vmID string, spec SnapshotSpec
 }
 
 // Snapshot returns one snapshot by id; ErrNotFound.
-func (s *Service) Snapshot(id string) (SnapshotView, error) {
+func (s *Service) Snapshot(id string) (inventory.SnapshotView, error) {
 	for _, aid := range s.arrIDs {
 		o := s.arrays[aid].Obs.Load()
 		if o == nil {
@@ -436,11 +436,11 @@ func (s *Service) Snapshot(id string) (SnapshotView, error) {
 		}
 		for _, sn := range o.Snaps {
 			if sn.ID == id {
-				return SnapshotView{sn, aid}, nil
+				return inventory.SnapshotView{Snapshot: sn, Array: aid}, nil
 			}
 		}
 	}
-	return SnapshotView{}, notFound("snapshot", id)
+	return inventory.SnapshotView{}, notFound("snapshot", id)
 }
 
 // DeleteSnapshot deletes a snapshot; ErrNotFound when unknown.
@@ -470,17 +470,17 @@ type node struct {
 }
 
 func (s *Service) nodeOf(id string) (node, error) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
+	s.RLock()
+	defer s.RUnlock()
 	n := node{id: id, initiators: map[string][]wwn.WWN{}}
-	if h, ok := s.hosts[id]; ok {
+	if h, ok := s.HostLocked(id); ok {
 		n.kind, n.site = "host", h.Site
 		for _, b := range h.HBAs {
 			if b.Fabric != "" {
 				n.initiators[b.Fabric] = append(n.initiators[b.Fabric], b.WWPN)
 			}
 		}
-	} else if vm, ok := s.vms[id]; ok {
+	} else if vm, ok := s.VMLocked(id); ok {
 		n.kind, n.site = "vm", vm.Site
 		for _, p := range vm.Vports { // both sets: the idle one must be ready to take over
 			n.initiators[p.Fabric] = append(n.initiators[p.Fabric], p.WWPN)
@@ -549,7 +549,7 @@ func (s *Service) targetsFor(n node, a *devices.ArrayDev, o *devices.ArrayObs) (
 // free, else the lowest free one there. The host group's ids in use are
 // those of its mappings as last read (maps, positions in o) plus those
 // sanmob mapped since (reserved). Call with the host group's lock held.
-func (s *Service) lunFor(v *Volume, arrayID string, o *devices.ArrayObs, hostGroup string, maps []int32) int {
+func (s *Service) lunFor(v *inventory.Volume, arrayID string, o *devices.ArrayObs, hostGroup string, maps []int32) int {
 	used := map[int]bool{}
 	for _, mi := range maps {
 		m := &o.Mappings[mi]
@@ -558,15 +558,15 @@ func (s *Service) lunFor(v *Volume, arrayID string, o *devices.ArrayObs, hostGro
 		}
 		used[m.LUN] = true
 	}
-	s.mu.RLock()
+	s.RLock()
 	for lun, vol := range s.reserved[arrayID+"/"+hostGroup] {
 		if vol == v.ID {
-			s.mu.RUnlock()
+			s.RUnlock()
 			return lun
 		}
 		used[lun] = true
 	}
-	s.mu.RUnlock()
+	s.RUnlock()
 	if v.LUN != nil && !used[*v.LUN] {
 		return *v.LUN
 	}
@@ -582,8 +582,8 @@ func (s *Service) lunFor(v *Volume, arrayID string, o *devices.ArrayObs, hostGro
 // host group (key "array/hostgroup") for as long as the attachment lives,
 // so that a LUN choice never waits for the array to be read again.
 func (s *Service) reserve(hostGroup string, lun int, volume string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.Lock()
+	defer s.Unlock()
 	if volume == "" {
 		delete(s.reserved[hostGroup], lun)
 		if len(s.reserved[hostGroup]) == 0 {
@@ -614,9 +614,9 @@ func (s *Service) Attach(ctx context.Context, spec AttachmentSpec) (Attachment, 
 		return Attachment{}, invalid("node", "required")
 	}
 	defer s.volLocks.Lock(spec.Volume)()
-	s.mu.RLock()
-	v, ok := s.volumes[spec.Volume]
-	s.mu.RUnlock()
+	s.RLock()
+	v, ok := s.VolumeLocked(spec.Volume)
+	s.RUnlock()
 	if !ok {
 		return Attachment{}, notFound("volume", spec.Volume)
 	}
@@ -717,43 +717,43 @@ func (s *Service) Attach(ctx context.Context, spec AttachmentSpec) (Attachment, 
 	rec := attachRecord{Attachment: at, Intents: intents}
 	// The records change together under s.mu, as the inventory's other
 	// writes do, so that a VM patched meanwhile is not overwritten.
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.Lock()
+	defer s.Unlock()
 	vm := s.vmVolumesLocked(n, v.ID, lun, true)
 	err = s.st.Update(func(tx *store.Tx) error {
 		if err := tx.Put(kindAttachment, attachKey(v.ID, n.id), rec); err != nil {
 			return err
 		}
 		if vm != nil {
-			if err := tx.Put(kindVM, vm.ID, vm); err != nil {
+			if err := tx.Put(inventory.KindVM, vm.ID, vm); err != nil {
 				return err
 			}
 		}
 		if v.LUN == nil {
 			nv := *v
 			nv.LUN = &lun
-			return tx.Put(kindVolume, v.ID, &nv)
+			return tx.Put(inventory.KindVolume, v.ID, &nv)
 		}
 		return nil
 	})
 	if err != nil {
-		return Attachment{}, storeErr(err)
+		return Attachment{}, inventory.StoreErr(err)
 	}
 	if v.LUN == nil {
 		nv := *v
 		nv.LUN = &lun
-		s.volumes[v.ID] = &nv
+		s.SetVolumeLocked(&nv)
 	}
 	s.attachments[attachKey(v.ID, n.id)] = &rec
 	if vm != nil {
-		s.vms[vm.ID] = vm
+		s.SetVMLocked(vm)
 	}
 	s.kickRefresh()
 	s.log.WithFields(logrus.Fields{"volume": v.ID, "node": n.id, "lun": lun, "hostGroup": hg, "fabrics": strings.Join(fabs, ",")}).Info("volume attached")
 	return at, nil
 }
 
-func publishContext(v *Volume, lun int, targets []wwn.WWN, fabrics []string) map[string]string {
+func publishContext(v *inventory.Volume, lun int, targets []wwn.WWN, fabrics []string) map[string]string {
 	ts := make([]string, len(targets))
 	for i, t := range targets {
 		ts[i] = t.String()
@@ -772,12 +772,12 @@ func publishContext(v *Volume, lun int, targets []wwn.WWN, fabrics []string) map
 // volume or node.
 func (s *Service) Detach(ctx context.Context, volume, nodeID string) error {
 	defer s.volLocks.Lock(volume)()
-	s.mu.RLock()
-	_, vok := s.volumes[volume]
+	s.RLock()
+	_, vok := s.VolumeLocked(volume)
 	rec, attached := s.attachments[attachKey(volume, nodeID)]
-	_, hok := s.hosts[nodeID]
-	_, mok := s.vms[nodeID]
-	s.mu.RUnlock()
+	_, hok := s.HostLocked(nodeID)
+	_, mok := s.VMLocked(nodeID)
+	s.RUnlock()
 	switch {
 	case attached:
 	case !vok:
@@ -799,24 +799,24 @@ func (s *Service) Detach(ctx context.Context, volume, nodeID string) error {
 	if err := s.zoner.ReleaseAll(ctx, attachUser(volume, nodeID)); err != nil {
 		return err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.Lock()
+	defer s.Unlock()
 	vm := s.vmVolumesLocked(node{id: nodeID, kind: rec.NodeKind}, volume, rec.LUN, false)
 	err := s.st.Update(func(tx *store.Tx) error {
 		if err := tx.Delete(kindAttachment, attachKey(volume, nodeID)); err != nil && !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
 		if vm != nil {
-			return tx.Put(kindVM, vm.ID, vm)
+			return tx.Put(inventory.KindVM, vm.ID, vm)
 		}
 		return nil
 	})
 	if err != nil {
-		return storeErr(err)
+		return inventory.StoreErr(err)
 	}
 	delete(s.attachments, attachKey(volume, nodeID))
 	if vm != nil {
-		s.vms[vm.ID] = vm
+		s.SetVMLocked(vm)
 	}
 	s.kickRefresh()
 	s.log.WithFields(logrus.Fields{"volume": volume, "node": nodeID}).Info("volume detached")
@@ -830,9 +830,9 @@ func (s *Service) loginActive(ctx context.Context, n node) error {
 	if n.kind != "vm" {
 		return nil
 	}
-	s.mu.RLock()
-	vm := s.vms[n.id]
-	var active []Vport
+	s.RLock()
+	vm, _ := s.VMLocked(n.id)
+	var active []inventory.Vport
 	if vm != nil {
 		for _, p := range vm.Vports {
 			if p.Active {
@@ -840,8 +840,8 @@ func (s *Service) loginActive(ctx context.Context, n node) error {
 			}
 		}
 	}
-	s.mu.RUnlock()
-	var done []Vport
+	s.RUnlock()
+	var done []inventory.Vport
 	for _, p := range active {
 		if f := s.fabrics[p.Fabric]; f != nil && f.Obs.Load().LoggedIn(p.WWPN) {
 			continue
@@ -864,21 +864,21 @@ func (s *Service) loginActive(ctx context.Context, n node) error {
 // from) its volume list, so that its topology walks to the new LUN; nil
 // when n is not a VM or nothing changes. The record is a copy: records are
 // replaced, never changed in place. s.mu is held.
-func (s *Service) vmVolumesLocked(n node, volume string, lun int, add bool) *VM {
+func (s *Service) vmVolumesLocked(n node, volume string, lun int, add bool) *inventory.VM {
 	if n.kind != "vm" {
 		return nil
 	}
-	vm, ok := s.vms[n.id]
+	vm, ok := s.VMLocked(n.id)
 	if !ok {
 		return nil
 	}
-	i := slices.IndexFunc(vm.Volumes, func(r VolumeRef) bool { return r.ID == volume })
+	i := slices.IndexFunc(vm.Volumes, func(r inventory.VolumeRef) bool { return r.ID == volume })
 	if add == (i >= 0) {
 		return nil
 	}
 	nv := *vm
 	if add {
-		nv.Volumes = append(slices.Clip(vm.Volumes), VolumeRef{ID: volume, LUN: lun})
+		nv.Volumes = append(slices.Clip(vm.Volumes), inventory.VolumeRef{ID: volume, LUN: lun})
 	} else {
 		nv.Volumes = slices.Delete(slices.Clone(vm.Volumes), i, i+1)
 	}
@@ -889,8 +889,8 @@ func (s *Service) vmVolumesLocked(n node, volume string, lun int, add bool) *VM 
 // Attachments lists the attachments of a volume ("" for all), by volume
 // then node.
 func (s *Service) Attachments(volume string) []Attachment {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
+	s.RLock()
+	defer s.RUnlock()
 	out := []Attachment{}
 	for _, r := range s.attachments {
 		if volume == "" || r.Volume == volume {
@@ -917,7 +917,7 @@ func (s *Service) nodeAttachedLocked(id string) (string, bool) {
 // the intents each holds.
 func (s *Service) loadAttachments() error {
 	recs := map[string]*attachRecord{}
-	if err := loadKind(s.st, kindAttachment, func(r *attachRecord) { recs[attachKey(r.Volume, r.Node)] = r }); err != nil {
+	if err := inventory.LoadKind(s.st, kindAttachment, func(r *attachRecord) { recs[attachKey(r.Volume, r.Node)] = r }); err != nil {
 		return err
 	}
 	for _, r := range recs {
@@ -929,7 +929,7 @@ func (s *Service) loadAttachments() error {
 			s.log.WithError(err).WithField("volume", r.Volume).WithField("node", r.Node).Warn("attachment's zone intents refused")
 		}
 	}
-	s.mu.Lock()
+	s.Lock()
 	s.attachments = recs
 	for _, r := range recs {
 		k := r.Array + "/" + r.HostGroup
@@ -938,7 +938,7 @@ func (s *Service) loadAttachments() error {
 		}
 		s.reserved[k][r.LUN] = r.Volume
 	}
-	s.mu.Unlock()
+	s.Unlock()
 	return nil
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/sanmob/sanmob/array"
 	"github.com/sanmob/sanmob/fabric"
 	"github.com/sanmob/sanmob/fabric/wwn"
+	"github.com/sanmob/sanmob/inventory"
 	"github.com/sanmob/sanmob/lab"
 )
 
@@ -38,7 +39,7 @@ func TestVolumeLifecycle(t *testing.T) {
 	if got, err := h.svc.VolumeByName("pvc-0001"); err != nil || got.ID != v.ID {
 		t.Fatalf("by name: %+v, %v", got, err)
 	}
-	if !slices.ContainsFunc(h.svc.Volumes(VolumeFilter{}), func(x Volume) bool { return x.ID == v.ID }) {
+	if !slices.ContainsFunc(h.svc.Volumes(inventory.VolumeFilter{}), func(x inventory.Volume) bool { return x.ID == v.ID }) {
 		t.Fatal("not listed")
 	}
 	sn, err := h.svc.CreateSnapshot(ctx, v.ID, SnapshotSpec{Name: "pvc-0001-snap"})
@@ -363,7 +364,7 @@ func TestConcurrentAttachesToOneHost(t *testing.T) {
 func TestAttachLogsInANewVMsActiveVports(t *testing.T) {
 	h := newHarness(t, nil)
 	ctx := context.Background()
-	vm, err := h.svc.CreateVM(VMSpec{ID: "fresh", Host: "east-esx02"})
+	vm, err := h.svc.CreateVM(inventory.VMSpec{ID: "fresh", Host: "east-esx02"})
 	if err != nil {
 		t.Fatal(err)
 	}

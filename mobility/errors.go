@@ -1,34 +1,22 @@
 package mobility
 
-import (
-	"errors"
-	"fmt"
-)
+import "github.com/sanmob/sanmob/inventory"
 
-// Sentinels callers test with errors.Is; the server maps them to HTTP status
-// codes in one place.
+// The sentinels of the core, shared with the inventory: callers test them
+// with errors.Is; the server maps them to statuses in one place.
 var (
-	ErrNotFound    = errors.New("not found")
-	ErrConflict    = errors.New("conflict")
-	ErrInvalid     = errors.New("invalid")
-	ErrUnavailable = errors.New("unavailable")
-	ErrNotReady    = errors.New("not ready")
+	ErrNotFound    = inventory.ErrNotFound
+	ErrConflict    = inventory.ErrConflict
+	ErrInvalid     = inventory.ErrInvalid
+	ErrUnavailable = inventory.ErrUnavailable
+	ErrNotReady    = inventory.ErrNotReady
 )
 
-// FieldError names the request field that is wrong, so that a client sees
-// which of its inputs to fix. It wraps ErrInvalid.
-type FieldError struct {
-	Field  string
-	Reason string
-}
-
-func (e *FieldError) Error() string { return fmt.Sprintf("%s: %s", e.Field, e.Reason) }
-
-// Unwrap makes errors.Is(err, ErrInvalid) true.
-func (e *FieldError) Unwrap() error { return ErrInvalid }
+// FieldError names the request field that is wrong.
+type FieldError = inventory.FieldError
 
 func invalid(field, format string, args ...any) error {
-	return &FieldError{Field: field, Reason: fmt.Sprintf(format, args...)}
+	return inventory.Invalid(field, format, args...)
 }
 
-func notFound(kind, id string) error { return fmt.Errorf("%s %q: %w", kind, id, ErrNotFound) }
+func notFound(kind, id string) error { return inventory.NotFound(kind, id) }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/sanmob/sanmob/compute"
 	"github.com/sanmob/sanmob/devices"
+	"github.com/sanmob/sanmob/inventory"
 
 	"github.com/sirupsen/logrus"
 
@@ -64,10 +65,10 @@ func (h *harness) open(t testing.TB, wrapArray func(array.Driver) array.Driver) 
 		cfg.Compute = h.hv
 	}
 	for _, s := range h.world.Sites() {
-		cfg.Sites = append(cfg.Sites, Site{ID: s.ID})
+		cfg.Sites = append(cfg.Sites, inventory.Site{ID: s.ID})
 	}
 	for _, l := range h.world.Links() {
-		cfg.Links = append(cfg.Links, Link{From: l.From, To: l.To, RTTMs: l.RTTMs, BandwidthMbps: l.BandwidthMbps, DistanceKm: l.DistanceKm})
+		cfg.Links = append(cfg.Links, inventory.Link{From: l.From, To: l.To, RTTMs: l.RTTMs, BandwidthMbps: l.BandwidthMbps, DistanceKm: l.DistanceKm})
 	}
 	for _, f := range h.world.Fabrics() {
 		cfg.Fabrics = append(cfg.Fabrics, devices.FabricDevice{ID: f.ID, Site: f.Site, DriverName: "lab", Driver: f.Switch})

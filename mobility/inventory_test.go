@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sanmob/sanmob/inventory"
 	"github.com/sanmob/sanmob/store"
 
 	"github.com/sanmob/sanmob/fabric"
@@ -20,14 +21,14 @@ func TestDiscoveryFromSmallLab(t *testing.T) {
 	if ok, why := h.svc.Readiness(); !ok {
 		t.Fatalf("not ready: %v", why)
 	}
-	if got := len(h.svc.Hosts(HostFilter{})); got != 8 {
+	if got := len(h.svc.Hosts(inventory.HostFilter{})); got != 8 {
 		t.Fatalf("hosts = %d, want 8", got)
 	}
-	vms := h.svc.VMs(VMFilter{})
+	vms := h.svc.VMs(inventory.VMFilter{})
 	if len(vms) != 24 {
 		t.Fatalf("vms = %d, want 24", len(vms))
 	}
-	if got := len(h.svc.Volumes(VolumeFilter{})); got != 48 {
+	if got := len(h.svc.Volumes(inventory.VolumeFilter{})); got != 48 {
 		t.Fatalf("volumes = %d, want 48", got)
 	}
 	for _, v := range vms {
@@ -46,7 +47,7 @@ func TestDiscoveryFromSmallLab(t *testing.T) {
 			t.Errorf("%s at site %s", v.ID, v.Site)
 		}
 	}
-	for _, host := range h.svc.Hosts(HostFilter{Site: "west"}) {
+	for _, host := range h.svc.Hosts(inventory.HostFilter{Site: "west"}) {
 		for _, b := range host.HBAs {
 			if !strings.HasPrefix(b.Fabric, "west-") || !b.LoggedIn {
 				t.Errorf("%s HBA %s fabric %q loggedIn %v", host.ID, b.WWPN, b.Fabric, b.LoggedIn)
@@ -60,7 +61,7 @@ func TestDiscoveryFromSmallLab(t *testing.T) {
 
 func TestInventorySurvivesRestartWithoutRediscovery(t *testing.T) {
 	h := newHarness(t, nil)
-	vm, err := h.svc.CreateVM(VMSpec{ID: "app-1", Host: "east-esx02"})
+	vm, err := h.svc.CreateVM(inventory.VMSpec{ID: "app-1", Host: "east-esx02"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +69,7 @@ func TestInventorySurvivesRestartWithoutRediscovery(t *testing.T) {
 		t.Fatal(err)
 	}
 	name := "renamed"
-	if _, err := h.svc.UpdateHost("west-esx01", HostPatch{Name: &name}); err != nil {
+	if _, err := h.svc.UpdateHost("west-esx01", inventory.HostPatch{Name: &name}); err != nil {
 		t.Fatal(err)
 	}
 	h.reopen(t)
@@ -92,30 +93,30 @@ func TestInventorySurvivesRestartWithoutRediscovery(t *testing.T) {
 
 func TestCreateHostValidation(t *testing.T) {
 	h := newHarness(t, nil)
-	eastHBA := h.svc.Hosts(HostFilter{})[0].HBAs[0].WWPN
-	good := func() HostSpec {
-		return HostSpec{ID: "new-host", Site: "east", HBAs: []HBASpec{
+	eastHBA := h.svc.Hosts(inventory.HostFilter{})[0].HBAs[0].WWPN
+	good := func() inventory.HostSpec {
+		return inventory.HostSpec{ID: "new-host", Site: "east", HBAs: []inventory.HBASpec{
 			{WWPN: wwn.MustParse("10:00:00:00:c9:00:00:01"), WWNN: wwn.MustParse("20:00:00:00:c9:00:00:01"), Fabric: "east-a"},
 		}}
 	}
 	tests := []struct {
 		name   string
-		mutate func(*HostSpec)
+		mutate func(*inventory.HostSpec)
 		want   error
 		field  string
 	}{
-		{"bad id", func(s *HostSpec) { s.ID = "Bad_ID" }, ErrInvalid, "id"},
-		{"long id", func(s *HostSpec) { s.ID = strings.Repeat("a", 64) }, ErrInvalid, "id"},
-		{"unknown site", func(s *HostSpec) { s.Site = "north" }, ErrInvalid, "site"},
-		{"no hbas", func(s *HostSpec) { s.HBAs = nil }, ErrInvalid, "hbas"},
-		{"missing wwpn", func(s *HostSpec) { s.HBAs[0].WWPN = wwn.WWN{} }, ErrInvalid, "hbas[0].wwpn"},
-		{"missing wwnn", func(s *HostSpec) { s.HBAs[0].WWNN = wwn.WWN{} }, ErrInvalid, "hbas[0].wwnn"},
-		{"fabric elsewhere", func(s *HostSpec) { s.HBAs[0].Fabric = "west-a" }, ErrInvalid, "hbas[0].fabric"},
-		{"unknown fabric", func(s *HostSpec) { s.HBAs[0].Fabric = "x" }, ErrInvalid, "hbas[0].fabric"},
-		{"too many vports", func(s *HostSpec) { s.HBAs[0].MaxVports = 300 }, ErrInvalid, "hbas[0].maxVports"},
-		{"wwpn twice", func(s *HostSpec) { s.HBAs = append(s.HBAs, s.HBAs[0]) }, ErrInvalid, "hbas[1].wwpn"},
-		{"wwpn of another host", func(s *HostSpec) { s.HBAs[0].WWPN = eastHBA }, ErrConflict, ""},
-		{"duplicate id", func(s *HostSpec) { s.ID = "east-esx01" }, ErrConflict, ""},
+		{"bad id", func(s *inventory.HostSpec) { s.ID = "Bad_ID" }, ErrInvalid, "id"},
+		{"long id", func(s *inventory.HostSpec) { s.ID = strings.Repeat("a", 64) }, ErrInvalid, "id"},
+		{"unknown site", func(s *inventory.HostSpec) { s.Site = "north" }, ErrInvalid, "site"},
+		{"no hbas", func(s *inventory.HostSpec) { s.HBAs = nil }, ErrInvalid, "hbas"},
+		{"missing wwpn", func(s *inventory.HostSpec) { s.HBAs[0].WWPN = wwn.WWN{} }, ErrInvalid, "hbas[0].wwpn"},
+		{"missing wwnn", func(s *inventory.HostSpec) { s.HBAs[0].WWNN = wwn.WWN{} }, ErrInvalid, "hbas[0].wwnn"},
+		{"fabric elsewhere", func(s *inventory.HostSpec) { s.HBAs[0].Fabric = "west-a" }, ErrInvalid, "hbas[0].fabric"},
+		{"unknown fabric", func(s *inventory.HostSpec) { s.HBAs[0].Fabric = "x" }, ErrInvalid, "hbas[0].fabric"},
+		{"too many vports", func(s *inventory.HostSpec) { s.HBAs[0].MaxVports = 300 }, ErrInvalid, "hbas[0].maxVports"},
+		{"wwpn twice", func(s *inventory.HostSpec) { s.HBAs = append(s.HBAs, s.HBAs[0]) }, ErrInvalid, "hbas[1].wwpn"},
+		{"wwpn of another host", func(s *inventory.HostSpec) { s.HBAs[0].WWPN = eastHBA }, ErrConflict, ""},
+		{"duplicate id", func(s *inventory.HostSpec) { s.ID = "east-esx01" }, ErrConflict, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -138,36 +139,36 @@ func TestCreateHostValidation(t *testing.T) {
 
 func TestCreateVMValidation(t *testing.T) {
 	h := newHarness(t, nil)
-	other := h.svc.VMs(VMFilter{})[0]
+	other := h.svc.VMs(inventory.VMFilter{})[0]
 	pair := func(n uint64) (wwn.WWN, wwn.WWN) { return wwn.NAA5(wwn.OUIVMware, 2*n), wwn.NAA5(wwn.OUIVMware, 2*n+1) }
-	good := func() VMSpec {
+	good := func() inventory.VMSpec {
 		a1, a2 := pair(1)
 		b1, b2 := pair(2)
-		return VMSpec{ID: "vm-x", Host: "east-esx01",
-			Vports:  []VportSpec{{Fabric: "east-a", WWPN: a1, WWNN: a2, Set: "a"}, {Fabric: "east-a", WWPN: b1, WWNN: b2, Set: "b"}},
-			Volumes: []VolumeRef{{ID: "east-vm001-d0", LUN: 5}}}
+		return inventory.VMSpec{ID: "vm-x", Host: "east-esx01",
+			Vports:  []inventory.VportSpec{{Fabric: "east-a", WWPN: a1, WWNN: a2, Set: "a"}, {Fabric: "east-a", WWPN: b1, WWNN: b2, Set: "b"}},
+			Volumes: []inventory.VolumeRef{{ID: "east-vm001-d0", LUN: 5}}}
 	}
 	yes := true
 	tests := []struct {
 		name   string
-		mutate func(*VMSpec)
+		mutate func(*inventory.VMSpec)
 		want   error
 		field  string
 	}{
-		{"unknown host", func(s *VMSpec) { s.Host = "nope" }, ErrInvalid, "host"},
-		{"fabric not on host", func(s *VMSpec) { s.Vports[0].Fabric = "west-a" }, ErrInvalid, "vports[0].fabric"},
-		{"bad set", func(s *VMSpec) { s.Vports[0].Set = "c" }, ErrInvalid, "vports[0].set"},
-		{"same set twice", func(s *VMSpec) { s.Vports[1].Set = "a" }, ErrInvalid, "vports[1].set"},
-		{"two active", func(s *VMSpec) { s.Vports[1].Active = &yes }, ErrInvalid, "vports"},
-		{"wwpn twice", func(s *VMSpec) { s.Vports[1].WWPN = s.Vports[0].WWPN }, ErrInvalid, "vports[1].wwpn"},
-		{"wwpn of another vm", func(s *VMSpec) { s.Vports[0].WWPN = other.Vports[0].WWPN }, ErrConflict, ""},
-		{"unknown volume", func(s *VMSpec) { s.Volumes[0].ID = "nope" }, ErrInvalid, "volumes[0].id"},
-		{"lun range", func(s *VMSpec) { s.Volumes[0].LUN = 16384 }, ErrInvalid, "volumes[0].lun"},
-		{"lun twice", func(s *VMSpec) {
-			s.Volumes = append(s.Volumes, VolumeRef{ID: "east-vm001-d1", LUN: 5})
+		{"unknown host", func(s *inventory.VMSpec) { s.Host = "nope" }, ErrInvalid, "host"},
+		{"fabric not on host", func(s *inventory.VMSpec) { s.Vports[0].Fabric = "west-a" }, ErrInvalid, "vports[0].fabric"},
+		{"bad set", func(s *inventory.VMSpec) { s.Vports[0].Set = "c" }, ErrInvalid, "vports[0].set"},
+		{"same set twice", func(s *inventory.VMSpec) { s.Vports[1].Set = "a" }, ErrInvalid, "vports[1].set"},
+		{"two active", func(s *inventory.VMSpec) { s.Vports[1].Active = &yes }, ErrInvalid, "vports"},
+		{"wwpn twice", func(s *inventory.VMSpec) { s.Vports[1].WWPN = s.Vports[0].WWPN }, ErrInvalid, "vports[1].wwpn"},
+		{"wwpn of another vm", func(s *inventory.VMSpec) { s.Vports[0].WWPN = other.Vports[0].WWPN }, ErrConflict, ""},
+		{"unknown volume", func(s *inventory.VMSpec) { s.Volumes[0].ID = "nope" }, ErrInvalid, "volumes[0].id"},
+		{"lun range", func(s *inventory.VMSpec) { s.Volumes[0].LUN = 16384 }, ErrInvalid, "volumes[0].lun"},
+		{"lun twice", func(s *inventory.VMSpec) {
+			s.Volumes = append(s.Volumes, inventory.VolumeRef{ID: "east-vm001-d1", LUN: 5})
 		}, ErrInvalid, "volumes[1].lun"},
-		{"shares", func(s *VMSpec) { s.Shares = 20000 }, ErrInvalid, "shares"},
-		{"duplicate id", func(s *VMSpec) { s.ID = other.ID }, ErrConflict, ""},
+		{"shares", func(s *inventory.VMSpec) { s.Shares = 20000 }, ErrInvalid, "shares"},
+		{"duplicate id", func(s *inventory.VMSpec) { s.ID = other.ID }, ErrConflict, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -197,13 +198,13 @@ func TestGeneratedVportsNeverCollide(t *testing.T) {
 		}
 	}
 	seen := map[wwn.WWN]bool{}
-	for _, v := range h.svc.VMs(VMFilter{}) {
+	for _, v := range h.svc.VMs(inventory.VMFilter{}) {
 		for _, p := range v.Vports {
 			seen[p.WWPN] = true
 		}
 	}
 	for i := range 20 {
-		vm, err := h.svc.CreateVM(VMSpec{ID: fmt.Sprintf("gen-%d", i), Host: "west-esx03"})
+		vm, err := h.svc.CreateVM(inventory.VMSpec{ID: fmt.Sprintf("gen-%d", i), Host: "west-esx03"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -225,7 +226,7 @@ func TestGeneratedVportsNeverCollide(t *testing.T) {
 func TestUpdateAndDelete(t *testing.T) {
 	h := newHarness(t, nil)
 	host := "west-esx02"
-	vm, err := h.svc.UpdateVM("west-vm001", VMPatch{Host: &host})
+	vm, err := h.svc.UpdateVM("west-vm001", inventory.VMPatch{Host: &host})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,27 +234,27 @@ func TestUpdateAndDelete(t *testing.T) {
 		t.Fatalf("patched VM %+v", vm)
 	}
 	east := "east-esx01"
-	if _, err := h.svc.UpdateVM("west-vm001", VMPatch{Host: &east}); !errors.Is(err, ErrInvalid) {
+	if _, err := h.svc.UpdateVM("west-vm001", inventory.VMPatch{Host: &east}); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("moving a VM onto a host without its fabrics: %v", err)
 	}
 	zero := 0
-	if _, err := h.svc.UpdateVM("west-vm001", VMPatch{Shares: &zero}); !errors.Is(err, ErrInvalid) {
+	if _, err := h.svc.UpdateVM("west-vm001", inventory.VMPatch{Shares: &zero}); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("shares 0: %v", err)
 	}
 	if err := h.svc.DeleteHost("west-esx02"); !errors.Is(err, ErrConflict) {
 		t.Fatalf("deleting a host with VMs: %v", err)
 	}
 	site := "east"
-	if _, err := h.svc.UpdateHost("west-esx02", HostPatch{Site: &site}); !errors.Is(err, ErrConflict) {
+	if _, err := h.svc.UpdateHost("west-esx02", inventory.HostPatch{Site: &site}); !errors.Is(err, ErrConflict) {
 		t.Fatalf("moving a host with VMs to another site: %v", err)
 	}
-	if _, err := h.svc.UpdateVM("nope", VMPatch{}); !errors.Is(err, ErrNotFound) {
+	if _, err := h.svc.UpdateVM("nope", inventory.VMPatch{}); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("patching a missing VM: %v", err)
 	}
 	if err := h.svc.DeleteVM("nope"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("deleting a missing VM: %v", err)
 	}
-	for _, v := range h.svc.VMs(VMFilter{Host: "east-esx04"}) {
+	for _, v := range h.svc.VMs(inventory.VMFilter{Host: "east-esx04"}) {
 		if err := h.svc.DeleteVM(v.ID); err != nil {
 			t.Fatal(err)
 		}
@@ -281,7 +282,7 @@ func TestNotReadyUntilDevicesAnswer(t *testing.T) {
 	if ok || !strings.Contains(strings.Join(why, ";"), "array west-arr1") {
 		t.Fatalf("ready=%v why=%v; want not ready naming west-arr1", ok, why)
 	}
-	if n := len(h.svc.VMs(VMFilter{})); n != 0 {
+	if n := len(h.svc.VMs(inventory.VMFilter{})); n != 0 {
 		t.Fatalf("discovered %d VMs with an array missing", n)
 	}
 	w.ClearFaults()
@@ -289,14 +290,14 @@ func TestNotReadyUntilDevicesAnswer(t *testing.T) {
 	if ok, why := h.svc.Readiness(); !ok {
 		t.Fatalf("still not ready: %v", why)
 	}
-	if n := len(h.svc.VMs(VMFilter{})); n != 24 {
+	if n := len(h.svc.VMs(inventory.VMFilter{})); n != 24 {
 		t.Fatalf("discovered %d VMs, want 24", n)
 	}
 }
 
 func TestGeneratedWWPNsNeverReusedAfterRestart(t *testing.T) {
 	h := newHarness(t, nil)
-	vm, err := h.svc.CreateVM(VMSpec{ID: "short-lived", Host: "east-esx01"})
+	vm, err := h.svc.CreateVM(inventory.VMSpec{ID: "short-lived", Host: "east-esx01"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -304,7 +305,7 @@ func TestGeneratedWWPNsNeverReusedAfterRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.reopen(t)
-	next, err := h.svc.CreateVM(VMSpec{ID: "successor", Host: "east-esx01"})
+	next, err := h.svc.CreateVM(inventory.VMSpec{ID: "successor", Host: "east-esx01"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -331,10 +332,10 @@ func TestInterruptedDiscoveryLeavesNoPhantoms(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := st.Put(kindVM, "gone-vm", VM{ID: "gone-vm", Host: "east-esx01"}); err != nil {
+	if err := st.Put(inventory.KindVM, "gone-vm", inventory.VM{ID: "gone-vm", Host: "east-esx01"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.Put(kindVolume, "gone-vol", Volume{ID: "gone-vol", Array: "east-arr1"}); err != nil {
+	if err := st.Put(inventory.KindVolume, "gone-vol", inventory.Volume{ID: "gone-vol", Array: "east-arr1"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := st.Close(); err != nil {
@@ -348,7 +349,7 @@ func TestInterruptedDiscoveryLeavesNoPhantoms(t *testing.T) {
 	if _, err := h.svc.Volume("gone-vol"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("phantom volume loaded: %v", err)
 	}
-	if n := len(h.svc.VMs(VMFilter{})); n != 24 {
+	if n := len(h.svc.VMs(inventory.VMFilter{})); n != 24 {
 		t.Fatalf("%d VMs after rediscovery, want 24", n)
 	}
 }
@@ -358,24 +359,24 @@ func TestInterruptedDiscoveryLeavesNoPhantoms(t *testing.T) {
 func TestVMPlacementRespectsNPIVLimit(t *testing.T) {
 	h := newHarness(t, nil)
 	p, n := wwn.NAA5(wwn.OUIVMware, 900), wwn.NAA5(wwn.OUIVMware, 901)
-	if _, err := h.svc.CreateHost(HostSpec{ID: "tiny", Site: "east", HBAs: []HBASpec{{WWPN: p, WWNN: n, Fabric: "east-a", MaxVports: 1}}}); err != nil {
+	if _, err := h.svc.CreateHost(inventory.HostSpec{ID: "tiny", Site: "east", HBAs: []inventory.HBASpec{{WWPN: p, WWNN: n, Fabric: "east-a", MaxVports: 1}}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h.svc.CreateVM(VMSpec{ID: "first", Host: "tiny"}); err != nil {
+	if _, err := h.svc.CreateVM(inventory.VMSpec{ID: "first", Host: "tiny"}); err != nil {
 		t.Fatalf("the first VM fits: %v", err)
 	}
-	_, err := h.svc.CreateVM(VMSpec{ID: "second", Host: "tiny"})
+	_, err := h.svc.CreateVM(inventory.VMSpec{ID: "second", Host: "tiny"})
 	if !errors.Is(err, ErrConflict) || !strings.Contains(err.Error(), "limit of 1") {
 		t.Fatalf("second VM: %v, want a conflict naming the limit", err)
 	}
 	// Moving the VM within its own host is no change.
-	if _, err := h.svc.UpdateVM("first", VMPatch{Name: ptr("renamed")}); err != nil {
+	if _, err := h.svc.UpdateVM("first", inventory.VMPatch{Name: ptr("renamed")}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h.svc.UpdateVM("first", VMPatch{Host: ptr("east-esx01")}); err != nil {
+	if _, err := h.svc.UpdateVM("first", inventory.VMPatch{Host: ptr("east-esx01")}); err != nil {
 		t.Fatalf("moving away: %v", err)
 	}
-	if _, err := h.svc.CreateVM(VMSpec{ID: "third", Host: "tiny"}); err != nil {
+	if _, err := h.svc.CreateVM(inventory.VMSpec{ID: "third", Host: "tiny"}); err != nil {
 		t.Fatalf("the slot freed by the move: %v", err)
 	}
 }
@@ -386,7 +387,7 @@ func ptr[T any](v T) *T { return &v }
 // taken even when nothing is logged in with it.
 func TestGeneratedWWPNsSkipZonedOnes(t *testing.T) {
 	first := func(h *harness) wwn.WWN {
-		vm, err := h.svc.CreateVM(VMSpec{ID: "probe", Host: "east-esx01"})
+		vm, err := h.svc.CreateVM(inventory.VMSpec{ID: "probe", Host: "east-esx01"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -410,9 +411,9 @@ func TestGeneratedWWPNsSkipZonedOnes(t *testing.T) {
 	}
 }
 
-func mustVM(t *testing.T, h *harness, id string) VM {
+func mustVM(t *testing.T, h *harness, id string) inventory.VM {
 	t.Helper()
-	vm, err := h.svc.CreateVM(VMSpec{ID: id, Host: "east-esx01"})
+	vm, err := h.svc.CreateVM(inventory.VMSpec{ID: id, Host: "east-esx01"})
 	if err != nil {
 		t.Fatal(err)
 	}

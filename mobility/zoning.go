@@ -11,6 +11,7 @@ import (
 	"github.com/sanmob/sanmob/devices"
 	"github.com/sanmob/sanmob/fabric"
 	"github.com/sanmob/sanmob/fabric/wwn"
+	"github.com/sanmob/sanmob/inventory"
 )
 
 // zoneClock adapts the service's clock to the Zoner's: the lab's virtual
@@ -52,10 +53,8 @@ func (s *Service) newZoner() (*fabric.Zoner, error) {
 // when it admits a port of the inventory and a target — the path of a VM or
 // host discovered with its zoning. Such zones are never orphans.
 func (s *Service) zoneInUse(_ string, z fabric.Zone) bool {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
 	for _, m := range z.Members {
-		if _, ok := s.wwpnOwner[m]; ok {
+		if s.OwnsWWPN(m) {
 			return true
 		}
 	}
@@ -146,9 +145,6 @@ func (s *Service) raiseDrift(f *devices.FabricDev, d fabric.Drift) {
 }
 
 // zoneUsers returns, by zone name, the users the Zoner holds for it.
-func (s *Service) zoneUsers(fabricID string) map[string][]string {
-	return s.zoner.Users(fabricID)
-}
 
 // LoginVport logs one of a VM's vports in through the HBA of the VM's host
 // on the vport's fabric. A vport logged in anywhere else is refused before
@@ -182,25 +178,25 @@ func (s *Service) LogoutVport(ctx context.Context, vmID string, w wwn.WWN) error
 	return nil
 }
 
-func (s *Service) vportAndHBA(vmID string, w wwn.WWN) (Vport, HBA, error) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	vm, ok := s.vms[vmID]
+func (s *Service) vportAndHBA(vmID string, w wwn.WWN) (inventory.Vport, inventory.HBA, error) {
+	s.RLock()
+	defer s.RUnlock()
+	vm, ok := s.VMLocked(vmID)
 	if !ok {
-		return Vport{}, HBA{}, notFound("vm", vmID)
+		return inventory.Vport{}, inventory.HBA{}, notFound("vm", vmID)
 	}
-	i := slices.IndexFunc(vm.Vports, func(p Vport) bool { return p.WWPN == w })
+	i := slices.IndexFunc(vm.Vports, func(p inventory.Vport) bool { return p.WWPN == w })
 	if i < 0 {
-		return Vport{}, HBA{}, notFound("vport", w.String()+" of vm "+vmID)
+		return inventory.Vport{}, inventory.HBA{}, notFound("vport", w.String()+" of vm "+vmID)
 	}
 	vp := vm.Vports[i]
-	h, ok := s.hosts[vm.Host]
+	h, ok := s.HostLocked(vm.Host)
 	if !ok {
-		return Vport{}, HBA{}, fmt.Errorf("vm %s runs on no known host: %w", vmID, ErrConflict)
+		return inventory.Vport{}, inventory.HBA{}, fmt.Errorf("vm %s runs on no known host: %w", vmID, ErrConflict)
 	}
-	j := slices.IndexFunc(h.HBAs, func(b HBA) bool { return b.Fabric == vp.Fabric })
+	j := slices.IndexFunc(h.HBAs, func(b inventory.HBA) bool { return b.Fabric == vp.Fabric })
 	if j < 0 {
-		return Vport{}, HBA{}, fmt.Errorf("host %s has no HBA on fabric %s: %w", h.ID, vp.Fabric, ErrConflict)
+		return inventory.Vport{}, inventory.HBA{}, fmt.Errorf("host %s has no HBA on fabric %s: %w", h.ID, vp.Fabric, ErrConflict)
 	}
 	return vp, h.HBAs[j], nil
 }

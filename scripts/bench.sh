@@ -25,14 +25,14 @@ $GO test -run '^$' -bench 'Publish' -benchtime 1x -count 3 ./mobility/ | tee -a 
 $GO test -run '^$' -bench 'ArrayLarge' -count 1 ./lab/ | tee -a "$out/publish.txt"
 
 echo "## cold start parts: indexing a large fabric's zone members"
-$GO test -run '^$' -bench WWNIndex -benchmem -count 3 ./mobility/ | tee "$out/index.txt"
+$GO test -run '^$' -bench WWNIndex -benchmem -count 3 ./devices/ | tee "$out/index.txt"
 
 echo "## lab: building the 100,000-VM world"
 $GO test -run '^$' -bench NewLarge -benchmem -count 3 ./lab/ | tee "$out/lab.txt"
 
 echo "## topology: core walk + JSON (small lab), and the handler vs /healthz in process (large lab)"
-$GO test -run '^$' -bench Topology -benchmem -count 3 ./mobility/ | tee "$out/mobility.txt"
-SANMOB_BENCH_LAB=large $GO test -run '^$' -bench Topology -benchmem -count 3 -timeout 20m ./mobility/ | tee -a "$out/mobility.txt"
+$GO test -run '^$' -bench Topology -benchmem -count 3 ./inventory/ | tee "$out/mobility.txt"
+SANMOB_BENCH_LAB=large $GO test -run '^$' -bench Topology -benchmem -count 3 -timeout 20m ./inventory/ | tee -a "$out/mobility.txt"
 SANMOB_BENCH_LAB=large $GO test -run '^$' -bench Handlers -benchmem -count 3 -timeout 20m ./server/ | tee "$out/server.txt"
 
 echo "## daemon: cold start on the large lab, and topology vs /healthz over loopback"

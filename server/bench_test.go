@@ -5,8 +5,9 @@ import (
 	"net/http/httptest"
 	"os"
 
-	"github.com/sanmob/sanmob/lab"
 	"testing"
+
+	"github.com/sanmob/sanmob/lab"
 
 	"github.com/sanmob/sanmob/server"
 )

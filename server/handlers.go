@@ -1,11 +1,11 @@
 package server
 
 import (
-	"github.com/sanmob/sanmob/fabric"
 	"net/http"
 	"strconv"
 
-	"github.com/sanmob/sanmob/mobility"
+	"github.com/sanmob/sanmob/fabric"
+	"github.com/sanmob/sanmob/inventory"
 )
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
@@ -39,7 +39,7 @@ func (s *Server) openapiHandler(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) listSites(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, List[mobility.Site]{Items: s.mob.Sites()})
+	writeJSON(w, http.StatusOK, List[inventory.Site]{Items: s.mob.Sites()})
 }
 
 func (s *Server) getSite(w http.ResponseWriter, r *http.Request) {
@@ -50,13 +50,13 @@ func (s *Server) getSite(w http.ResponseWriter, r *http.Request) {
 func (s *Server) listLinks(w http.ResponseWriter, r *http.Request) {
 	links := s.mob.Links()
 	if links == nil {
-		links = []mobility.Link{}
+		links = []inventory.Link{}
 	}
-	writeJSON(w, http.StatusOK, List[mobility.Link]{Items: links})
+	writeJSON(w, http.StatusOK, List[inventory.Link]{Items: links})
 }
 
 func (s *Server) listFabrics(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, List[mobility.Fabric]{Items: s.mob.Fabrics()})
+	writeJSON(w, http.StatusOK, List[inventory.Fabric]{Items: s.mob.Fabrics()})
 }
 
 func (s *Server) getFabric(w http.ResponseWriter, r *http.Request) {
@@ -93,13 +93,13 @@ func (s *Server) listHosts(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if l, ok := page(w, r, s.mob.Hosts(mobility.HostFilter{Site: q.Get("site")}), func(h mobility.Host) string { return h.ID }); ok {
+	if l, ok := page(w, r, s.mob.Hosts(inventory.HostFilter{Site: q.Get("site")}), func(h inventory.Host) string { return h.ID }); ok {
 		writeJSON(w, http.StatusOK, l)
 	}
 }
 
 func (s *Server) createHost(w http.ResponseWriter, r *http.Request) {
-	var spec mobility.HostSpec
+	var spec inventory.HostSpec
 	if err := decode(w, r, &spec); err != nil {
 		s.writeError(w, r, err)
 		return
@@ -118,7 +118,7 @@ func (s *Server) getHost(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) updateHost(w http.ResponseWriter, r *http.Request) {
-	var p mobility.HostPatch
+	var p inventory.HostPatch
 	if err := decode(w, r, &p); err != nil {
 		s.writeError(w, r, err)
 		return
@@ -150,14 +150,14 @@ func (s *Server) listVMs(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	vms := s.mob.VMs(mobility.VMFilter{Host: q.Get("host"), Site: q.Get("site")})
-	if l, ok := page(w, r, vms, func(v mobility.VM) string { return v.ID }); ok {
+	vms := s.mob.VMs(inventory.VMFilter{Host: q.Get("host"), Site: q.Get("site")})
+	if l, ok := page(w, r, vms, func(v inventory.VM) string { return v.ID }); ok {
 		writeJSON(w, http.StatusOK, l)
 	}
 }
 
 func (s *Server) createVM(w http.ResponseWriter, r *http.Request) {
-	var spec mobility.VMSpec
+	var spec inventory.VMSpec
 	if err := decode(w, r, &spec); err != nil {
 		s.writeError(w, r, err)
 		return
@@ -176,7 +176,7 @@ func (s *Server) getVM(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) updateVM(w http.ResponseWriter, r *http.Request) {
-	var p mobility.VMPatch
+	var p inventory.VMPatch
 	if err := decode(w, r, &p); err != nil {
 		s.writeError(w, r, err)
 		return
@@ -205,7 +205,7 @@ func (s *Server) getTopology(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) listArrays(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, List[mobility.Array]{Items: s.mob.Arrays()})
+	writeJSON(w, http.StatusOK, List[inventory.Array]{Items: s.mob.Arrays()})
 }
 
 func (s *Server) getArray(w http.ResponseWriter, r *http.Request) {
@@ -223,9 +223,9 @@ func (s *Server) listPools(w http.ResponseWriter, r *http.Request) {
 	}
 	pools := s.mob.Pools(a)
 	if pools == nil {
-		pools = []mobility.Pool{}
+		pools = []inventory.Pool{}
 	}
-	writeJSON(w, http.StatusOK, List[mobility.Pool]{Items: pools})
+	writeJSON(w, http.StatusOK, List[inventory.Pool]{Items: pools})
 }
 
 func (s *Server) getPool(w http.ResponseWriter, r *http.Request) {
@@ -247,8 +247,8 @@ func (s *Server) listVolumes(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	vols := s.mob.Volumes(mobility.VolumeFilter{Array: q.Get("array"), Pool: q.Get("pool")})
-	if l, ok := page(w, r, vols, func(v mobility.Volume) string { return v.ID }); ok {
+	vols := s.mob.Volumes(inventory.VolumeFilter{Array: q.Get("array"), Pool: q.Get("pool")})
+	if l, ok := page(w, r, vols, func(v inventory.Volume) string { return v.ID }); ok {
 		writeJSON(w, http.StatusOK, l)
 	}
 }
@@ -267,7 +267,7 @@ func (s *Server) listSnapshots(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	snaps := s.mob.Snapshots(vol)
-	if l, ok := page(w, r, snaps, func(v mobility.SnapshotView) string { return v.ID }); ok {
+	if l, ok := page(w, r, snaps, func(v inventory.SnapshotView) string { return v.ID }); ok {
 		writeJSON(w, http.StatusOK, l)
 	}
 }

@@ -5,13 +5,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/sanmob/sanmob/internal/labwire"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/sanmob/sanmob/internal/labwire"
 
 	"github.com/sirupsen/logrus"
 

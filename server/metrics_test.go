@@ -2,12 +2,13 @@ package server_test
 
 import (
 	"context"
-	"github.com/sanmob/sanmob/lab"
 	"net/http"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/sanmob/sanmob/lab"
 
 	"github.com/sanmob/sanmob/server"
 )

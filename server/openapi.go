@@ -138,7 +138,7 @@ func componentName(t reflect.Type) string {
 	}
 	name := t.Name()
 	if i := strings.Index(name, "["); i >= 0 {
-		// List[github.com/.../mobility.VM] → List_mobility.VM
+		// List[github.com/.../inventory.VM] → List_mobility.VM
 		arg := name[i+1 : len(name)-1]
 		if j := strings.LastIndex(arg, "/"); j >= 0 {
 			arg = arg[j+1:]

@@ -15,6 +15,7 @@ import (
 	"github.com/sanmob/sanmob/array"
 	"github.com/sanmob/sanmob/fabric"
 	"github.com/sanmob/sanmob/fabric/wwn"
+	"github.com/sanmob/sanmob/inventory"
 	"github.com/sanmob/sanmob/mobility"
 )
 
@@ -112,7 +113,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		entry(w).WithError(err).Error("request failed")
 		p.Detail = "internal error; see the daemon's log"
 	}
-	var fe *mobility.FieldError
+	var fe *inventory.FieldError
 	var be *FieldErr
 	switch {
 	case errors.As(err, &fe):
@@ -124,7 +125,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 // jsonAppender is implemented by hot response types that write their own
-// JSON (mobility.Topology).
+// JSON (inventory.Topology).
 type jsonAppender interface {
 	AppendJSON([]byte) ([]byte, error)
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/sanmob/sanmob/alert"
 	"github.com/sanmob/sanmob/array"
 	"github.com/sanmob/sanmob/fabric"
+	"github.com/sanmob/sanmob/inventory"
 	"github.com/sanmob/sanmob/mobility"
 )
 
@@ -38,50 +39,50 @@ func (s *Server) routeTable() []route {
 		{name: "openapi", method: http.MethodGet, path: "/v1/openapi.json", public: true, summary: "this document", resp: map[string]any{}, status: http.StatusOK, handler: s.openapiHandler},
 
 		// The hottest read first: gorilla/mux tries routes in order.
-		read("getTopology", "/v1/vms/{id}/topology", "every path from the VM's vports to its LUNs", mobility.Topology{}, s.getTopology, verify),
+		read("getTopology", "/v1/vms/{id}/topology", "every path from the VM's vports to its LUNs", inventory.Topology{}, s.getTopology, verify),
 
-		read("listSites", "/v1/sites", "sites", List[mobility.Site]{}, s.listSites),
-		read("getSite", "/v1/sites/{id}", "one site", mobility.Site{}, s.getSite),
-		read("listLinks", "/v1/links", "inter-site links", List[mobility.Link]{}, s.listLinks),
+		read("listSites", "/v1/sites", "sites", List[inventory.Site]{}, s.listSites),
+		read("getSite", "/v1/sites/{id}", "one site", inventory.Site{}, s.getSite),
+		read("listLinks", "/v1/links", "inter-site links", List[inventory.Link]{}, s.listLinks),
 
-		read("listFabrics", "/v1/fabrics", "fabrics", List[mobility.Fabric]{}, s.listFabrics),
-		read("getFabric", "/v1/fabrics/{id}", "one fabric", mobility.Fabric{}, s.getFabric),
+		read("listFabrics", "/v1/fabrics", "fabrics", List[inventory.Fabric]{}, s.listFabrics),
+		read("getFabric", "/v1/fabrics/{id}", "one fabric", inventory.Fabric{}, s.getFabric),
 		read("listLogins", "/v1/fabrics/{id}/logins", "the fabric's name server as last observed", List[fabric.Login]{}, s.listLogins),
-		read("listZones", "/v1/fabrics/{id}/zones", "zones on the fabric with owner (sanmob|external) and users", List[mobility.ZoneView]{}, s.listZones),
+		read("listZones", "/v1/fabrics/{id}/zones", "zones on the fabric with owner (sanmob|external) and users", List[inventory.ZoneView]{}, s.listZones),
 		{name: "reconcileFabric", method: http.MethodPost, path: "/v1/fabrics/{id}/reconcile", summary: "compare sanmob's zones with the switch; ?apply=true repairs sanmob's own (missing, changed, orphaned) and never touches another's", query: []queryParam{{"apply", "boolean", "repair what differs"}}, resp: fabric.Drift{}, status: http.StatusOK, roles: []Role{RoleAdmin, RoleOperator}, handler: s.reconcileFabric},
 		read("listAlerts", "/v1/alerts", "firing alerts, then recently resolved ones", List[alert.Alert]{}, s.listAlerts),
 
-		read("listHosts", "/v1/hosts", "hosts", List[mobility.Host]{}, s.listHosts, append([]queryParam{{"site", "string", "only hosts at this site"}}, pageParams...)...),
-		{name: "createHost", method: http.MethodPost, path: "/v1/hosts", summary: "add a host", req: mobility.HostSpec{}, resp: mobility.Host{}, status: http.StatusCreated, roles: []Role{RoleAdmin}, handler: s.createHost},
-		read("getHost", "/v1/hosts/{id}", "one host", mobility.Host{}, s.getHost),
-		{name: "updateHost", method: http.MethodPatch, path: "/v1/hosts/{id}", summary: "change a host (merge patch)", req: mobility.HostPatch{}, resp: mobility.Host{}, status: http.StatusOK, roles: []Role{RoleAdmin}, handler: s.updateHost},
+		read("listHosts", "/v1/hosts", "hosts", List[inventory.Host]{}, s.listHosts, append([]queryParam{{"site", "string", "only hosts at this site"}}, pageParams...)...),
+		{name: "createHost", method: http.MethodPost, path: "/v1/hosts", summary: "add a host", req: inventory.HostSpec{}, resp: inventory.Host{}, status: http.StatusCreated, roles: []Role{RoleAdmin}, handler: s.createHost},
+		read("getHost", "/v1/hosts/{id}", "one host", inventory.Host{}, s.getHost),
+		{name: "updateHost", method: http.MethodPatch, path: "/v1/hosts/{id}", summary: "change a host (merge patch)", req: inventory.HostPatch{}, resp: inventory.Host{}, status: http.StatusOK, roles: []Role{RoleAdmin}, handler: s.updateHost},
 		{name: "deleteHost", method: http.MethodDelete, path: "/v1/hosts/{id}", summary: "remove a host that runs no VM", status: http.StatusNoContent, roles: []Role{RoleAdmin}, handler: s.deleteHost},
 
-		read("listVMs", "/v1/vms", "VMs", List[mobility.VM]{}, s.listVMs, append([]queryParam{{"host", "string", "only VMs on this host"}, {"site", "string", "only VMs at this site"}}, pageParams...)...),
-		{name: "createVM", method: http.MethodPost, path: "/v1/vms", summary: "add a VM; vports are generated (NPIV pair per fabric) when left out", req: mobility.VMSpec{}, resp: mobility.VM{}, status: http.StatusCreated, roles: []Role{RoleAdmin}, handler: s.createVM},
-		read("getVM", "/v1/vms/{id}", "one VM", mobility.VM{}, s.getVM),
-		{name: "updateVM", method: http.MethodPatch, path: "/v1/vms/{id}", summary: "change a VM (merge patch)", req: mobility.VMPatch{}, resp: mobility.VM{}, status: http.StatusOK, roles: []Role{RoleAdmin}, handler: s.updateVM},
+		read("listVMs", "/v1/vms", "VMs", List[inventory.VM]{}, s.listVMs, append([]queryParam{{"host", "string", "only VMs on this host"}, {"site", "string", "only VMs at this site"}}, pageParams...)...),
+		{name: "createVM", method: http.MethodPost, path: "/v1/vms", summary: "add a VM; vports are generated (NPIV pair per fabric) when left out", req: inventory.VMSpec{}, resp: inventory.VM{}, status: http.StatusCreated, roles: []Role{RoleAdmin}, handler: s.createVM},
+		read("getVM", "/v1/vms/{id}", "one VM", inventory.VM{}, s.getVM),
+		{name: "updateVM", method: http.MethodPatch, path: "/v1/vms/{id}", summary: "change a VM (merge patch)", req: inventory.VMPatch{}, resp: inventory.VM{}, status: http.StatusOK, roles: []Role{RoleAdmin}, handler: s.updateVM},
 		{name: "deleteVM", method: http.MethodDelete, path: "/v1/vms/{id}", summary: "forget a VM (devices are not touched)", status: http.StatusNoContent, roles: []Role{RoleAdmin}, handler: s.deleteVM},
 		{name: "loginVport", method: http.MethodPost, path: "/v1/vms/{id}/vports/{wwpn}/login", summary: "log the vport in (FDISC) through its host's HBA on its fabric; refused, untried, when the WWPN is logged in anywhere", status: http.StatusNoContent, roles: []Role{RoleAdmin, RoleOperator}, handler: s.loginVport},
 		{name: "logoutVport", method: http.MethodPost, path: "/v1/vms/{id}/vports/{wwpn}/logout", summary: "log the vport out of its fabric", status: http.StatusNoContent, roles: []Role{RoleAdmin, RoleOperator}, handler: s.logoutVport},
 
-		read("listArrays", "/v1/arrays", "arrays with their target ports", List[mobility.Array]{}, s.listArrays),
-		read("getArray", "/v1/arrays/{id}", "one array", mobility.Array{}, s.getArray),
-		read("listPools", "/v1/pools", "capacity pools", List[mobility.Pool]{}, s.listPools, queryParam{"array", "string", "only pools of this array"}),
-		read("getPool", "/v1/pools/{id}", "one pool", mobility.Pool{}, s.getPool),
-		read("listVolumes", "/v1/volumes", "volumes", List[mobility.Volume]{}, s.listVolumes, append([]queryParam{{"array", "string", "only volumes on this array"}, {"pool", "string", "only volumes in this pool"}}, pageParams...)...),
-		{name: "createVolume", method: http.MethodPost, path: "/v1/volumes", summary: "create a volume after thin admission; idempotent by name", req: mobility.VolumeSpec{}, resp: mobility.Volume{}, status: http.StatusCreated, roles: []Role{RoleAdmin, RoleCSI}, handler: s.createVolume},
-		read("getVolume", "/v1/volumes/{id}", "one volume", mobility.Volume{}, s.getVolume),
-		{name: "updateVolume", method: http.MethodPatch, path: "/v1/volumes/{id}", summary: "grow a volume: {sizeBytes}", req: volumePatch{}, resp: mobility.Volume{}, status: http.StatusOK, roles: []Role{RoleAdmin, RoleCSI}, handler: s.updateVolume},
+		read("listArrays", "/v1/arrays", "arrays with their target ports", List[inventory.Array]{}, s.listArrays),
+		read("getArray", "/v1/arrays/{id}", "one array", inventory.Array{}, s.getArray),
+		read("listPools", "/v1/pools", "capacity pools", List[inventory.Pool]{}, s.listPools, queryParam{"array", "string", "only pools of this array"}),
+		read("getPool", "/v1/pools/{id}", "one pool", inventory.Pool{}, s.getPool),
+		read("listVolumes", "/v1/volumes", "volumes", List[inventory.Volume]{}, s.listVolumes, append([]queryParam{{"array", "string", "only volumes on this array"}, {"pool", "string", "only volumes in this pool"}}, pageParams...)...),
+		{name: "createVolume", method: http.MethodPost, path: "/v1/volumes", summary: "create a volume after thin admission; idempotent by name", req: mobility.VolumeSpec{}, resp: inventory.Volume{}, status: http.StatusCreated, roles: []Role{RoleAdmin, RoleCSI}, handler: s.createVolume},
+		read("getVolume", "/v1/volumes/{id}", "one volume", inventory.Volume{}, s.getVolume),
+		{name: "updateVolume", method: http.MethodPatch, path: "/v1/volumes/{id}", summary: "grow a volume: {sizeBytes}", req: volumePatch{}, resp: inventory.Volume{}, status: http.StatusOK, roles: []Role{RoleAdmin, RoleCSI}, handler: s.updateVolume},
 		{name: "deleteVolume", method: http.MethodDelete, path: "/v1/volumes/{id}", summary: "delete a volume that is attached nowhere", status: http.StatusNoContent, roles: []Role{RoleAdmin, RoleCSI}, handler: s.deleteVolume},
-		{name: "createVolumeSnapshot", method: http.MethodPost, path: "/v1/volumes/{id}/snapshots", summary: "snapshot a volume; idempotent by name", req: mobility.SnapshotSpec{}, resp: mobility.SnapshotView{}, status: http.StatusCreated, roles: []Role{RoleAdmin, RoleOperator, RoleCSI}, handler: s.createVolumeSnapshot},
-		{name: "createVMSnapshot", method: http.MethodPost, path: "/v1/vms/{id}/snapshots", summary: "a consistent snapshot of all of a VM's volumes", req: mobility.SnapshotSpec{}, resp: List[mobility.SnapshotView]{}, status: http.StatusCreated, roles: []Role{RoleAdmin, RoleOperator}, handler: s.createVMSnapshot},
-		read("getSnapshot", "/v1/snapshots/{id}", "one snapshot", mobility.SnapshotView{}, s.getSnapshot),
+		{name: "createVolumeSnapshot", method: http.MethodPost, path: "/v1/volumes/{id}/snapshots", summary: "snapshot a volume; idempotent by name", req: mobility.SnapshotSpec{}, resp: inventory.SnapshotView{}, status: http.StatusCreated, roles: []Role{RoleAdmin, RoleOperator, RoleCSI}, handler: s.createVolumeSnapshot},
+		{name: "createVMSnapshot", method: http.MethodPost, path: "/v1/vms/{id}/snapshots", summary: "a consistent snapshot of all of a VM's volumes", req: mobility.SnapshotSpec{}, resp: List[inventory.SnapshotView]{}, status: http.StatusCreated, roles: []Role{RoleAdmin, RoleOperator}, handler: s.createVMSnapshot},
+		read("getSnapshot", "/v1/snapshots/{id}", "one snapshot", inventory.SnapshotView{}, s.getSnapshot),
 		{name: "deleteSnapshot", method: http.MethodDelete, path: "/v1/snapshots/{id}", summary: "delete a snapshot", status: http.StatusNoContent, roles: []Role{RoleAdmin, RoleOperator, RoleCSI}, handler: s.deleteSnapshot},
 		{name: "createAttachment", method: http.MethodPost, path: "/v1/attachments", summary: "mask a volume to a node (host or VM) and zone every fabric its initiators sit on; returns the publish context", req: mobility.AttachmentSpec{}, resp: mobility.Attachment{}, status: http.StatusCreated, roles: []Role{RoleAdmin, RoleCSI}, handler: s.createAttachment},
 		read("listAttachments", "/v1/attachments", "attachments", List[mobility.Attachment]{}, s.listAttachments, queryParam{"volume", "string", "only this volume's"}),
 		{name: "deleteAttachment", method: http.MethodDelete, path: "/v1/attachments/{volume}/{node}", summary: "unmask and unzone what only this attachment needed", status: http.StatusNoContent, roles: []Role{RoleAdmin, RoleCSI}, handler: s.deleteAttachment},
-		read("listSnapshots", "/v1/snapshots", "snapshots", List[mobility.SnapshotView]{}, s.listSnapshots, append([]queryParam{{"volume", "string", "only snapshots of this volume"}}, pageParams...)...),
+		read("listSnapshots", "/v1/snapshots", "snapshots", List[inventory.SnapshotView]{}, s.listSnapshots, append([]queryParam{{"volume", "string", "only snapshots of this volume"}}, pageParams...)...),
 
 		{name: "labZoneDB", method: http.MethodGet, path: "/v1/lab/fabrics/{id}/zonedb", lab: true, roles: []Role{RoleAdmin}, summary: "the lab switch's own zone DB", resp: LabZoneDB{}, status: http.StatusOK, handler: s.labZoneDB},
 		{name: "labLogins", method: http.MethodGet, path: "/v1/lab/fabrics/{id}/logins", lab: true, roles: []Role{RoleAdmin}, summary: "the lab switch's own name server", resp: List[fabric.Login]{}, status: http.StatusOK, handler: s.labLogins},

@@ -3,6 +3,7 @@ package server
 import (
 	"net/http"
 
+	"github.com/sanmob/sanmob/inventory"
 	"github.com/sanmob/sanmob/mobility"
 )
 
@@ -65,7 +66,7 @@ func (s *Server) createVMSnapshot(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	snaps, err := s.mob.SnapshotVM(r.Context(), vars(r)["id"], spec)
-	s.reply(w, r, http.StatusCreated, List[mobility.SnapshotView]{Items: snaps}, err)
+	s.reply(w, r, http.StatusCreated, List[inventory.SnapshotView]{Items: snaps}, err)
 }
 
 func (s *Server) getSnapshot(w http.ResponseWriter, r *http.Request) {

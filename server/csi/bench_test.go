@@ -9,8 +9,8 @@ import (
 	"github.com/container-storage-interface/spec/lib/go/csi"
 
 	"github.com/sanmob/sanmob/internal/loadgen"
+	"github.com/sanmob/sanmob/inventory"
 	"github.com/sanmob/sanmob/lab"
-	"github.com/sanmob/sanmob/mobility"
 )
 
 // BenchmarkControllerPublish: 500 ControllerPublishVolume calls over the
@@ -33,10 +33,10 @@ func BenchmarkControllerPublish(b *testing.B) {
 				h := newHarnessLab(b, cfg)
 				ctx := context.Background()
 				var nodes []string
-				for _, x := range h.mob.Hosts(mobility.HostFilter{}) {
+				for _, x := range h.mob.Hosts(inventory.HostFilter{}) {
 					nodes = append(nodes, x.ID)
 				}
-				for _, v := range h.mob.VMs(mobility.VMFilter{}) {
+				for _, v := range h.mob.VMs(inventory.VMFilter{}) {
 					nodes = append(nodes, v.ID)
 				}
 				const publishes, clients = 500, 50

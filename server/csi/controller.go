@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/sanmob/sanmob/array"
+	"github.com/sanmob/sanmob/inventory"
 	"github.com/sanmob/sanmob/mobility"
 )
 
@@ -156,7 +157,7 @@ func (s *Server) refuseSource(src *csi.VolumeContentSource) error {
 
 // incompatible says why an existing volume does not satisfy a create
 // request, or "" when it does.
-func incompatible(v mobility.Volume, site string, r *csi.CapacityRange, p placement, multiNode bool, candidates []string) string {
+func incompatible(v inventory.Volume, site string, r *csi.CapacityRange, p placement, multiNode bool, candidates []string) string {
 	switch {
 	case !fits(v.SizeBytes, r):
 		return fmt.Sprintf("has %d bytes, outside capacity_range [%d, %d]", v.SizeBytes, r.GetRequiredBytes(), r.GetLimitBytes())
@@ -175,7 +176,7 @@ func incompatible(v mobility.Volume, site string, r *csi.CapacityRange, p placem
 }
 
 // csiVolume is a core volume as CSI shows it.
-func csiVolume(v mobility.Volume, site string) *csi.Volume {
+func csiVolume(v inventory.Volume, site string) *csi.Volume {
 	return &csi.Volume{
 		VolumeId:      v.ID,
 		CapacityBytes: v.SizeBytes,
@@ -187,7 +188,7 @@ func csiVolume(v mobility.Volume, site string) *csi.Volume {
 	}
 }
 
-func contentSource(v mobility.Volume) *csi.VolumeContentSource {
+func contentSource(v inventory.Volume) *csi.VolumeContentSource {
 	if v.FromSnapshot == "" {
 		return nil
 	}
@@ -350,8 +351,8 @@ func (s *Server) ValidateVolumeCapabilities(ctx context.Context, req *csi.Valida
 // ListVolumes pages through every volume in id order, with the nodes each
 // is published to.
 func (s *Server) ListVolumes(ctx context.Context, req *csi.ListVolumesRequest) (*csi.ListVolumesResponse, error) {
-	vols := s.mob.Volumes(mobility.VolumeFilter{})
-	page, next, err := paginate(tokenVolumes, vols, func(v mobility.Volume) string { return v.ID }, req.GetStartingToken(), req.GetMaxEntries())
+	vols := s.mob.Volumes(inventory.VolumeFilter{})
+	page, next, err := paginate(tokenVolumes, vols, func(v inventory.Volume) string { return v.ID }, req.GetStartingToken(), req.GetMaxEntries())
 	if err != nil {
 		return nil, err
 	}
@@ -472,10 +473,10 @@ func volumeKey(id string) string { return "volume " + strconv.Quote(id) }
 // lockedVolume takes the volume's call lock (ABORTED while another call on
 // it runs) and returns the volume, refusing a multi-node capability on a
 // volume created for single-node access. The caller releases.
-func (s *Server) lockedVolume(id string, multiNode bool) (mobility.Volume, func(), error) {
+func (s *Server) lockedVolume(id string, multiNode bool) (inventory.Volume, func(), error) {
 	release, err := s.busy.acquire(volumeKey(id))
 	if err != nil {
-		return mobility.Volume{}, nil, err
+		return inventory.Volume{}, nil, err
 	}
 	v, err := s.mob.Volume(id)
 	if err == nil && multiNode && !v.MultiNode {
@@ -483,7 +484,7 @@ func (s *Server) lockedVolume(id string, multiNode bool) (mobility.Volume, func(
 	}
 	if err != nil {
 		release()
-		return mobility.Volume{}, nil, err
+		return inventory.Volume{}, nil, err
 	}
 	return v, release, nil
 }

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/sanmob/sanmob/array"
+	"github.com/sanmob/sanmob/inventory"
 	"github.com/sanmob/sanmob/mobility"
 )
 
@@ -33,7 +34,7 @@ func TestToStatus(t *testing.T) {
 	}{
 		{"nil", create, nil, codes.OK},
 		{"a status passes as it is", create, status.Error(codes.Aborted, "busy"), codes.Aborted},
-		{"field error", create, &mobility.FieldError{Field: "name", Reason: "too long"}, codes.InvalidArgument},
+		{"field error", create, &inventory.FieldError{Field: "name", Reason: "too long"}, codes.InvalidArgument},
 		{"invalid", expand, wrap(mobility.ErrInvalid), codes.InvalidArgument},
 		{"array invalid", create, wrap(array.ErrInvalid), codes.InvalidArgument},
 		{"no capacity", create, wrap(array.ErrNoCapacity), codes.ResourceExhausted},

@@ -3,6 +3,7 @@ package csi
 import (
 	"context"
 
+	"github.com/sanmob/sanmob/inventory"
 	"github.com/sanmob/sanmob/mobility"
 )
 
@@ -14,35 +15,35 @@ type Mobility interface {
 	volumes
 	snapshots
 	attacher
-	inventory
+	reader
 }
 
 type volumes interface {
 	// CreateVolume is idempotent by spec.Name. ErrConflict: the name exists
 	// with other attributes; ErrInvalid; ErrNotFound: a site, array or pool
 	// of the placement; array.ErrNoCapacity; ErrUnavailable.
-	CreateVolume(ctx context.Context, spec mobility.VolumeSpec) (mobility.Volume, error)
+	CreateVolume(ctx context.Context, spec mobility.VolumeSpec) (inventory.Volume, error)
 	// VolumeByName returns the volume created under a name; ErrNotFound.
-	VolumeByName(name string) (mobility.Volume, error)
+	VolumeByName(name string) (inventory.Volume, error)
 	// Volume returns one volume; ErrNotFound.
-	Volume(id string) (mobility.Volume, error)
+	Volume(id string) (inventory.Volume, error)
 	// Volumes lists volumes in id order.
-	Volumes(f mobility.VolumeFilter) []mobility.Volume
+	Volumes(f inventory.VolumeFilter) []inventory.Volume
 	// DeleteVolume: ErrNotFound when unknown, ErrConflict while attached.
 	DeleteVolume(ctx context.Context, id string) error
 	// ExpandVolume grows a volume; ErrInvalid to shrink, ErrNotFound,
 	// array.ErrNoCapacity.
-	ExpandVolume(ctx context.Context, id string, sizeBytes int64) (mobility.Volume, error)
+	ExpandVolume(ctx context.Context, id string, sizeBytes int64) (inventory.Volume, error)
 }
 
 type snapshots interface {
 	// CreateSnapshot is idempotent by spec.Name; ErrConflict when the name
 	// is another volume's snapshot, ErrNotFound for an unknown volume.
-	CreateSnapshot(ctx context.Context, volumeID string, spec mobility.SnapshotSpec) (mobility.SnapshotView, error)
+	CreateSnapshot(ctx context.Context, volumeID string, spec mobility.SnapshotSpec) (inventory.SnapshotView, error)
 	// Snapshot returns one snapshot; ErrNotFound.
-	Snapshot(id string) (mobility.SnapshotView, error)
+	Snapshot(id string) (inventory.SnapshotView, error)
 	// Snapshots lists snapshots in id order, of one volume or ("") all.
-	Snapshots(volume string) []mobility.SnapshotView
+	Snapshots(volume string) []inventory.SnapshotView
 	// DeleteSnapshot: ErrNotFound when unknown.
 	DeleteSnapshot(ctx context.Context, id string) error
 }
@@ -58,12 +59,12 @@ type attacher interface {
 	Attachments(volume string) []mobility.Attachment
 }
 
-type inventory interface {
+type reader interface {
 	// Readiness says whether the inventory is loaded and every device has
 	// answered, and if not, why.
 	Readiness() (bool, []string)
 	// Arrays lists the arrays; their sites are where volumes can live.
-	Arrays() []mobility.Array
+	Arrays() []inventory.Array
 	// Capacity: ErrNotFound for a site, array or pool that does not exist.
 	Capacity(spec mobility.CapacitySpec) (mobility.Capacity, error)
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/sanmob/sanmob/inventory"
 	"github.com/sanmob/sanmob/mobility"
 )
 
@@ -43,7 +44,7 @@ func (s *Server) CreateSnapshot(ctx context.Context, req *csi.CreateSnapshotRequ
 // csiSnapshot is a core snapshot as CSI shows it. Its size is the source
 // volume's: what a volume restored from it would need. Array snapshots
 // are taken at once: ready to use.
-func csiSnapshot(sn mobility.SnapshotView, size int64) *csi.Snapshot {
+func csiSnapshot(sn inventory.SnapshotView, size int64) *csi.Snapshot {
 	return &csi.Snapshot{
 		SnapshotId:     sn.ID,
 		SourceVolumeId: sn.Volume,
@@ -74,7 +75,7 @@ func (s *Server) DeleteSnapshot(ctx context.Context, req *csi.DeleteSnapshotRequ
 // id, or those of one source volume. An id or volume that does not exist
 // lists nothing.
 func (s *Server) ListSnapshots(ctx context.Context, req *csi.ListSnapshotsRequest) (*csi.ListSnapshotsResponse, error) {
-	var snaps []mobility.SnapshotView
+	var snaps []inventory.SnapshotView
 	switch id, vol := req.GetSnapshotId(), req.GetSourceVolumeId(); {
 	case id != "":
 		sn, err := s.mob.Snapshot(id)
@@ -92,12 +93,12 @@ func (s *Server) ListSnapshots(ctx context.Context, req *csi.ListSnapshotsReques
 			}
 		}
 	}
-	page, next, err := paginate(tokenSnapshots, snaps, func(sn mobility.SnapshotView) string { return sn.ID }, req.GetStartingToken(), req.GetMaxEntries())
+	page, next, err := paginate(tokenSnapshots, snaps, func(sn inventory.SnapshotView) string { return sn.ID }, req.GetStartingToken(), req.GetMaxEntries())
 	if err != nil {
 		return nil, err
 	}
 	sizes := map[string]int64{}
-	for _, v := range s.mob.Volumes(mobility.VolumeFilter{}) {
+	for _, v := range s.mob.Volumes(inventory.VolumeFilter{}) {
 		sizes[v.ID] = v.SizeBytes
 	}
 	out := &csi.ListSnapshotsResponse{NextToken: next, Entries: make([]*csi.ListSnapshotsResponse_Entry, 0, len(page))}

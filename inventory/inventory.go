@@ -1,4 +1,4 @@
-package mobility
+package inventory
 
 import (
 	"crypto/rand"
@@ -19,7 +19,7 @@ import (
 
 var idPattern = regexp.MustCompile(`^[a-z0-9-]{1,63}$`)
 
-func validID(id string) error {
+func ValidID(id string) error {
 	if !idPattern.MatchString(id) {
 		return invalid("id", "%q must be 1-63 lowercase letters, digits or '-'", id)
 	}
@@ -32,7 +32,7 @@ func newID(prefix string) string {
 	return prefix + "-" + hex.EncodeToString(b[:])
 }
 
-func volumeFromDevice(arrayID string, v array.Volume, now time.Time) *Volume {
+func VolumeFromDevice(arrayID string, v array.Volume, now time.Time) *Volume {
 	created := v.CreatedAt
 	if created.IsZero() {
 		created = now
@@ -44,7 +44,7 @@ func volumeFromDevice(arrayID string, v array.Volume, now time.Time) *Volume {
 // --- sites, links -----------------------------------------------------------
 
 // Sites lists the configured sites.
-func (s *Service) Sites() []Site {
+func (s *Inventory) Sites() []Site {
 	out := make([]Site, 0, len(s.sites))
 	for _, site := range s.sites {
 		out = append(out, site)
@@ -54,7 +54,7 @@ func (s *Service) Sites() []Site {
 }
 
 // Site returns one site.
-func (s *Service) Site(id string) (Site, error) {
+func (s *Inventory) Site(id string) (Site, error) {
 	site, ok := s.sites[id]
 	if !ok {
 		return Site{}, notFound("site", id)
@@ -63,7 +63,7 @@ func (s *Service) Site(id string) (Site, error) {
 }
 
 // Links lists the inter-site links.
-func (s *Service) Links() []Link { return slices.Clone(s.cfg.Links) }
+func (s *Inventory) Links() []Link { return slices.Clone(s.cfg.Links) }
 
 // --- hosts --------------------------------------------------------------------
 
@@ -71,21 +71,21 @@ func (s *Service) Links() []Link { return slices.Clone(s.cfg.Links) }
 type HostFilter struct{ Site string }
 
 // Counts reports how many hosts, VMs and volumes the inventory holds.
-func (s *Service) Counts() map[string]int {
+func (s *Inventory) Counts() map[string]int {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return map[string]int{"hosts": len(s.hosts), "vms": len(s.vms), "volumes": len(s.volumes)}
 }
 
 // Hosts lists hosts in id order, with HBA login state from the name servers.
-func (s *Service) Hosts(f HostFilter) []Host {
+func (s *Inventory) Hosts(f HostFilter) []Host {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return listed(s.hosts, func(h *Host) bool { return f.Site == "" || h.Site == f.Site }, s.hostView)
 }
 
 // Host returns one host.
-func (s *Service) Host(id string) (Host, error) {
+func (s *Inventory) Host(id string) (Host, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return lookup(s.hosts, "host", id, s.hostView)
@@ -121,7 +121,7 @@ func lookup[R, V any](records map[string]*R, kind, id string, view func(*R) V) (
 	return view(r), nil
 }
 
-func (s *Service) hostView(h *Host) Host {
+func (s *Inventory) hostView(h *Host) Host {
 	v := *h
 	v.HBAs = slices.Clone(h.HBAs)
 	for i := range v.HBAs {
@@ -155,7 +155,7 @@ type HBASpec struct {
 }
 
 // CreateHost validates and persists a new host.
-func (s *Service) CreateHost(spec HostSpec) (Host, error) {
+func (s *Inventory) CreateHost(spec HostSpec) (Host, error) {
 	if spec.ID == "" {
 		spec.ID = newID("host")
 	}
@@ -169,7 +169,7 @@ func (s *Service) CreateHost(spec HostSpec) (Host, error) {
 		return Host{}, fmt.Errorf("host %q already exists: %w", h.ID, ErrConflict)
 	}
 	if err := s.st.Create(kindHost, h.ID, h); err != nil {
-		return Host{}, storeErr(err)
+		return Host{}, StoreErr(err)
 	}
 	s.putHostLocked(h, nil)
 	return s.hostView(h), nil
@@ -183,7 +183,7 @@ type HostPatch struct {
 }
 
 // UpdateHost applies a patch.
-func (s *Service) UpdateHost(id string, p HostPatch) (Host, error) {
+func (s *Inventory) UpdateHost(id string, p HostPatch) (Host, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	old, ok := s.hosts[id]
@@ -216,14 +216,14 @@ func (s *Service) UpdateHost(id string, p HostPatch) (Host, error) {
 	}
 	h.CreatedAt = old.CreatedAt
 	if err := s.st.Put(kindHost, h.ID, h); err != nil {
-		return Host{}, storeErr(err)
+		return Host{}, StoreErr(err)
 	}
 	s.putHostLocked(h, old)
 	return s.hostView(h), nil
 }
 
 // DeleteHost removes a host that runs no VM.
-func (s *Service) DeleteHost(id string) error {
+func (s *Inventory) DeleteHost(id string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	h, ok := s.hosts[id]
@@ -235,11 +235,11 @@ func (s *Service) DeleteHost(id string) error {
 			return fmt.Errorf("host %q still runs VM %q: %w", id, vm.ID, ErrConflict)
 		}
 	}
-	if vol, ok := s.nodeAttachedLocked(id); ok {
+	if vol, ok := s.cfg.NodeInUse(id); ok {
 		return fmt.Errorf("host %q has volume %q attached; detach it first: %w", id, vol, ErrConflict)
 	}
 	if err := s.st.Delete(kindHost, id); err != nil {
-		return storeErr(err)
+		return StoreErr(err)
 	}
 	for _, b := range h.HBAs {
 		delete(s.wwpnOwner, b.WWPN)
@@ -249,7 +249,7 @@ func (s *Service) DeleteHost(id string) error {
 	return nil
 }
 
-func (s *Service) putHostLocked(h, old *Host) {
+func (s *Inventory) putHostLocked(h, old *Host) {
 	if old != nil {
 		for _, b := range old.HBAs {
 			delete(s.wwpnOwner, b.WWPN)
@@ -262,8 +262,8 @@ func (s *Service) putHostLocked(h, old *Host) {
 }
 
 // buildHost validates a spec under s.mu; old is the record being replaced.
-func (s *Service) buildHost(spec HostSpec, old *Host) (*Host, error) {
-	if err := validID(spec.ID); err != nil {
+func (s *Inventory) buildHost(spec HostSpec, old *Host) (*Host, error) {
+	if err := ValidID(spec.ID); err != nil {
 		return nil, err
 	}
 	if strings.TrimSpace(spec.Name) == "" {
@@ -330,7 +330,7 @@ func (s *Service) buildHost(spec HostSpec, old *Host) (*Host, error) {
 type VMFilter struct{ Host, Site string }
 
 // VMs lists VMs in id order, with login state from the name servers.
-func (s *Service) VMs(f VMFilter) []VM {
+func (s *Inventory) VMs(f VMFilter) []VM {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return listed(s.vms, func(v *VM) bool {
@@ -339,13 +339,13 @@ func (s *Service) VMs(f VMFilter) []VM {
 }
 
 // VM returns one VM.
-func (s *Service) VM(id string) (VM, error) {
+func (s *Inventory) VM(id string) (VM, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return lookup(s.vms, "vm", id, s.vmView)
 }
 
-func (s *Service) vmView(v *VM) VM {
+func (s *Inventory) vmView(v *VM) VM {
 	out := *v
 	out.Vports = append([]Vport{}, v.Vports...)
 	out.Volumes = append([]VolumeRef{}, v.Volumes...)
@@ -397,13 +397,13 @@ type VMPatch struct {
 }
 
 // CreateVM validates and persists a new VM.
-func (s *Service) CreateVM(spec VMSpec) (VM, error) {
+func (s *Inventory) CreateVM(spec VMSpec) (VM, error) {
 	if spec.ID == "" {
 		spec.ID = newID("vm")
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := validID(spec.ID); err != nil {
+	if err := ValidID(spec.ID); err != nil {
 		return VM{}, err
 	}
 	if _, dup := s.vms[spec.ID]; dup {
@@ -418,7 +418,7 @@ func (s *Service) CreateVM(spec VMSpec) (VM, error) {
 		return VM{}, err
 	}
 	err = s.st.Update(func(tx *store.Tx) error {
-		if err := tx.Create(kindVM, v.ID, v); err != nil {
+		if err := tx.Create(KindVM, v.ID, v); err != nil {
 			return err
 		}
 		if generated {
@@ -429,14 +429,14 @@ func (s *Service) CreateVM(spec VMSpec) (VM, error) {
 		return nil
 	})
 	if err != nil {
-		return VM{}, storeErr(err)
+		return VM{}, StoreErr(err)
 	}
 	s.putVMLocked(v, nil)
 	return s.vmView(v), nil
 }
 
 // UpdateVM applies a patch.
-func (s *Service) UpdateVM(id string, p VMPatch) (VM, error) {
+func (s *Inventory) UpdateVM(id string, p VMPatch) (VM, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	old, ok := s.vms[id]
@@ -479,8 +479,8 @@ func (s *Service) UpdateVM(id string, p VMPatch) (VM, error) {
 		}
 	}
 	v.CreatedAt = old.CreatedAt
-	if err := s.st.Put(kindVM, v.ID, v); err != nil {
-		return VM{}, storeErr(err)
+	if err := s.st.Put(KindVM, v.ID, v); err != nil {
+		return VM{}, StoreErr(err)
 	}
 	s.putVMLocked(v, old)
 	return s.vmView(v), nil
@@ -490,18 +490,18 @@ const metaVportCursor = "vport-generator"
 
 // DeleteVM forgets a VM. It does not touch the devices: zones and masking
 // are released by detach (a later issue), or as orphans by a reconcile.
-func (s *Service) DeleteVM(id string) error {
+func (s *Inventory) DeleteVM(id string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	v, ok := s.vms[id]
 	if !ok {
 		return notFound("vm", id)
 	}
-	if vol, ok := s.nodeAttachedLocked(id); ok {
+	if vol, ok := s.cfg.NodeInUse(id); ok {
 		return fmt.Errorf("vm %q has volume %q attached; detach it first: %w", id, vol, ErrConflict)
 	}
-	if err := s.st.Delete(kindVM, id); err != nil {
-		return storeErr(err)
+	if err := s.st.Delete(KindVM, id); err != nil {
+		return StoreErr(err)
 	}
 	for _, p := range v.Vports {
 		delete(s.wwpnOwner, p.WWPN)
@@ -514,7 +514,7 @@ func (s *Service) DeleteVM(id string) error {
 	return nil
 }
 
-func (s *Service) putVMLocked(v, old *VM) {
+func (s *Inventory) putVMLocked(v, old *VM) {
 	if old != nil {
 		for _, p := range old.Vports {
 			delete(s.wwpnOwner, p.WWPN)
@@ -527,7 +527,7 @@ func (s *Service) putVMLocked(v, old *VM) {
 }
 
 // buildVM validates a spec under s.mu.
-func (s *Service) buildVM(spec VMSpec) (*VM, error) {
+func (s *Inventory) buildVM(spec VMSpec) (*VM, error) {
 	if strings.TrimSpace(spec.Name) == "" {
 		spec.Name = spec.ID
 	}
@@ -631,7 +631,7 @@ func (s *Service) buildVM(spec VMSpec) (*VM, error) {
 // generateVports allocates an NPIV pair (sets a and b) on every fabric the
 // host has an HBA on, from the configured pools, skipping every name that is
 // in the inventory or logged in on any fabric.
-func (s *Service) generateVports(h *Host) ([]Vport, error) {
+func (s *Inventory) generateVports(h *Host) ([]Vport, error) {
 	var out []Vport
 	fabs := map[string]bool{}
 	for _, b := range h.HBAs {
@@ -651,7 +651,7 @@ func (s *Service) generateVports(h *Host) ([]Vport, error) {
 }
 
 // loginAnywhere finds a WWPN in the name servers as last observed.
-func (s *Service) loginAnywhere(w wwn.WWN) (string, fabric.Login, bool) {
+func (s *Inventory) loginAnywhere(w wwn.WWN) (string, fabric.Login, bool) {
 	for _, id := range s.fabIDs {
 		if l, ok := s.fabrics[id].Obs.Load().Login(w); ok {
 			return id, l, true
@@ -662,7 +662,7 @@ func (s *Service) loginAnywhere(w wwn.WWN) (string, fabric.Login, bool) {
 
 // wwpnTaken is the generator's collision check. It runs under s.mu (the
 // generator is only called from buildVM).
-func (s *Service) wwpnTaken(w wwn.WWN) bool {
+func (s *Inventory) wwpnTaken(w wwn.WWN) bool {
 	if _, ok := s.wwpnOwner[w]; ok {
 		return true
 	}
@@ -680,7 +680,7 @@ func (s *Service) wwpnTaken(w wwn.WWN) bool {
 	return false
 }
 
-func storeErr(err error) error {
+func StoreErr(err error) error {
 	switch {
 	case err == nil:
 		return nil
@@ -694,7 +694,7 @@ func storeErr(err error) error {
 // checkVportRoom refuses to place v on a host whose HBA on some fabric would
 // then carry more active vports than its NPIV limit: the VM's vport could
 // never log in there. s.mu is held.
-func (s *Service) checkVportRoom(v *VM) error {
+func (s *Inventory) checkVportRoom(v *VM) error {
 	h := s.hosts[v.Host]
 	need := map[string]int{}
 	for _, p := range v.Vports {

@@ -1,4 +1,4 @@
-package mobility
+package inventory
 
 import (
 	"encoding/binary"
@@ -39,7 +39,7 @@ type adoptedChunk struct {
 
 // adoptable finds, on each fabric as observed, the initiator-target pairs of
 // the sanmob zones that hold a port of the inventory.
-func (s *Service) adoptable(owners map[wwn.WWN]owner) []adoptedChunk {
+func (s *Inventory) adoptable(owners map[wwn.WWN]owner) []adoptedChunk {
 	tgtArray := map[wwn.WWN]string{}
 	for _, aid := range s.arrIDs {
 		if o := s.arrays[aid].Obs.Load(); o != nil {
@@ -127,7 +127,7 @@ func saveAdopted(b *store.Batch, chunks []adoptedChunk) error {
 // that owns its initiator in the inventory (a VM or a host), fabrics side by
 // side; pairs of ports the inventory no longer has are dropped. s.mu is held
 // for reading, or s is not yet shared.
-func (s *Service) adoptLoaded(chunks []adoptedChunk) {
+func (s *Inventory) adoptLoaded(chunks []adoptedChunk) {
 	byFabric := map[string][]adoptedChunk{}
 	for _, c := range chunks {
 		byFabric[c.Fabric] = append(byFabric[c.Fabric], c)
@@ -185,7 +185,7 @@ func (s *Service) adoptLoaded(chunks []adoptedChunk) {
 	}
 }
 
-func (s *Service) loadAdopted() ([]adoptedChunk, error) {
+func (s *Inventory) loadAdopted() ([]adoptedChunk, error) {
 	var chunks []adoptedChunk
 	err := s.st.List(kindZoning, func(id string, raw []byte) error {
 		var c adoptedChunk

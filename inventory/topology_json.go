@@ -1,4 +1,4 @@
-package mobility
+package inventory
 
 import (
 	"encoding/json"

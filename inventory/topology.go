@@ -1,4 +1,4 @@
-package mobility
+package inventory
 
 import (
 	"context"
@@ -72,7 +72,7 @@ type Topology struct {
 // is unsure about this VM (its record changed after the devices were last
 // read, or one of its devices' last read failed); then it reads those
 // devices afresh first.
-func (s *Service) Topology(ctx context.Context, vmID string, verify bool) (Topology, error) {
+func (s *Inventory) Topology(ctx context.Context, vmID string, verify bool) (Topology, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	vm, ok := s.vms[vmID]
@@ -145,7 +145,7 @@ type computeDiff struct {
 }
 
 // diffCompute rebuilds the difference after a read of the devices.
-func (s *Service) diffCompute() {
+func (s *Inventory) diffCompute() {
 	co := s.dev.Compute()
 	if co == nil {
 		return
@@ -165,7 +165,7 @@ func (s *Service) diffCompute() {
 
 // hypervisorHost says whether the hypervisor manager's host for vm differs
 // from the inventory's, and what it is; s.mu is held.
-func (s *Service) hypervisorHost(vm *VM) (host string, known, differs bool) {
+func (s *Inventory) hypervisorHost(vm *VM) (host string, known, differs bool) {
 	co := s.dev.Compute()
 	if co == nil {
 		return "", false, false
@@ -220,7 +220,7 @@ func (v *observed) array(id string) *devices.ArrayObs {
 }
 
 // devicesOf lists the devices a VM's topology touches; s.mu is held.
-func (s *Service) devicesOf(vm *VM) observed {
+func (s *Inventory) devicesOf(vm *VM) observed {
 	var v observed
 	for _, p := range vm.Vports {
 		if s.fabrics[p.Fabric] != nil && !slices.ContainsFunc(v.fabrics, func(f fabricRef) bool { return f.id == p.Fabric }) {
@@ -242,7 +242,7 @@ func (s *Service) devicesOf(vm *VM) observed {
 // readFresh reads the devices of obs now, in parallel, fills obs with what
 // it read and keeps it as their newest observation. Devices that fail are
 // reported as issues and answered from the model.
-func (s *Service) readFresh(ctx context.Context, obs *observed) []string {
+func (s *Inventory) readFresh(ctx context.Context, obs *observed) []string {
 	var mu sync.Mutex
 	var issues []string
 	var wg sync.WaitGroup
@@ -280,7 +280,7 @@ func (s *Service) readFresh(ctx context.Context, obs *observed) []string {
 }
 
 // walk builds the topology from one set of observations; s.mu is held.
-func (s *Service) walk(vm *VM, obs *observed) Topology {
+func (s *Inventory) walk(vm *VM, obs *observed) Topology {
 	t := Topology{VM: vm.ID, Host: vm.Host, Site: vm.Site, Paths: []Path{}, Volumes: []TopologyVolume{}, Issues: []string{}}
 	var oldest time.Time
 	note := func(at time.Time) {

@@ -1,4 +1,4 @@
-package mobility
+package inventory
 
 import (
 	"context"
@@ -8,17 +8,18 @@ import (
 
 	"github.com/sanmob/sanmob/array"
 	"github.com/sanmob/sanmob/fabric/wwn"
+	"github.com/sanmob/sanmob/lab"
 )
 
 // table returns the path table kept for a VM, or nil.
-func (s *Service) table(vmID string) *pathTable {
+func (s *Inventory) table(vmID string) *pathTable {
 	s.tablesMu.Lock()
 	defer s.tablesMu.Unlock()
 	return s.tables[vmID]
 }
 
 // traced answers a VM's topology from a fresh trace, with no kept table.
-func traced(t *testing.T, s *Service, vmID string) Topology {
+func traced(t *testing.T, s *Inventory, vmID string) Topology {
 	t.Helper()
 	s.tablesMu.Lock()
 	clear(s.tables)
@@ -31,7 +32,7 @@ func traced(t *testing.T, s *Service, vmID string) Topology {
 }
 
 func TestPathTableKeptAcrossReadsThatChangeNothing(t *testing.T) {
-	h := newHarness(t, nil)
+	h := newHarness(t, lab.Small())
 	ctx := context.Background()
 	if _, err := h.svc.Topology(ctx, "east-vm003", false); err != nil {
 		t.Fatal(err)
@@ -59,7 +60,7 @@ func TestPathTableKeptAcrossReadsThatChangeNothing(t *testing.T) {
 // path depends on, and checks after each that the answer changed and is the
 // one a fresh trace gives.
 func TestPathTableFollowsEveryChange(t *testing.T) {
-	h := newHarness(t, nil)
+	h := newHarness(t, lab.Small())
 	ctx := context.Background()
 	const vmID = "east-vm002"
 	vm, err := h.svc.VM(vmID)

@@ -1,4 +1,4 @@
-package mobility
+package inventory
 
 import (
 	"math"
@@ -30,14 +30,16 @@ type Fabric struct {
 }
 
 // Fabrics lists the configured fabrics.
-func (s *Service) Fabrics() []Fabric { return listed(s.fabrics, all[devices.FabricDev], s.fabricView) }
+func (s *Inventory) Fabrics() []Fabric {
+	return listed(s.fabrics, all[devices.FabricDev], s.fabricView)
+}
 
 // Fabric returns one fabric.
-func (s *Service) Fabric(id string) (Fabric, error) {
+func (s *Inventory) Fabric(id string) (Fabric, error) {
 	return lookup(s.fabrics, "fabric", id, s.fabricView)
 }
 
-func (s *Service) fabricView(f *devices.FabricDev) Fabric {
+func (s *Inventory) fabricView(f *devices.FabricDev) Fabric {
 	v := Fabric{ID: f.ID, Site: f.Site, Driver: f.DriverName}
 	var at time.Time
 	if o := f.Obs.Load(); o != nil {
@@ -63,7 +65,7 @@ func (s *Service) fabricView(f *devices.FabricDev) Fabric {
 }
 
 // Logins returns a fabric's name server as last observed.
-func (s *Service) Logins(fabricID string) ([]fabric.Login, *time.Time, error) {
+func (s *Inventory) Logins(fabricID string) ([]fabric.Login, *time.Time, error) {
 	f, ok := s.fabrics[fabricID]
 	if !ok {
 		return nil, nil, notFound("fabric", fabricID)
@@ -88,7 +90,7 @@ type ZoneView struct {
 
 // Zones returns a fabric's zones as last observed, each with its owner and
 // the inventory objects whose WWPNs it admits.
-func (s *Service) Zones(fabricID string) ([]ZoneView, *time.Time, error) {
+func (s *Inventory) Zones(fabricID string) ([]ZoneView, *time.Time, error) {
 	f, ok := s.fabrics[fabricID]
 	if !ok {
 		return nil, nil, notFound("fabric", fabricID)
@@ -101,7 +103,7 @@ func (s *Service) Zones(fabricID string) ([]ZoneView, *time.Time, error) {
 	for _, n := range o.DB.Effective {
 		eff[n] = true
 	}
-	held := s.zoneUsers(fabricID)
+	held := s.zoner.Users(fabricID)
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	out := make([]ZoneView, 0, len(o.DB.Zones))
@@ -150,14 +152,14 @@ type Array struct {
 }
 
 // Arrays lists the configured arrays.
-func (s *Service) Arrays() []Array { return listed(s.arrays, all[devices.ArrayDev], s.arrayView) }
+func (s *Inventory) Arrays() []Array { return listed(s.arrays, all[devices.ArrayDev], s.arrayView) }
 
 // Array returns one array.
-func (s *Service) Array(id string) (Array, error) {
+func (s *Inventory) Array(id string) (Array, error) {
 	return lookup(s.arrays, "array", id, s.arrayView)
 }
 
-func (s *Service) arrayView(a *devices.ArrayDev) Array {
+func (s *Inventory) arrayView(a *devices.ArrayDev) Array {
 	v := Array{ID: a.ID, Site: a.Site, Driver: a.DriverName, TargetPorts: []TargetPortView{}, Pools: []string{}}
 	var at time.Time
 	if o := a.Obs.Load(); o != nil {
@@ -196,7 +198,7 @@ type Pool struct {
 }
 
 // Pools lists every pool of every array that has answered.
-func (s *Service) Pools(arrayID string) []Pool {
+func (s *Inventory) Pools(arrayID string) []Pool {
 	var out []Pool
 	for _, id := range s.arrIDs {
 		if arrayID != "" && id != arrayID {
@@ -216,7 +218,7 @@ func (s *Service) Pools(arrayID string) []Pool {
 }
 
 // Pool returns one pool.
-func (s *Service) Pool(id string) (Pool, error) {
+func (s *Inventory) Pool(id string) (Pool, error) {
 	for _, p := range s.Pools("") {
 		if p.ID == id {
 			return p, nil
@@ -244,22 +246,22 @@ func round2(f float64) float64 { return math.Round(f*100) / 100 }
 type VolumeFilter struct{ Array, Pool string }
 
 // Volumes lists volume records in id order with used bytes from the arrays.
-func (s *Service) Volumes(f VolumeFilter) []Volume {
+func (s *Inventory) Volumes(f VolumeFilter) []Volume {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return listed(s.volumes, func(v *Volume) bool {
 		return (f.Array == "" || v.Array == f.Array) && (f.Pool == "" || v.Pool == f.Pool)
-	}, s.volumeView)
+	}, s.VolumeView)
 }
 
 // Volume returns one volume.
-func (s *Service) Volume(id string) (Volume, error) {
+func (s *Inventory) Volume(id string) (Volume, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return lookup(s.volumes, "volume", id, s.volumeView)
+	return lookup(s.volumes, "volume", id, s.VolumeView)
 }
 
-func (s *Service) volumeView(v *Volume) Volume {
+func (s *Inventory) VolumeView(v *Volume) Volume {
 	out := *v
 	if a := s.arrays[v.Array]; a != nil {
 		if dv, ok, _ := a.Obs.Load().Volume(v.ID); ok {
@@ -276,7 +278,7 @@ type SnapshotView struct {
 }
 
 // Snapshots lists the snapshots every array reports, optionally of one volume.
-func (s *Service) Snapshots(volume string) []SnapshotView {
+func (s *Inventory) Snapshots(volume string) []SnapshotView {
 	out := []SnapshotView{}
 	for _, id := range s.arrIDs {
 		o := s.arrays[id].Obs.Load()

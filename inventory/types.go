@@ -1,4 +1,4 @@
-package mobility
+package inventory
 
 import (
 	"time"
@@ -106,7 +106,7 @@ const (
 	kindSite   = "site"
 	kindLink   = "link"
 	kindHost   = "host"
-	kindVM     = "vm"
-	kindVolume = "volume"
+	KindVM     = "vm"
+	KindVolume = "volume"
 	kindMeta   = "meta"
 )

@@ -1,4 +1,4 @@
-package mobility
+package inventory
 
 import (
 	"encoding/json"
@@ -16,10 +16,10 @@ import (
 	"github.com/sanmob/sanmob/store"
 )
 
-// loadKind decodes every record of a kind. Decoding is most of a cold
+// LoadKind decodes every record of a kind. Decoding is most of a cold
 // start on a large inventory, so records travel in chunks to one decoder per
 // core and are handed to add from a single goroutine.
-func loadKind[T any](st *store.Store, kind string, add func(*T)) error {
+func LoadKind[T any](st *store.Store, kind string, add func(*T)) error {
 	const chunk = 512
 	workers := max(1, runtime.GOMAXPROCS(0))
 	raws := make(chan [][]byte, 2*workers)
@@ -86,7 +86,7 @@ func loadKind[T any](st *store.Store, kind string, add func(*T)) error {
 // from the arrays. It needs every device to have answered; it writes
 // everything in synced batches and marks the store discovered last, so a
 // crash in the middle simply discovers again.
-func (s *Service) discover() error {
+func (s *Inventory) discover() error {
 	if ok, why := s.devicesAnswered(); !ok {
 		return fmt.Errorf("waiting for devices: %v", why)
 	}
@@ -130,7 +130,7 @@ func (s *Service) discover() error {
 				s.log.WithFields(logrus.Fields{"volume": v.ID, "array": aid, "first": prev.Array}).Warn("volume id reported by two arrays; keeping the first")
 				continue
 			}
-			volumes[v.ID] = volumeFromDevice(aid, v, now)
+			volumes[v.ID] = VolumeFromDevice(aid, v, now)
 		}
 	}
 	vms := make(map[string]*VM, len(co.VMs))
@@ -161,12 +161,12 @@ func (s *Service) discover() error {
 		}
 	}
 	for _, v := range vms {
-		if err := put(kindVM, v.ID, v); err != nil {
+		if err := put(KindVM, v.ID, v); err != nil {
 			return err
 		}
 	}
 	for _, v := range volumes {
-		if err := put(kindVolume, v.ID, v); err != nil {
+		if err := put(KindVolume, v.ID, v); err != nil {
 			return err
 		}
 	}
@@ -187,8 +187,8 @@ func (s *Service) discover() error {
 	// devices no longer report, must not be loaded as inventory later.
 	for kind, keep := range map[string]func(string) bool{
 		kindHost:   func(id string) bool { return hosts[id] != nil },
-		kindVM:     func(id string) bool { return vms[id] != nil },
-		kindVolume: func(id string) bool { return volumes[id] != nil },
+		KindVM:     func(id string) bool { return vms[id] != nil },
+		KindVolume: func(id string) bool { return volumes[id] != nil },
 		kindZoning: func(id string) bool { return zoningIDs[id] },
 	} {
 		if err := s.deleteOthers(kind, keep); err != nil {
@@ -210,7 +210,7 @@ func (s *Service) discover() error {
 
 // deleteOthers removes the records of kind that keep refuses, a few hundred
 // per transaction.
-func (s *Service) deleteOthers(kind string, keep func(string) bool) error {
+func (s *Inventory) deleteOthers(kind string, keep func(string) bool) error {
 	var stale []string
 	if err := s.st.List(kind, func(id string, _ []byte) error {
 		if !keep(id) {
@@ -239,7 +239,7 @@ func (s *Service) deleteOthers(kind string, keep func(string) bool) error {
 	return nil
 }
 
-func (s *Service) devicesAnswered() (bool, []string) {
+func (s *Inventory) devicesAnswered() (bool, []string) {
 	var why []string
 	for _, id := range s.fabIDs {
 		if s.fabrics[id].Obs.Load() == nil {
@@ -259,7 +259,7 @@ func (s *Service) devicesAnswered() (bool, []string) {
 
 // maskedVolumes finds the volumes the arrays present to any of the VM's
 // vports, with the LUN id they are presented under.
-func (s *Service) maskedVolumes(vm *VM) []VolumeRef {
+func (s *Inventory) maskedVolumes(vm *VM) []VolumeRef {
 	seen := map[string]bool{}
 	var refs []VolumeRef
 	for _, aid := range s.arrIDs {
@@ -284,7 +284,7 @@ func (s *Service) maskedVolumes(vm *VM) []VolumeRef {
 // report: new volumes are added, changed ones updated, vanished ones flagged
 // missing (never deleted behind a VM's back). Arrays that did not answer are
 // left alone.
-func (s *Service) reconcileVolumes() error {
+func (s *Inventory) reconcileVolumes() error {
 	now := s.clk.Now()
 	type change struct {
 		was *Volume // the record the change replaces; nil for a new volume
@@ -305,7 +305,7 @@ func (s *Service) reconcileVolumes() error {
 			if at, gone := s.deletedAt[dv.ID]; !ok && gone && !o.At.After(at) {
 				continue // deleted through the API after this observation was read
 			}
-			nv := volumeFromDevice(aid, dv, now)
+			nv := VolumeFromDevice(aid, dv, now)
 			if ok {
 				nv.CreatedAt, nv.MultiNode, nv.LUN, nv.FromSnapshot = cur.CreatedAt, cur.MultiNode, cur.LUN, cur.FromSnapshot
 			}
@@ -331,7 +331,7 @@ func (s *Service) reconcileVolumes() error {
 	}
 	b := s.st.Batch()
 	for _, c := range changes {
-		if err := b.Put(kindVolume, c.v.ID, c.v); err != nil {
+		if err := b.Put(KindVolume, c.v.ID, c.v); err != nil {
 			b.Cancel()
 			return err
 		}

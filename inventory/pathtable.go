@@ -1,4 +1,4 @@
-package mobility
+package inventory
 
 import (
 	"cmp"
@@ -81,7 +81,7 @@ func (t *pathTable) fits(vm *VM, host *Host, obs *observed) bool {
 
 // pathTableOf returns the VM's path table, tracing it afresh unless the one
 // kept still fits; s.mu is held (read).
-func (s *Service) pathTableOf(vm *VM, host *Host, obs *observed) *pathTable {
+func (s *Inventory) pathTableOf(vm *VM, host *Host, obs *observed) *pathTable {
 	s.tablesMu.Lock()
 	t := s.tables[vm.ID]
 	s.tablesMu.Unlock()
@@ -96,7 +96,7 @@ func (s *Service) pathTableOf(vm *VM, host *Host, obs *observed) *pathTable {
 }
 
 // forgetPaths drops a deleted VM's table.
-func (s *Service) forgetPaths(vmID string) {
+func (s *Inventory) forgetPaths(vmID string) {
 	s.tablesMu.Lock()
 	delete(s.tables, vmID)
 	s.tablesMu.Unlock()

@@ -1,0 +1,40 @@
+package inventory
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Sentinels callers test with errors.Is; the server maps them to HTTP status
+// codes in one place.
+var (
+	ErrNotFound    = errors.New("not found")
+	ErrConflict    = errors.New("conflict")
+	ErrInvalid     = errors.New("invalid")
+	ErrUnavailable = errors.New("unavailable")
+	ErrNotReady    = errors.New("not ready")
+)
+
+// FieldError names the request field that is wrong, so that a client sees
+// which of its inputs to fix. It wraps ErrInvalid.
+type FieldError struct {
+	Field  string
+	Reason string
+}
+
+func (e *FieldError) Error() string { return fmt.Sprintf("%s: %s", e.Field, e.Reason) }
+
+// Unwrap makes errors.Is(err, ErrInvalid) true.
+func (e *FieldError) Unwrap() error { return ErrInvalid }
+
+func invalid(field, format string, args ...any) error {
+	return &FieldError{Field: field, Reason: fmt.Sprintf(format, args...)}
+}
+
+func notFound(kind, id string) error { return fmt.Errorf("%s %q: %w", kind, id, ErrNotFound) }
+
+// Invalid is a FieldError for field with a formatted reason.
+func Invalid(field, format string, args ...any) error { return invalid(field, format, args...) }
+
+// NotFound is ErrNotFound for the kind and id named.
+func NotFound(kind, id string) error { return notFound(kind, id) }
