@@ -10,7 +10,7 @@ LISTEN ?= 127.0.0.1:8080
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build run test verify unit bench fuzz clean tools
+.PHONY: all build run test verify floors unit bench fuzz clean tools
 
 all: build
 
@@ -20,8 +20,8 @@ build:
 run: build
 	./bin/sanmobd --lab --data-dir $(DATA_DIR) --listen $(LISTEN)
 
-# Everything CI runs: formatting, vet, staticcheck, go.mod tidiness, and every
-# test with the race detector.
+# Everything CI runs: formatting, vet, staticcheck, the floor table,
+# go.mod tidiness, and every test with the race detector.
 test: verify unit
 
 unit:
@@ -37,6 +37,7 @@ verify: tools
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(STATICCHECK) ./...
+	$(GO) run ./internal/tools/floors
 	@cp go.mod /tmp/sanmob-go.mod.$$$$ && cp go.sum /tmp/sanmob-go.sum.$$$$ && \
 	  $(GO) mod tidy && \
 	  if ! diff -q go.mod /tmp/sanmob-go.mod.$$$$ >/dev/null || ! diff -q go.sum /tmp/sanmob-go.sum.$$$$ >/dev/null; then \
@@ -44,6 +45,11 @@ verify: tools
 	    cp /tmp/sanmob-go.mod.$$$$ go.mod; cp /tmp/sanmob-go.sum.$$$$ go.sum; rm -f /tmp/sanmob-go.*.$$$$; \
 	    echo "go.mod/go.sum are not tidy: run 'go mod tidy'"; exit 1; \
 	  fi; rm -f /tmp/sanmob-go.*.$$$$
+
+# Imports only go down the floors of docs/architecture.md; only the wiring
+# imports drivers (internal/tools/floors/table.go holds the table).
+floors:
+	$(GO) run ./internal/tools/floors
 
 # The figures recorded in BENCHMARKS.md.
 bench:

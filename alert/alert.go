@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"k8s.io/utils/clock"
 )
 
 // Names of the alerts (label alertname).
@@ -31,12 +33,9 @@ type Alert struct {
 	Fingerprint string            `json:"fingerprint"`
 }
 
-// Clock is the time alerts are stamped with.
-type Clock interface{ Now() time.Time }
-
 // Manager holds the firing alerts and the last resolved ones.
 type Manager struct {
-	clock Clock
+	clock clock.PassiveClock // the time alerts are stamped with
 	keep  int
 
 	mu       sync.Mutex
@@ -44,12 +43,13 @@ type Manager struct {
 	resolved []Alert // oldest first, at most keep
 }
 
-// NewManager keeps up to keep resolved alerts (default 256).
-func NewManager(clock Clock, keep int) *Manager {
+// NewManager stamps alerts with clk and keeps up to keep resolved alerts
+// (default 256).
+func NewManager(clk clock.PassiveClock, keep int) *Manager {
 	if keep <= 0 {
 		keep = 256
 	}
-	return &Manager{clock: clock, keep: keep, firing: map[string]*Alert{}}
+	return &Manager{clock: clk, keep: keep, firing: map[string]*Alert{}}
 }
 
 // Fingerprint identifies a label set: FNV-64a over the sorted labels, as

@@ -3,14 +3,12 @@ package alert
 import (
 	"testing"
 	"time"
+
+	clocktesting "k8s.io/utils/clock/testing"
 )
 
-type fakeClock struct{ t time.Time }
-
-func (c *fakeClock) Now() time.Time { return c.t }
-
 func TestFireResolve(t *testing.T) {
-	c := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	c := clocktesting.NewFakePassiveClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	m := NewManager(c, 2)
 	drift := func(f string) map[string]string {
 		return map[string]string{"alertname": FabricDrift, "severity": Warning, "fabric": f}
@@ -18,7 +16,7 @@ func TestFireResolve(t *testing.T) {
 	if !m.Set(drift("a"), map[string]string{"summary": "1 missing"}, true) {
 		t.Fatal("a new alert must change state")
 	}
-	c.t = c.t.Add(time.Minute)
+	c.SetTime(c.Now().Add(time.Minute))
 	if m.Set(drift("a"), map[string]string{"summary": "2 missing"}, true) {
 		t.Fatal("an alert that fires already must not change state")
 	}
@@ -26,14 +24,14 @@ func TestFireResolve(t *testing.T) {
 		t.Fatal("resolving an alert that does not fire must not change state")
 	}
 	l := m.List()
-	if len(l) != 1 || l[0].Status != "firing" || l[0].Annotations["summary"] != "2 missing" || !l[0].StartsAt.Equal(c.t.Add(-time.Minute)) {
+	if len(l) != 1 || l[0].Status != "firing" || l[0].Annotations["summary"] != "2 missing" || !l[0].StartsAt.Equal(c.Now().Add(-time.Minute)) {
 		t.Fatalf("list %+v", l)
 	}
 	if !m.Set(drift("a"), nil, false) {
 		t.Fatal("resolving must change state")
 	}
 	l = m.List()
-	if len(l) != 1 || l[0].Status != "resolved" || l[0].EndsAt == nil || !l[0].EndsAt.Equal(c.t) {
+	if len(l) != 1 || l[0].Status != "resolved" || l[0].EndsAt == nil || !l[0].EndsAt.Equal(c.Now()) {
 		t.Fatalf("list %+v", l)
 	}
 	for _, f := range []string{"x", "y", "z"} {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sanmob/sanmob/fabric/wwn"
+	"github.com/sanmob/sanmob/internal/clockwait"
 )
 
 // zkey identifies a desired zone: a SIST zone by its pair, a peer zone by
@@ -519,7 +520,7 @@ func (f *fabricZoner) commitBatch(ctx context.Context, batch []*op) {
 			f.log.WithError(err).Debug("abort after a transient failure")
 		}
 		f.log.WithError(err).WithField("retryIn", wait).Info("zoning: transient failure; reading back and retrying")
-		if f.z.cfg.Clock.Sleep(ctx, wait) != nil {
+		if clockwait.Sleep(ctx, f.z.cfg.Clock, wait) != nil {
 			fail(batch, fmt.Errorf("%w: %w", ErrClosed, lastErr))
 			return
 		}

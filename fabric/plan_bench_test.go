@@ -4,13 +4,15 @@ import (
 	"fmt"
 	"testing"
 
+	"k8s.io/utils/clock"
+
 	"github.com/sanmob/sanmob/fabric/wwn"
 )
 
 // planFixture is a fabric with n SIST zones sanmob holds, all on the
 // switch, plus 50 zones of other admins.
 func planFixture(n int) (*fabricZoner, ZoneDB) {
-	z := &Zoner{cfg: ZonerConfig{Clock: RealClock{}}}
+	z := &Zoner{cfg: ZonerConfig{Clock: clock.RealClock{}}}
 	f := &fabricZoner{id: "east-a", policy: SIST, z: z, pairs: make(map[pair]use, n)}
 	db := ZoneDB{Checksum: "c0", MaxBytes: 4 << 20}
 	for i := range n {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sirupsen/logrus"
+	"k8s.io/utils/clock"
 
 	"github.com/sanmob/sanmob/fabric/wwn"
 )
@@ -56,7 +57,7 @@ type ZonerConfig struct {
 	Fabrics  map[string]Driver
 	Policies map[string]Policy // by fabric id; SIST when absent
 	Mode     Mode
-	Clock    Clock // for backoff and commit times; the real clock when nil
+	Clock    clock.Clock // for backoff and commit times; clock.RealClock{} when nil
 	Log      logrus.FieldLogger
 	// Attempts bounds the commits tried for one batch (conflicts, busy
 	// replies and unverified commits each use one); default 6.
@@ -72,31 +73,6 @@ type ZonerConfig struct {
 	// is still explained by the inventory (a discovered VM's path): such a
 	// zone is not an orphan and a repair leaves it alone.
 	InUse func(fabricID string, z Zone) bool
-}
-
-// Clock is the time a Zoner lives in: the lab's virtual clock satisfies it.
-type Clock interface {
-	Now() time.Time
-	// Sleep waits d or until ctx ends, whose error it returns.
-	Sleep(ctx context.Context, d time.Duration) error
-}
-
-// RealClock is the wall clock.
-type RealClock struct{}
-
-// Now is time.Now.
-func (RealClock) Now() time.Time { return time.Now() }
-
-// Sleep waits d or until ctx ends.
-func (RealClock) Sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // Zoner keeps the desired zoning of every fabric — zone intents, each with
@@ -127,7 +103,7 @@ func NewZoner(cfg ZonerConfig) (*Zoner, error) {
 		return nil, fmt.Errorf("%w: a zoner needs at least one fabric", ErrInvalid)
 	}
 	if cfg.Clock == nil {
-		cfg.Clock = RealClock{}
+		cfg.Clock = clock.RealClock{}
 	}
 	if cfg.Log == nil {
 		l := logrus.New()

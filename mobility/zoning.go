@@ -7,25 +7,28 @@ import (
 	"strconv"
 	"time"
 
+	"k8s.io/utils/clock"
+
 	"github.com/sanmob/sanmob/alert"
 	"github.com/sanmob/sanmob/devices"
 	"github.com/sanmob/sanmob/fabric"
 	"github.com/sanmob/sanmob/fabric/wwn"
+	"github.com/sanmob/sanmob/internal/clockwait"
 	"github.com/sanmob/sanmob/inventory"
 )
 
-// zoneClock adapts the service's clock to the Zoner's: the lab's virtual
-// clock sleeps in virtual time; any other sleeps in real time.
-type zoneClock struct {
-	now   func() time.Time
-	sleep func(context.Context, time.Duration) error
-}
-
-func (c zoneClock) Now() time.Time                                   { return c.now() }
-func (c zoneClock) Sleep(ctx context.Context, d time.Duration) error { return c.sleep(ctx, d) }
-
-type sleeper interface {
-	Sleep(ctx context.Context, d time.Duration) error
+// zoneClock is the service's clock as the Zoner's clock.Clock: itself when
+// it is one (the lab's virtual clock once it implements clock.Clock), the
+// lab's time with timers scaled by its speed when it only tells the time,
+// otherwise the wall clock.
+func (s *Service) zoneClock() clock.Clock {
+	if c, ok := s.clk.(clock.Clock); ok {
+		return c
+	}
+	if sp, ok := s.clk.(interface{ Speed() float64 }); ok {
+		return clockwait.Scaled(s.clk, sp.Speed())
+	}
+	return clock.RealClock{}
 }
 
 func (s *Service) newZoner() (*fabric.Zoner, error) {
@@ -33,16 +36,12 @@ func (s *Service) newZoner() (*fabric.Zoner, error) {
 	for id, f := range s.fabrics {
 		drivers[id] = f.Driver
 	}
-	clk := zoneClock{now: s.clk.Now, sleep: fabric.RealClock{}.Sleep}
-	if sl, ok := s.clk.(sleeper); ok {
-		clk.sleep = sl.Sleep
-	}
 	s.vports = fabric.NewVports(drivers)
 	return fabric.NewZoner(fabric.ZonerConfig{
 		Fabrics:  drivers,
 		Policies: s.cfg.ZonePolicies,
 		Mode:     s.cfg.ZoneMode,
-		Clock:    clk,
+		Clock:    s.zoneClock(),
 		Log:      s.log,
 		InUse:    s.zoneInUse,
 		Timeout:  max(s.cfg.DriverTimeout, time.Minute),

@@ -34,7 +34,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/sanmob/sanmob/fabric"
+	"k8s.io/utils/clock"
+
 	"github.com/sanmob/sanmob/internal/loadgen"
 )
 
@@ -212,7 +213,7 @@ func measureLoad(addr, dir string, rounds int, roundDur time.Duration, conc int,
 		// path table kept for it. Measured rounds pick VMs at random, so
 		// without this they would mix the two in proportions that depend
 		// on how long the daemon has run.
-		res, err := loadgen.Run(fabric.RealClock{}, len(ids), conc, func(i int) error { return get(context.Background(), client, topo(i), token) })
+		res, err := loadgen.Run(clock.RealClock{}, len(ids), conc, func(i int) error { return get(context.Background(), client, topo(i), token) })
 		if err != nil {
 			return err
 		}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sirupsen/logrus"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/sanmob/sanmob/internal/labwire"
 	"github.com/sanmob/sanmob/lab"
@@ -52,11 +53,26 @@ func New(cfg Config) (*Daemon, error) {
 
 // Run serves until ctx ends, then shuts down cleanly. Every write the API
 // acknowledged is already synced to the store, so a SIGKILL loses none.
+//
+// The API's port is taken before anything is written, so a port in use
+// fails Run with no trace. Then the store, the lab and the services are
+// built, and the daemon's runnables run under one errgroup (see runnables):
+// the first to fail cancels the rest and Run returns its error.
 func (d *Daemon) Run(ctx context.Context) error {
 	log := d.log
+	ln, err := net.Listen("tcp", d.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	defer ln.Close() // a no-op once the HTTP server has closed it
 	if err := os.MkdirAll(d.cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
+	csiLn, err := csiserver.Listen(d.cfg.CSIEndpoint)
+	if err != nil {
+		return err
+	}
+	defer csiLn.Close()
 	st, err := store.Open(store.Options{Dir: filepath.Join(d.cfg.DataDir, "store"), Logger: log})
 	if err != nil {
 		return err
@@ -95,41 +111,37 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-
 	csiSrv, err := csiserver.New(csiserver.Config{Mobility: mob, Log: log.WithField("component", "csi"), Version: version, Ready: storeReady})
 	if err != nil {
 		return err
 	}
-	csiLn, err := csiserver.Listen(d.cfg.CSIEndpoint)
-	if err != nil {
-		return err
+
+	// The API and CSI answer while the inventory loads (readiness says
+	// so); the runnables that need the inventory start once it is loaded.
+	serving := []runnable{
+		{name: "http", run: httpRunnable(api.Handler(), server.Listener(ln))},
+		// Serve stops when ctx ends, letting running calls finish, and
+		// removes its socket.
+		{name: "csi", run: func(ctx context.Context) error { return csiSrv.Serve(ctx, csiLn) }},
 	}
-	ln, err := net.Listen("tcp", d.cfg.Listen)
-	if err != nil {
-		_ = csiLn.Close()
-		return fmt.Errorf("listen: %w", err)
+	if d.cfg.PprofListen != "" {
+		serving = append(serving, runnable{name: "pprof", run: pprofRunnable(d.cfg.PprofListen, log)})
 	}
-	d.addr <- ln.Addr()
-	srv := &http.Server{
-		Handler:           api.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       60 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		ConnContext:       server.ConnContext,
+	started := []runnable{
+		// The refresh loop: re-reads every device.
+		{name: "mobility", run: func(ctx context.Context) error { mob.Run(ctx); return nil }},
 	}
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(server.Listener(ln)) }()
-	// The CSI server stops when ctx ends (SIGTERM), letting running calls
-	// finish, and removes its socket; stopCSI ends it early on a failure.
-	csiCtx, stopCSI := context.WithCancel(ctx)
-	defer stopCSI()
-	csiErr, csiDone := make(chan error, 1), make(chan struct{})
-	go func() {
-		defer close(csiDone)
-		if err := csiSrv.Serve(csiCtx, csiLn); err != nil {
-			csiErr <- err
+	start := func(ctx context.Context) error {
+		t0 := time.Now()
+		if err := mob.Start(ctx); err != nil {
+			return err
 		}
-	}()
+		ready, why := mob.Readiness()
+		log.WithFields(logrus.Fields{"took": time.Since(t0).Round(time.Millisecond).String(), "ready": ready, "waiting": why}).Info("inventory started")
+		return nil
+	}
+
+	d.addr <- ln.Addr()
 	log.WithFields(logrus.Fields{"listen": ln.Addr().String(), "csiEndpoint": d.cfg.CSIEndpoint, "dataDir": d.cfg.DataDir, "lab": true, "labSpeed": world.Clock().Speed()}).Info("sanmobd serving; loading the inventory")
 	if len(d.cfg.file.Fabrics) > 0 || len(d.cfg.file.Arrays) > 0 {
 		log.Warn("--lab: the fabrics and arrays named in --config are ignored; this build drives only the embedded lab")
@@ -137,59 +149,111 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if len(d.cfg.AlertWebhooks) > 0 {
 		log.WithField("webhooks", d.cfg.AlertWebhooks).Warn("alert delivery is not in this build yet; webhooks are not called")
 	}
+	return runRunnables(ctx, log, serving, start, started)
+}
 
-	if d.cfg.PprofListen != "" {
+// runnable is one long-running part of the daemon — a server, a loop. run
+// returns nil once ctx has ended and it has stopped, or an error when it
+// fails, which stops the daemon. A new loop plugs in as one more entry in
+// Run's lists.
+type runnable struct {
+	name string
+	run  func(ctx context.Context) error
+}
+
+// shutdownGrace bounds the HTTP server's graceful shutdown.
+const shutdownGrace = 10 * time.Second
+
+// runRunnables runs serving at once and, once start has returned nil,
+// started, all under one errgroup. The first runnable to fail (or start)
+// cancels the others; runRunnables returns that error after every runnable
+// has ended. Errors that come after ctx ended — a shutdown cut short — are
+// logged, and the result is nil: the daemon was asked to stop and did.
+func runRunnables(ctx context.Context, log logrus.FieldLogger, serving []runnable, start func(context.Context) error, started []runnable) error {
+	g, gctx := errgroup.WithContext(ctx)
+	stopLog := context.AfterFunc(gctx, func() {
+		if ctx.Err() != nil {
+			log.Info("shutting down")
+		} else {
+			log.WithError(context.Cause(gctx)).Error("shutting down after a failure")
+		}
+	})
+	defer stopLog()
+	goRun := func(r runnable) {
+		g.Go(func() error {
+			err := r.run(gctx)
+			switch {
+			case err == nil:
+				log.WithField("runnable", r.name).Debug("stopped")
+				return nil
+			case ctx.Err() != nil:
+				log.WithError(err).WithField("runnable", r.name).Warn("stopping")
+				return nil
+			}
+			return err
+		})
+	}
+	for _, r := range serving {
+		goRun(r)
+	}
+	goRun(runnable{name: "start", run: func(ctx context.Context) error {
+		if err := start(ctx); err != nil {
+			return err
+		}
+		for _, r := range started {
+			goRun(r) // this goroutine is still in the group, so Wait waits for these
+		}
+		return nil
+	}})
+	return g.Wait()
+}
+
+// httpRunnable serves h on ln until ctx ends, then shuts down gracefully:
+// running requests get shutdownGrace to finish.
+func httpRunnable(h http.Handler, ln net.Listener) func(context.Context) error {
+	return func(ctx context.Context) error {
+		srv := &http.Server{
+			Handler:           h,
+			ReadHeaderTimeout: 10 * time.Second,
+			ReadTimeout:       60 * time.Second,
+			IdleTimeout:       120 * time.Second,
+			ConnContext:       server.ConnContext,
+		}
+		served := make(chan error, 1)
+		go func() { served <- srv.Serve(ln) }()
+		select {
+		case err := <-served:
+			return fmt.Errorf("http: %w", err)
+		case <-ctx.Done():
+		}
+		shCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
+		defer cancel()
+		err := srv.Shutdown(shCtx)
+		if err != nil {
+			_ = srv.Close()
+			err = fmt.Errorf("http shutdown: %w", err)
+		}
+		<-served // ErrServerClosed as soon as Shutdown or Close began
+		return err
+	}
+}
+
+// pprofRunnable serves net/http/pprof on addr until ctx ends. A pprof
+// listener that fails is logged and does not stop the daemon.
+func pprofRunnable(addr string, log logrus.FieldLogger) func(context.Context) error {
+	return func(ctx context.Context) error {
 		mux := http.NewServeMux()
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-		psrv := &http.Server{Addr: d.cfg.PprofListen, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-		go func() {
-			if err := psrv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				log.WithError(err).Warn("pprof listener")
-			}
-		}()
-		defer psrv.Close()
+		srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		stop := context.AfterFunc(ctx, func() { _ = srv.Close() })
+		defer stop()
+		if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.WithError(err).Warn("pprof listener")
+		}
+		return nil
 	}
-
-	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	start := time.Now()
-	if err := mob.Start(runCtx); err != nil {
-		_ = srv.Close()
-		stopCSI()
-		<-csiDone
-		return err
-	}
-	ready, why := mob.Readiness()
-	log.WithFields(logrus.Fields{"took": time.Since(start).Round(time.Millisecond).String(), "ready": ready, "waiting": why}).Info("inventory started")
-	done := make(chan struct{})
-	go func() { mob.Run(runCtx); close(done) }()
-
-	select {
-	case <-ctx.Done():
-	case err := <-serveErr:
-		stopCSI()
-		cancel()
-		<-done
-		<-csiDone
-		return fmt.Errorf("http: %w", err)
-	case err := <-csiErr:
-		_ = srv.Close()
-		cancel()
-		<-done
-		return err
-	}
-	log.Info("shutting down")
-	shCtx, shCancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer shCancel()
-	if err := srv.Shutdown(shCtx); err != nil {
-		log.WithError(err).Warn("http shutdown")
-	}
-	<-csiDone
-	cancel()
-	<-done
-	return nil
 }
 
 // Addr returns the address the API listens on, once it does.

@@ -10,10 +10,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-)
 
-// Clock tells the time the figures are measured in.
-type Clock interface{ Now() time.Time }
+	"k8s.io/utils/clock"
+)
 
 // Result is what Run measured.
 type Result struct {
@@ -22,9 +21,9 @@ type Result struct {
 }
 
 // Run makes calls calls of call(i), i in [0, calls), from clients
-// goroutines, and returns the rate and latency percentiles. It stops at the
+// goroutines, measuring on clk, and returns the rate and latency percentiles. It stops at the
 // first error and returns it.
-func Run(clk Clock, calls, clients int, call func(i int) error) (Result, error) {
+func Run(clk clock.PassiveClock, calls, clients int, call func(i int) error) (Result, error) {
 	if calls <= 0 || clients <= 0 {
 		return Result{}, errors.New("loadgen: calls and clients must be positive")
 	}
