@@ -2,26 +2,34 @@ package array
 
 import (
 	"context"
-	"errors"
 	"time"
 
+	"github.com/sanmob/sanmob/errclass"
 	"github.com/sanmob/sanmob/fabric/wwn"
 )
 
-// Errors a Driver wraps. ErrUnavailable is the transient class: retry or
-// poll. Everything else is final.
+// Errors a Driver wraps, each carrying its class (errclass): ErrUnavailable
+// is transient (retry or poll), ErrNotFound is not-found, everything else is
+// final.
 var (
-	ErrNotFound    = errors.New("array: not found")
-	ErrInvalid     = errors.New("array: invalid")
-	ErrConflict    = errors.New("array: conflict")
-	ErrNoCapacity  = errors.New("array: no capacity")
-	ErrUnavailable = errors.New("array: unavailable")
+	ErrNotFound    = errclass.New(errclass.NotFound, "array: not found")
+	ErrInvalid     = errclass.New(errclass.Final, "array: invalid")
+	ErrConflict    = errclass.New(errclass.Final, "array: conflict")
+	ErrNoCapacity  = errclass.New(errclass.Final, "array: no capacity")
+	ErrUnavailable = errclass.New(errclass.Transient, "array: unavailable")
 )
 
-// IsTransient reports whether err may clear by itself.
-func IsTransient(err error) bool {
-	return errors.Is(err, ErrUnavailable) || errors.Is(err, context.DeadlineExceeded)
-}
+// Classify is THE place that decides the class of an error an array Driver
+// returned: transient (retry or poll, then re-read the array), not-found, or
+// final (undo). The class is that of the outermost classed error in err's
+// chain — a sentinel above, or one a driver marked with errclass.Wrap; a
+// context deadline or cancellation is transient; an error nobody classified
+// is final.
+func Classify(err error) errclass.Class { return errclass.Of(err) }
+
+// IsTransient reports whether err may clear by itself: Classify(err) is
+// transient.
+func IsTransient(err error) bool { return err != nil && Classify(err) == errclass.Transient }
 
 // Info identifies an array.
 type Info struct {

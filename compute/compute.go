@@ -2,16 +2,26 @@ package compute
 
 import (
 	"context"
-	"errors"
 
+	"github.com/sanmob/sanmob/errclass"
 	"github.com/sanmob/sanmob/fabric/wwn"
 )
 
-// Errors a Driver wraps; ErrUnavailable is transient.
+// Errors a Driver wraps, each carrying its class (errclass): ErrUnavailable
+// is transient, ErrNotFound is not-found; anything else a driver returns is
+// final.
 var (
-	ErrNotFound    = errors.New("compute: not found")
-	ErrUnavailable = errors.New("compute: unavailable")
+	ErrNotFound    = errclass.New(errclass.NotFound, "compute: not found")
+	ErrUnavailable = errclass.New(errclass.Transient, "compute: unavailable")
 )
+
+// Classify is THE place that decides the class of an error a compute Driver
+// (or a Mover) returned: transient (retry or poll, then re-read the
+// hypervisor manager), not-found, or final. The class is that of the
+// outermost classed error in err's chain — a sentinel above, or one a driver
+// marked with errclass.Wrap; a context deadline or cancellation is
+// transient; an error nobody classified is final.
+func Classify(err error) errclass.Class { return errclass.Of(err) }
 
 // HBA is one physical FC port of a host.
 type HBA struct {

@@ -2,31 +2,38 @@ package fabric
 
 import (
 	"context"
-	"errors"
 	"time"
 
+	"github.com/sanmob/sanmob/errclass"
 	"github.com/sanmob/sanmob/fabric/wwn"
 )
 
-// Errors a Driver wraps. ErrUnavailable is the transient class (busy, 503,
-// timeout, lost connection): the operation may still be in progress and is
-// retried or polled. Everything else is final.
+// Errors a Driver wraps, each carrying its class (errclass): ErrUnavailable
+// is transient (busy, 503, timeout, lost connection: the operation may still
+// be in progress and is retried or polled), ErrNotFound is not-found, and
+// everything else is final.
 var (
-	ErrNotFound    = errors.New("fabric: not found")
-	ErrInvalid     = errors.New("fabric: invalid")
-	ErrConflict    = errors.New("fabric: conflict")
-	ErrUnavailable = errors.New("fabric: unavailable")
+	ErrNotFound    = errclass.New(errclass.NotFound, "fabric: not found")
+	ErrInvalid     = errclass.New(errclass.Final, "fabric: invalid")
+	ErrConflict    = errclass.New(errclass.Final, "fabric: conflict")
+	ErrUnavailable = errclass.New(errclass.Transient, "fabric: unavailable")
 	// ErrFull: the change does not fit (the zone database's size limit, an
 	// HBA's or a switch port's NPIV slots). Final; it also wraps ErrInvalid
 	// where a device reports it as a refused request.
-	ErrFull = errors.New("fabric: no room")
+	ErrFull = errclass.New(errclass.Final, "fabric: no room")
 )
 
+// Classify is THE place that decides the class of an error a fabric Driver
+// (or the Zoner, or a Vporter) returned: transient (retry or poll, then
+// re-read the zone DB), not-found, or final (undo). The class is that of the
+// outermost classed error in err's chain — a sentinel above, or one a driver
+// marked with errclass.Wrap; a context deadline or cancellation is
+// transient; an error nobody classified is final.
+func Classify(err error) errclass.Class { return errclass.Of(err) }
+
 // IsTransient reports whether err may clear by itself (retry, poll) rather
-// than having definitely failed (undo). It is the one place that decides.
-func IsTransient(err error) bool {
-	return errors.Is(err, ErrUnavailable) || errors.Is(err, context.DeadlineExceeded)
-}
+// than having definitely failed (undo): Classify(err) is transient.
+func IsTransient(err error) bool { return err != nil && Classify(err) == errclass.Transient }
 
 // LoginKind says what logged in to the name server.
 type LoginKind string

@@ -1,18 +1,21 @@
 package inventory
 
 import (
-	"errors"
 	"fmt"
+
+	"github.com/sanmob/sanmob/errclass"
 )
 
 // Sentinels callers test with errors.Is; the server maps them to HTTP status
-// codes in one place.
+// codes in one place. Each carries its class (errclass): ErrUnavailable and
+// ErrNotReady are transient (try again later), ErrNotFound is not-found, the
+// others are final.
 var (
-	ErrNotFound    = errors.New("not found")
-	ErrConflict    = errors.New("conflict")
-	ErrInvalid     = errors.New("invalid")
-	ErrUnavailable = errors.New("unavailable")
-	ErrNotReady    = errors.New("not ready")
+	ErrNotFound    = errclass.New(errclass.NotFound, "not found")
+	ErrConflict    = errclass.New(errclass.Final, "conflict")
+	ErrInvalid     = errclass.New(errclass.Final, "invalid")
+	ErrUnavailable = errclass.New(errclass.Transient, "unavailable")
+	ErrNotReady    = errclass.New(errclass.Transient, "not ready")
 )
 
 // FieldError names the request field that is wrong, so that a client sees

@@ -239,7 +239,7 @@ func deviceErr(kind, id string, err error) error {
 	if array.IsTransient(err) || fabric.IsTransient(err) {
 		return fmt.Errorf("%s %s: %w: %w", kind, id, ErrUnavailable, err)
 	}
-	return fmt.Errorf("%s %s: %w", kind, id, err)
+	return fmt.Errorf("%s %s: %w", kind, id, MarkDevice(kind, err))
 }
 
 func (s *Service) putVolume(v *inventory.Volume) error {
@@ -702,7 +702,7 @@ func (s *Service) Attach(ctx context.Context, spec AttachmentSpec) (Attachment, 
 		return err
 	}
 	if err := s.zoner.Ensure(ctx, user, ins); err != nil {
-		return Attachment{}, unmask(err)
+		return Attachment{}, unmask(MarkDevice("fabric", err))
 	}
 	if err := s.loginActive(ctx, n); err != nil {
 		// Without its active vports logged in the VM cannot reach the LUN:
@@ -797,7 +797,7 @@ func (s *Service) Detach(ctx context.Context, volume, nodeID string) error {
 		s.reserve(rec.Array+"/"+rec.HostGroup, rec.LUN, "")
 	}
 	if err := s.zoner.ReleaseAll(ctx, attachUser(volume, nodeID)); err != nil {
-		return err
+		return MarkDevice("fabric", err)
 	}
 	s.Lock()
 	defer s.Unlock()

@@ -81,7 +81,7 @@ func (s *Service) Reconcile(ctx context.Context, fabricID string, apply bool) (f
 	defer cancel()
 	d, err := s.zoner.Reconcile(c, fabricID, apply)
 	if err != nil {
-		return d, err
+		return d, MarkDevice("fabric", err)
 	}
 	if apply && d.Repaired {
 		s.readFabricNow(ctx, f)
@@ -156,7 +156,7 @@ func (s *Service) LoginVport(ctx context.Context, vmID string, w wwn.WWN) error 
 	c, cancel := context.WithTimeout(ctx, s.cfg.DriverTimeout)
 	defer cancel()
 	if err := s.vports.Login(c, vp.Fabric, hba.WWPN, vp.WWPN, vp.WWNN, hba.MaxVports); err != nil {
-		return err
+		return MarkDevice("fabric", err)
 	}
 	s.readFabricNow(ctx, s.fabrics[vp.Fabric])
 	return nil
@@ -171,7 +171,7 @@ func (s *Service) LogoutVport(ctx context.Context, vmID string, w wwn.WWN) error
 	c, cancel := context.WithTimeout(ctx, s.cfg.DriverTimeout)
 	defer cancel()
 	if err := s.vports.Logout(c, vp.Fabric, vp.WWPN); err != nil {
-		return err
+		return MarkDevice("fabric", err)
 	}
 	s.readFabricNow(ctx, s.fabrics[vp.Fabric])
 	return nil

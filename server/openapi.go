@@ -61,12 +61,16 @@ func (s *Server) buildOpenAPI() ([]byte, error) {
 		if rt.req != nil {
 			responses["409"] = problem(http.StatusConflict)
 			responses["413"] = problem(http.StatusRequestEntityTooLarge)
+			responses["408"] = problem(http.StatusRequestTimeout) // the body came too slowly
 		}
 		if len(pathParams(rt.path)) > 0 {
 			responses["404"] = problem(http.StatusNotFound)
 		}
 		if rt.name == "readyz" || !rt.public {
 			responses["503"] = problem(http.StatusServiceUnavailable)
+		}
+		if !rt.public {
+			responses["502"] = problem(http.StatusBadGateway) // a device refused; the detail says why
 		}
 		op["responses"] = responses
 		if paths[rt.path] == nil {

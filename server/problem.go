@@ -6,13 +6,17 @@ import (
 	"errors"
 	"io"
 	"mime"
+	"net"
 	"net/http"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
 
 	"github.com/sanmob/sanmob/array"
+	"github.com/sanmob/sanmob/compute"
+	"github.com/sanmob/sanmob/errclass"
 	"github.com/sanmob/sanmob/fabric"
 	"github.com/sanmob/sanmob/fabric/wwn"
 	"github.com/sanmob/sanmob/inventory"
@@ -55,6 +59,8 @@ var problemTitles = map[int]string{
 	http.StatusUnsupportedMediaType:  "unsupported-media-type",
 	http.StatusUnprocessableEntity:   "not-feasible",
 	http.StatusInsufficientStorage:   "no-capacity",
+	http.StatusRequestTimeout:        "request-timeout",
+	http.StatusBadGateway:            "device-refused",
 	http.StatusServiceUnavailable:    "unavailable",
 	http.StatusInternalServerError:   "internal",
 }
@@ -77,7 +83,13 @@ func writeProblem(w http.ResponseWriter, r *http.Request, p Problem) {
 	_ = json.NewEncoder(w).Encode(p)
 }
 
-// statusOf is the one place that turns an error into an HTTP status.
+// statusOf is the one place that turns an error into an HTTP status
+// (API.md): a client's mistake is a 4xx; a device that is busy, unreachable
+// or did not answer in time (the transient class of any contract, the
+// core's ErrUnavailable and ErrNotReady, a context deadline) is 503; a
+// device that definitely refused (the final class, on an error the core
+// marked as a device's) is 502, its reason in the detail; only what is
+// left — sanmob's own failures, bugs — is 500.
 func statusOf(err error) int {
 	var mbe *http.MaxBytesError
 	var he *httpError
@@ -90,28 +102,40 @@ func statusOf(err error) int {
 		errors.Is(err, fabric.ErrInvalid), errors.Is(err, array.ErrInvalid):
 		return http.StatusBadRequest
 	case errors.Is(err, ErrNotFound), errors.Is(err, mobility.ErrNotFound), errors.Is(err, fabric.ErrNotFound),
-		errors.Is(err, array.ErrNotFound):
+		errors.Is(err, array.ErrNotFound), errors.Is(err, compute.ErrNotFound):
 		return http.StatusNotFound
 	case errors.Is(err, mobility.ErrConflict), errors.Is(err, fabric.ErrConflict), errors.Is(err, array.ErrConflict):
 		return http.StatusConflict
 	case errors.Is(err, array.ErrNoCapacity), errors.Is(err, fabric.ErrFull):
 		return http.StatusInsufficientStorage
-	case errors.Is(err, mobility.ErrUnavailable), errors.Is(err, mobility.ErrNotReady),
-		fabric.IsTransient(err), array.IsTransient(err):
+	case errclass.IsTransient(err):
 		return http.StatusServiceUnavailable
+	case mobility.FromDevice(err):
+		return http.StatusBadGateway
 	default:
 		return http.StatusInternalServerError
 	}
 }
 
-// writeError answers with the problem that err stands for. Internal errors
-// are logged with their detail and answered without it.
+// retryAfter is what a 503 tells a client to wait, in seconds: a busy
+// fabric or array is usually free again within that.
+const retryAfter = "2"
+
+// writeError answers with the problem that err stands for. The detail is
+// the error's own words — for a 502 the device's reason, which the client
+// needs to act on; only a 500, a bug, is logged with its detail and answered
+// without it.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	status := statusOf(err)
 	p := newProblem(status, err.Error())
-	if status == http.StatusInternalServerError {
+	switch status {
+	case http.StatusInternalServerError:
 		entry(w).WithError(err).Error("request failed")
 		p.Detail = "internal error; see the daemon's log"
+	case http.StatusBadGateway:
+		entry(w).WithError(err).Warn("a device refused")
+	case http.StatusServiceUnavailable:
+		w.Header().Set("Retry-After", retryAfter)
 	}
 	var fe *inventory.FieldError
 	var be *FieldErr
@@ -179,7 +203,7 @@ func decode(w http.ResponseWriter, r *http.Request, v any) error {
 	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 	raw, err := io.ReadAll(r.Body)
 	if err != nil {
-		return err
+		return bodyReadError(err)
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
@@ -190,6 +214,25 @@ func decode(w http.ResponseWriter, r *http.Request, v any) error {
 		return &FieldErr{Reason: "unexpected data after the JSON value"}
 	}
 	return nil
+}
+
+// bodyReadError says what went wrong while the request body arrived: too
+// large (413); too slow, so that the connection's read deadline passed (408);
+// or broken off before its end — a half-closed connection, a malformed
+// chunk (400). None of these is the server's fault.
+func bodyReadError(err error) error {
+	var mbe *http.MaxBytesError
+	var ne net.Error
+	switch {
+	case errors.As(err, &mbe):
+		return err
+	case errors.Is(err, os.ErrDeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		return &httpError{status: http.StatusRequestTimeout, msg: "the request body did not arrive in time: " + err.Error()}
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return &httpError{status: http.StatusBadRequest, msg: "the request body broke off before its end (" + err.Error() + ")"}
+	default:
+		return &httpError{status: http.StatusBadRequest, msg: "the request body could not be read: " + err.Error()}
+	}
 }
 
 // FieldErr is a request-body error that names the field.

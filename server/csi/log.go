@@ -13,6 +13,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/sanmob/sanmob/mobility"
 )
 
 // quiet are the calls a CO makes all the time to look, not to change: they
@@ -46,6 +48,7 @@ func (s *Server) intercept(ctx context.Context, req any, info *grpc.UnaryServerI
 		}()
 		resp, err = handler(ctx, req)
 	}()
+	device := mobility.FromDevice(err) // a device's refusal is worth a warning whatever its code
 	err = toStatus(info.FullMethod, err)
 	code := status.Code(err)
 
@@ -67,6 +70,10 @@ func (s *Server) intercept(ctx context.Context, req any, info *grpc.UnaryServerI
 	case codes.Internal, codes.Unknown, codes.Unavailable, codes.DeadlineExceeded, codes.DataLoss:
 		e.WithField("error", status.Convert(err).Message()).Warn("csi call failed")
 	default:
+		if device {
+			e.WithField("error", status.Convert(err).Message()).Warn("csi call failed: a device refused")
+			break
+		}
 		e.WithField("error", status.Convert(err).Message()).Info("csi call refused")
 	}
 	return resp, err

@@ -10,7 +10,8 @@ import (
 // Mobility is the part of the core the CSI services call, declared here by
 // its consumer; *mobility.Service satisfies it. Errors are the core's
 // sentinels (mobility.ErrInvalid, ErrNotFound, ErrConflict, ErrUnavailable,
-// ErrNotReady, array.ErrNoCapacity), wrapped; toStatus turns them into codes.
+// ErrNotReady, array.ErrNoCapacity) or a device's error (mobility.FromDevice),
+// wrapped; toStatus turns them into codes.
 type Mobility interface {
 	volumes
 	snapshots
