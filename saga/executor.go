@@ -289,6 +289,15 @@ func (e *Executor) submit(kind, key string, data any) (Run, *watch, error) {
 
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	delete(e.fresh, r.ID)
+	if e.stopped {
+		// Run stopped while the record was written: the run is recorded
+		// and the next start runs it; Wait answers from the record.
+		w := &watch{ch: make(chan struct{}), run: r.clone()}
+		w.err = runError(r, nil, nil)
+		close(w.ch)
+		return r.clone(), w, nil
+	}
 	w := e.watches[r.ID]
 	if w == nil {
 		w = &watch{ch: make(chan struct{})}
@@ -296,7 +305,6 @@ func (e *Executor) submit(kind, key string, data any) (Run, *watch, error) {
 	}
 	if e.running {
 		e.startLocked(r, false)
-		delete(e.fresh, r.ID)
 	} else {
 		// Run starts it, whether or not its scan of the store saw it.
 		e.queued[r.ID] = r
