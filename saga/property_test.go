@@ -247,12 +247,14 @@ func TestPropertyRandomFaultsAndKills(t *testing.T) {
 		iters = 50
 	}
 	seed := propSeed(t)
+	stats := &propStats{states: map[State]int{}}
 	for i := range iters {
 		rng := rand.New(rand.NewPCG(seed, uint64(i)))
-		if !propIteration(t, rng, memBackend()) {
+		if !propIteration(t, rng, memBackend(), stats) {
 			t.Fatalf("iteration %d failed", i)
 		}
 	}
+	stats.report(t)
 }
 
 func TestPropertyBadgerRestart(t *testing.T) {
@@ -261,11 +263,28 @@ func TestPropertyBadgerRestart(t *testing.T) {
 		iters = 3
 	}
 	seed := propSeed(t)
+	stats := &propStats{states: map[State]int{}}
 	for i := range iters {
 		rng := rand.New(rand.NewPCG(seed, uint64(i)))
-		if !propIteration(t, rng, badgerBackend(t.TempDir())) {
+		if !propIteration(t, rng, badgerBackend(t.TempDir()), stats) {
 			t.Fatalf("iteration %d failed", i)
 		}
+	}
+	t.Logf("lives %d, kills fired %d, runs resumed %d times, failed runs retried %d, outcomes %v",
+		stats.lives, stats.kills, stats.resumed, stats.retried, stats.states)
+}
+
+// propStats shows what the iterations exercised.
+type propStats struct {
+	lives, kills, resumed, retried int
+	states                         map[State]int
+}
+
+func (st *propStats) report(t *testing.T) {
+	t.Logf("lives %d, kills fired %d, runs resumed %d times, failed runs retried %d, outcomes %v",
+		st.lives, st.kills, st.resumed, st.retried, st.states)
+	if st.kills == 0 || st.resumed == 0 || st.retried == 0 || st.states[StateDone] == 0 || st.states[StateUndone] == 0 {
+		t.Errorf("the iterations did not exercise kills, resumes, done and undone runs")
 	}
 }
 
@@ -277,7 +296,7 @@ type propRun struct {
 
 // propIteration runs random runs through random kills until they settle,
 // and checks the property; it reports whether it held.
-func propIteration(t *testing.T, rng *rand.Rand, open backend) bool {
+func propIteration(t *testing.T, rng *rand.Rand, open backend, stats *propStats) bool {
 	t.Helper()
 	w := newWorld()
 	kills := rng.IntN(4)
@@ -291,6 +310,7 @@ func propIteration(t *testing.T, rng *rand.Rand, open backend) bool {
 			t.Errorf("runs did not settle after %d lives", life)
 			return false
 		}
+		stats.lives++
 		st, closeStore := open(t)
 		e, err := New(Config{
 			Store:   st,
@@ -362,6 +382,9 @@ func propIteration(t *testing.T, rng *rand.Rand, open backend) bool {
 		w.mu.Lock()
 		w.killAt = 0
 		settled = settled && !w.fired
+		if w.fired {
+			stats.kills++
+		}
 		w.mu.Unlock()
 		if !settled {
 			cancel()
@@ -377,6 +400,7 @@ func propIteration(t *testing.T, rng *rand.Rand, open backend) bool {
 		w.mu.Unlock()
 		for _, pr := range runs {
 			if r, _ := e.Get(pr.id); r.State == StateFailed {
+				stats.retried++
 				if _, err := e.Retry(pr.id); err != nil {
 					t.Errorf("Retry %s: %v", pr.id, err)
 					ok = false
@@ -388,6 +412,11 @@ func propIteration(t *testing.T, rng *rand.Rand, open backend) bool {
 			}
 		}
 		ok = checkRuns(t, e, w, runs, false) && ok
+		for _, pr := range runs {
+			r, _ := e.Get(pr.id)
+			stats.states[r.State]++
+			stats.resumed += r.Resumed
+		}
 		cancel()
 		<-runDone
 		_ = closeStore()
