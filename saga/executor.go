@@ -198,7 +198,7 @@ func (e *Executor) plan(r Run) ([]Step, error) {
 	if plan == nil {
 		return nil, fmt.Errorf("%w %q", ErrUnknownKind, r.Kind)
 	}
-	steps, err := plan(r.clone())
+	steps, err := callPlan(plan, r.clone())
 	if err != nil {
 		return nil, fmt.Errorf("%w: kind %q: %w", ErrPlan, r.Kind, err)
 	}
@@ -216,6 +216,17 @@ func (e *Executor) plan(r Run) ([]Step, error) {
 		seen[s.Name] = true
 	}
 	return steps, nil
+}
+
+// callPlan calls a plan, turning a panic into an error so that a bad plan
+// fails its run instead of the daemon.
+func callPlan(plan func(Run) ([]Step, error), r Run) (steps []Step, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("plan panicked: %v", p)
+		}
+	}()
+	return plan(r)
 }
 
 // Submit records a new run of kind for key with data (marshalled to JSON)
@@ -314,8 +325,9 @@ func (e *Executor) submit(kind, key string, data any) (Run, *watch, error) {
 
 // Wait waits until the run ends or ctx ends, and returns the run. The error
 // is nil for a done run; for an undone or failed run it is a *RunError
-// carrying the original step error; if the executor stops first it wraps
-// ErrStopped; if ctx ends first it is ctx's error.
+// carrying the original step error; if the executor stops first (or the run
+// is unfinished and this executor will not run it) it wraps ErrStopped; if
+// ctx ends first it is ctx's error. A run queued before Run waits for Run.
 func (e *Executor) Wait(ctx context.Context, id string) (Run, error) {
 	e.mu.Lock()
 	w := e.watches[id]
@@ -354,7 +366,11 @@ func (e *Executor) Do(ctx context.Context, kind, key string, data any) (Run, err
 	if err != nil {
 		return r, err
 	}
-	return waitOn(ctx, w)
+	got, err := waitOn(ctx, w)
+	if ctx.Err() != nil && err == ctx.Err() {
+		return r, err // the run as submitted; it goes on
+	}
+	return got, err
 }
 
 // Get returns the recorded run; an error wrapping ErrNotFound if none.
