@@ -88,4 +88,3 @@ func (e *Executor) Prune(olderThan time.Duration) (int, error) {
 	e.mu.Unlock()
 	return len(ids), nil
 }
-
