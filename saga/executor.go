@@ -378,32 +378,50 @@ func (e *Executor) Do(ctx context.Context, kind, key string, data any) (Run, err
 // gets an error wrapping ErrNotFailed. Before Run it is queued like Submit.
 func (e *Executor) Retry(id string) (Run, error) {
 	e.mu.Lock()
-	defer e.mu.Unlock()
 	if e.stopped {
+		e.mu.Unlock()
 		return Run{}, ErrStopped
 	}
 	if e.runners[id] || e.watches[id] != nil {
+		e.mu.Unlock()
 		return Run{}, fmt.Errorf("%w: run %s is in progress", ErrNotFailed, id)
 	}
 	r, err := e.Get(id)
+	if err == nil && r.State != StateFailed {
+		err = fmt.Errorf("%w: run %s is %s", ErrNotFailed, id, r.State)
+	}
+	if err == nil {
+		r.State = StateUndoing
+		r.Action = ""
+		r.UpdatedAt = e.cfg.Clock.Now()
+		if perr := e.cfg.Store.Put(RecordKind, r.ID, r); perr != nil {
+			err = fmt.Errorf("saga: retry run %s: %w", id, perr)
+		}
+	}
 	if err != nil {
+		e.mu.Unlock()
 		return Run{}, err
 	}
-	if r.State != StateFailed {
-		return Run{}, fmt.Errorf("%w: run %s is %s", ErrNotFailed, id, r.State)
-	}
-	r.State = StateUndoing
-	r.Action = ""
-	r.UpdatedAt = e.cfg.Clock.Now()
-	if err := e.cfg.Store.Put(RecordKind, r.ID, r); err != nil {
-		return Run{}, fmt.Errorf("saga: retry run %s: %w", id, err)
-	}
+	// The watch keeps other Retry calls out while Observe runs unlocked
+	// (it may call the executor), before the runner's first write.
+	w := &watch{ch: make(chan struct{})}
+	e.watches[id] = w
+	e.mu.Unlock()
 	e.observe(r)
 	e.fields(r).Info("run retried")
-	e.watches[id] = &watch{ch: make(chan struct{})}
-	if e.running {
+
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	switch {
+	case e.stopped:
+		if e.watches[id] == w { // else Run's release answered it
+			w.run, w.err = r.clone(), runError(r, nil, nil)
+			close(w.ch)
+			delete(e.watches, id)
+		}
+	case e.running:
 		e.startLocked(r, false)
-	} else {
+	default:
 		e.queued[r.ID] = r
 	}
 	return r.clone(), nil
