@@ -105,3 +105,52 @@ func TestPlanErrors(t *testing.T) {
 		t.Error("key held after a refused Submit")
 	}
 }
+
+// Observe sees every synced write of a run, in order, and may call the
+// executor back.
+func TestObserveEveryWrite(t *testing.T) {
+	dev := newDevice()
+	sc := &script{do: map[string][]error{"b": {errRefused}}, undo: map[string][]error{"a": {errStuck, errStuck, errStuck, errStuck}}}
+	var mu sync.Mutex
+	var seen []string
+	var e *Executor
+	h := newHarness(t, newAutoClock(), func(ex *Executor) {
+		e = ex
+		ex.Register("k", scriptedPlan(dev, sc, []string{"a", "b"}, nil))
+	}, func(c *Config) {
+		c.Observe = func(r Run) {
+			_, _, _ = e.Active(r.Kind, r.Key) // must not deadlock
+			mu.Lock()
+			seen = append(seen, fmt.Sprintf("%s %v", r.State, stepStates(r)))
+			mu.Unlock()
+		}
+	})
+	h.start()
+	r, _ := h.e.Do(waitCtx(t), "k", "x", nil)
+	if _, err := h.e.Retry(r.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.e.Wait(waitCtx(t), r.ID); !errors.Is(err, errRefused) {
+		t.Fatal(err)
+	}
+	want := []string{
+		"running [pending pending]",
+		"running [doing pending]",
+		"running [done doing]",
+		"undoing [done doing]", // b failed: the record says why before any undo
+		"undoing [done undoing]",
+		"undoing [undoing undone]",
+		"undoing [undoing undone]", // a's undo: transient error recorded
+		"undoing [undoing undone]",
+		"undoing [undoing undone]",
+		"failed [failed undone]",
+		"undoing [failed undone]", // Retry
+		"undoing [undoing undone]",
+		"undone [undone undone]",
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if fmt.Sprint(seen) != fmt.Sprint(want) {
+		t.Errorf("observed\n%s\nwant\n%s", seen, want)
+	}
+}
