@@ -50,7 +50,7 @@ func (c *Clock) real(d time.Duration) time.Duration {
 	if d <= 0 {
 		return 0
 	}
-	r := float64(d) / c.speed
+	r := math.Ceil(float64(d) / c.speed) // never short: a timer fires at d of virtual time or later
 	if r >= math.MaxInt64 {
 		return math.MaxInt64
 	}
