@@ -237,9 +237,33 @@ func restore(cfg *Config) (*journal, [][]byte, error) {
 	return j, recs[1:], nil
 }
 
+// decodeOps decodes the journal's change records.
+func decodeOps(dir string, recs [][]byte) ([]op, error) {
+	ops := make([]op, len(recs))
+	for i, raw := range recs {
+		if err := json.Unmarshal(raw, &ops[i]); err != nil {
+			return nil, fmt.Errorf("%w: %s/%s: record %d does not decode: %v; to start the lab again from its seed, discard it (sanmobd --lab-reset)",
+				ErrJournal, dir, journalFile, i+1, err)
+		}
+	}
+	return ops, nil
+}
+
+// rezoned names the fabrics whose zone DB the journal changes: replay
+// rebuilds and checksums them once, so the build need not checksum them.
+func rezoned(ops []op) map[string]bool {
+	m := map[string]bool{}
+	for i := range ops {
+		if ops[i].Kind == opCommit || ops[i].Kind == opDelZone {
+			m[ops[i].Dev] = true
+		}
+	}
+	return m
+}
+
 // replay applies the journal's change records to the freshly built world
 // and returns the latest virtual time among them.
-func (w *World) replay(recs [][]byte) (time.Duration, error) {
+func (w *World) replay(ops []op) (time.Duration, error) {
 	w.replaying = true
 	defer func() { w.replaying = false }()
 	type pending struct {
@@ -256,14 +280,10 @@ func (w *World) replay(recs [][]byte) (time.Duration, error) {
 		return p
 	}
 	var last time.Duration
-	for i, raw := range recs {
-		var o op
-		if err := json.Unmarshal(raw, &o); err != nil {
-			return 0, fmt.Errorf("%w: %s/%s: record %d does not decode: %v; to start the lab again from its seed, discard it (sanmobd --lab-reset)",
-				ErrJournal, w.cfg.Dir, journalFile, i+1, err)
-		}
+	for i := range ops {
+		o := &ops[i]
 		w.replayAt, last = o.At, max(last, o.At)
-		err := w.replayOne(&o, func(s *Switch) {
+		err := w.replayOne(o, func(s *Switch) {
 			p := pendingOf(s)
 			if p.cfg == "" {
 				p.cfg = o.Cfg

@@ -88,6 +88,7 @@ type World struct {
 	closeOnce            sync.Once
 	replaying            bool
 	replayAt             time.Duration
+	rezoned              map[string]bool // fabrics the build need not checksum: replay does
 }
 
 // New fills defaults for zero fields, validates and builds the world. With a
@@ -99,22 +100,27 @@ func New(cfg Config) (*World, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	var recs [][]byte
+	var ops []op
 	var j *journal
 	if cfg.Dir != "" {
+		var recs [][]byte
 		var err error
 		if j, recs, err = restore(&cfg); err != nil {
 			return nil, err
 		}
+		if ops, err = decodeOps(cfg.Dir, recs); err != nil {
+			_ = j.close()
+			return nil, err
+		}
 	}
-	w, err := open(cfg, j, recs)
+	w, err := open(cfg, j, ops)
 	if err != nil && j != nil {
 		_ = j.close()
 	}
 	return w, err
 }
 
-func open(cfg Config, j *journal, recs [][]byte) (*World, error) {
+func open(cfg Config, j *journal, ops []op) (*World, error) {
 	if cfg.Epoch.IsZero() {
 		cfg.Epoch = time.Now()
 	}
@@ -134,6 +140,9 @@ func open(cfg Config, j *journal, recs [][]byte) (*World, error) {
 				BandwidthMbps: cfg.LinkBandwidthMbps, DistanceKm: cfg.LinkDistanceKm})
 		}
 	}
+	if j != nil {
+		w.rezoned = rezoned(ops)
+	}
 	if err := build(w); err != nil {
 		return nil, err
 	}
@@ -149,7 +158,7 @@ func open(cfg Config, j *journal, recs [][]byte) (*World, error) {
 		w.clock = newClock(cfg.Epoch, cfg.Speed)
 		return w, nil
 	}
-	last, err := w.replay(recs)
+	last, err := w.replay(ops)
 	if err != nil {
 		return nil, err
 	}
