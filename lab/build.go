@@ -372,5 +372,7 @@ func (s *Switch) build(sd *siteData, hv *Hypervisor) {
 		prev = ends[k]
 	}
 	slices.SortFunc(s.zones, func(a, b zone) int { return strings.Compare(a.name, b.name) })
-	s.recomputeChecksum()
+	if !s.w.rezoned[s.id] {
+		s.recomputeChecksum()
+	}
 }

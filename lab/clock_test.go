@@ -30,7 +30,7 @@ func TestClock(t *testing.T) {
 			}
 			// Sleep what should take 100ms of real time at this speed.
 			d := time.Duration(speed * float64(100*time.Millisecond))
-			if err := c.Sleep(context.Background(), d); err != nil {
+			if err := c.SleepContext(context.Background(), d); err != nil {
 				t.Fatal(err)
 			}
 			real, virtual := time.Since(r0), c.Since(v0)
@@ -56,16 +56,73 @@ func TestClockSleepHonoursContext(t *testing.T) {
 	c := newClock(testEpoch, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if err := c.Sleep(ctx, 0); !errors.Is(err, context.Canceled) {
+	if err := c.SleepContext(ctx, 0); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Sleep on a canceled context = %v", err)
 	}
 	ctx, cancel = context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	if err := c.Sleep(ctx, time.Hour); !errors.Is(err, context.DeadlineExceeded) || time.Since(start) > 5*time.Second {
+	if err := c.SleepContext(ctx, time.Hour); !errors.Is(err, context.DeadlineExceeded) || time.Since(start) > 5*time.Second {
 		t.Fatalf("Sleep(1h) = %v after %v", err, time.Since(start))
 	}
-	if err := c.Sleep(context.Background(), -time.Second); err != nil {
+	if err := c.SleepContext(context.Background(), -time.Second); err != nil {
 		t.Fatalf("negative sleep: %v", err)
+	}
+}
+
+// TestClockTimers: the k8s.io/utils/clock.Clock methods wait virtual time
+// (d/Speed of real time) and hand out virtual times.
+func TestClockTimers(t *testing.T) {
+	const speed = 3600 // an hour a second
+	c := newClock(testEpoch, speed)
+	tests := []struct {
+		name string
+		wait func(d time.Duration) time.Time // returns the virtual time it saw fire
+	}{
+		{"After", func(d time.Duration) time.Time { return <-c.After(d) }},
+		{"NewTimer", func(d time.Duration) time.Time { return <-c.NewTimer(d).C() }},
+		{"NewTimer Reset", func(d time.Duration) time.Time {
+			tm := c.NewTimer(100 * time.Hour)
+			if !tm.Reset(d) {
+				t.Error("Reset of a pending timer reported it inactive")
+			}
+			return <-tm.C()
+		}},
+		{"AfterFunc", func(d time.Duration) time.Time {
+			ch := make(chan time.Time, 1)
+			c.AfterFunc(d, func() { ch <- c.Now() })
+			return <-ch
+		}},
+		{"Sleep", func(d time.Duration) time.Time { c.Sleep(d); return c.Now() }},
+		{"NewTicker", func(d time.Duration) time.Time {
+			tk := c.NewTicker(d / 2)
+			defer tk.Stop()
+			<-tk.C()
+			return <-tk.C()
+		}},
+		{"Tick", func(d time.Duration) time.Time { <-c.Tick(d / 2); return <-c.Tick(d / 2) }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			const d = 3 * time.Minute // 50ms of real time
+			v0, r0 := c.Now(), time.Now()
+			fired := tt.wait(d)
+			if got := fired.Sub(v0); got < d {
+				t.Fatalf("fired after %v of virtual time, want >= %v", got, d)
+			}
+			if real := time.Since(r0); real > 5*time.Second {
+				t.Fatalf("%v of virtual time took %v of real time at %vx", d, real, speed)
+			}
+		})
+	}
+	if u := c.Until(c.Now().Add(time.Hour)); u <= 0 || u > time.Hour {
+		t.Errorf("Until an hour from now = %v", u)
+	}
+	if c.Tick(0) != nil {
+		t.Error("Tick(0) is not nil")
+	}
+	tm := c.NewTimer(time.Hour)
+	if !tm.Stop() || tm.Stop() {
+		t.Error("Stop of a pending timer, then of a stopped one")
 	}
 }

@@ -38,21 +38,24 @@ func (s *Switch) Commit(ctx context.Context, txn fabric.Txn) (string, error) {
 	}
 	defer s.locked.Store(false)
 
-	next, err := s.plan(txn)
+	next, puts, dels, err := s.plan(txn)
 	if err != nil {
 		return "", err
 	}
-	if err := s.w.clock.Sleep(ctx, s.w.cfg.CommitLatency); err != nil {
+	if err := s.w.clock.SleepContext(ctx, s.w.cfg.CommitLatency); err != nil {
 		return "", fmt.Errorf("lab: commit on fabric %s: %w", s.id, err)
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.checksum != txn.Checksum {
+		defer s.mu.Unlock()
 		return "", fmt.Errorf("lab: fabric %s: the zone DB changed during the commit (checksum %s, now %s); nothing applied: %w",
 			s.id, txn.Checksum, s.checksum, fabric.ErrConflict)
 	}
 	s.zoning = next
 	s.commits++
+	if err := s.unlockPersist(&op{Kind: opCommit, Dev: s.id, At: s.w.now(), Cfg: next.cfgName, Put: puts, Del: dels}); err != nil {
+		return "", err
+	}
 	if faultErr != nil {
 		return "", faultErr
 	}
@@ -76,30 +79,30 @@ func (s *Switch) Commits() int {
 
 // plan checks txn against the zone DB and builds the zone DB it makes. The
 // order of refusals is a switch's: a stale checksum, then content, then size.
-func (s *Switch) plan(txn fabric.Txn) (zoning, error) {
+func (s *Switch) plan(txn fabric.Txn) (next zoning, puts []fabric.Zone, dels []string, err error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.checksum != txn.Checksum {
-		return zoning{}, fmt.Errorf("lab: fabric %s: zone DB checksum %s is stale (now %s); nothing applied: %w",
+		return zoning{}, nil, nil, fmt.Errorf("lab: fabric %s: zone DB checksum %s is stale (now %s); nothing applied: %w",
 			s.id, txn.Checksum, s.checksum, fabric.ErrConflict)
 	}
 	cfg := s.cfgName
 	if cfg == "" {
 		if err := fabric.CheckZoneName(txn.Cfg); err != nil {
-			return zoning{}, fmt.Errorf("lab: fabric %s has no effective configuration to edit; creating one: %w", s.id, err)
+			return zoning{}, nil, nil, fmt.Errorf("lab: fabric %s has no effective configuration to edit; creating one: %w", s.id, err)
 		}
 		cfg = txn.Cfg
 	}
-	puts, dels, err := checkTxn(txn, cfg)
+	puts, dels, err = checkTxn(txn, cfg)
 	if err != nil {
-		return zoning{}, fmt.Errorf("lab: fabric %s: %w", s.id, err)
+		return zoning{}, nil, nil, fmt.Errorf("lab: fabric %s: %w", s.id, err)
 	}
-	next := s.zoning.apply(cfg, puts, dels)
+	next = s.zoning.apply(cfg, puts, dels)
 	if limit := s.w.cfg.ZoneDBMaxBytes; next.size > limit {
-		return zoning{}, fmt.Errorf("lab: fabric %s: the zone DB would grow to %d bytes, more than its %d; nothing applied: %w",
+		return zoning{}, nil, nil, fmt.Errorf("lab: fabric %s: the zone DB would grow to %d bytes, more than its %d; nothing applied: %w",
 			s.id, next.size, limit, fabric.ErrFull)
 	}
-	return next, nil
+	return next, puts, dels, nil
 }
 
 // checkTxn refuses content a switch refuses, before anything changes, and

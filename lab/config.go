@@ -43,6 +43,13 @@ type Config struct {
 	LinkRTTMs         float64
 	LinkBandwidthMbps float64
 	LinkDistanceKm    float64
+	// Dir, when set, is where the devices keep their state: every change
+	// they make is on disk there before the call that made it returns, and
+	// New resumes the world from it, its clock included (see persist.go).
+	// Empty: the world lives in memory only.
+	Dir string
+	// Reset discards the state in Dir, so that New starts from the seed.
+	Reset bool
 }
 
 // Defaults, which Small returns.

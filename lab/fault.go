@@ -243,7 +243,7 @@ func (w *World) fault(ctx context.Context, class error, op string, targets ...st
 	w.faultMu.Unlock()
 
 	if delay > 0 {
-		if err := w.clock.Sleep(ctx, delay); err != nil {
+		if err := w.clock.SleepContext(ctx, delay); err != nil {
 			return false, err
 		}
 	}

@@ -23,9 +23,12 @@ func (a *Array) Map(ctx context.Context, spec array.MapSpec) error {
 	if err != nil {
 		return fmt.Errorf("lab: array %s: %w", a.id, err)
 	}
-	a.lock()
-	defer a.mu.Unlock()
+	now := a.lock()
 	if err := a.mapVolume(spec, inits, ports); err != nil {
+		a.mu.Unlock()
+		return err
+	}
+	if err := a.unlockPersist(&op{Kind: opMap, Dev: a.id, At: now, Map: &spec}); err != nil {
 		return err
 	}
 	return faultErr
@@ -153,17 +156,27 @@ func (a *Array) Unmap(ctx context.Context, volume, hostGroup string) error {
 	if err := checkID("host group", hostGroup); err != nil {
 		return fmt.Errorf("lab: array %s: %w", a.id, err)
 	}
-	a.lock()
-	defer a.mu.Unlock()
+	now := a.lock()
+	var o *op
+	if a.unmap(volume, hostGroup) {
+		o = &op{Kind: opUnmap, Dev: a.id, At: now, ID: volume, Group: hostGroup}
+	}
+	if err := a.unlockPersist(o); err != nil {
+		return err
+	}
+	return faultErr
+}
+
+func (a *Array) unmap(volume, hostGroup string) (changed bool) {
 	ix := a.index()
 	g, ok := ix.groups[hostGroup]
 	vi, ok2 := ix.vols[volume]
 	if !ok || !ok2 {
-		return faultErr
+		return false
 	}
 	k, ok := ix.mapAt[pair{g, vi}]
 	if !ok {
-		return faultErr
+		return false
 	}
 	// The last map takes the place of this one: O(1) on an array of any
 	// size, at the cost of the maps' listing order.
@@ -186,5 +199,5 @@ func (a *Array) Unmap(ctx context.Context, volume, hostGroup string) error {
 		delete(ix.groups, hostGroup)
 		hg.wwpns, hg.nInit = nil, 0
 	}
-	return faultErr
+	return true
 }

@@ -18,8 +18,12 @@ func (s *Switch) LoginVport(ctx context.Context, physical, wwpn, wwnn wwn.WWN) e
 	if faultErr != nil && !applyThenFail {
 		return faultErr
 	}
-	if err := s.loginVport(physical, wwpn, wwnn); err != nil {
+	seq, err := s.loginVport(physical, wwpn, wwnn)
+	if err != nil {
 		return err
+	}
+	if err := s.w.persisted(seq); err != nil {
+		return persistErr("fabric "+s.id, err, fabric.ErrUnavailable)
 	}
 	return faultErr
 }
@@ -32,8 +36,12 @@ func (s *Switch) LogoutVport(ctx context.Context, wwpn wwn.WWN) error {
 	if faultErr != nil && !applyThenFail {
 		return faultErr
 	}
-	if err := s.logoutVport(wwpn); err != nil {
+	seq, err := s.logoutVport(wwpn)
+	if err != nil {
 		return err
+	}
+	if err := s.w.persisted(seq); err != nil {
+		return persistErr("fabric "+s.id, err, fabric.ErrUnavailable)
 	}
 	return faultErr
 }
@@ -43,9 +51,11 @@ func (s *Switch) LogoutVport(ctx context.Context, wwpn wwn.WWN) error {
 // each would cut a VM off its storage, so sanmob must cause none.
 func (w *World) DuplicateLogins() int { return int(w.dupLogins.Load()) }
 
-func (s *Switch) loginVport(physical, wwpn, wwnn wwn.WWN) error {
+// loginVport logs wwpn in and records the change; the caller waits for
+// the returned record with persisted.
+func (s *Switch) loginVport(physical, wwpn, wwnn wwn.WWN) (uint64, error) {
 	if wwpn.IsZero() || wwnn.IsZero() {
-		return fmt.Errorf("lab: vport %s (node %s): %w: a zero WWN", wwpn, wwnn, fabric.ErrInvalid)
+		return 0, fmt.Errorf("lab: vport %s (node %s): %w: a zero WWN", wwpn, wwnn, fabric.ErrInvalid)
 	}
 	w, hv := s.w, s.w.hv
 	w.loginMu.Lock()
@@ -63,7 +73,7 @@ func (s *Switch) loginVport(physical, wwpn, wwnn wwn.WWN) error {
 	}
 	s.mu.RUnlock()
 	if !ok || phys.npiv != 0 {
-		return fmt.Errorf("lab: physical port %s is not logged in to fabric %s: %w", physical, s.id, fabric.ErrNotFound)
+		return 0, fmt.Errorf("lab: physical port %s is not logged in to fabric %s: %w", physical, s.id, fabric.ErrNotFound)
 	}
 	// The HBA refuses a vport it has no slot for before any FDISC reaches
 	// the fabric.
@@ -74,15 +84,15 @@ func (s *Switch) loginVport(physical, wwpn, wwnn wwn.WWN) error {
 		id, b := x.id, x.hbas[s.fabric]
 		hv.mu.RUnlock()
 		if b.vportsInUse >= b.maxVports {
-			return fmt.Errorf("lab: %s of host %s carries %d vports, its limit: %w", b.name, id, b.vportsInUse, fabric.ErrFull)
+			return 0, fmt.Errorf("lab: %s of host %s carries %d vports, its limit: %w", b.name, id, b.vportsInUse, fabric.ErrFull)
 		}
 	}
 	if npiv == 0 {
-		return fmt.Errorf("lab: physical port %s on fabric %s carries %d vports, the FC limit: %w", physical, s.id, maxNPIVPerPort, fabric.ErrFull)
+		return 0, fmt.Errorf("lab: physical port %s on fabric %s carries %d vports, the FC limit: %w", physical, s.id, maxNPIVPerPort, fabric.ErrFull)
 	}
 	if on, ok := w.loggedIn(wwpn); ok {
 		w.dupLogins.Add(1)
-		return fmt.Errorf("lab: fabric %s rejects the login of %s: it is logged in on fabric %s, and the first login wins: %w",
+		return 0, fmt.Errorf("lab: fabric %s rejects the login of %s: it is logged in on fabric %s, and the first login wins: %w",
 			s.id, wwpn, on, fabric.ErrConflict)
 	}
 
@@ -90,18 +100,29 @@ func (s *Switch) loginVport(physical, wwpn, wwnn wwn.WWN) error {
 	defer hv.mu.Unlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	now := w.now()
 	s.logins = slices.Insert(s.logins, at, login{wwpn: wwpn, wwnn: wwnn, phys: physical,
-		at: w.clock.Since(w.cfg.Epoch), port: phys.port, npiv: npiv})
+		at: now, port: phys.port, npiv: npiv})
 	if h >= 0 {
 		hv.hosts[h].hbas[s.fabric].vportsInUse++
 	}
 	if vp := hv.vport(wwpn); vp != nil {
 		vp.hba = physical
 	}
-	return nil
+	return s.record(&op{Kind: opLogin, Dev: s.id, At: now, Phys: physical, WWPN: wwpn, WWNN: wwnn})
 }
 
-func (s *Switch) logoutVport(wwpn wwn.WWN) error {
+// record records o under the locks that made the change.
+func (s *Switch) record(o *op) (uint64, error) {
+	seq, err := s.w.record(o)
+	if err != nil {
+		return 0, persistErr("fabric "+s.id, err, fabric.ErrUnavailable)
+	}
+	return seq, nil
+}
+
+// logoutVport logs wwpn out and records the change, if there was one.
+func (s *Switch) logoutVport(wwpn wwn.WWN) (uint64, error) {
 	w, hv := s.w, s.w.hv
 	w.loginMu.Lock()
 	defer w.loginMu.Unlock()
@@ -114,9 +135,9 @@ func (s *Switch) logoutVport(wwpn wwn.WWN) error {
 	s.mu.RUnlock()
 	switch {
 	case !ok:
-		return nil
+		return 0, nil
 	case l.npiv == 0:
-		return fmt.Errorf("lab: %s is a physical port of fabric %s, not a vport: %w", wwpn, s.id, fabric.ErrInvalid)
+		return 0, fmt.Errorf("lab: %s is a physical port of fabric %s, not a vport: %w", wwpn, s.id, fabric.ErrInvalid)
 	}
 
 	hv.mu.Lock()
@@ -130,7 +151,7 @@ func (s *Switch) logoutVport(wwpn wwn.WWN) error {
 	if vp := hv.vport(wwpn); vp != nil && vp.hba == l.phys {
 		vp.hba = wwn.WWN{}
 	}
-	return nil
+	return s.record(&op{Kind: opLogout, Dev: s.id, At: w.now(), WWPN: wwpn})
 }
 
 // loginTargets names what a login fault on p's port may target: the

@@ -99,7 +99,7 @@ func (a *Array) index() *index {
 }
 
 // now is the virtual time since the epoch.
-func (a *Array) now() time.Duration { return a.w.clock.Since(a.w.cfg.Epoch) }
+func (a *Array) now() time.Duration { return a.w.now() }
 
 // lock write-locks the array, its usage brought up to the present, and
 // returns the present.
@@ -251,9 +251,16 @@ func (a *Array) CreateVolume(ctx context.Context, spec array.VolumeSpec) (array.
 		return array.Volume{}, fmt.Errorf("lab: array %s: %w", a.id, err)
 	}
 	now := a.lock()
-	defer a.mu.Unlock()
-	v, err := a.createVolume(spec, now)
+	v, changed, err := a.createVolume(spec, now)
 	if err != nil {
+		a.mu.Unlock()
+		return array.Volume{}, err
+	}
+	var o *op
+	if changed {
+		o = &op{Kind: opMkVol, Dev: a.id, At: now, Volume: &spec}
+	}
+	if err := a.unlockPersist(o); err != nil {
 		return array.Volume{}, err
 	}
 	if faultErr != nil {
@@ -278,58 +285,60 @@ func checkVolumeSpec(spec array.VolumeSpec) error {
 	return nil
 }
 
-func (a *Array) createVolume(spec array.VolumeSpec, now time.Duration) (array.Volume, error) {
+// createVolume creates the volume, or finds it made alike already (changed
+// false). The caller holds a.mu for writing, as every lower-case write does.
+func (a *Array) createVolume(spec array.VolumeSpec, now time.Duration) (v array.Volume, changed bool, err error) {
 	ix := a.index()
 	if i, ok := ix.vols[spec.ID]; ok {
 		v := &a.vols[i]
 		if p := a.pools[v.pool].id; p != spec.Pool || v.size != spec.SizeBytes || v.thin != spec.Thin {
-			return array.Volume{}, fmt.Errorf("lab: array %s: volume %s exists in pool %s, %d bytes, thin %t; asked for %s, %d bytes, thin %t: %w",
+			return array.Volume{}, false, fmt.Errorf("lab: array %s: volume %s exists in pool %s, %d bytes, thin %t; asked for %s, %d bytes, thin %t: %w",
 				a.id, v.id, p, v.size, v.thin, spec.Pool, spec.SizeBytes, spec.Thin, array.ErrConflict)
 		}
-		return a.volumeOut(i), nil
+		return a.volumeOut(i), false, nil
 	}
 	pi := a.poolIndex(spec.Pool)
 	if pi < 0 {
-		return array.Volume{}, fmt.Errorf("lab: array %s has no pool %q: %w", a.id, spec.Pool, array.ErrNotFound)
+		return array.Volume{}, false, fmt.Errorf("lab: array %s has no pool %q: %w", a.id, spec.Pool, array.ErrNotFound)
 	}
 	var src *volume // the snapshot's volume, whose data the copy starts with
 	if spec.FromSnapshot != "" {
 		si, ok := ix.snaps[spec.FromSnapshot]
 		if !ok {
-			return array.Volume{}, fmt.Errorf("lab: array %s has no snapshot %q: %w", a.id, spec.FromSnapshot, array.ErrNotFound)
+			return array.Volume{}, false, fmt.Errorf("lab: array %s has no snapshot %q: %w", a.id, spec.FromSnapshot, array.ErrNotFound)
 		}
 		src = &a.vols[a.snaps[si].vol]
 		if spec.SizeBytes < src.size {
-			return array.Volume{}, fmt.Errorf("lab: array %s: volume %s of %d bytes cannot hold snapshot %s of a %d-byte volume: %w",
+			return array.Volume{}, false, fmt.Errorf("lab: array %s: volume %s of %d bytes cannot hold snapshot %s of a %d-byte volume: %w",
 				a.id, spec.ID, spec.SizeBytes, spec.FromSnapshot, src.size, array.ErrInvalid)
 		}
 	}
 	p := &a.pools[pi]
 	if err := p.checkGrow(spec.SizeBytes, spec.Thin); err != nil {
-		return array.Volume{}, fmt.Errorf("lab: array %s: volume %s: %w", a.id, spec.ID, err)
+		return array.Volume{}, false, fmt.Errorf("lab: array %s: volume %s: %w", a.id, spec.ID, err)
 	}
 	p.grow(spec.SizeBytes, spec.Thin)
 	vi := int32(len(a.vols))
 	id := a.newWWN(vi)
-	v := volume{id: strings.Clone(spec.ID), pool: pi, group: -1, size: spec.SizeBytes, wwn: id,
+	nv := volume{id: strings.Clone(spec.ID), pool: pi, group: -1, size: spec.SizeBytes, wwn: id,
 		wwnText: volumeWWN(id), created: now, thin: spec.Thin}
 	if !spec.Thin {
-		v.used = v.size
+		nv.used = nv.size
 	} else if src != nil && src.used > 0 {
 		// The copy holds what the source held (as far as the pool has
 		// room: a full pool stops every write), and the pool pays for it.
-		v.used = min(src.used, v.size, p.logicalRoom())
-		p.logical += v.used
+		nv.used = min(src.used, nv.size, p.logicalRoom())
+		p.logical += nv.used
 	}
-	a.vols = append(a.vols, v)
-	ix.vols[v.id] = vi
+	a.vols = append(a.vols, nv)
+	ix.vols[nv.id] = vi
 	if spec.Name != "" && spec.Name != spec.ID {
 		if a.volNames == nil {
 			a.volNames = make(map[int32]string)
 		}
 		a.volNames[vi] = strings.Clone(spec.Name)
 	}
-	return a.volumeOut(vi), nil
+	return a.volumeOut(vi), true, nil
 }
 
 func (a *Array) poolIndex(id string) int32 {
@@ -350,16 +359,31 @@ func (a *Array) DeleteVolume(ctx context.Context, id string) error {
 	if err := checkID("volume id", id); err != nil {
 		return fmt.Errorf("lab: array %s: %w", a.id, err)
 	}
-	a.lock()
-	defer a.mu.Unlock()
+	now := a.lock()
+	changed, err := a.deleteVolume(id)
+	if err != nil {
+		a.mu.Unlock()
+		return err
+	}
+	var o *op
+	if changed {
+		o = &op{Kind: opRmVol, Dev: a.id, At: now, ID: id}
+	}
+	if err := a.unlockPersist(o); err != nil {
+		return err
+	}
+	return faultErr
+}
+
+func (a *Array) deleteVolume(id string) (changed bool, err error) {
 	ix := a.index()
 	vi, ok := ix.vols[id]
 	if !ok {
-		return faultErr
+		return false, nil
 	}
 	v := &a.vols[vi]
 	if v.maps > 0 {
-		return fmt.Errorf("lab: array %s: volume %s is presented by %d LUN maps; unmap it first: %w", a.id, id, v.maps, array.ErrConflict)
+		return false, fmt.Errorf("lab: array %s: volume %s is presented by %d LUN maps; unmap it first: %w", a.id, id, v.maps, array.ErrConflict)
 	}
 	p := &a.pools[v.pool]
 	p.prov -= v.size
@@ -372,7 +396,7 @@ func (a *Array) DeleteVolume(ctx context.Context, id string) error {
 	a.deadVols++
 	delete(ix.vols, id)
 	delete(a.volNames, vi)
-	return faultErr
+	return true, nil
 }
 
 // ExpandVolume grows a volume; see array.Driver.
@@ -387,34 +411,50 @@ func (a *Array) ExpandVolume(ctx context.Context, id string, sizeBytes int64) (a
 	if sizeBytes <= 0 {
 		return array.Volume{}, fmt.Errorf("lab: array %s: volume %s: size %d: %w", a.id, id, sizeBytes, array.ErrInvalid)
 	}
-	a.lock()
-	defer a.mu.Unlock()
+	now := a.lock()
+	v, changed, err := a.expandVolume(id, sizeBytes)
+	if err != nil {
+		a.mu.Unlock()
+		return array.Volume{}, err
+	}
+	var o *op
+	if changed {
+		o = &op{Kind: opGrowVol, Dev: a.id, At: now, ID: id, Size: sizeBytes}
+	}
+	if err := a.unlockPersist(o); err != nil {
+		return array.Volume{}, err
+	}
+	if faultErr != nil {
+		return array.Volume{}, faultErr
+	}
+	return v, nil
+}
+
+func (a *Array) expandVolume(id string, sizeBytes int64) (out array.Volume, changed bool, err error) {
 	ix := a.index()
 	vi, ok := ix.vols[id]
 	if !ok {
-		return array.Volume{}, fmt.Errorf("lab: array %s has no volume %q: %w", a.id, id, array.ErrNotFound)
+		return array.Volume{}, false, fmt.Errorf("lab: array %s has no volume %q: %w", a.id, id, array.ErrNotFound)
 	}
 	v := &a.vols[vi]
 	switch {
 	case sizeBytes < v.size:
-		return array.Volume{}, fmt.Errorf("lab: array %s: volume %s has %d bytes; it cannot shrink to %d: %w",
+		return array.Volume{}, false, fmt.Errorf("lab: array %s: volume %s has %d bytes; it cannot shrink to %d: %w",
 			a.id, id, v.size, sizeBytes, array.ErrInvalid)
 	case sizeBytes > v.size:
 		extra := sizeBytes - v.size
 		p := &a.pools[v.pool]
 		if err := p.checkGrow(extra, v.thin); err != nil {
-			return array.Volume{}, fmt.Errorf("lab: array %s: volume %s: %w", a.id, id, err)
+			return array.Volume{}, false, fmt.Errorf("lab: array %s: volume %s: %w", a.id, id, err)
 		}
 		p.grow(extra, v.thin)
 		v.size = sizeBytes
 		if !v.thin {
 			v.used = v.size
 		}
+		changed = true
 	}
-	if faultErr != nil {
-		return array.Volume{}, faultErr
-	}
-	return a.volumeOut(vi), nil
+	return a.volumeOut(vi), changed, nil
 }
 
 // CreateSnapshots takes snapshots at one virtual instant, all or none; see
@@ -429,7 +469,25 @@ func (a *Array) CreateSnapshots(ctx context.Context, group string, specs []array
 		return nil, fmt.Errorf("lab: array %s: %w", a.id, err)
 	}
 	now := a.lock()
-	defer a.mu.Unlock()
+	out, changed, err := a.createSnapshots(group, specs, now)
+	if err != nil {
+		a.mu.Unlock()
+		return nil, err
+	}
+	var o *op
+	if changed {
+		o = &op{Kind: opMkSnaps, Dev: a.id, At: now, Group: group, Snapshots: specs}
+	}
+	if err := a.unlockPersist(o); err != nil {
+		return nil, err
+	}
+	if faultErr != nil {
+		return nil, faultErr
+	}
+	return out, nil
+}
+
+func (a *Array) createSnapshots(group string, specs []array.SnapshotSpec, now time.Duration) (out []array.Snapshot, changed bool, err error) {
 	ix := a.index()
 	// Every spec is checked before any snapshot is taken. vols[k] is the
 	// volume of a snapshot to take, -1 for one that exists.
@@ -437,7 +495,7 @@ func (a *Array) CreateSnapshots(ctx context.Context, group string, specs []array
 	for k, s := range specs {
 		if si, ok := ix.snaps[s.ID]; ok {
 			if on := a.vols[a.snaps[si].vol].id; on != s.Volume {
-				return nil, fmt.Errorf("lab: array %s: snapshot %s exists, of volume %s, not %s: %w",
+				return nil, false, fmt.Errorf("lab: array %s: snapshot %s exists, of volume %s, not %s: %w",
 					a.id, s.ID, on, s.Volume, array.ErrConflict)
 			}
 			vols[k] = -1
@@ -445,17 +503,18 @@ func (a *Array) CreateSnapshots(ctx context.Context, group string, specs []array
 		}
 		vi, ok := ix.vols[s.Volume]
 		if !ok {
-			return nil, fmt.Errorf("lab: array %s: snapshot %s: no volume %q: %w", a.id, s.ID, s.Volume, array.ErrNotFound)
+			return nil, false, fmt.Errorf("lab: array %s: snapshot %s: no volume %q: %w", a.id, s.ID, s.Volume, array.ErrNotFound)
 		}
 		vols[k] = vi
 	}
 	group = strings.Clone(group)
-	out := make([]array.Snapshot, len(specs))
+	out = make([]array.Snapshot, len(specs))
 	for k, s := range specs {
 		if vols[k] < 0 {
 			out[k] = a.snapshotOut(ix.snaps[s.ID])
 			continue
 		}
+		changed = true
 		si := int32(len(a.snaps))
 		a.snaps = append(a.snaps, snapshot{id: strings.Clone(s.ID), group: group, vol: vols[k], created: now})
 		ix.snaps[a.snaps[si].id] = si
@@ -467,10 +526,7 @@ func (a *Array) CreateSnapshots(ctx context.Context, group string, specs []array
 		}
 		out[k] = a.snapshotOut(si)
 	}
-	if faultErr != nil {
-		return nil, faultErr
-	}
-	return out, nil
+	return out, changed, nil
 }
 
 func checkSnapshotSpecs(group string, specs []array.SnapshotSpec) error {
@@ -508,12 +564,22 @@ func (a *Array) DeleteSnapshot(ctx context.Context, id string) error {
 	if err := checkID("snapshot id", id); err != nil {
 		return fmt.Errorf("lab: array %s: %w", a.id, err)
 	}
-	a.lock()
-	defer a.mu.Unlock()
+	now := a.lock()
+	var o *op
+	if a.deleteSnapshot(id) {
+		o = &op{Kind: opRmSnap, Dev: a.id, At: now, ID: id}
+	}
+	if err := a.unlockPersist(o); err != nil {
+		return err
+	}
+	return faultErr
+}
+
+func (a *Array) deleteSnapshot(id string) (changed bool) {
 	ix := a.index()
 	si, ok := ix.snaps[id]
 	if !ok {
-		return faultErr
+		return false
 	}
 	s := &a.snaps[si]
 	a.pools[a.vols[s.vol].pool].logical -= s.used
@@ -521,5 +587,5 @@ func (a *Array) DeleteSnapshot(ctx context.Context, id string) error {
 	a.deadSnaps++
 	delete(ix.snaps, id)
 	delete(a.snapNames, si)
-	return faultErr
+	return true
 }

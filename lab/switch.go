@@ -203,16 +203,16 @@ func (s *Switch) TruthZoneDB() fabric.ZoneDB {
 // changes, so a transaction sanmob had begun is refused, as on a real switch.
 func (s *Switch) DeleteZone(name string) error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	i, ok := s.findZone(name)
 	if !ok {
+		s.mu.Unlock()
 		return fmt.Errorf("lab: zone %q on fabric %s: %w", name, s.id, fabric.ErrNotFound)
 	}
 	// The members stay in the arena as a hole until the next commit, which
 	// builds a compact one; they are few next to the rest.
 	s.zones = slices.Delete(s.zones, i, i+1)
 	s.recomputeChecksum()
-	return nil
+	return s.unlockPersist(&op{Kind: opDelZone, Dev: s.id, At: s.w.now(), Del: []string{name}})
 }
 
 func (db *zoning) findZone(name string) (int, bool) {

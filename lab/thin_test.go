@@ -172,7 +172,7 @@ func TestThinGrowthOnTheClock(t *testing.T) {
 	w, a := eastArray(t, Config{Speed: float64(time.Hour / time.Millisecond)})
 	v0, _ := a.Volumes(ctx)
 	p0, _ := a.Pools(ctx)
-	must(t, w.Clock().Sleep(ctx, 3*time.Hour))
+	must(t, w.Clock().SleepContext(ctx, 3*time.Hour))
 	v1, _ := a.Volumes(ctx)
 	p1, _ := a.Pools(ctx)
 	for i := range v1 {

@@ -78,14 +78,49 @@ type World struct {
 	faultMu  sync.Mutex
 	faults   []activeFault
 	faultRNG *rand.Rand
+
+	// Persistence (persist.go); j is nil for a world in memory. replaying
+	// and replayAt are set while New replays the journal, before the world
+	// is handed over.
+	j                    *journal
+	clockFile            *clockSaver
+	stopClock, clockDone chan struct{}
+	closeOnce            sync.Once
+	replaying            bool
+	replayAt             time.Duration
+	rezoned              map[string]bool // fabrics the build need not checksum: replay does
 }
 
-// New fills defaults for zero fields, validates and builds the world.
+// New fills defaults for zero fields, validates and builds the world. With a
+// Dir, it then replays the changes recorded there (see persist.go), and
+// refuses, wrapping ErrJournal, a directory made for another world or
+// damaged anywhere but in its last record.
 func New(cfg Config) (*World, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	var ops []op
+	var j *journal
+	if cfg.Dir != "" {
+		var recs [][]byte
+		var err error
+		if j, recs, err = restore(&cfg); err != nil {
+			return nil, err
+		}
+		if ops, err = decodeOps(cfg.Dir, recs); err != nil {
+			_ = j.close()
+			return nil, err
+		}
+	}
+	w, err := open(cfg, j, ops)
+	if err != nil && j != nil {
+		_ = j.close()
+	}
+	return w, err
+}
+
+func open(cfg Config, j *journal, ops []op) (*World, error) {
 	if cfg.Epoch.IsZero() {
 		cfg.Epoch = time.Now()
 	}
@@ -105,6 +140,9 @@ func New(cfg Config) (*World, error) {
 				BandwidthMbps: cfg.LinkBandwidthMbps, DistanceKm: cfg.LinkDistanceKm})
 		}
 	}
+	if j != nil {
+		w.rezoned = rezoned(ops)
+	}
 	if err := build(w); err != nil {
 		return nil, err
 	}
@@ -114,9 +152,32 @@ func New(cfg Config) (*World, error) {
 	for _, a := range w.arrays {
 		w.byID[a.id] = a
 	}
-	// The clock starts when the world is handed over, so a slow build of a
-	// large world does not age it.
-	w.clock = newClock(cfg.Epoch, cfg.Speed)
+	if j == nil {
+		// The clock starts when the world is handed over, so a slow build
+		// of a large world does not age it.
+		w.clock = newClock(cfg.Epoch, cfg.Speed)
+		return w, nil
+	}
+	last, err := w.replay(ops)
+	if err != nil {
+		return nil, err
+	}
+	cf, saved, ok, err := openClock(cfg.Dir)
+	if err != nil {
+		return nil, err
+	}
+	if ok {
+		last = max(last, saved)
+	}
+	// The clock resumes where it was last recorded, never earlier.
+	w.clock = newClock(cfg.Epoch.Add(max(last, 0)), cfg.Speed)
+	w.j, w.clockFile = j, cf
+	if err := w.saveClock(); err != nil {
+		_ = cf.close()
+		return nil, err
+	}
+	w.stopClock, w.clockDone = make(chan struct{}), make(chan struct{})
+	go w.keepClock()
 	return w, nil
 }
 

@@ -3,12 +3,14 @@ package main
 import (
 	"bytes"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"maps"
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -34,6 +36,7 @@ type Config struct {
 	LabSpeed        float64
 	LabSeed         int64
 	LabSize         string
+	LabReset        bool // discard the lab's device state under <data-dir>/lab: start from the seed
 	AlertWebhooks   []string
 	LogFormat       string
 	LogLevel        string
@@ -203,7 +206,16 @@ func (c *Config) labConfig() lab.Config {
 		}
 	}
 	lc.Seed, lc.Speed = seed, speed
+	// The devices keep their state beside the store, as real ones keep
+	// theirs across a restart of the daemon.
+	lc.Dir, lc.Reset = filepath.Join(c.DataDir, "lab"), c.LabReset
 	return lc
+}
+
+// labFlags defines the lab's flags that live beside the lab's config here;
+// main registers them with the others.
+func labFlags(fs *flag.FlagSet, c *Config) {
+	fs.BoolVar(&c.LabReset, "lab-reset", false, "discard the lab's device state (zone DBs, logins, volumes, masking, clock) under <data-dir>/lab and start it again from its seed")
 }
 
 // checkZoning validates the zoning section against the lab's fabrics.
