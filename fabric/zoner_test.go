@@ -10,11 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"k8s.io/utils/clock"
-
 	"github.com/sanmob/sanmob/fabric"
 	"github.com/sanmob/sanmob/fabric/wwn"
-	"github.com/sanmob/sanmob/internal/clockwait"
 	"github.com/sanmob/sanmob/lab"
 )
 
@@ -57,7 +54,7 @@ func newRig(t testing.TB, cfg lab.Config, zc fabric.ZonerConfig) *rig {
 		}
 	}
 	zc.Fabrics = r.drivers
-	zc.Clock = zonerClock(w.Clock())
+	zc.Clock = w.Clock()
 	if zc.Backoff == 0 {
 		zc.Backoff = 100 * time.Millisecond // virtual
 	}
@@ -68,16 +65,6 @@ func newRig(t testing.TB, cfg lab.Config, zc fabric.ZonerConfig) *rig {
 	t.Cleanup(z.Close)
 	r.z = z
 	return r
-}
-
-// zonerClock is the lab's virtual clock as a clock.Clock: itself once
-// lab.Clock implements clock.Clock, until then its time with timers scaled
-// by its speed.
-func zonerClock(c *lab.Clock) clock.Clock {
-	if cc, ok := any(c).(clock.Clock); ok {
-		return cc
-	}
-	return clockwait.Scaled(c, c.Speed())
 }
 
 // initiator n is a fresh NAA-5 WWPN no lab device uses.
@@ -353,7 +340,7 @@ func TestEnsureReplansOnStaleChecksum(t *testing.T) {
 	r := newRig(t, lab.Config{}, fabric.ZonerConfig{})
 	sw := r.sw["east-a"]
 	c := &conflicting{Switch: sw}
-	z, err := fabric.NewZoner(fabric.ZonerConfig{Fabrics: map[string]fabric.Driver{"east-a": c}, Clock: zonerClock(r.w.Clock())})
+	z, err := fabric.NewZoner(fabric.ZonerConfig{Fabrics: map[string]fabric.Driver{"east-a": c}, Clock: r.w.Clock()})
 	if err != nil {
 		t.Fatal(err)
 	}

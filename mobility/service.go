@@ -23,7 +23,7 @@ import (
 // Config wires the core to its store, clock and devices.
 type Config struct {
 	Store   *store.Store
-	Clock   clock.PassiveClock // the lab's virtual clock in lab mode
+	Clock   clock.Clock // the lab's virtual clock in lab mode
 	Log     logrus.FieldLogger
 	Sites   []inventory.Site
 	Links   []inventory.Link

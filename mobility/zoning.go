@@ -7,29 +7,12 @@ import (
 	"strconv"
 	"time"
 
-	"k8s.io/utils/clock"
-
 	"github.com/sanmob/sanmob/alert"
 	"github.com/sanmob/sanmob/devices"
 	"github.com/sanmob/sanmob/fabric"
 	"github.com/sanmob/sanmob/fabric/wwn"
-	"github.com/sanmob/sanmob/internal/clockwait"
 	"github.com/sanmob/sanmob/inventory"
 )
-
-// zoneClock is the service's clock as the Zoner's clock.Clock: itself when
-// it is one (the lab's virtual clock once it implements clock.Clock), the
-// lab's time with timers scaled by its speed when it only tells the time,
-// otherwise the wall clock.
-func (s *Service) zoneClock() clock.Clock {
-	if c, ok := s.clk.(clock.Clock); ok {
-		return c
-	}
-	if sp, ok := s.clk.(interface{ Speed() float64 }); ok {
-		return clockwait.Scaled(s.clk, sp.Speed())
-	}
-	return clock.RealClock{}
-}
 
 func (s *Service) newZoner() (*fabric.Zoner, error) {
 	drivers := make(map[string]fabric.Driver, len(s.fabrics))
@@ -41,7 +24,7 @@ func (s *Service) newZoner() (*fabric.Zoner, error) {
 		Fabrics:  drivers,
 		Policies: s.cfg.ZonePolicies,
 		Mode:     s.cfg.ZoneMode,
-		Clock:    s.zoneClock(),
+		Clock:    s.cfg.Clock,
 		Log:      s.log,
 		InUse:    s.zoneInUse,
 		Timeout:  max(s.cfg.DriverTimeout, time.Minute),

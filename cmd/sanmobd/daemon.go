@@ -91,6 +91,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("lab: %w", err)
 	}
+	defer func() {
+		if err := world.Close(); err != nil {
+			log.WithError(err).Error("closing the lab")
+		}
+	}()
 	mode, _ := d.cfg.zoneMode()    // validated in New
 	pools, _ := d.cfg.vportPools() // validated in New
 	mcfg := labwire.Mobility(world, mobility.Config{Store: st, Log: log, RefreshInterval: d.cfg.RefreshInterval,

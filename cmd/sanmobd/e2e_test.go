@@ -1398,17 +1398,11 @@ func TestAttachmentSurvivesSIGKILL(t *testing.T) {
 		} `json:"missing"`
 		Repaired bool `json:"repaired"`
 	}
-	d2.call(http.MethodPost, "/v1/fabrics/east-a/reconcile", nil, http.StatusOK, &drift)
-	if len(drift.Missing) != 2 { // the host's HBA on east-a to two target ports
-		t.Fatalf("drift on east-a after the lab forgot the attach: %+v", drift)
-	}
-	d2.call(http.MethodPost, "/v1/fabrics/east-a/reconcile?apply=true", nil, http.StatusOK, &drift)
-	if !drift.Repaired {
-		t.Fatalf("reconcile did not repair: %+v", drift)
-	}
+	// The lab's devices outlive the daemon, as real ones do: the zones the
+	// attach made are still on the switch, and nothing needs repair.
 	d2.call(http.MethodPost, "/v1/fabrics/east-a/reconcile", nil, http.StatusOK, &drift)
 	if len(drift.Missing) != 0 {
-		t.Fatalf("drift after the repair: %+v", drift)
+		t.Fatalf("drift on east-a after a restart: %+v", drift)
 	}
 	d2.call(http.MethodDelete, "/v1/attachments/"+vol.ID+"/east-esx03", nil, http.StatusNoContent, nil)
 	var zones struct {

@@ -31,6 +31,7 @@ func main() {
 	fs.StringVar(&cfg.LogFormat, "log-format", "text", "text or json")
 	fs.StringVar(&cfg.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&cfg.PprofListen, "pprof-listen", "", "serve net/http/pprof on this address (off by default; bind to loopback)")
+	labFlags(fs, &cfg)
 	fs.DurationVar(&cfg.RefreshInterval, "refresh-interval", 0, "how often device state is re-read (default 30s)")
 	_ = fs.Parse(os.Args[1:])
 	if fs.NArg() > 0 {

@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"k8s.io/utils/clock"
 	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/sanmob/sanmob/internal/clockwait"
@@ -76,28 +75,5 @@ func TestSleepWithoutWaiting(t *testing.T) {
 				t.Fatal("a timer was left behind")
 			}
 		})
-	}
-}
-
-func TestScaled(t *testing.T) {
-	pc := clocktesting.NewFakePassiveClock(epoch)
-	var c clock.Clock = clockwait.Scaled(pc, 1e6)
-	if !c.Now().Equal(epoch) || c.Since(epoch.Add(-time.Hour)) != time.Hour {
-		t.Fatal("Now and Since must come from the wrapped clock")
-	}
-	// An hour at a million times real time is 3.6 ms of real time.
-	start := time.Now()
-	if err := clockwait.Sleep(context.Background(), c, time.Hour); err != nil {
-		t.Fatal(err)
-	}
-	<-c.After(time.Hour)
-	tm := c.NewTimer(1000 * time.Hour)
-	if !tm.Stop() {
-		t.Fatal("Stop of a pending timer must report true")
-	}
-	tm.Reset(time.Hour)
-	<-tm.C()
-	if took := time.Since(start); took > 10*time.Second {
-		t.Fatalf("three virtual hours took %v of real time", took)
 	}
 }
