@@ -1,0 +1,454 @@
+package mobility
+
+import (
+	"cmp"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"maps"
+	"math"
+	"slices"
+	"strings"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/sanmob/sanmob/array"
+	"github.com/sanmob/sanmob/devices"
+	"github.com/sanmob/sanmob/fabric"
+	"github.com/sanmob/sanmob/inventory"
+	"github.com/sanmob/sanmob/store"
+)
+
+// idFromName makes a stable id from a client's name (CSI names are free
+// text): a retry of the same name reaches the same id on the array, whose
+// own idempotency then holds even across a crash.
+func idFromName(prefix, name string) string {
+	h := sha256.Sum256([]byte(name))
+	return prefix + "-" + hex.EncodeToString(h[:10])
+}
+
+func validName(field, name string) error {
+	switch {
+	case name == "":
+		return invalid(field, "required")
+	case len(name) > 128:
+		return invalid(field, "at most 128 bytes")
+	case strings.ContainsFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f }):
+		return invalid(field, "must not contain control characters")
+	}
+	return nil
+}
+
+// --- volumes -----------------------------------------------------------------
+
+// candidate is a pool a volume may go to, with its thin-aware room.
+type candidate struct {
+	array *devices.ArrayDev
+	pool  array.Pool
+	room  int64 // for the requested kind (thin: overcommit headroom; thick: free physical)
+}
+
+// poolRoom is Cinder's capacity rule (DOMAIN.md): thin volumes may take
+// (total − reserved) · maxOvercommit − provisioned; thick ones the free
+// physical space left after the reserve.
+func poolRoom(p array.Pool, thin bool) int64 {
+	reserved := int64(math.Floor(float64(p.PhysicalBytes) * float64(p.ReservedPercent) / 100))
+	if !thin {
+		return max(0, p.PhysicalBytes-reserved-p.UsedBytes)
+	}
+	oc := p.MaxOvercommit
+	if oc <= 0 {
+		oc = 1
+	}
+	return max(0, int64(float64(p.PhysicalBytes-reserved)*oc)-p.ProvisionedBytes)
+}
+
+// candidates lists the pools placement allows, most room first.
+func (s *Service) candidates(site, arrayID, poolID string, thin bool) ([]candidate, error) {
+	if site != "" {
+		if !s.KnownSite(site) {
+			return nil, notFound("site", site)
+		}
+	}
+	if arrayID != "" {
+		a, ok := s.arrays[arrayID]
+		if !ok {
+			return nil, notFound("array", arrayID)
+		}
+		if site != "" && a.Site != site {
+			return nil, invalid("array", "array %s is at site %s, not %s", arrayID, a.Site, site)
+		}
+	}
+	var out []candidate
+	poolSeen := false
+	for _, id := range s.arrIDs {
+		a := s.arrays[id]
+		if (arrayID != "" && id != arrayID) || (site != "" && a.Site != site) {
+			continue
+		}
+		o := a.Obs.Load()
+		if o == nil {
+			continue
+		}
+		for _, p := range o.Pools {
+			if poolID != "" && p.ID != poolID {
+				continue
+			}
+			poolSeen = true
+			out = append(out, candidate{array: a, pool: p, room: poolRoom(p, thin)})
+		}
+	}
+	if poolID != "" && !poolSeen {
+		return nil, notFound("pool", poolID)
+	}
+	slices.SortStableFunc(out, func(a, b candidate) int { return cmp.Compare(b.room, a.room) })
+	return out, nil
+}
+
+// CreateVolume creates a volume where spec places it, after thin admission.
+// Idempotent by name: the same name with the same size and placement
+// returns the existing volume; with other attributes, ErrConflict. Errors:
+// ErrInvalid (name, size), ErrNotFound (site, array, pool), array.ErrNoCapacity
+// (no pool can take it), ErrUnavailable (the array did not answer).
+func (s *Service) CreateVolume(ctx context.Context, spec VolumeSpec) (inventory.Volume, error) {
+	if spec.Name == "" {
+		spec.Name = spec.ID
+	}
+	if err := validName("name", spec.Name); err != nil {
+		return inventory.Volume{}, err
+	}
+	if spec.ID == "" {
+		spec.ID = idFromName("vol", spec.Name)
+	} else if err := inventory.ValidID(spec.ID); err != nil {
+		return inventory.Volume{}, err
+	}
+	var src inventory.SnapshotView
+	if spec.FromSnapshot != "" {
+		var err error
+		if src, err = s.Snapshot(spec.FromSnapshot); err != nil {
+			return inventory.Volume{}, err
+		}
+		if spec.Array != "" && spec.Array != src.Array {
+			return inventory.Volume{}, invalid("array", "a copy of snapshot %s is made on its array %s, not %s", src.ID, src.Array, spec.Array)
+		}
+		spec.Array = src.Array
+		if spec.SizeBytes == 0 {
+			if sv, err := s.Volume(src.Volume); err == nil {
+				spec.SizeBytes = sv.SizeBytes
+			}
+		}
+	}
+	if spec.SizeBytes <= 0 {
+		return inventory.Volume{}, invalid("sizeBytes", "must be positive")
+	}
+	thin := spec.Thin == nil || *spec.Thin
+	defer s.nameLocks.Lock("volume/" + spec.Name)()
+
+	if v, err := s.VolumeByName(spec.Name); err == nil {
+		if v.SizeBytes != spec.SizeBytes || v.Thin != thin || v.MultiNode != spec.MultiNode || v.FromSnapshot != spec.FromSnapshot ||
+			(spec.Pool != "" && v.Pool != spec.Pool) || (spec.Array != "" && v.Array != spec.Array) ||
+			(spec.Site != "" && s.arrays[v.Array] != nil && s.arrays[v.Array].Site != spec.Site) {
+			return inventory.Volume{}, fmt.Errorf("volume %q exists with other attributes (%d bytes, thin %v, pool %s): %w", spec.Name, v.SizeBytes, v.Thin, v.Pool, ErrConflict)
+		}
+		return v, nil
+	}
+	s.RLock()
+	_, taken := s.VolumeLocked(spec.ID)
+	s.RUnlock()
+	if taken {
+		return inventory.Volume{}, fmt.Errorf("volume id %q is taken by another volume: %w", spec.ID, ErrConflict)
+	}
+	cands, err := s.candidates(spec.Site, spec.Array, spec.Pool, thin)
+	if err != nil {
+		return inventory.Volume{}, err
+	}
+	var last error
+	for _, c := range cands {
+		if c.room < spec.SizeBytes {
+			continue
+		}
+		cctx, cancel := context.WithTimeout(ctx, s.cfg.DriverTimeout)
+		dv, err := c.array.Driver.CreateVolume(cctx, array.VolumeSpec{ID: spec.ID, Name: spec.Name, Pool: c.pool.ID, SizeBytes: spec.SizeBytes, Thin: thin, FromSnapshot: spec.FromSnapshot})
+		cancel()
+		if errors.Is(err, array.ErrNoCapacity) {
+			last = err // the observation was stale; try the next pool
+			continue
+		}
+		if err != nil {
+			return inventory.Volume{}, deviceErr("array", c.array.ID, err)
+		}
+		v := inventory.VolumeFromDevice(c.array.ID, dv, s.clk.Now())
+		v.MultiNode, v.FromSnapshot = spec.MultiNode, spec.FromSnapshot
+		if err := s.putVolume(v); err != nil {
+			return inventory.Volume{}, err
+		}
+		s.readArrayNow(ctx, c.array)
+		s.log.WithFields(logrus.Fields{"volume": v.ID, "name": v.Name, "pool": v.Pool, "array": v.Array, "bytes": v.SizeBytes, "thin": thin}).Info("volume created")
+		return s.VolumeView(v), nil
+	}
+	if last == nil {
+		last = array.ErrNoCapacity
+	}
+	return inventory.Volume{}, fmt.Errorf("no pool%s can take %d bytes %s: %w", placementText(spec.Site, spec.Array, spec.Pool), spec.SizeBytes, map[bool]string{true: "thin", false: "thick"}[thin], last)
+}
+
+func placementText(site, arr, pool string) string {
+	var parts []string
+	for _, p := range [][2]string{{"site", site}, {"array", arr}, {"pool", pool}} {
+		if p[1] != "" {
+			parts = append(parts, p[0]+" "+p[1])
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return " (" + strings.Join(parts, ", ") + ")"
+}
+
+// deviceErr keeps a driver's sentinel (for the edges to map) and says which
+// device failed.
+func deviceErr(kind, id string, err error) error {
+	if array.IsTransient(err) || fabric.IsTransient(err) {
+		return fmt.Errorf("%s %s: %w: %w", kind, id, ErrUnavailable, err)
+	}
+	return fmt.Errorf("%s %s: %w", kind, id, MarkDevice(kind, err))
+}
+
+func (s *Service) putVolume(v *inventory.Volume) error {
+	if err := s.st.Put(inventory.KindVolume, v.ID, v); err != nil {
+		return inventory.StoreErr(err)
+	}
+	s.Lock()
+	s.SetVolumeLocked(v)
+	s.Unlock()
+	return nil
+}
+
+func (s *Service) readArrayNow(ctx context.Context, a *devices.ArrayDev) {
+	_, _ = s.dev.ReadArray(ctx, a)
+}
+
+// VolumeByName returns the volume created under a name; ErrNotFound.
+func (s *Service) VolumeByName(name string) (inventory.Volume, error) {
+	s.RLock()
+	defer s.RUnlock()
+	if v, ok := s.VolumeLocked(idFromName("vol", name)); ok && v.Name == name {
+		return s.VolumeView(v), nil
+	}
+	if v, ok := s.VolumeLocked(name); ok && v.Name == name {
+		return s.VolumeView(v), nil
+	}
+	return inventory.Volume{}, notFound("volume named", name)
+}
+
+// DeleteVolume deletes a volume and its record. ErrNotFound when unknown,
+// ErrConflict while it is attached to any node.
+func (s *Service) DeleteVolume(ctx context.Context, id string) error {
+	defer s.volLocks.Lock(id)()
+	s.RLock()
+	v, ok := s.VolumeLocked(id)
+	s.RUnlock()
+	if !ok {
+		return notFound("volume", id)
+	}
+	if att := s.Attachments(id); len(att) > 0 {
+		return fmt.Errorf("volume %s is attached to %s; detach it first: %w", id, att[0].Node, ErrConflict)
+	}
+	if a := s.arrays[v.Array]; a != nil && !v.Missing {
+		c, cancel := context.WithTimeout(ctx, s.cfg.DriverTimeout)
+		err := a.Driver.DeleteVolume(c, id)
+		cancel()
+		if err != nil {
+			return deviceErr("array", a.ID, err)
+		}
+	}
+	s.Lock()
+	s.Unlock()
+	if err := s.st.Delete(inventory.KindVolume, id); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return inventory.StoreErr(err)
+	}
+	s.Lock()
+	s.DeleteVolumeLocked(id)
+	s.Unlock()
+	if a := s.arrays[v.Array]; a != nil {
+		s.readArrayNow(ctx, a)
+	}
+	s.log.WithField("volume", id).Info("volume deleted")
+	return nil
+}
+
+// ExpandVolume grows a volume (thin admission again); the same size is a
+// no-op. ErrInvalid to shrink, ErrNotFound, array.ErrNoCapacity.
+func (s *Service) ExpandVolume(ctx context.Context, id string, sizeBytes int64) (inventory.Volume, error) {
+	defer s.volLocks.Lock(id)()
+	s.RLock()
+	v, ok := s.VolumeLocked(id)
+	s.RUnlock()
+	switch {
+	case !ok:
+		return inventory.Volume{}, notFound("volume", id)
+	case sizeBytes < v.SizeBytes:
+		return inventory.Volume{}, invalid("sizeBytes", "%d is smaller than the volume's %d bytes; volumes only grow", sizeBytes, v.SizeBytes)
+	case sizeBytes == v.SizeBytes:
+		return s.Volume(id)
+	}
+	a := s.arrays[v.Array]
+	if a == nil {
+		return inventory.Volume{}, fmt.Errorf("volume %s is on unknown array %s: %w", id, v.Array, ErrConflict)
+	}
+	c, cancel := context.WithTimeout(ctx, s.cfg.DriverTimeout)
+	dv, err := a.Driver.ExpandVolume(c, id, sizeBytes)
+	cancel()
+	if err != nil {
+		return inventory.Volume{}, deviceErr("array", a.ID, err)
+	}
+	nv := *v
+	nv.SizeBytes = dv.SizeBytes
+	if err := s.putVolume(&nv); err != nil {
+		return inventory.Volume{}, err
+	}
+	s.readArrayNow(ctx, a)
+	return s.Volume(id)
+}
+
+// --- snapshots ---------------------------------------------------------------
+
+// CreateSnapshot snapshots one volume. Idempotent by name: the same name of
+// the same volume returns the snapshot; of another volume, ErrConflict.
+// ErrNotFound for an unknown volume.
+func (s *Service) CreateSnapshot(ctx context.Context, volumeID string, spec SnapshotSpec) (inventory.SnapshotView, error) {
+	if err := validName("name", spec.Name); err != nil {
+		return inventory.SnapshotView{}, err
+	}
+	if spec.ID == "" {
+		spec.ID = idFromName("snap", spec.Name)
+	}
+	s.RLock()
+	v, ok := s.VolumeLocked(volumeID)
+	s.RUnlock()
+	if !ok {
+		return inventory.SnapshotView{}, notFound("volume", volumeID)
+	}
+	if sn, err := s.Snapshot(spec.ID); err == nil {
+		if sn.Volume != volumeID {
+			return inventory.SnapshotView{}, fmt.Errorf("snapshot %q is of volume %s, not %s: %w", spec.Name, sn.Volume, volumeID, ErrConflict)
+		}
+		return sn, nil
+	}
+	out, err := s.snapshotGroup(ctx, v.Array, "", []array.SnapshotSpec{{ID: spec.ID, Volume: volumeID, Name: spec.Name}})
+	if err != nil {
+		return inventory.SnapshotView{}, err
+	}
+	return out[0], nil
+}
+
+func (s *Service) snapshotGroup(ctx context.Context, arrayID, group string, specs []array.SnapshotSpec) ([]inventory.SnapshotView, error) {
+	a := s.arrays[arrayID]
+	if a == nil {
+		return nil, fmt.Errorf("unknown array %s: %w", arrayID, ErrConflict)
+	}
+	c, cancel := context.WithTimeout(ctx, s.cfg.DriverTimeout)
+	snaps, err := a.Driver.CreateSnapshots(c, group, specs)
+	cancel()
+	if err != nil {
+		return nil, deviceErr("array", arrayID, err)
+	}
+	s.readArrayNow(ctx, a)
+	out := make([]inventory.SnapshotView, len(snaps))
+	for i, sn := range snaps {
+		out[i] = inventory.SnapshotView{Snapshot: sn, Array: arrayID}
+	}
+	return out, nil
+}
+
+// SnapshotVM takes a consistent snapshot of all of a VM's volumes (one
+// group per array), named spec.Name plus the volume id.
+func (s *Service) SnapshotVM(ctx context.Context, vmID string, spec SnapshotSpec) ([]inventory.SnapshotView, error) {
+	if err := validName("name", spec.Name); err != nil {
+		return nil, err
+	}
+	s.RLock()
+	vm, ok := s.VMLocked(vmID)
+	var byArray map[string][]array.SnapshotSpec
+	if ok {
+		byArray = map[string][]array.SnapshotSpec{}
+		for _, ref := range vm.Volumes {
+			v, ok := s.VolumeLocked(ref.ID)
+			if !ok {
+				continue
+			}
+			name := spec.Name + "-" + v.ID
+			byArray[v.Array] = append(byArray[v.Array], array.SnapshotSpec{ID: idFromName("snap", name), Volume: v.ID, Name: name})
+		}
+	}
+	s.RUnlock()
+	if !ok {
+		return nil, notFound("vm", vmID)
+	}
+	if len(byArray) == 0 {
+		return nil, fmt.Errorf("vm %s has no volumes to snapshot: %w", vmID, ErrConflict)
+	}
+	var out []inventory.SnapshotView
+	for _, aid := range sortedKeys(byArray) {
+		snaps, err := s.snapshotGroup(ctx, aid, spec.Name, byArray[aid])
+		if err != nil {
+			return out, err
+		}
+		out = append(out, snaps...)
+	}
+	return out, nil
+}
+
+// Snapshot returns one snapshot by id; ErrNotFound.
+func (s *Service) Snapshot(id string) (inventory.SnapshotView, error) {
+	for _, aid := range s.arrIDs {
+		o := s.arrays[aid].Obs.Load()
+		if o == nil {
+			continue
+		}
+		for _, sn := range o.Snaps {
+			if sn.ID == id {
+				return inventory.SnapshotView{Snapshot: sn, Array: aid}, nil
+			}
+		}
+	}
+	return inventory.SnapshotView{}, notFound("snapshot", id)
+}
+
+// DeleteSnapshot deletes a snapshot; ErrNotFound when unknown.
+func (s *Service) DeleteSnapshot(ctx context.Context, id string) error {
+	sn, err := s.Snapshot(id)
+	if err != nil {
+		return err
+	}
+	a := s.arrays[sn.Array]
+	c, cancel := context.WithTimeout(ctx, s.cfg.DriverTimeout)
+	err = a.Driver.DeleteSnapshot(c, id)
+	cancel()
+	if err != nil {
+		return deviceErr("array", a.ID, err)
+	}
+	s.readArrayNow(ctx, a)
+	return nil
+}
+
+// Capacity reports what the placement spec narrows to can still take.
+func (s *Service) Capacity(spec CapacitySpec) (Capacity, error) {
+	thin := spec.Thin == nil || *spec.Thin
+	cands, err := s.candidates(spec.Site, spec.Array, spec.Pool, thin)
+	if err != nil {
+		return Capacity{}, err
+	}
+	var c Capacity
+	for _, x := range cands {
+		c.AvailableBytes += x.room
+		c.MaximumVolumeBytes = max(c.MaximumVolumeBytes, x.room)
+	}
+	return c, nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	return slices.Sorted(maps.Keys(m))
+}
