@@ -15,6 +15,10 @@ import (
 // Names of the alerts (label alertname).
 const (
 	FabricDrift = "FabricDrift"
+	// OperationFailed: a multi-step change (an attach, a detach) failed and
+	// could not be undone; something may be on a device that a person must
+	// look at (the annotations say what).
+	OperationFailed = "OperationFailed"
 )
 
 // Severities.

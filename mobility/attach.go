@@ -1,22 +1,17 @@
 package mobility
 
 import (
-	"context"
 	"crypto/sha256"
-	"errors"
 	"fmt"
 	"slices"
 	"strconv"
 	"strings"
-
-	"github.com/sirupsen/logrus"
 
 	"github.com/sanmob/sanmob/array"
 	"github.com/sanmob/sanmob/devices"
 	"github.com/sanmob/sanmob/fabric"
 	"github.com/sanmob/sanmob/fabric/wwn"
 	"github.com/sanmob/sanmob/inventory"
-	"github.com/sanmob/sanmob/store"
 )
 
 const kindAttachment = "attachment"
@@ -26,6 +21,10 @@ const kindAttachment = "attachment"
 type attachRecord struct {
 	Attachment
 	Intents []intentRecord `json:"intents"`
+	// Initiators and TargetPorts are the map the attach made, so that a
+	// detach that fails for good can put it back as it was.
+	Initiators  []wwn.WWN `json:"initiators,omitempty"`
+	TargetPorts []wwn.WWN `json:"targetPorts,omitempty"`
 }
 
 type intentRecord struct {
@@ -167,6 +166,11 @@ func (s *Service) lunFor(v *inventory.Volume, arrayID string, o *devices.ArrayOb
 func (s *Service) reserve(hostGroup string, lun int, volume string) {
 	s.Lock()
 	defer s.Unlock()
+	s.reserveLocked(hostGroup, lun, volume)
+}
+
+// reserveLocked is reserve with the inventory's lock held.
+func (s *Service) reserveLocked(hostGroup string, lun int, volume string) {
 	if volume == "" {
 		delete(s.reserved[hostGroup], lun)
 		if len(s.reserved[hostGroup]) == 0 {
@@ -180,162 +184,6 @@ func (s *Service) reserve(hostGroup string, lun int, volume string) {
 	s.reserved[hostGroup][lun] = volume
 }
 
-// Attach presents a volume to a node: masks it on its array (host group of
-// the node's initiators, the volume's stable LUN id), then zones every
-// fabric the initiators sit on through the Zoner; if zoning fails the
-// masking is undone. Idempotent. Concurrent calls for one volume are
-// serialized. The LUN id is the volume's own wherever the node has it
-// free, else the node's lowest free one (the attachment says which).
-// Errors: ErrNotFound (volume, node), ErrConflict (attached to another node
-// and not MultiNode; another site; no target port on the node's fabrics),
-// ErrUnavailable.
-func (s *Service) Attach(ctx context.Context, spec AttachmentSpec) (Attachment, error) {
-	if spec.Volume == "" {
-		return Attachment{}, invalid("volume", "required")
-	}
-	if spec.Node == "" {
-		return Attachment{}, invalid("node", "required")
-	}
-	defer s.volLocks.Lock(spec.Volume)()
-	s.RLock()
-	v, ok := s.VolumeLocked(spec.Volume)
-	s.RUnlock()
-	if !ok {
-		return Attachment{}, notFound("volume", spec.Volume)
-	}
-	n, err := s.nodeOf(spec.Node)
-	if err != nil {
-		return Attachment{}, err
-	}
-	existing := s.Attachments(spec.Volume)
-	for _, at := range existing {
-		if at.Node != spec.Node && !v.MultiNode {
-			return Attachment{}, fmt.Errorf("volume %s is attached to %s and is not multi-node: %w", v.ID, at.Node, ErrConflict)
-		}
-	}
-	a := s.arrays[v.Array]
-	if a == nil || v.Missing {
-		return Attachment{}, fmt.Errorf("volume %s is not on a known array: %w", v.ID, ErrConflict)
-	}
-	if a.Site != n.site {
-		return Attachment{}, fmt.Errorf("volume %s is at site %s, %s %s at site %s; storage is presented within a site: %w", v.ID, a.Site, n.kind, n.id, n.site, ErrConflict)
-	}
-	o := a.Obs.Load() // one observation for every choice below
-	if o == nil {
-		return Attachment{}, fmt.Errorf("array %s has not been read: %w", a.ID, ErrUnavailable)
-	}
-	targets, err := s.targetsFor(n, a, o)
-	if err != nil {
-		return Attachment{}, err
-	}
-	hg, had, hgMaps := hostGroupOf(n, o)
-	unlockHG := s.hgLocks.Lock(a.ID + "/" + hg)
-	lun := s.lunFor(v, a.ID, o, hg, hgMaps)
-	if lun < 0 {
-		unlockHG()
-		return Attachment{}, fmt.Errorf("host group %s has no free LUN id: %w", hg, ErrConflict)
-	}
-	var inits, tports []wwn.WWN
-	var intents []intentRecord
-	var fabs []string
-	for _, fid := range sortedKeys(targets) {
-		fabs = append(fabs, fid)
-		tports = append(tports, targets[fid]...)
-		for _, ini := range n.initiators[fid] {
-			for _, t := range targets[fid] {
-				intents = append(intents, intentRecord{Fabric: fid, Initiator: ini, Target: t, InitiatorLabel: n.id, TargetLabel: a.ID})
-			}
-		}
-	}
-	for _, fid := range sortedKeys(n.initiators) {
-		inits = append(inits, n.initiators[fid]...)
-	}
-	for _, w := range had { // the group keeps whom it had
-		if !slices.Contains(inits, w) {
-			inits = append(inits, w)
-		}
-	}
-	mapped := slices.ContainsFunc(hgMaps, func(mi int32) bool { return o.Mappings[mi].Volume == v.ID }) ||
-		len(existing) > 0 && slices.ContainsFunc(existing, func(x Attachment) bool { return x.Node == n.id })
-	c, cancel := context.WithTimeout(ctx, s.cfg.DriverTimeout)
-	err = a.Driver.Map(c, array.MapSpec{Volume: v.ID, HostGroup: hg, Initiators: inits, LUN: lun, TargetPorts: tports})
-	cancel()
-	if err == nil {
-		s.reserve(a.ID+"/"+hg, lun, v.ID)
-	}
-	unlockHG()
-	if err != nil {
-		return Attachment{}, deviceErr("array", a.ID, err)
-	}
-	user := attachUser(v.ID, n.id)
-	ins := make([]fabric.Intent, len(intents))
-	for i, r := range intents {
-		ins[i] = r.intent()
-	}
-	unmask := func(err error) error {
-		if mapped { // it was masked before this call: leave it so
-			return err
-		}
-		uc, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.DriverTimeout)
-		defer cancel()
-		if uerr := a.Driver.Unmap(uc, v.ID, hg); uerr != nil {
-			return fmt.Errorf("%w; and undoing the masking failed, volume %s stays mapped to host group %s: %v", err, v.ID, hg, uerr)
-		}
-		s.reserve(a.ID+"/"+hg, lun, "")
-		return err
-	}
-	if err := s.zoner.Ensure(ctx, user, ins); err != nil {
-		return Attachment{}, unmask(MarkDevice("fabric", err))
-	}
-	if err := s.loginActive(ctx, n); err != nil {
-		// Without its active vports logged in the VM cannot reach the LUN:
-		// the attach did not happen, and what it set up goes.
-		if s.zoner.Release(context.WithoutCancel(ctx), user, ins) != nil {
-			err = fmt.Errorf("%w; and releasing its zones failed: they remain until reconciled", err)
-		}
-		return Attachment{}, unmask(err)
-	}
-	at := Attachment{Volume: v.ID, Node: n.id, NodeKind: n.kind, Array: a.ID, LUN: lun, HostGroup: hg, Fabrics: fabs, CreatedAt: s.clk.Now()}
-	at.PublishContext = publishContext(v, lun, tports, fabs)
-	rec := attachRecord{Attachment: at, Intents: intents}
-	// The records change together under s.mu, as the inventory's other
-	// writes do, so that a VM patched meanwhile is not overwritten.
-	s.Lock()
-	defer s.Unlock()
-	vm := s.vmVolumesLocked(n, v.ID, lun, true)
-	err = s.st.Update(func(tx *store.Tx) error {
-		if err := tx.Put(kindAttachment, attachKey(v.ID, n.id), rec); err != nil {
-			return err
-		}
-		if vm != nil {
-			if err := tx.Put(inventory.KindVM, vm.ID, vm); err != nil {
-				return err
-			}
-		}
-		if v.LUN == nil {
-			nv := *v
-			nv.LUN = &lun
-			return tx.Put(inventory.KindVolume, v.ID, &nv)
-		}
-		return nil
-	})
-	if err != nil {
-		return Attachment{}, inventory.StoreErr(err)
-	}
-	if v.LUN == nil {
-		nv := *v
-		nv.LUN = &lun
-		s.SetVolumeLocked(&nv)
-	}
-	s.attachments[attachKey(v.ID, n.id)] = &rec
-	if vm != nil {
-		s.SetVMLocked(vm)
-	}
-	s.kickRefresh()
-	s.log.WithFields(logrus.Fields{"volume": v.ID, "node": n.id, "lun": lun, "hostGroup": hg, "fabrics": strings.Join(fabs, ",")}).Info("volume attached")
-	return at, nil
-}
-
 func publishContext(v *inventory.Volume, lun int, targets []wwn.WWN, fabrics []string) map[string]string {
 	ts := make([]string, len(targets))
 	for i, t := range targets {
@@ -347,100 +195,6 @@ func publishContext(v *inventory.Volume, lun int, targets []wwn.WWN, fabrics []s
 		"targetWWPNs": strings.Join(ts, ","),
 		"fabrics":     strings.Join(fabrics, ","),
 	}
-}
-
-// Detach undoes Attach: the map is removed, then the zones only this
-// attachment needed (the Zoner keeps those other attachments hold).
-// Detaching what is not attached is fine; ErrNotFound for an unknown
-// volume or node.
-func (s *Service) Detach(ctx context.Context, volume, nodeID string) error {
-	defer s.volLocks.Lock(volume)()
-	s.RLock()
-	_, vok := s.VolumeLocked(volume)
-	rec, attached := s.attachments[attachKey(volume, nodeID)]
-	_, hok := s.HostLocked(nodeID)
-	_, mok := s.VMLocked(nodeID)
-	s.RUnlock()
-	switch {
-	case attached:
-	case !vok:
-		return notFound("volume", volume)
-	case !hok && !mok:
-		return notFound("node (host or vm)", nodeID)
-	default:
-		return nil
-	}
-	if a := s.arrays[rec.Array]; a != nil {
-		c, cancel := context.WithTimeout(ctx, s.cfg.DriverTimeout)
-		err := a.Driver.Unmap(c, volume, rec.HostGroup)
-		cancel()
-		if err != nil {
-			return deviceErr("array", a.ID, err)
-		}
-		s.reserve(rec.Array+"/"+rec.HostGroup, rec.LUN, "")
-	}
-	if err := s.zoner.ReleaseAll(ctx, attachUser(volume, nodeID)); err != nil {
-		return MarkDevice("fabric", err)
-	}
-	s.Lock()
-	defer s.Unlock()
-	vm := s.vmVolumesLocked(node{id: nodeID, kind: rec.NodeKind}, volume, rec.LUN, false)
-	err := s.st.Update(func(tx *store.Tx) error {
-		if err := tx.Delete(kindAttachment, attachKey(volume, nodeID)); err != nil && !errors.Is(err, store.ErrNotFound) {
-			return err
-		}
-		if vm != nil {
-			return tx.Put(inventory.KindVM, vm.ID, vm)
-		}
-		return nil
-	})
-	if err != nil {
-		return inventory.StoreErr(err)
-	}
-	delete(s.attachments, attachKey(volume, nodeID))
-	if vm != nil {
-		s.SetVMLocked(vm)
-	}
-	s.kickRefresh()
-	s.log.WithFields(logrus.Fields{"volume": volume, "node": nodeID}).Info("volume detached")
-	return nil
-}
-
-// loginActive logs in a VM node's active vports that are not logged in
-// (through its host's HBA on each fabric): the set that serves I/O must be
-// on the fabric for the LUN to be reached. Hosts log in by themselves.
-func (s *Service) loginActive(ctx context.Context, n node) error {
-	if n.kind != "vm" {
-		return nil
-	}
-	s.RLock()
-	vm, _ := s.VMLocked(n.id)
-	var active []inventory.Vport
-	if vm != nil {
-		for _, p := range vm.Vports {
-			if p.Active {
-				active = append(active, p)
-			}
-		}
-	}
-	s.RUnlock()
-	var done []inventory.Vport
-	for _, p := range active {
-		if f := s.fabrics[p.Fabric]; f != nil && f.Obs.Load().LoggedIn(p.WWPN) {
-			continue
-		}
-		if err := s.LoginVport(ctx, n.id, p.WWPN); err != nil {
-			err = fmt.Errorf("logging in vm %s's active vport %s on %s: %w", n.id, p.WWPN, p.Fabric, err)
-			for _, d := range done { // all the set, or none of it
-				if lerr := s.LogoutVport(context.WithoutCancel(ctx), n.id, d.WWPN); lerr != nil {
-					err = fmt.Errorf("%w; and logging %s out again failed: %v", err, d.WWPN, lerr)
-				}
-			}
-			return err
-		}
-		done = append(done, p)
-	}
-	return nil
 }
 
 // vmVolumes returns the VM record n with the volume added to (or removed
@@ -494,35 +248,6 @@ func (s *Service) nodeAttachedLocked(id string) (string, bool) {
 		}
 	}
 	return "", false
-}
-
-// loadAttachments reads the attachment records and gives the Zoner back
-// the intents each holds.
-func (s *Service) loadAttachments() error {
-	recs := map[string]*attachRecord{}
-	if err := inventory.LoadKind(s.st, kindAttachment, func(r *attachRecord) { recs[attachKey(r.Volume, r.Node)] = r }); err != nil {
-		return err
-	}
-	for _, r := range recs {
-		ins := make([]fabric.Intent, len(r.Intents))
-		for i, ir := range r.Intents {
-			ins[i] = ir.intent()
-		}
-		if err := s.zoner.Adopt(attachUser(r.Volume, r.Node), ins); err != nil {
-			s.log.WithError(err).WithField("volume", r.Volume).WithField("node", r.Node).Warn("attachment's zone intents refused")
-		}
-	}
-	s.Lock()
-	s.attachments = recs
-	for _, r := range recs {
-		k := r.Array + "/" + r.HostGroup
-		if s.reserved[k] == nil {
-			s.reserved[k] = map[int]string{}
-		}
-		s.reserved[k][r.LUN] = r.Volume
-	}
-	s.Unlock()
-	return nil
 }
 
 // kickRefresh asks the refresh loop to re-read the devices soon, so that

@@ -51,7 +51,25 @@ type Attachment struct {
 	// PublishContext is what CSI's ControllerPublishVolume returns (API.md):
 	// lun, volumeWWN, targetWWPNs, fabrics.
 	PublishContext map[string]string `json:"publishContext"`
+	// State is attaching, attached, detaching or failed (an undo that still
+	// failed: Action says what a person must do).
+	State string `json:"state"`
+	// LastError is the error of the operation's last step that failed, in
+	// the device's words; empty when none did.
+	LastError string `json:"lastError,omitempty"`
+	// Action is what a person must do about a failed attachment.
+	Action string `json:"action,omitempty"`
+	// Operation is the id of the saga run attaching or detaching it.
+	Operation string `json:"operation,omitempty"`
 }
+
+// Attachment states.
+const (
+	StateAttaching = "attaching"
+	StateAttached  = "attached"
+	StateDetaching = "detaching"
+	StateFailed    = "failed"
+)
 
 // Capacity is what a placement can still take.
 type Capacity struct {

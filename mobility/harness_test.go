@@ -23,6 +23,7 @@ type harness struct {
 	svc   *Service
 	dir   string
 	wrap  func(array.Driver) array.Driver
+	stop  func() // stops the saga executor
 	// hv replaces the lab's hypervisor manager when set.
 	hv compute.Driver
 }
@@ -89,11 +90,29 @@ func (h *harness) open(t testing.TB, wrapArray func(array.Driver) array.Driver) 
 	}
 	h.svc = svc
 	t.Cleanup(func() { svc.Close(); _ = st.Close() })
+	h.stop = runSagas(t, svc)
+}
+
+// runSagas runs the service's saga executor until the test ends or the
+// returned stop is called (as a kill would: it writes nothing more).
+func runSagas(t testing.TB, svc *Service) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := svc.RunSagas(ctx); err != nil {
+			t.Errorf("saga executor: %v", err)
+		}
+	}()
+	stop = func() { cancel(); <-done }
+	t.Cleanup(stop)
+	return stop
 }
 
 // reopen closes the store and starts a fresh service on it, as a restart.
 func (h *harness) reopen(t testing.TB) {
 	t.Helper()
+	h.stop()
 	h.svc.Close()
 	if err := h.st.Close(); err != nil {
 		t.Fatal(err)

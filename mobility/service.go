@@ -17,6 +17,7 @@ import (
 	"github.com/sanmob/sanmob/fabric/wwn"
 	"github.com/sanmob/sanmob/internal/keylock"
 	"github.com/sanmob/sanmob/inventory"
+	"github.com/sanmob/sanmob/saga"
 	"github.com/sanmob/sanmob/store"
 )
 
@@ -39,6 +40,9 @@ type Config struct {
 	VportPools []wwn.Pool
 	// ZonePolicies choose each fabric's zoning policy (default SIST).
 	ZonePolicies map[string]fabric.Policy
+	// SagaBackoff is how multi-step operations retry transient errors
+	// (default: saga's).
+	SagaBackoff saga.Backoff
 	// ZoneMode is how zoning requests become commits (default group commit).
 	ZoneMode fabric.Mode
 }
@@ -69,6 +73,9 @@ type Service struct {
 	volLocks    keylock.Locks[string]     // one attach, detach or delete of a volume at a time
 	hgLocks     keylock.Locks[string]     // one LUN choice and map per host group at a time
 	nameLocks   keylock.Locks[string]     // one create of a name at a time
+	nodeLocks   keylock.Locks[string]     // one vport login or logout step per node at a time
+
+	sagas *saga.Executor // runs every change that touches more than one device
 
 	drift map[string]*atomic.Pointer[driftMemo] // by fabric: what the last drift check compared
 }
@@ -125,6 +132,11 @@ func New(cfg Config) (*Service, error) {
 		return nil, fmt.Errorf("mobility: zoning: %w", err)
 	}
 	inv.SetZoner(s.zoner)
+	if s.sagas, err = saga.New(saga.Config{Store: cfg.Store, Clock: cfg.Clock, Log: cfg.Log,
+		Backoff: cfg.SagaBackoff, Observe: s.observeRun}); err != nil {
+		return nil, fmt.Errorf("mobility: %w", err)
+	}
+	s.sagas.Register(sagaAttachment, s.attachSteps)
 	return s, nil
 }
 
@@ -140,6 +152,14 @@ func (s *Service) Start(ctx context.Context) error {
 
 // Run refreshes the observed device state until ctx ends.
 func (s *Service) Run(ctx context.Context) { _ = s.dev.Run(ctx) }
+
+// RunSagas runs the saga executor until ctx ends: it resumes the runs a
+// crash left unfinished, then every run submitted. Start it after Start
+// (the attachments are loaded then); runs submitted before wait for it.
+func (s *Service) RunSagas(ctx context.Context) error { return s.sagas.Run(ctx) }
+
+// Operations lists the saga runs of a kind ("" for all), oldest first.
+func (s *Service) Operations(kind string) ([]saga.Run, error) { return s.sagas.List(kind) }
 
 // Refresh re-reads every device now.
 func (s *Service) Refresh(ctx context.Context) { s.dev.Refresh(ctx) }

@@ -29,7 +29,9 @@ func TestDeviceFaultsOverREST(t *testing.T) {
 	}{
 		{"array refuses for good", map[string]any{"target": "east-arr1", "op": "mask", "count": 1, "kind": "final"},
 			http.StatusBadGateway, "mask on east-arr1 failed for good"},
-		{"array busy", map[string]any{"target": "east-arr1", "op": "mask", "count": 1},
+		// Busy on every try: the attach's retries run out, it is undone, and
+		// the client hears it may try again.
+		{"array busy", map[string]any{"target": "east-arr1", "op": "mask", "rate": 1},
 			http.StatusServiceUnavailable, "mask on east-arr1"},
 		{"fabric refuses for good", map[string]any{"target": "east-a", "op": "zone", "count": 1, "kind": "final"},
 			http.StatusBadGateway, "on east-a failed for good"},
@@ -45,6 +47,9 @@ func TestDeviceFaultsOverREST(t *testing.T) {
 			}
 			if got, want := r.Header.Get("Retry-After") != "", tc.status == http.StatusServiceUnavailable; got != want {
 				t.Errorf("Retry-After %q on a %d", r.Header.Get("Retry-After"), tc.status)
+			}
+			if r := h.do(server.RoleAdmin, http.MethodDelete, "/v1/lab/faults", nil); r.Status != http.StatusNoContent {
+				t.Fatalf("clearing the faults: %v", r)
 			}
 			wantJSON[apiAttachment](t, h.do(server.RoleCSI, http.MethodPost, "/v1/attachments", attach), http.StatusCreated)
 			if r := h.do(server.RoleCSI, http.MethodDelete, "/v1/attachments/"+v.ID+"/east-esx02", nil); r.Status != http.StatusNoContent {

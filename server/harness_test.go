@@ -96,6 +96,9 @@ func newHarness(t testing.TB, opts ...harnessOption) *harness {
 	if err := mob.Start(ctx); err != nil {
 		t.Fatalf("mobility.Start: %v", err)
 	}
+	sagasDone := make(chan struct{})
+	go func() { defer close(sagasDone); _ = mob.RunSagas(ctx) }()
+	t.Cleanup(func() { cancel(); <-sagasDone })
 	if ok, why := mob.Readiness(); !ok {
 		t.Fatalf("mobility not ready after Start: %v", why)
 	}

@@ -135,6 +135,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	started := []runnable{
 		// The refresh loop: re-reads every device.
 		{name: "mobility", run: func(ctx context.Context) error { mob.Run(ctx); return nil }},
+		// The saga executor: resumes the changes a crash interrupted, then
+		// runs every attach and detach.
+		{name: "sagas", run: mob.RunSagas},
 	}
 	start := func(ctx context.Context) error {
 		t0 := time.Now()

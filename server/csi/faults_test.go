@@ -28,7 +28,7 @@ func TestPublishDeviceFaults(t *testing.T) {
 		code  codes.Code
 		words string
 	}{
-		{"array busy", lab.Fault{Target: arr, Op: lab.OpMask, Count: 1}, codes.Unavailable, "mask on " + arr},
+		{"array busy", lab.Fault{Target: arr, Op: lab.OpMask, Rate: 1}, codes.Unavailable, "mask on " + arr},
 		{"array refuses", lab.Fault{Target: arr, Op: lab.OpMask, Count: 1, Kind: lab.KindFinal}, codes.FailedPrecondition, "mask on " + arr + " failed for good"},
 		{"fabric busy", lab.Fault{Target: "east-a", Op: lab.OpZone, Rate: 1}, codes.Unavailable, "zone on east-a"},
 		{"fabric refuses", lab.Fault{Target: "east-a", Op: lab.OpZone, Count: 1, Kind: lab.KindFinal}, codes.FailedPrecondition, "on east-a failed for good"},

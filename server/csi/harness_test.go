@@ -87,6 +87,10 @@ func newCoreLab(t testing.TB, cfg lab.Config, started bool) (*mobility.Service, 
 		if err := mob.Start(context.Background()); err != nil {
 			t.Fatal(err)
 		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { defer close(done); _ = mob.RunSagas(ctx) }()
+		t.Cleanup(func() { cancel(); <-done })
 	}
 	return mob, world
 }
