@@ -133,7 +133,7 @@ type Step struct {
 var (
 	// ErrBusy: the (kind, key) already has a run that holds it (running,
 	// undoing or failed); the message names that run.
-	ErrBusy = errors.New("saga: busy")
+	ErrBusy = errclass.New(errclass.Transient, "saga: busy")
 	// ErrUnknownKind: no plan is registered for the kind.
 	ErrUnknownKind = errors.New("saga: unknown kind")
 	// ErrPlan: the plan refused the data, built an invalid step list, or on
@@ -141,7 +141,7 @@ var (
 	ErrPlan = errors.New("saga: bad plan")
 	// ErrStopped: the executor has stopped (or has lost its store); the run
 	// stays as recorded and resumes at the next start.
-	ErrStopped = errors.New("saga: executor stopped")
+	ErrStopped = errclass.New(errclass.Transient, "saga: executor stopped")
 	// ErrNotFailed: Retry of a run that is not failed.
 	ErrNotFailed = errors.New("saga: run is not failed")
 	// ErrNotFound: no run has the id.
