@@ -29,11 +29,11 @@ func Specs(w *lab.World) (fabrics, arrays []devices.Spec) {
 
 // Factories are the drivers the daemon can build its devices with: for
 // fabrics and arrays DriverLab, the world's switch or array of the Spec's id
-// (only when w is not nil). log is for the drivers that log.
+// (only when w is not nil), and for fabrics DriverBrocade, a FOS REST switch
+// whose driver logs to log (nil: nowhere).
 func Factories(w *lab.World, log logrus.FieldLogger) devices.Factories {
-	_ = log
 	f := devices.Factories{
-		Fabric: map[string]devices.FabricFactory{},
+		Fabric: map[string]devices.FabricFactory{DriverBrocade: Brocade(log)},
 		Array:  map[string]devices.ArrayFactory{},
 	}
 	if w != nil {

@@ -68,15 +68,15 @@ func TestLabFactories(t *testing.T) {
 			}
 		})
 	}
-	if got, want := f.FabricDrivers(), []string{DriverLab}; !slices.Equal(got, want) {
+	if got, want := f.FabricDrivers(), []string{DriverBrocade, DriverLab}; !slices.Equal(got, want) {
 		t.Errorf("fabric drivers %v, want %v", got, want)
 	}
 	if got, want := f.ArrayDrivers(), []string{DriverLab}; !slices.Equal(got, want) {
 		t.Errorf("array drivers %v, want %v", got, want)
 	}
 	// Without a world there is no lab driver to build with.
-	if nf := Factories(nil, nil); len(nf.FabricDrivers()) != 0 || len(nf.ArrayDrivers()) != 0 {
-		t.Errorf("Factories(nil) knows fabrics %v arrays %v, want none", nf.FabricDrivers(), nf.ArrayDrivers())
+	if nf := Factories(nil, nil); !slices.Equal(nf.FabricDrivers(), []string{DriverBrocade}) || len(nf.ArrayDrivers()) != 0 {
+		t.Errorf("Factories(nil) knows fabrics %v arrays %v, want [brocade] and none", nf.FabricDrivers(), nf.ArrayDrivers())
 	}
 }
 
@@ -113,14 +113,14 @@ func TestMobilityFromRefusesWhatItCannotBuild(t *testing.T) {
 	w := newWorld(t)
 	fabrics, arrays := Specs(w)
 	fabrics = append(fabrics, devices.Spec{ID: "core-a", Site: "east", Driver: "cisco"},
-		devices.Spec{ID: "core-b", Site: "east", Driver: "brocade", Options: map[string]string{"url": "http://sw"}})
+		devices.Spec{ID: "core-b", Site: "east", Driver: DriverBrocade, Options: map[string]string{"url": "http://sw"}})
 	arrays = append(arrays, devices.Spec{ID: "north-arr1", Site: "north", Driver: DriverLab})
 	_, err := MobilityFrom(w, fabrics, arrays, mobility.Config{})
 	if err == nil {
 		t.Fatal("MobilityFrom built devices it cannot have")
 	}
-	for _, want := range []string{`fabric "core-a"`, "this build knows: lab",
-		`fabric "core-b"`, `array "north-arr1" (driver lab)`, `the lab has no array "north-arr1"`} {
+	for _, want := range []string{`fabric "core-a"`, "this build knows: brocade, lab",
+		`fabric "core-b" (driver brocade)`, "https", `array "north-arr1" (driver lab)`, `the lab has no array "north-arr1"`} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not say %q", err, want)
 		}

@@ -25,8 +25,9 @@ func Mobility(w *lab.World, cfg mobility.Config) mobility.Config {
 
 // MobilityFrom fills a mobility configuration's sites, links, compute
 // driver and clock from a lab world, and its fabrics and arrays from the
-// specs, each built with the driver its Spec names (Factories). A spec that cannot be
-// built fails it, naming the device. cfg.Log, when set, is also the
+// specs, each built with the driver its Spec names (Factories: "lab" for a
+// device of the world, "brocade" for a FOS REST switch). A spec that cannot
+// be built fails it, naming the device. cfg.Log, when set, is also the
 // drivers' logger.
 func MobilityFrom(w *lab.World, fabrics, arrays []devices.Spec, cfg mobility.Config) (mobility.Config, error) {
 	fabs, arrs, err := devices.Build(Factories(w, cfg.Log), fabrics, arrays)
