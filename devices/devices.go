@@ -21,7 +21,8 @@ import (
 // ErrNotObserved: a device has not answered yet. Transient: it may.
 var ErrNotObserved = errclass.New(errclass.Transient, "not observed yet")
 
-// FabricDevice is a configured fabric and the driver that reaches it.
+// FabricDevice is a configured fabric and the driver that reaches it; Build
+// makes them from Specs.
 type FabricDevice struct {
 	ID         string
 	Site       string

@@ -98,8 +98,14 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}()
 	mode, _ := d.cfg.zoneMode()    // validated in New
 	pools, _ := d.cfg.vportPools() // validated in New
-	mcfg := labwire.Mobility(world, mobility.Config{Store: st, Log: log, RefreshInterval: d.cfg.RefreshInterval,
+	// Every device is built by the driver its Spec names, as a real one
+	// would be; today they are the lab's own (driver "lab").
+	fabrics, arrays := labwire.Specs(world)
+	mcfg, err := labwire.MobilityFrom(world, fabrics, arrays, mobility.Config{Store: st, Log: log, RefreshInterval: d.cfg.RefreshInterval,
 		ZonePolicies: d.cfg.zonePolicies(), ZoneMode: mode, VportPools: pools})
+	if err != nil {
+		return err
+	}
 	mob, err := mobility.New(mcfg)
 	if err != nil {
 		return err
