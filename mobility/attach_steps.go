@@ -380,10 +380,15 @@ func (s *Service) loadAttachments() error {
 		}
 		// The zones a run may have committed are the user's: a drift check
 		// or a reconcile must not take them for orphans.
-		if p.Op == opAttach && zoneStepStarted(r) {
+		switch {
+		case p.Op == opAttach && stepIn(r, "zone", saga.StepDone, saga.StepUndoing, saga.StepFailed):
 			if err := s.zoner.Adopt(attachUser(p.Volume, p.Node), p.intents()); err != nil {
 				s.log.WithError(err).WithField("operation", r.ID).Warn("run's zone intents refused")
 			}
+		case p.Op == opDetach && stepIn(r, "unzone", saga.StepDone, saga.StepUndoing, saga.StepFailed):
+			// Released already (or being put back by an Ensure, which must
+			// then commit): the record's adopted intents are not held.
+			s.zoner.Forget(attachUser(p.Volume, p.Node))
 		}
 		s.observeRun(r)
 	}
@@ -398,12 +403,17 @@ func (r *attachRecord) intents() []fabric.Intent {
 	return ins
 }
 
-// zoneStepStarted reports whether an attach run's zone step may have
-// changed a switch and not been undone.
-func zoneStepStarted(r saga.Run) bool {
+// stepIn reports whether a run's step of that name is in one of states.
+// At a restart it tells which zones a run holds, as far as a fresh Zoner
+// must know: an attach's zone step done, or being undone (the undo's
+// Release needs the references), holds them; one that was doing does not —
+// its Ensure runs again when the run resumes and commits what is missing,
+// where an adopted intent would make it a no-op over zones never committed.
+// A detach's unzone step done or being undone has let them go.
+func stepIn(r saga.Run, name string, states ...saga.StepState) bool {
 	for _, st := range r.Steps {
-		if st.Name == "zone" {
-			return st.State != saga.StepPending && st.State != saga.StepUndone
+		if st.Name == name {
+			return slices.Contains(states, st.State)
 		}
 	}
 	return false
