@@ -245,8 +245,6 @@ func (s *Service) DeleteVolume(ctx context.Context, id string) error {
 			return deviceErr("array", a.ID, err)
 		}
 	}
-	s.Lock()
-	s.Unlock()
 	if err := s.st.Delete(inventory.KindVolume, id); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return inventory.StoreErr(err)
 	}
