@@ -85,42 +85,6 @@ func TestVolumeLifecycle(t *testing.T) {
 	}
 }
 
-func TestCreateVolumeRefusals(t *testing.T) {
-	h := newHarness(t, nil)
-	ctx := context.Background()
-	no := false
-	tests := []struct {
-		name string
-		spec VolumeSpec
-		want error
-	}{
-		{"no name", VolumeSpec{SizeBytes: gib}, ErrInvalid},
-		{"zero size", VolumeSpec{Name: "z", SizeBytes: 0}, ErrInvalid},
-		{"control character", VolumeSpec{Name: "a\nb", SizeBytes: gib}, ErrInvalid},
-		{"bad id", VolumeSpec{ID: "Not_An_Id", SizeBytes: gib}, ErrInvalid},
-		{"unknown site", VolumeSpec{Name: "x", SizeBytes: gib, Site: "north"}, ErrNotFound},
-		{"unknown array", VolumeSpec{Name: "x", SizeBytes: gib, Array: "nope"}, ErrNotFound},
-		{"unknown pool", VolumeSpec{Name: "x", SizeBytes: gib, Pool: "nope"}, ErrNotFound},
-		{"array not at site", VolumeSpec{Name: "x", SizeBytes: gib, Site: "west", Array: "east-arr1"}, ErrInvalid},
-		{"past every pool's overcommit", VolumeSpec{Name: "x", SizeBytes: 1 << 60}, array.ErrNoCapacity},
-		{"thick past physical", VolumeSpec{Name: "x", SizeBytes: 1 << 50, Thin: &no}, array.ErrNoCapacity},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if _, err := h.svc.CreateVolume(ctx, tt.spec); !errors.Is(err, tt.want) {
-				t.Fatalf("err %v, want %v", err, tt.want)
-			}
-		})
-	}
-	c, err := h.svc.Capacity(CapacitySpec{Site: "east"})
-	if err != nil || c.AvailableBytes <= 0 || c.MaximumVolumeBytes <= 0 || c.MaximumVolumeBytes > c.AvailableBytes {
-		t.Fatalf("capacity %+v, %v", c, err)
-	}
-	if _, err := h.svc.CreateVolume(ctx, VolumeSpec{Name: "fits", SizeBytes: c.MaximumVolumeBytes, Site: "east"}); err != nil {
-		t.Fatalf("the largest volume Capacity promises: %v", err)
-	}
-}
-
 // zonesOf returns, on every lab fabric, the sanmob zones admitting w.
 func zonesOf(w *lab.World, x wwn.WWN) []string {
 	var out []string

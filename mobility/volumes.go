@@ -1,14 +1,12 @@
 package mobility
 
 import (
-	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"maps"
-	"math"
 	"slices"
 	"strings"
 
@@ -19,6 +17,7 @@ import (
 	"github.com/sanmob/sanmob/fabric"
 	"github.com/sanmob/sanmob/inventory"
 	"github.com/sanmob/sanmob/store"
+	"github.com/sanmob/sanmob/thin"
 )
 
 // idFromName makes a stable id from a client's name (CSI names are free
@@ -43,75 +42,59 @@ func validName(field, name string) error {
 
 // --- volumes -----------------------------------------------------------------
 
-// candidate is a pool a volume may go to, with its thin-aware room.
-type candidate struct {
-	array *devices.ArrayDev
-	pool  array.Pool
-	room  int64 // for the requested kind (thin: overcommit headroom; thick: free physical)
-}
-
-// poolRoom is Cinder's capacity rule (DOMAIN.md): thin volumes may take
-// (total − reserved) · maxOvercommit − provisioned; thick ones the free
-// physical space left after the reserve.
-func poolRoom(p array.Pool, thin bool) int64 {
-	reserved := int64(math.Floor(float64(p.PhysicalBytes) * float64(p.ReservedPercent) / 100))
-	if !thin {
-		return max(0, p.PhysicalBytes-reserved-p.UsedBytes)
-	}
-	oc := p.MaxOvercommit
-	if oc <= 0 {
-		oc = 1
-	}
-	return max(0, int64(float64(p.PhysicalBytes-reserved)*oc)-p.ProvisionedBytes)
-}
-
-// candidates lists the pools placement allows, most room first.
-func (s *Service) candidates(site, arrayID, poolID string, thin bool) ([]candidate, error) {
-	if site != "" {
-		if !s.KnownSite(site) {
-			return nil, notFound("site", site)
+// placer is thin's placement over the arrays as last observed.
+func (s *Service) placer() thin.Placer {
+	return thin.Placer{Arrays: func(yield func(thin.Array) bool) {
+		for _, id := range s.arrIDs {
+			a := s.arrays[id]
+			if !yield(thin.Array{ID: id, Site: a.Site, Obs: a.Obs.Load()}) {
+				return
+			}
 		}
+	}}
+}
+
+// checkPlacement refuses a placement that names what does not exist, or an
+// array outside the site named: ErrNotFound (site, array), ErrInvalid.
+// An unknown pool is found out by the candidates (thin.Placer).
+func (s *Service) checkPlacement(site, arrayID string) error {
+	if site != "" && !s.KnownSite(site) {
+		return notFound("site", site)
 	}
 	if arrayID != "" {
 		a, ok := s.arrays[arrayID]
 		if !ok {
-			return nil, notFound("array", arrayID)
+			return notFound("array", arrayID)
 		}
 		if site != "" && a.Site != site {
-			return nil, invalid("array", "array %s is at site %s, not %s", arrayID, a.Site, site)
+			return invalid("array", "array %s is at site %s, not %s", arrayID, a.Site, site)
 		}
 	}
-	var out []candidate
-	poolSeen := false
-	for _, id := range s.arrIDs {
-		a := s.arrays[id]
-		if (arrayID != "" && id != arrayID) || (site != "" && a.Site != site) {
-			continue
-		}
-		o := a.Obs.Load()
-		if o == nil {
-			continue
-		}
-		for _, p := range o.Pools {
-			if poolID != "" && p.ID != poolID {
-				continue
-			}
-			poolSeen = true
-			out = append(out, candidate{array: a, pool: p, room: poolRoom(p, thin)})
-		}
-	}
-	if poolID != "" && !poolSeen {
-		return nil, notFound("pool", poolID)
-	}
-	slices.SortStableFunc(out, func(a, b candidate) int { return cmp.Compare(b.room, a.room) })
-	return out, nil
+	return nil
 }
 
-// CreateVolume creates a volume where spec places it, after thin admission.
-// Idempotent by name: the same name with the same size and placement
-// returns the existing volume; with other attributes, ErrConflict. Errors:
-// ErrInvalid (name, size), ErrNotFound (site, array, pool), array.ErrNoCapacity
-// (no pool can take it), ErrUnavailable (the array did not answer).
+// candidates lists the pools f allows, most room first (thin.Placer);
+// ErrNotFound for an unknown site, array or pool.
+func (s *Service) candidates(f thin.Filter) ([]thin.Candidate, error) {
+	if err := s.checkPlacement(f.Site, f.Array); err != nil {
+		return nil, err
+	}
+	cands := s.placer().Candidates(f)
+	if f.Pool != "" && len(cands) == 0 {
+		return nil, notFound("pool", f.Pool)
+	}
+	return cands, nil
+}
+
+// CreateVolume creates a volume where spec places it, in a pool thin admits
+// it to (most room first); a copy of a snapshot goes to the snapshot's pool
+// unless spec names another. Idempotent by name: the same name with the same
+// size and placement returns the existing volume; with other attributes,
+// ErrConflict. Errors: ErrInvalid (name; a size not positive, or more than
+// any pool could ever hold), ErrNotFound (site, array, pool),
+// array.ErrNoCapacity (no pool has the room: a *thin.Refusal with the
+// numbers, or the arrays' own refusals), ErrUnavailable (the array did not
+// answer).
 func (s *Service) CreateVolume(ctx context.Context, spec VolumeSpec) (inventory.Volume, error) {
 	if spec.Name == "" {
 		spec.Name = spec.ID
@@ -125,6 +108,7 @@ func (s *Service) CreateVolume(ctx context.Context, spec VolumeSpec) (inventory.
 		return inventory.Volume{}, err
 	}
 	var src inventory.SnapshotView
+	srcPool := ""
 	if spec.FromSnapshot != "" {
 		var err error
 		if src, err = s.Snapshot(spec.FromSnapshot); err != nil {
@@ -134,8 +118,9 @@ func (s *Service) CreateVolume(ctx context.Context, spec VolumeSpec) (inventory.
 			return inventory.Volume{}, invalid("array", "a copy of snapshot %s is made on its array %s, not %s", src.ID, src.Array, spec.Array)
 		}
 		spec.Array = src.Array
-		if spec.SizeBytes == 0 {
-			if sv, err := s.Volume(src.Volume); err == nil {
+		if sv, err := s.Volume(src.Volume); err == nil {
+			srcPool = sv.Pool
+			if spec.SizeBytes == 0 {
 				spec.SizeBytes = sv.SizeBytes
 			}
 		}
@@ -143,11 +128,11 @@ func (s *Service) CreateVolume(ctx context.Context, spec VolumeSpec) (inventory.
 	if spec.SizeBytes <= 0 {
 		return inventory.Volume{}, invalid("sizeBytes", "must be positive")
 	}
-	thin := spec.Thin == nil || *spec.Thin
+	isThin := spec.Thin == nil || *spec.Thin
 	defer s.nameLocks.Lock("volume/" + spec.Name)()
 
 	if v, err := s.VolumeByName(spec.Name); err == nil {
-		if v.SizeBytes != spec.SizeBytes || v.Thin != thin || v.MultiNode != spec.MultiNode || v.FromSnapshot != spec.FromSnapshot ||
+		if v.SizeBytes != spec.SizeBytes || v.Thin != isThin || v.MultiNode != spec.MultiNode || v.FromSnapshot != spec.FromSnapshot ||
 			(spec.Pool != "" && v.Pool != spec.Pool) || (spec.Array != "" && v.Array != spec.Array) ||
 			(spec.Site != "" && s.arrays[v.Array] != nil && s.arrays[v.Array].Site != spec.Site) {
 			return inventory.Volume{}, fmt.Errorf("volume %q exists with other attributes (%d bytes, thin %v, pool %s): %w", spec.Name, v.SizeBytes, v.Thin, v.Pool, ErrConflict)
@@ -160,51 +145,47 @@ func (s *Service) CreateVolume(ctx context.Context, spec VolumeSpec) (inventory.
 	if taken {
 		return inventory.Volume{}, fmt.Errorf("volume id %q is taken by another volume: %w", spec.ID, ErrConflict)
 	}
-	cands, err := s.candidates(spec.Site, spec.Array, spec.Pool, thin)
+	f := thin.Filter{Site: spec.Site, Array: spec.Array, Pool: spec.Pool, Thin: isThin}
+	if f.Pool == "" {
+		f.Pool = srcPool // "" when the snapshot's volume is gone: any pool of its array
+	}
+	if _, err := s.candidates(f); err != nil {
+		return inventory.Volume{}, err
+	}
+	cands, err := s.placer().Place(f, spec.SizeBytes)
 	if err != nil {
 		return inventory.Volume{}, err
 	}
 	var last error
 	for _, c := range cands {
-		if c.room < spec.SizeBytes {
-			continue
-		}
+		a := s.arrays[c.Array]
 		cctx, cancel := context.WithTimeout(ctx, s.cfg.DriverTimeout)
-		dv, err := c.array.Driver.CreateVolume(cctx, array.VolumeSpec{ID: spec.ID, Name: spec.Name, Pool: c.pool.ID, SizeBytes: spec.SizeBytes, Thin: thin, FromSnapshot: spec.FromSnapshot})
+		dv, err := a.Driver.CreateVolume(cctx, array.VolumeSpec{ID: spec.ID, Name: spec.Name, Pool: c.Pool.ID, SizeBytes: spec.SizeBytes, Thin: isThin, FromSnapshot: spec.FromSnapshot})
 		cancel()
 		if errors.Is(err, array.ErrNoCapacity) {
 			last = err // the observation was stale; try the next pool
 			continue
 		}
 		if err != nil {
-			return inventory.Volume{}, deviceErr("array", c.array.ID, err)
+			return inventory.Volume{}, deviceErr("array", a.ID, err)
 		}
-		v := inventory.VolumeFromDevice(c.array.ID, dv, s.clk.Now())
+		v := inventory.VolumeFromDevice(a.ID, dv, s.clk.Now())
 		v.MultiNode, v.FromSnapshot = spec.MultiNode, spec.FromSnapshot
 		if err := s.putVolume(v); err != nil {
 			return inventory.Volume{}, err
 		}
-		s.readArrayNow(ctx, c.array)
-		s.log.WithFields(logrus.Fields{"volume": v.ID, "name": v.Name, "pool": v.Pool, "array": v.Array, "bytes": v.SizeBytes, "thin": thin}).Info("volume created")
+		s.readArrayNow(ctx, a)
+		s.log.WithFields(logrus.Fields{"volume": v.ID, "name": v.Name, "pool": v.Pool, "array": v.Array, "bytes": v.SizeBytes, "thin": isThin}).Info("volume created")
 		return s.VolumeView(v), nil
 	}
-	if last == nil {
-		last = array.ErrNoCapacity
-	}
-	return inventory.Volume{}, fmt.Errorf("no pool%s can take %d bytes %s: %w", placementText(spec.Site, spec.Array, spec.Pool), spec.SizeBytes, map[bool]string{true: "thin", false: "thick"}[thin], last)
+	return inventory.Volume{}, fmt.Errorf("no pool%s can take %d bytes %s: the arrays refused: %w", f, spec.SizeBytes, kindText(isThin), last)
 }
 
-func placementText(site, arr, pool string) string {
-	var parts []string
-	for _, p := range [][2]string{{"site", site}, {"array", arr}, {"pool", pool}} {
-		if p[1] != "" {
-			parts = append(parts, p[0]+" "+p[1])
-		}
+func kindText(isThin bool) string {
+	if isThin {
+		return "thin"
 	}
-	if len(parts) == 0 {
-		return ""
-	}
-	return " (" + strings.Join(parts, ", ") + ")"
+	return "thick"
 }
 
 // deviceErr keeps a driver's sentinel (for the edges to map) and says which
@@ -264,8 +245,6 @@ func (s *Service) DeleteVolume(ctx context.Context, id string) error {
 			return deviceErr("array", a.ID, err)
 		}
 	}
-	s.Lock()
-	s.Unlock()
 	if err := s.st.Delete(inventory.KindVolume, id); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return inventory.StoreErr(err)
 	}
@@ -279,8 +258,11 @@ func (s *Service) DeleteVolume(ctx context.Context, id string) error {
 	return nil
 }
 
-// ExpandVolume grows a volume (thin admission again); the same size is a
-// no-op. ErrInvalid to shrink, ErrNotFound, array.ErrNoCapacity.
+// ExpandVolume grows a volume; the same size is a no-op. Thin admits the
+// growth on the volume's pool as last observed before the array is asked
+// (an array whose pool is not observed decides alone). Errors: ErrInvalid
+// to shrink, or past what the pool could ever hold; ErrNotFound;
+// array.ErrNoCapacity (a *thin.Refusal with the numbers, or the array's).
 func (s *Service) ExpandVolume(ctx context.Context, id string, sizeBytes int64) (inventory.Volume, error) {
 	defer s.volLocks.Lock(id)()
 	s.RLock()
@@ -298,6 +280,11 @@ func (s *Service) ExpandVolume(ctx context.Context, id string, sizeBytes int64) 
 	if a == nil {
 		return inventory.Volume{}, fmt.Errorf("volume %s is on unknown array %s: %w", id, v.Array, ErrConflict)
 	}
+	if p, ok := observedPool(a, v.Pool); ok {
+		if err := thin.AdmitGrowth(p, v.SizeBytes, sizeBytes, v.Thin); err != nil {
+			return inventory.Volume{}, fmt.Errorf("volume %s from %d to %d bytes: %w", id, v.SizeBytes, sizeBytes, err)
+		}
+	}
 	c, cancel := context.WithTimeout(ctx, s.cfg.DriverTimeout)
 	dv, err := a.Driver.ExpandVolume(c, id, sizeBytes)
 	cancel()
@@ -311,6 +298,18 @@ func (s *Service) ExpandVolume(ctx context.Context, id string, sizeBytes int64) 
 	}
 	s.readArrayNow(ctx, a)
 	return s.Volume(id)
+}
+
+// observedPool is a pool of a as last observed.
+func observedPool(a *devices.ArrayDev, id string) (array.Pool, bool) {
+	if o := a.Obs.Load(); o != nil {
+		for _, p := range o.Pools {
+			if p.ID == id {
+				return p, true
+			}
+		}
+	}
+	return array.Pool{}, false
 }
 
 // --- snapshots ---------------------------------------------------------------
@@ -436,15 +435,14 @@ func (s *Service) DeleteSnapshot(ctx context.Context, id string) error {
 
 // Capacity reports what the placement spec narrows to can still take.
 func (s *Service) Capacity(spec CapacitySpec) (Capacity, error) {
-	thin := spec.Thin == nil || *spec.Thin
-	cands, err := s.candidates(spec.Site, spec.Array, spec.Pool, thin)
+	cands, err := s.candidates(thin.Filter{Site: spec.Site, Array: spec.Array, Pool: spec.Pool, Thin: spec.Thin == nil || *spec.Thin})
 	if err != nil {
 		return Capacity{}, err
 	}
 	var c Capacity
 	for _, x := range cands {
-		c.AvailableBytes += x.room
-		c.MaximumVolumeBytes = max(c.MaximumVolumeBytes, x.room)
+		c.AvailableBytes += x.Room
+		c.MaximumVolumeBytes = max(c.MaximumVolumeBytes, x.Room)
 	}
 	return c, nil
 }

@@ -108,7 +108,7 @@ func TestAttachOverREST(t *testing.T) {
 		{"viewer", server.RoleViewer, http.MethodPost, "/v1/attachments", map[string]any{"volume": v2, "node": "east-esx02"}, http.StatusForbidden},
 		{"operator", server.RoleOperator, http.MethodPost, "/v1/volumes", map[string]any{"name": "x", "sizeBytes": 1}, http.StatusForbidden},
 		{"no size", server.RoleCSI, http.MethodPost, "/v1/volumes", map[string]any{"name": "x"}, http.StatusBadRequest},
-		{"too big", server.RoleCSI, http.MethodPost, "/v1/volumes", map[string]any{"name": "x", "sizeBytes": int64(1) << 60}, http.StatusInsufficientStorage},
+		{"more than any pool could hold", server.RoleCSI, http.MethodPost, "/v1/volumes", map[string]any{"name": "x", "sizeBytes": int64(1) << 60}, http.StatusBadRequest},
 		{"same name other size", server.RoleCSI, http.MethodPost, "/v1/volumes", map[string]any{"name": "rest-2", "sizeBytes": 1 << 30}, http.StatusConflict},
 		{"shrink", server.RoleCSI, http.MethodPatch, "/v1/volumes/" + v2, map[string]any{"sizeBytes": 1 << 20}, http.StatusBadRequest},
 		{"delete unknown", server.RoleCSI, http.MethodDelete, "/v1/volumes/nope", nil, http.StatusNotFound},

@@ -122,8 +122,9 @@ func TestCreateVolumePlacement(t *testing.T) {
 	}
 
 	// The first site cannot take the volume: the next requisite one does;
-	// when no site can, RESOURCE_EXHAUSTED. Sizes come from the lab's
-	// pools: just past the smaller site's largest volume.
+	// when no site can, RESOURCE_EXHAUSTED; a size no pool could ever hold
+	// is INVALID_ARGUMENT. Sizes come from the lab's pools: just past the
+	// smaller site's largest volume, just past the larger one's.
 	room := map[string]int64{}
 	for _, site := range []string{"east", "west"} {
 		c, err := h.mob.Capacity(mobility.CapacitySpec{Site: site})
@@ -146,9 +147,17 @@ func TestCreateVolumePlacement(t *testing.T) {
 	if got := r.GetVolume().GetAccessibleTopology()[0].GetSegments()[TopologyKeySite]; got != large {
 		t.Errorf("placed in %s, want %s after %s had no room", got, large, small)
 	}
-	req.Name, req.CapacityRange = "bigger", &csi.CapacityRange{RequiredBytes: room[large] * 2}
+	all, err := h.mob.Capacity(mobility.CapacitySpec{}) // the largest volume any site takes now
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Name, req.CapacityRange = "bigger", &csi.CapacityRange{RequiredBytes: all.MaximumVolumeBytes + 1}
 	if _, err := h.ctl.CreateVolume(ctx, req); status.Code(err) != codes.ResourceExhausted {
 		t.Errorf("no site has room: %v, want RESOURCE_EXHAUSTED", err)
+	}
+	req.Name, req.CapacityRange = "impossible", &csi.CapacityRange{RequiredBytes: 1 << 50}
+	if _, err := h.ctl.CreateVolume(ctx, req); status.Code(err) != codes.InvalidArgument {
+		t.Errorf("more than any pool could hold: %v, want INVALID_ARGUMENT", err)
 	}
 }
 

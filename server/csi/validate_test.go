@@ -64,7 +64,7 @@ func TestRequestValidation(t *testing.T) {
 			r.Parameters = map[string]string{"site": "west"}
 			r.AccessibilityRequirements = &csi.TopologyRequirement{Requisite: []*csi.Topology{site("east")}}
 		}), codes.ResourceExhausted},
-		{"create: no capacity", create(func(r *csi.CreateVolumeRequest) { r.CapacityRange = &csi.CapacityRange{RequiredBytes: 1 << 50} }), codes.ResourceExhausted},
+		{"create: more than any pool could hold", create(func(r *csi.CreateVolumeRequest) { r.CapacityRange = &csi.CapacityRange{RequiredBytes: 1 << 50} }), codes.InvalidArgument},
 		{"create: snapshot source missing", create(func(r *csi.CreateVolumeRequest) {
 			r.VolumeContentSource = &csi.VolumeContentSource{Type: &csi.VolumeContentSource_Snapshot{Snapshot: &csi.VolumeContentSource_SnapshotSource{SnapshotId: "nope"}}}
 		}), codes.NotFound},
@@ -202,9 +202,9 @@ func TestRequestValidation(t *testing.T) {
 		{"expand: unknown volume", func(ctx context.Context) (any, error) {
 			return c.ControllerExpandVolume(ctx, &csi.ControllerExpandVolumeRequest{VolumeId: "nope", CapacityRange: &csi.CapacityRange{RequiredBytes: 2 << 30}})
 		}, codes.NotFound},
-		{"expand: no capacity", func(ctx context.Context) (any, error) {
+		{"expand: more than its pool could hold", func(ctx context.Context) (any, error) {
 			return c.ControllerExpandVolume(ctx, &csi.ControllerExpandVolumeRequest{VolumeId: vol, CapacityRange: &csi.CapacityRange{RequiredBytes: 1 << 50}})
-		}, codes.ResourceExhausted},
+		}, codes.InvalidArgument},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
