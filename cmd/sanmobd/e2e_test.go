@@ -1361,10 +1361,9 @@ npiv:
 // --- TestAttachmentSurvivesSIGKILL -------------------------------------------------
 
 // TestAttachmentSurvivesSIGKILL: an acknowledged attach is a record that a
-// SIGKILL does not lose; after the restart — where the lab, regenerated
-// from its seed, has forgotten the masking and the zones — the attachment
-// is still listed, its zones show as missing drift, a reconcile puts them
-// back, and a detach then removes exactly them.
+// SIGKILL does not lose; after the restart — where the lab's devices, like
+// real ones, still hold the masking and the zones — the attachment is still
+// listed, nothing drifted, and a detach then removes exactly its zones.
 func TestAttachmentSurvivesSIGKILL(t *testing.T) {
 	t.Parallel()
 	dataDir := t.TempDir()
