@@ -137,6 +137,7 @@ func New(cfg Config) (*Service, error) {
 		return nil, fmt.Errorf("mobility: %w", err)
 	}
 	s.sagas.Register(sagaAttachment, s.attachSteps)
+	s.sagas.Register(sagaVMSnapshot, s.vmSnapshotSteps)
 	return s, nil
 }
 

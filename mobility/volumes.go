@@ -389,13 +389,24 @@ func (s *Service) SnapshotVM(ctx context.Context, vmID string, spec SnapshotSpec
 	if len(byArray) == 0 {
 		return nil, fmt.Errorf("vm %s has no volumes to snapshot: %w", vmID, ErrConflict)
 	}
+	p := vmSnapshotPlan{VM: vmID, Name: spec.Name, Groups: byArray}
+	key := vmID + "/" + spec.Name
+	run, err := s.sagas.Submit(sagaVMSnapshot, key, p)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot of vm %s: %w", vmID, err)
+	}
+	if _, err := s.sagas.Wait(ctx, run.ID); err != nil {
+		return nil, s.runErr(ctx, "snapshot", key, run.ID, err)
+	}
 	var out []inventory.SnapshotView
 	for _, aid := range sortedKeys(byArray) {
-		snaps, err := s.snapshotGroup(ctx, aid, spec.Name, byArray[aid])
-		if err != nil {
-			return out, err
+		for _, sp := range byArray[aid] {
+			sn, err := s.Snapshot(sp.ID)
+			if err != nil {
+				return out, err
+			}
+			out = append(out, sn)
 		}
-		out = append(out, snaps...)
 	}
 	return out, nil
 }
