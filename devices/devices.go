@@ -69,6 +69,9 @@ type Config struct {
 	DriverTimeout time.Duration
 	// RefreshInterval is how often every device is re-read (default 30 s).
 	RefreshInterval time.Duration
+	// Ticker paces the refresh loop (default the real clock: the interval
+	// is real time, whatever clock stamps the observations).
+	Ticker clock.WithTicker
 	// KnownSite validates each device's site; nil accepts any.
 	KnownSite func(string) bool
 }
@@ -107,6 +110,9 @@ func New(cfg Config) (*Devices, error) {
 	}
 	if cfg.RefreshInterval <= 0 {
 		cfg.RefreshInterval = 30 * time.Second
+	}
+	if cfg.Ticker == nil {
+		cfg.Ticker = clock.RealClock{}
 	}
 	if cfg.KnownSite == nil {
 		cfg.KnownSite = func(string) bool { return true }

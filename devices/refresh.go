@@ -33,20 +33,20 @@ func (d *Devices) Kick() {
 
 // Run refreshes every RefreshInterval, and soon after a Kick, until ctx ends.
 func (d *Devices) Run(ctx context.Context) error {
-	t := time.NewTicker(d.cfg.RefreshInterval)
+	t := d.cfg.Ticker.NewTicker(d.cfg.RefreshInterval)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-t.C:
+		case <-t.C():
 			d.Refresh(ctx)
 		case <-d.kick:
 			// A burst of changes (attaches in a batch) costs one re-read.
 			select {
 			case <-ctx.Done():
 				return nil
-			case <-time.After(100 * time.Millisecond):
+			case <-d.cfg.Ticker.After(100 * time.Millisecond):
 			}
 			d.Refresh(ctx)
 		}
