@@ -15,6 +15,7 @@ import (
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/sanmob/sanmob/alert"
 	"github.com/sanmob/sanmob/internal/labwire"
 	"github.com/sanmob/sanmob/lab"
 	"github.com/sanmob/sanmob/mobility"
@@ -101,8 +102,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 	// Every device is built by the driver its Spec names, as a real one
 	// would be; today they are the lab's own (driver "lab").
 	fabrics, arrays := labwire.Specs(world)
+	// One alert manager for every raiser (the core today; thin and qdepth
+	// next) and, with issue 7, the sinks that deliver.
+	alerts := alert.NewManager(world.Clock(), 0)
 	mcfg, err := labwire.MobilityFrom(world, fabrics, arrays, mobility.Config{Store: st, Log: log, RefreshInterval: d.cfg.RefreshInterval,
-		ZonePolicies: d.cfg.zonePolicies(), ZoneMode: mode, VportPools: pools})
+		ZonePolicies: d.cfg.zonePolicies(), ZoneMode: mode, VportPools: pools, Alerts: alerts})
 	if err != nil {
 		return err
 	}
