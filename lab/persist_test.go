@@ -678,3 +678,44 @@ func TestReset(t *testing.T) {
 		})
 	}
 }
+
+// TestFresh: Fresh tells a lab started from the seed — no state in Dir,
+// or Reset — from one resumed, so that a caller expecting state can warn.
+func TestFresh(t *testing.T) {
+	tests := []struct {
+		name  string
+		setup func(t *testing.T, dir string) // before New
+		reset bool
+		fresh bool
+	}{
+		{"no directory", func(t *testing.T, dir string) { must(t, os.Remove(dir)) }, false, true},
+		{"an empty directory", func(t *testing.T, dir string) {}, false, true},
+		{"the clock but no journal", func(t *testing.T, dir string) {
+			must(t, openWorld(t, persistConfig(dir)).Close())
+			must(t, os.Remove(filepath.Join(dir, journalFile)))
+		}, false, true},
+		{"state", func(t *testing.T, dir string) { must(t, openWorld(t, persistConfig(dir)).Close()) }, false, false},
+		{"state, reset", func(t *testing.T, dir string) { must(t, openWorld(t, persistConfig(dir)).Close()) }, true, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "lab")
+			must(t, os.Mkdir(dir, 0o700))
+			tt.setup(t, dir)
+			cfg := persistConfig(dir)
+			cfg.Reset = tt.reset
+			w := openWorld(t, cfg)
+			if w.Fresh() != tt.fresh || w.Recovered() != "" {
+				t.Fatalf("Fresh() %t, Recovered() %q; want %t and nothing", w.Fresh(), w.Recovered(), tt.fresh)
+			}
+			// Once started, the same directory is resumed.
+			w.crash()
+			if w := openWorld(t, persistConfig(dir)); w.Fresh() {
+				t.Fatal("a restart over the state the first start made says it is fresh")
+			}
+		})
+	}
+	if newWorld(t, persistConfig("")).Fresh() {
+		t.Error("a world without a Dir says it is fresh")
+	}
+}
