@@ -74,6 +74,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 		return err
 	}
 	defer csiLn.Close()
+	_, statErr := os.Stat(filepath.Join(d.cfg.DataDir, "store", "MANIFEST"))
+	storeExisted := statErr == nil
 	st, err := store.Open(store.Options{Dir: filepath.Join(d.cfg.DataDir, "store"), Logger: log})
 	if err != nil {
 		return err
@@ -90,7 +92,13 @@ func (d *Daemon) Run(ctx context.Context) error {
 
 	world, err := lab.New(d.cfg.labConfig())
 	if err != nil {
-		return fmt.Errorf("lab: %w", err)
+		return err // the lab's errors name the lab
+	}
+	if msg := world.Recovered(); msg != "" {
+		log.Warn("lab: " + msg)
+	}
+	if world.Fresh() && storeExisted && !d.cfg.LabReset {
+		log.WithField("dir", filepath.Join(d.cfg.DataDir, "lab")).Warn("the lab's devices start from the seed although the store holds records made against them: its device state was missing; expect drift and volumes reported missing")
 	}
 	defer func() {
 		if err := world.Close(); err != nil {
