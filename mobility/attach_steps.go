@@ -278,6 +278,10 @@ func (s *Service) stepForget(_ context.Context, x *saga.Exec) error {
 // a detach undone leaves the attachment attached with the error that
 // stopped it. Called after every transition the executor writes.
 func (s *Service) observeRun(r saga.Run) {
+	if r.Kind == sagaVMSnapshot {
+		s.observeSnapshotRun(r)
+		return
+	}
 	if r.Kind != sagaAttachment {
 		return
 	}
@@ -399,6 +403,15 @@ func (s *Service) loadAttachments() error {
 			s.zoner.Forget(attachUser(p.Volume, p.Node))
 		}
 		s.observeRun(r)
+	}
+	snaps, err := s.sagas.List(sagaVMSnapshot)
+	if err != nil {
+		return inventory.StoreErr(err)
+	}
+	for _, r := range snaps {
+		if r.State == saga.StateFailed {
+			s.observeSnapshotRun(r)
+		}
 	}
 	return nil
 }
