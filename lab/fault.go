@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/sanmob/sanmob/internal/clockwait"
 )
 
 // Errors of fault injection.
@@ -246,7 +248,7 @@ func (w *World) fault(ctx context.Context, class error, op string, targets ...st
 	w.faultMu.Unlock()
 
 	if delay > 0 {
-		if err := w.clock.SleepContext(ctx, delay); err != nil {
+		if err := clockwait.Sleep(ctx, w.clock, delay); err != nil {
 			return false, err
 		}
 	}
