@@ -19,7 +19,7 @@ import (
 
 // attachSteps is the plan of an attachment run:
 //
-//	attach: mask → zone → login → record
+//	attach: mask → zone → login (VMs only) → record
 //	detach: unmask → unzone → forget
 //
 // Every step is idempotent against the device's own truth: the array's Map
@@ -34,12 +34,14 @@ func (s *Service) attachSteps(r saga.Run) ([]saga.Step, error) {
 	}
 	switch p.Op {
 	case opAttach:
-		return []saga.Step{
+		steps := []saga.Step{
 			{Name: "mask", Do: s.stepMap, Undo: s.stepUnmapUnlessBefore},
 			{Name: "zone", Do: s.stepZone, Undo: s.stepUnzone},
-			{Name: "login", Do: s.stepLogin, Undo: s.stepLogout},
-			{Name: "record", Do: s.stepRecord, Undo: s.stepForget},
-		}, nil
+		}
+		if p.NodeKind == "vm" { // a host's HBAs log in by themselves: no step, no synced write
+			steps = append(steps, saga.Step{Name: "login", Do: s.stepLogin, Undo: s.stepLogout})
+		}
+		return append(steps, saga.Step{Name: "record", Do: s.stepRecord, Undo: s.stepForget}), nil
 	case opDetach:
 		return []saga.Step{
 			{Name: "unmask", Do: s.stepUnmap, Undo: s.stepMap},
