@@ -235,8 +235,17 @@ func run(bin, size string, rounds int, roundDur time.Duration, conc int, warmup 
 			starts, n, median(colds[i]), slices.Min(colds[i]), slices.Max(colds[i]), slices.Max(rsss[i]), starts)
 	}
 	if len(journals) > 1 {
-		last := len(journals) - 1
-		fmt.Printf("cold start, journal of %d vs %d changes, ratio of medians: %.2f\n", journals[last], journals[0], median(colds[last])/median(colds[0]))
+		lo, hi := 0, 0
+		for i, n := range journals {
+			if n < journals[lo] {
+				lo = i
+			}
+			if n > journals[hi] {
+				hi = i
+			}
+		}
+		fmt.Printf("cold start, lab journal of %d changes vs of %d, ratio of medians: %.2f (%+.2f s)\n",
+			journals[hi], journals[lo], median(colds[hi])/median(colds[lo]), median(colds[hi])-median(colds[lo]))
 	}
 	if rounds == 0 {
 		return nil
