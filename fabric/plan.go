@@ -445,6 +445,7 @@ func (f *fabricZoner) commitBatch(ctx context.Context, batch []*op) {
 	for attempt := 0; ; {
 		var db ZoneDB
 		err := call(func(c context.Context) (err error) { db, err = f.drv.ZoneDB(c); return err })
+		fromRead := err != nil // whether a failure below is the read's, not a commit's
 		if err == nil {
 			d := indexDevice(db)
 			state, accepted, scope := f.admit(db, batch)
@@ -486,6 +487,7 @@ func (f *fabricZoner) commitBatch(ctx context.Context, batch []*op) {
 			attempt++
 			f.log.WithField("put", len(txn.Put)).WithField("delete", len(txn.Delete)).WithField("requests", len(accepted)).Debug("zoning commit")
 			tried = true
+			fromRead = false
 			err = call(func(c context.Context) error { _, err := f.drv.Commit(c, txn); return err })
 			if err == nil {
 				committed = true
@@ -504,17 +506,20 @@ func (f *fabricZoner) commitBatch(ctx context.Context, batch []*op) {
 			return
 		}
 		lastErr = err
-		if tried && readBack < 3*f.z.cfg.Attempts {
+		switch {
+		case tried && readBack < 3*f.z.cfg.Attempts:
 			// A commit was sent and may have taken effect: the answer
 			// must come from reading back, or the caller is told a
 			// failure that is not one. Reads get a budget of their own.
 			readBack++
-		} else if attempt == f.z.cfg.Attempts {
+		case attempt >= f.z.cfg.Attempts:
 			if tried {
 				err = fmt.Errorf("%w (the last commit's outcome is unknown; a reconcile repairs any difference)", err)
 			}
 			fail(batch, fmt.Errorf("gave up after %d attempts: %w", attempt, err))
 			return
+		case fromRead:
+			attempt++ // a failed read counts as an attempt too
 		}
 		if err := call(f.drv.Abort); err != nil {
 			f.log.WithError(err).Debug("abort after a transient failure")
@@ -525,9 +530,6 @@ func (f *fabricZoner) commitBatch(ctx context.Context, batch []*op) {
 			return
 		}
 		wait = min(2*wait, 30*time.Second)
-		if attempt == 0 {
-			attempt++ // a failed read counts as an attempt too
-		}
 	}
 }
 

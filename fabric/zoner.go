@@ -13,6 +13,7 @@ import (
 	"github.com/sirupsen/logrus"
 	"k8s.io/utils/clock"
 
+	"github.com/sanmob/sanmob/errclass"
 	"github.com/sanmob/sanmob/fabric/wwn"
 )
 
@@ -94,7 +95,7 @@ type Zoner struct {
 // Errors of the Zoner, besides the drivers' sentinels it passes on wrapped.
 var (
 	// ErrClosed: the Zoner was closed before the request was committed.
-	ErrClosed = errors.New("fabric: zoner closed")
+	ErrClosed = errclass.New(errclass.Transient, "fabric: zoner closed")
 )
 
 // NewZoner validates cfg and starts one worker per fabric; Close stops them.

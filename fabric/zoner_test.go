@@ -316,6 +316,27 @@ func TestEnsureGivesUpOnPersistentBusy(t *testing.T) {
 	}
 }
 
+// TestEnsureGivesUpWhenTheZoneDBCannotBeRead: a fabric whose zone DB
+// cannot be read at all is given up on after the attempts, like one that
+// stays busy on commit — it used to be retried forever, a failed read
+// counting as an attempt only the first time.
+func TestEnsureGivesUpWhenTheZoneDBCannotBeRead(t *testing.T) {
+	r := newRig(t, lab.Config{}, fabric.ZonerConfig{Attempts: 3})
+	if err := r.w.InjectFault(lab.Fault{Target: "east-a", Op: lab.OpRead, Rate: 1}); err != nil {
+		t.Fatal(err)
+	}
+	err := r.z.Ensure(context.Background(), "u", r.intents(3, 1))
+	if !fabric.IsTransient(err) || !strings.Contains(err.Error(), "gave up after 3 attempts") {
+		t.Fatalf("err %v", err)
+	}
+	r.w.ClearFaults()
+	for _, id := range []string{"east-a", "east-b"} {
+		if got := r.zonesWith(id, initiator(3)); len(got) != 0 {
+			t.Fatalf("%s keeps %v", id, got)
+		}
+	}
+}
+
 // conflicting changes the zone DB behind the Zoner's back — as a second
 // administrator would — right before its first commit, which then meets a
 // stale checksum.

@@ -1,7 +1,6 @@
 package lab
 
 import (
-	"context"
 	"math"
 	"sync"
 	"time"
@@ -60,25 +59,6 @@ func (c *Clock) real(d time.Duration) time.Duration {
 // Sleep waits until d of virtual time has passed, which takes d/Speed of
 // real time.
 func (c *Clock) Sleep(d time.Duration) { time.Sleep(c.real(d)) }
-
-// SleepContext waits until d of virtual time has passed, or until ctx ends,
-// whose error it then returns.
-func (c *Clock) SleepContext(ctx context.Context, d time.Duration) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if d <= 0 {
-		return nil
-	}
-	t := time.NewTimer(c.real(d))
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
 
 // After sends the virtual time on the channel once d of virtual time has
 // passed.

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/sanmob/sanmob/internal/clockwait"
 )
 
 func TestClock(t *testing.T) {
@@ -30,7 +32,7 @@ func TestClock(t *testing.T) {
 			}
 			// Sleep what should take 100ms of real time at this speed.
 			d := time.Duration(speed * float64(100*time.Millisecond))
-			if err := c.SleepContext(context.Background(), d); err != nil {
+			if err := clockwait.Sleep(context.Background(), c, d); err != nil {
 				t.Fatal(err)
 			}
 			real, virtual := time.Since(r0), c.Since(v0)
@@ -56,16 +58,16 @@ func TestClockSleepHonoursContext(t *testing.T) {
 	c := newClock(testEpoch, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if err := c.SleepContext(ctx, 0); !errors.Is(err, context.Canceled) {
+	if err := clockwait.Sleep(ctx, c, 0); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Sleep on a canceled context = %v", err)
 	}
 	ctx, cancel = context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	if err := c.SleepContext(ctx, time.Hour); !errors.Is(err, context.DeadlineExceeded) || time.Since(start) > 5*time.Second {
+	if err := clockwait.Sleep(ctx, c, time.Hour); !errors.Is(err, context.DeadlineExceeded) || time.Since(start) > 5*time.Second {
 		t.Fatalf("Sleep(1h) = %v after %v", err, time.Since(start))
 	}
-	if err := c.SleepContext(context.Background(), -time.Second); err != nil {
+	if err := clockwait.Sleep(context.Background(), c, -time.Second); err != nil {
 		t.Fatalf("negative sleep: %v", err)
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/sanmob/sanmob/fabric"
 	"github.com/sanmob/sanmob/fabric/wwn"
+	"github.com/sanmob/sanmob/internal/clockwait"
 )
 
 // Commit applies txn as one fabric-wide transaction, as a Brocade fabric
@@ -42,7 +43,7 @@ func (s *Switch) Commit(ctx context.Context, txn fabric.Txn) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := s.w.clock.SleepContext(ctx, s.w.cfg.CommitLatency); err != nil {
+	if err := clockwait.Sleep(ctx, s.w.clock, s.w.cfg.CommitLatency); err != nil {
 		return "", fmt.Errorf("lab: commit on fabric %s: %w", s.id, err)
 	}
 	s.mu.Lock()

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/sanmob/sanmob/internal/clockwait"
 )
 
 // Errors of fault injection.
@@ -50,8 +52,8 @@ const (
 type Fault struct {
 	Target  string        // fabric id, array id, host id, or "link:SITE-SITE"; required
 	Op      string        // commit|zone|mask|volume|login|replicate|read|any; required
-	Count   int           // the next Count matching ops (0 with Rate > 0: no limit)
-	Rate    float64       // or a share in (0,1] of them, drawn from the world's seeded RNG
+	Count   int           // the next Count matching ops; or
+	Rate    float64       // a share in (0,1] of them, drawn from the world's seeded RNG, with no limit (one of Count and Rate)
 	Latency time.Duration // > 0: delay matching ops by this much virtual time instead of failing them
 	Kind    string        // unavailable (default), final, applied-timeout; empty for a latency fault
 }
@@ -142,6 +144,9 @@ func (w *World) checkFault(f Fault) (activeFault, error) {
 	}
 	if f.Count == 0 && f.Rate == 0 {
 		return invalid("neither count nor rate: the fault would never fire")
+	}
+	if f.Count > 0 && f.Rate > 0 {
+		return invalid("both count %d and rate %v: give one, count for the next ops or rate for a share of them", f.Count, f.Rate)
 	}
 	if f.Latency < 0 {
 		return invalid("latency %v is negative", f.Latency)
@@ -243,7 +248,7 @@ func (w *World) fault(ctx context.Context, class error, op string, targets ...st
 	w.faultMu.Unlock()
 
 	if delay > 0 {
-		if err := w.clock.SleepContext(ctx, delay); err != nil {
+		if err := clockwait.Sleep(ctx, w.clock, delay); err != nil {
 			return false, err
 		}
 	}

@@ -214,20 +214,6 @@ func TestFaultRateIsSeeded(t *testing.T) {
 	if n := strings.Count(p1, "x"); n < 80 || n > 160 {
 		t.Fatalf("%d of 400 reads failed at rate 0.3", n)
 	}
-
-	// With a count too, the rate picks which ops fail until count have.
-	w := newWorld(t, Config{Seed: 9})
-	w.InjectFault(Fault{Target: "east-arr1", Op: OpRead, Rate: 0.5, Count: 3})
-	a, _ := w.Array("east-arr1")
-	failed := 0
-	for range 200 {
-		if _, err := a.Info(ctx); err != nil {
-			failed++
-		}
-	}
-	if failed != 3 || len(w.Faults()) != 0 {
-		t.Fatalf("%d failures, faults left %v; want 3 and none", failed, w.Faults())
-	}
 }
 
 func TestFaultLatency(t *testing.T) {
@@ -302,6 +288,7 @@ func TestInjectFaultRejects(t *testing.T) {
 		{"negative rate", Fault{Target: "east-a", Op: OpRead, Rate: -0.1}, "outside"},
 		{"nan rate", Fault{Target: "east-a", Op: OpRead, Rate: math.NaN()}, "outside"},
 		{"neither count nor rate", Fault{Target: "east-a", Op: OpRead}, "neither"},
+		{"both count and rate", Fault{Target: "east-a", Op: OpRead, Count: 3, Rate: 0.5}, "both count 3 and rate 0.5"},
 		{"negative latency", Fault{Target: "east-a", Op: OpRead, Count: 1, Latency: -time.Second}, "negative"},
 		{"unknown kind", Fault{Target: "east-a", Op: OpRead, Count: 1, Kind: "explode"}, "unknown kind"},
 		{"final latency", Fault{Target: "east-a", Op: OpRead, Count: 1, Latency: time.Second, Kind: KindFinal}, "latency"},
@@ -336,5 +323,13 @@ func TestInjectFaultRejects(t *testing.T) {
 	}
 	if !slices.Equal(targets, []string{"east-a", "west-b", "east-arr1", "west-esx04", "link:east-west"}) {
 		t.Fatalf("faults kept in order with canonical targets: %v", targets)
+	}
+	// A latency fault fails nothing: it has no kind.
+	kinds := make([]string, len(got))
+	for i, f := range got {
+		kinds[i] = f.Kind
+	}
+	if want := []string{KindUnavailable, KindAppliedTimeout, KindFinal, "", KindUnavailable}; !slices.Equal(kinds, want) {
+		t.Fatalf("faults kept with kinds %q, want %q", kinds, want)
 	}
 }

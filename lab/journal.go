@@ -23,9 +23,12 @@ import (
 // The first record is the header (see header): the identity of the world
 // the records apply to. Every other is one change a device made (see op),
 // appended and fsynced before the call that made it returns. Replay drops
-// a torn last record — one that runs past the end of the file, or whose
-// checksum fails with nothing after it — which is what a crash mid-append
-// leaves; any other damage is an error.
+// a torn last record — one cut short, or whose checksum fails with nothing
+// after it — which is what a crash mid-append leaves, and World.Recovered
+// says so. Only the last append can be torn: a bad record followed by any
+// whole record with a valid checksum is damage, as is any other bad
+// record with bytes after it, or a bad header; New refuses them. Nothing is
+// cut from the file before all of it has been checked.
 //
 // clock holds the virtual time (nanoseconds since the epoch, int64 little
 // endian, then its CRC-32C), rewritten in place every few seconds, so that a
@@ -54,6 +57,14 @@ type journal struct {
 	f       *os.File
 	written uint64 // records appended
 	err     error  // the first write error: the journal takes no more
+
+	// What openJournal found. good is the length of the valid prefix,
+	// where appends go; torn, when set, says what follows it on disk
+	// until dropTorn cuts it.
+	path  string
+	good  int64
+	torn  string
+	fresh bool // the journal did not exist, or was empty: started from hdr
 
 	syncMu sync.Mutex
 	synced atomic.Uint64 // records known durable
@@ -121,36 +132,76 @@ func (j *journal) close() error {
 }
 
 // readJournal splits the journal's bytes into record payloads. It returns
-// the length of the good prefix: the records before a torn last one.
-func readJournal(b []byte) (payloads [][]byte, good int, err error) {
+// the length of the good prefix and, when bytes follow it, why they are a
+// torn last record: what a crash mid-append leaves, which only the last
+// append can be. A bad or incomplete record that a whole, valid record
+// follows is damage, not a tear, and so is a bad header with nothing after
+// it: readJournal refuses both, wrapping ErrJournal.
+func readJournal(b []byte) (payloads [][]byte, good int, torn string, err error) {
 	off := 0
 	for off < len(b) {
+		var why string
+		end := len(b)
 		if len(b)-off < frameHeader {
-			return payloads, off, nil // torn frame header
-		}
-		n := int64(binary.LittleEndian.Uint32(b[off:]))
-		sum := binary.LittleEndian.Uint32(b[off+4:])
-		end := int64(off) + frameHeader + n
-		if end > int64(len(b)) {
-			return payloads, off, nil // torn: runs past the end
-		}
-		p := b[off+frameHeader : end]
-		if crc32.Checksum(p, castagnoli) != sum {
-			if end == int64(len(b)) {
-				return payloads, off, nil // torn: the last record
+			why = fmt.Sprintf("its frame header is cut short, %d of %d bytes", len(b)-off, frameHeader)
+		} else {
+			n := int64(binary.LittleEndian.Uint32(b[off:]))
+			sum := binary.LittleEndian.Uint32(b[off+4:])
+			switch e := int64(off) + frameHeader + n; {
+			case n == 0:
+				// The journal writes no empty record: the frame header was
+				// never written (a crash can leave zeros), so where the
+				// record ends is unknown.
+				why = "its length is zero"
+			case e > int64(len(b)):
+				why = fmt.Sprintf("its length, %d bytes, runs %d bytes past the end of the file", n, e-int64(len(b)))
+			case crc32.Checksum(b[off+frameHeader:e], castagnoli) != sum:
+				why = "checksum mismatch"
+				end = int(e)
+			default:
+				payloads = append(payloads, b[off+frameHeader:e])
+				off = int(e)
+				continue
 			}
-			return nil, 0, fmt.Errorf("%w: journal record %d at byte %d is damaged (checksum mismatch) and %d bytes follow it",
-				ErrJournal, len(payloads), off, int64(len(b))-end)
 		}
-		payloads = append(payloads, p)
-		off = int(end)
+		rec := len(payloads)
+		if at, ok := wholeRecordAfter(b, off); ok {
+			return nil, 0, "", fmt.Errorf("%w: journal record %d at byte %d is damaged (%s) and a whole record follows it at byte %d: this is damage, not a torn last write",
+				ErrJournal, rec, off, why, at)
+		}
+		if end < len(b) {
+			return nil, 0, "", fmt.Errorf("%w: journal record %d at byte %d is damaged (%s) and %d bytes follow it",
+				ErrJournal, rec, off, why, len(b)-end)
+		}
+		if rec == 0 {
+			return nil, 0, "", fmt.Errorf("%w: journal record 0 at byte 0, the header, is damaged (%s): the world the journal was made for is unknown, so it is not started again from the seed (if the lab crashed on its very first start, nothing is lost)",
+				ErrJournal, why)
+		}
+		return payloads, off, fmt.Sprintf("record %d at byte %d, %d bytes: %s", rec, off, len(b)-off, why), nil
 	}
-	return payloads, off, nil
+	return payloads, off, "", nil
 }
 
-// openJournal opens dir's journal for appending after its good prefix,
-// first cutting a torn last record off. When it holds no header, it is
-// started with hdr; otherwise its records are returned, header first.
+// wholeRecordAfter finds a complete record with a valid checksum starting
+// anywhere after byte off. It tries every offset, so it is for the rare
+// path of a bad record only.
+func wholeRecordAfter(b []byte, off int) (int, bool) {
+	for k := off + 1; k+frameHeader < len(b); k++ {
+		n := int(binary.LittleEndian.Uint32(b[k:]))
+		if n == 0 || n > len(b)-k-frameHeader {
+			continue
+		}
+		if crc32.Checksum(b[k+frameHeader:k+frameHeader+n], castagnoli) == binary.LittleEndian.Uint32(b[k+4:]) {
+			return k, true
+		}
+	}
+	return 0, false
+}
+
+// openJournal opens dir's journal, validating all of it. When it does not
+// exist or is empty, it is started with hdr (fresh). Otherwise its records
+// are returned, header first; a torn last record is left on disk, for
+// dropTorn to cut once the caller has checked the rest.
 func openJournal(dir string, hdr []byte) (*journal, [][]byte, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, nil, fmt.Errorf("lab: %w", err)
@@ -168,23 +219,20 @@ func openJournal(dir string, hdr []byte) (*journal, [][]byte, error) {
 	if err != nil {
 		return fail(fmt.Errorf("lab: %w", err))
 	}
-	recs, good, err := readJournal(b)
+	recs, good, torn, err := readJournal(b)
 	if err != nil {
 		return fail(fmt.Errorf("%w (%s)", err, path))
 	}
-	if good < len(b) || len(recs) == 0 {
-		if len(recs) == 0 {
-			good = 0 // not even a whole header: start afresh
-		}
-		if err := f.Truncate(int64(good)); err != nil {
-			return fail(fmt.Errorf("lab: dropping the torn end of %s: %w", path, err))
-		}
+	j := &journal{f: f, path: path, good: int64(good)}
+	if torn != "" {
+		j.torn = fmt.Sprintf("dropped the torn last record of %s (%s): a crash cut its append short, before the change it held was acknowledged", path, torn)
 	}
 	if _, err := f.Seek(int64(good), 0); err != nil {
 		return fail(fmt.Errorf("lab: %w", err))
 	}
-	j := &journal{f: f}
 	if len(recs) == 0 {
+		// Nothing on disk, not even a header: a new journal.
+		j.fresh = true
 		seq, err := j.append(hdr)
 		if err == nil {
 			err = j.sync(seq)
@@ -196,14 +244,27 @@ func openJournal(dir string, hdr []byte) (*journal, [][]byte, error) {
 			return fail(err)
 		}
 		recs = [][]byte{hdr}
-	} else if good < len(b) {
-		if err := f.Sync(); err != nil {
-			return fail(fmt.Errorf("lab: %w", err))
-		}
 	}
 	j.written = uint64(len(recs))
 	j.synced.Store(j.written)
 	return j, recs, nil
+}
+
+// dropTorn cuts the torn last record, if any, off the journal, so that
+// appends follow the good prefix. It is called once the journal has been
+// checked against the world and replayed: nothing is cut from a journal
+// that is refused.
+func (j *journal) dropTorn() error {
+	if j.torn == "" {
+		return nil
+	}
+	if err := j.f.Truncate(j.good); err != nil {
+		return fmt.Errorf("lab: dropping the torn end of %s: %w", j.path, err)
+	}
+	if err := j.f.Sync(); err != nil {
+		return fmt.Errorf("lab: dropping the torn end of %s: %w", j.path, err)
+	}
+	return nil
 }
 
 func syncDir(dir string) error {

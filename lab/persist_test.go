@@ -2,12 +2,15 @@ package lab
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -335,41 +338,63 @@ func journalOffsets(t *testing.T, dir string) (b []byte, offs []int) {
 
 func TestJournalDamage(t *testing.T) {
 	ctx := context.Background()
+	// The journal holds the header (record 0), v1 (record 1) and v2 (record 2).
+	rewrite := func(t *testing.T, dir string, edit func(b []byte, offs []int) []byte) {
+		t.Helper()
+		b, offs := journalOffsets(t, dir)
+		must(t, os.WriteFile(filepath.Join(dir, journalFile), edit(b, offs), 0o600))
+	}
 	tests := []struct {
 		name    string
 		damage  func(t *testing.T, dir string)
-		wantErr bool
-		wantV2  bool // the second volume survives
+		wantErr []string // refused, naming each
+		wantV2  bool     // the second volume survives
+		torn    []string // what Recovered names; nil: nothing dropped
 	}{
+		{"intact", func(t *testing.T, dir string) {}, nil, true, nil},
 		{"torn frame header", func(t *testing.T, dir string) {
 			appendFile(t, dir, []byte{200, 0, 0})
-		}, false, true},
+		}, nil, true, []string{"record 3 at byte", "3 bytes", "cut short"}},
 		{"torn payload", func(t *testing.T, dir string) {
 			appendFile(t, dir, []byte{100, 0, 0, 0, 1, 2, 3, 4, '{', '"'})
-		}, false, true},
+		}, nil, true, []string{"record 3 at byte", "10 bytes", "past the end"}},
 		{"last record half written", func(t *testing.T, dir string) {
 			b, offs := journalOffsets(t, dir)
 			must(t, os.Truncate(filepath.Join(dir, journalFile), int64(offs[len(offs)-1]+(len(b)-offs[len(offs)-1])/2)))
-		}, false, false},
+		}, nil, false, []string{"record 2 at byte", "past the end"}},
 		{"last record zeroed", func(t *testing.T, dir string) {
-			b, offs := journalOffsets(t, dir)
-			last := offs[len(offs)-1]
-			clear(b[last+frameHeader:])
-			must(t, os.WriteFile(filepath.Join(dir, journalFile), b, 0o600))
-		}, false, false},
+			rewrite(t, dir, func(b []byte, offs []int) []byte { clear(b[offs[2]+frameHeader:]); return b })
+		}, nil, false, []string{"record 2 at byte", "checksum mismatch"}},
+		{"last frame zeroed, length too", func(t *testing.T, dir string) {
+			rewrite(t, dir, func(b []byte, offs []int) []byte { clear(b[offs[2]:]); return b })
+		}, nil, false, []string{"record 2 at byte", "length is zero"}},
+		{"last record's checksum flipped", func(t *testing.T, dir string) {
+			rewrite(t, dir, func(b []byte, offs []int) []byte { b[offs[2]+5] ^= 0x10; return b })
+		}, nil, false, []string{"record 2 at byte", "checksum mismatch"}},
+		{"last record's length runs past the end", func(t *testing.T, dir string) {
+			rewrite(t, dir, func(b []byte, offs []int) []byte { b[offs[2]+2] ^= 0x01; return b })
+		}, nil, false, []string{"record 2 at byte", "past the end"}},
 		{"middle record damaged", func(t *testing.T, dir string) {
-			b, offs := journalOffsets(t, dir)
-			b[offs[1]+frameHeader+3] ^= 0x20
-			must(t, os.WriteFile(filepath.Join(dir, journalFile), b, 0o600))
-		}, true, false},
+			rewrite(t, dir, func(b []byte, offs []int) []byte { b[offs[1]+frameHeader+3] ^= 0x20; return b })
+		}, []string{"record 1 at byte", "checksum mismatch"}, false, nil},
+		{"middle record's length runs past the end", func(t *testing.T, dir string) {
+			rewrite(t, dir, func(b []byte, offs []int) []byte { b[offs[1]+2] ^= 0x01; return b })
+		}, []string{"record 1 at byte", "past the end", "whole record follows"}, false, nil},
+		{"middle record's length zeroed", func(t *testing.T, dir string) {
+			rewrite(t, dir, func(b []byte, offs []int) []byte { clear(b[offs[1] : offs[1]+4]); return b })
+		}, []string{"record 1 at byte", "length is zero", "whole record follows"}, false, nil},
+		{"middle record cut out in part", func(t *testing.T, dir string) {
+			rewrite(t, dir, func(b []byte, offs []int) []byte { return append(b[:offs[1]+20:offs[1]+20], b[offs[1]+30:]...) })
+		}, []string{"record 1 at byte"}, false, nil},
+		{"last record's length shortened", func(t *testing.T, dir string) {
+			rewrite(t, dir, func(b []byte, offs []int) []byte { return addLength(-4)(b, offs[2]) })
+		}, []string{"record 2 at byte", "bytes follow it"}, false, nil},
 		{"header damaged", func(t *testing.T, dir string) {
-			b, _ := journalOffsets(t, dir)
-			b[frameHeader+5] ^= 0x01
-			must(t, os.WriteFile(filepath.Join(dir, journalFile), b, 0o600))
-		}, true, false},
+			rewrite(t, dir, func(b []byte, offs []int) []byte { b[frameHeader+5] ^= 0x01; return b })
+		}, []string{"record 0 at byte 0", "whole record follows"}, false, nil},
 		{"clock file torn", func(t *testing.T, dir string) {
 			must(t, os.WriteFile(filepath.Join(dir, clockFile), []byte{1, 2, 3}, 0o600))
-		}, false, true},
+		}, nil, true, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -381,16 +406,32 @@ func TestJournalDamage(t *testing.T) {
 				must(t, err)
 			}
 			w.crash()
+			_, offs := journalOffsets(t, dir)
 			tt.damage(t, dir)
+			damaged, err := os.ReadFile(filepath.Join(dir, journalFile))
+			must(t, err)
 			w2, err := New(persistConfig(dir))
-			if tt.wantErr {
-				if !errors.Is(err, ErrJournal) || !strings.Contains(err.Error(), "--lab-reset") {
-					t.Fatalf("New on a damaged journal = %v, want ErrJournal naming --lab-reset", err)
-				}
+			if tt.wantErr != nil {
+				wantRefused(t, err, dir, damaged, tt.wantErr...)
 				return
 			}
 			must(t, err)
 			t.Cleanup(func() { _ = w2.Close() })
+			if w2.Fresh() {
+				t.Error("a resumed world says it is fresh")
+			}
+			if r := w2.Recovered(); tt.torn == nil && r != "" {
+				t.Errorf("Recovered() = %q, want nothing", r)
+			} else if tt.torn != nil {
+				for _, s := range append(tt.torn, filepath.Join(dir, journalFile)) {
+					if !strings.Contains(r, s) {
+						t.Errorf("Recovered() = %q, want it to name %q", r, s)
+					}
+				}
+				if at := strconv.Itoa(offs[min(len(offs)-1, 2)]); !tt.wantV2 && !strings.Contains(r, "byte "+at+",") {
+					t.Errorf("Recovered() = %q, want it to name byte %s", r, at)
+				}
+			}
 			has := func(w *World, id string) bool {
 				a, _ := w.Array("east-arr1")
 				vols, _ := a.Volumes(ctx)
@@ -409,9 +450,152 @@ func TestJournalDamage(t *testing.T) {
 			_, err = a2.CreateVolume(ctx, array.VolumeSpec{ID: "v3", Pool: poolID("east-arr1", 0), SizeBytes: 1 << 30, Thin: true})
 			must(t, err)
 			w2.crash()
-			if w3 := openWorld(t, persistConfig(dir)); !has(w3, "v3") || !has(w3, "v1") {
+			w3 := openWorld(t, persistConfig(dir))
+			if !has(w3, "v3") || !has(w3, "v1") {
 				t.Fatal("a change made after dropping a torn record was lost")
 			}
+			if r := w3.Recovered(); r != "" {
+				t.Errorf("the restart after the one that dropped the torn end: Recovered() = %q", r)
+			}
+		})
+	}
+}
+
+// wantRefused checks that New refused dir's journal, naming the journal and
+// each of want and pointing at --lab-reset, and left it as it was.
+func wantRefused(t *testing.T, err error, dir string, before []byte, want ...string) {
+	t.Helper()
+	if !errors.Is(err, ErrJournal) {
+		t.Fatalf("New on a damaged journal = %v, want ErrJournal", err)
+	}
+	for _, s := range append(want, "--lab-reset", filepath.Join(dir, journalFile)) {
+		if !strings.Contains(err.Error(), s) {
+			t.Errorf("New on a damaged journal = %v, want it to name %q", err, s)
+		}
+	}
+	if strings.Contains(err.Error(), "lab: lab:") {
+		t.Errorf("New = %v: a doubled prefix", err)
+	}
+	after, rerr := os.ReadFile(filepath.Join(dir, journalFile))
+	must(t, rerr)
+	if !bytes.Equal(after, before) {
+		t.Fatalf("New changed a journal it refused: %d bytes before, %d after", len(before), len(after))
+	}
+}
+
+// TestJournalDamagedInTheMiddle damages one record of a 93-record journal
+// (the header and 92 changes) in every way a byte can: only the last
+// record may be dropped as torn, and only in the ways a crash tears it.
+func TestJournalDamagedInTheMiddle(t *testing.T) {
+	ctx := context.Background()
+	src := t.TempDir()
+	w := openWorld(t, persistConfig(src))
+	a, _ := w.Array("east-arr1")
+	for i := range 92 {
+		_, err := a.CreateVolume(ctx, array.VolumeSpec{ID: fmt.Sprintf("v%02d", i+1), Pool: poolID("east-arr1", 0), SizeBytes: 1 << 30, Thin: true})
+		must(t, err)
+	}
+	w.crash()
+	journal, offs := journalOffsets(t, src)
+	if len(offs) != 93 {
+		t.Fatalf("%d records, want 93", len(offs))
+	}
+	damages := []struct {
+		name    string
+		edit    func(b []byte, off int) []byte
+		why     string
+		lastWhy string // "": as why
+		torn    bool   // when it is the last record, it is torn: dropped
+	}{
+		{"length runs past the end", func(b []byte, off int) []byte { b[off+2] ^= 0x40; return b }, "past the end", "", true},
+		{"length shortened", addLength(-4), "checksum mismatch", "", false},
+		{"length lengthened", addLength(4), "checksum mismatch", "past the end", true},
+		{"length zeroed", func(b []byte, off int) []byte { clear(b[off : off+4]); return b }, "length is zero", "", true},
+		{"checksum flipped", func(b []byte, off int) []byte { b[off+6] ^= 0x01; return b }, "checksum mismatch", "", true},
+		{"payload flipped", func(b []byte, off int) []byte { b[off+frameHeader+10] ^= 0x08; return b }, "checksum mismatch", "", true},
+		{"bytes missing", func(b []byte, off int) []byte { return append(b[:off+12:off+12], b[off+15:]...) }, "checksum mismatch", "past the end", true},
+	}
+	for _, rec := range []int{1, 23, 91, 92} {
+		for _, d := range damages {
+			t.Run(fmt.Sprintf("record %d %s", rec, d.name), func(t *testing.T) {
+				dir := t.TempDir()
+				damaged := d.edit(bytes.Clone(journal), offs[rec])
+				must(t, os.WriteFile(filepath.Join(dir, journalFile), damaged, 0o600))
+				w, err := New(persistConfig(dir))
+				if rec == 92 && d.torn {
+					must(t, err)
+					defer w.Close()
+					why := cmp.Or(d.lastWhy, d.why)
+					if r := w.Recovered(); !strings.Contains(r, fmt.Sprintf("record 92 at byte %d,", offs[92])) || !strings.Contains(r, why) {
+						t.Fatalf("Recovered() = %q, want record 92 at byte %d named, %s", r, offs[92], why)
+					}
+					a, _ := w.Array("east-arr1")
+					vols, _ := a.Volumes(ctx)
+					ids := map[string]bool{}
+					for _, v := range vols {
+						ids[v.ID] = true
+					}
+					if !ids["v01"] || !ids["v91"] || ids["v92"] {
+						t.Fatalf("after dropping the torn record 92: v01 %t, v91 %t, v92 %t; want true, true, false", ids["v01"], ids["v91"], ids["v92"])
+					}
+					return
+				}
+				if err == nil {
+					w.Close()
+					t.Fatalf("New accepted a journal whose record %d is damaged", rec)
+				}
+				wantRefused(t, err, dir, damaged, fmt.Sprintf("record %d at byte %d", rec, offs[rec]), d.why)
+			})
+		}
+	}
+}
+
+// addLength changes the length of the record at off by d.
+func addLength(d int) func(b []byte, off int) []byte {
+	return func(b []byte, off int) []byte {
+		binary.LittleEndian.PutUint32(b[off:], uint32(int(binary.LittleEndian.Uint32(b[off:]))+d))
+		return b
+	}
+}
+
+// TestJournalHeaderAlone: a journal that holds only its header, damaged,
+// is refused, not started again from the seed; an empty one was never
+// written to, and is.
+func TestJournalHeaderAlone(t *testing.T) {
+	src := t.TempDir()
+	must(t, openWorld(t, persistConfig(src)).Close())
+	header, err := os.ReadFile(filepath.Join(src, journalFile))
+	must(t, err)
+	tests := []struct {
+		name    string
+		journal []byte
+		why     string // "": accepted, fresh
+	}{
+		{"empty", nil, ""},
+		{"checksum flipped", func() []byte { b := bytes.Clone(header); b[5] ^= 1; return b }(), "checksum mismatch"},
+		{"payload flipped", func() []byte { b := bytes.Clone(header); b[frameHeader+3] ^= 1; return b }(), "checksum mismatch"},
+		{"cut short", header[:len(header)-4], "past the end"},
+		{"frame header cut short", header[:5], "cut short"},
+		{"zeroed", make([]byte, len(header)), "length is zero"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			must(t, os.WriteFile(filepath.Join(dir, journalFile), tt.journal, 0o600))
+			w, err := New(persistConfig(dir))
+			if tt.why == "" {
+				must(t, err)
+				defer w.Close()
+				if !w.Fresh() || w.Recovered() != "" {
+					t.Fatalf("an empty journal: Fresh() %t, Recovered() %q; want true and nothing", w.Fresh(), w.Recovered())
+				}
+				return
+			}
+			if err == nil {
+				w.Close()
+				t.Fatal("New started afresh over a damaged header")
+			}
+			wantRefused(t, err, dir, tt.journal, "header", tt.why)
 		})
 	}
 }
@@ -492,5 +676,46 @@ func TestReset(t *testing.T) {
 				t.Fatal("the reset did not last: a restart brought the old changes back")
 			}
 		})
+	}
+}
+
+// TestFresh: Fresh tells a lab started from the seed — no state in Dir,
+// or Reset — from one resumed, so that a caller expecting state can warn.
+func TestFresh(t *testing.T) {
+	tests := []struct {
+		name  string
+		setup func(t *testing.T, dir string) // before New
+		reset bool
+		fresh bool
+	}{
+		{"no directory", func(t *testing.T, dir string) { must(t, os.Remove(dir)) }, false, true},
+		{"an empty directory", func(t *testing.T, dir string) {}, false, true},
+		{"the clock but no journal", func(t *testing.T, dir string) {
+			must(t, openWorld(t, persistConfig(dir)).Close())
+			must(t, os.Remove(filepath.Join(dir, journalFile)))
+		}, false, true},
+		{"state", func(t *testing.T, dir string) { must(t, openWorld(t, persistConfig(dir)).Close()) }, false, false},
+		{"state, reset", func(t *testing.T, dir string) { must(t, openWorld(t, persistConfig(dir)).Close()) }, true, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "lab")
+			must(t, os.Mkdir(dir, 0o700))
+			tt.setup(t, dir)
+			cfg := persistConfig(dir)
+			cfg.Reset = tt.reset
+			w := openWorld(t, cfg)
+			if w.Fresh() != tt.fresh || w.Recovered() != "" {
+				t.Fatalf("Fresh() %t, Recovered() %q; want %t and nothing", w.Fresh(), w.Recovered(), tt.fresh)
+			}
+			// Once started, the same directory is resumed.
+			w.crash()
+			if w := openWorld(t, persistConfig(dir)); w.Fresh() {
+				t.Fatal("a restart over the state the first start made says it is fresh")
+			}
+		})
+	}
+	if newWorld(t, persistConfig("")).Fresh() {
+		t.Error("a world without a Dir says it is fresh")
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/sanmob/sanmob/array"
 	"github.com/sanmob/sanmob/fabric/wwn"
+	"github.com/sanmob/sanmob/internal/clockwait"
 )
 
 // checkPools checks that the pools agree with the volumes: provisioned is
@@ -172,7 +173,7 @@ func TestThinGrowthOnTheClock(t *testing.T) {
 	w, a := eastArray(t, Config{Speed: float64(time.Hour / time.Millisecond)})
 	v0, _ := a.Volumes(ctx)
 	p0, _ := a.Pools(ctx)
-	must(t, w.Clock().SleepContext(ctx, 3*time.Hour))
+	must(t, clockwait.Sleep(ctx, w.Clock(), 3*time.Hour))
 	v1, _ := a.Volumes(ctx)
 	p1, _ := a.Pools(ctx)
 	for i := range v1 {

@@ -89,6 +89,8 @@ type World struct {
 	replaying            bool
 	replayAt             time.Duration
 	rezoned              map[string]bool // fabrics the build need not checksum: replay does
+	fresh                bool            // see Fresh
+	recovered            string          // see Recovered
 }
 
 // New fills defaults for zero fields, validates and builds the world. With a
@@ -162,6 +164,12 @@ func open(cfg Config, j *journal, ops []op) (*World, error) {
 	if err != nil {
 		return nil, err
 	}
+	// All of the journal is checked and replayed: only now is its torn
+	// end, if any, cut off.
+	if err := j.dropTorn(); err != nil {
+		return nil, err
+	}
+	w.fresh, w.recovered = j.fresh, j.torn
 	cf, saved, ok, err := openClock(cfg.Dir)
 	if err != nil {
 		return nil, err
@@ -180,6 +188,21 @@ func open(cfg Config, j *journal, ops []op) (*World, error) {
 	go w.keepClock()
 	return w, nil
 }
+
+// Fresh reports whether New started the device state in Dir from the seed:
+// Dir held no journal (or an empty one: nothing was ever recorded), or
+// Reset discarded it. A caller that expected state to be there — its own
+// store already exists — should say so loudly: the lab's devices no longer
+// match what it remembers. A world without a Dir is not fresh: it keeps
+// nothing to start from.
+func (w *World) Fresh() bool { return w.fresh }
+
+// Recovered says what New dropped to resume from Dir: the torn last record
+// of the journal that a crash cut short (its number, byte offset and size,
+// and why it is torn), or "" when there was none. The change it held was
+// never acknowledged, so no acknowledged state is lost; the caller should
+// still log it.
+func (w *World) Recovered() string { return w.recovered }
 
 // Config is the config the world was built from, defaults and Epoch filled in.
 func (w *World) Config() Config {

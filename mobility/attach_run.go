@@ -145,9 +145,11 @@ func (s *Service) settle(ctx context.Context, key, op string) (Attachment, bool,
 		case err != nil && ctx.Err() != nil:
 			return Attachment{}, true, s.runErr(ctx, "an operation", key, run.ID, err)
 		case end.State == saga.StateFailed:
-			// Its undo still fails: nothing new may start on top of it.
-			return Attachment{}, true, fmt.Errorf("operation %s on %s could not be undone (%s); %s: %w",
-				end.ID, key, end.LastError, end.Action, ErrUnavailable)
+			// Its undo still fails: nothing new may start on top of it, and
+			// asking again soon will not help until a person acts.
+			return Attachment{}, true, fmt.Errorf("operation %s on %s failed (%s) and could not be undone: %s; "+
+				"once what blocks it is fixed, DELETE /v1/attachments/%s (or attach again) retries the undo: %w",
+				end.ID, key, end.LastError, end.Action, key, ErrConflict)
 		}
 	}
 	return Attachment{}, true, fmt.Errorf("%s keeps changing under this request: %w", key, ErrUnavailable)

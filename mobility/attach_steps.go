@@ -198,7 +198,7 @@ func (s *Service) stepRecord(_ context.Context, x *saga.Exec) error {
 		return err
 	}
 	rec := p.record()
-	rec.State = StateAttached
+	rec.State, rec.Operation = StateAttached, x.ID()
 	s.Lock()
 	defer s.Unlock()
 	v, _ := s.VolumeLocked(p.Volume)
@@ -232,7 +232,6 @@ func (s *Service) stepRecord(_ context.Context, x *saga.Exec) error {
 	if vm != nil {
 		s.SetVMLocked(vm)
 	}
-	rec.Operation = x.ID()
 	s.attachments[p.key()] = &rec
 	s.kickRefresh()
 	s.log.WithFields(logrus.Fields{"volume": p.Volume, "node": p.Node, "lun": p.LUN, "hostGroup": p.HostGroup, "operation": x.ID()}).Info("volume attached")
@@ -279,6 +278,10 @@ func (s *Service) stepForget(_ context.Context, x *saga.Exec) error {
 // a detach undone leaves the attachment attached with the error that
 // stopped it. Called after every transition the executor writes.
 func (s *Service) observeRun(r saga.Run) {
+	if r.Kind == sagaVMSnapshot {
+		s.observeSnapshotRun(r)
+		return
+	}
 	if r.Kind != sagaAttachment {
 		return
 	}
@@ -332,6 +335,11 @@ func (s *Service) observeRun(r saga.Run) {
 func (s *Service) raiseFailed(r saga.Run, p attachPlan) {
 	labels := map[string]string{"alertname": alert.OperationFailed, "severity": alert.Critical,
 		"operation": r.Kind + "/" + p.Op, "volume": p.Volume, "node": p.Node, "array": p.Array}
+	// A retry of the undo is not the end of the incident: the alert
+	// resolves only when the run is over (undone or done).
+	if r.State == saga.StateUndoing {
+		return
+	}
 	firing := r.State == saga.StateFailed
 	ann := map[string]string{"summary": fmt.Sprintf("%s of volume %s to %s could not be undone", p.Op, p.Volume, p.Node),
 		"error": r.LastError, "action": r.Action, "run": r.ID}
@@ -370,7 +378,11 @@ func (s *Service) loadAttachments() error {
 		s.reserveLocked(r.Array+"/"+r.HostGroup, r.LUN, r.Volume)
 	}
 	s.Unlock()
-	for _, r := range runs {
+	for _, r := range runs { // oldest first: the last run of a key speaks last
+		if r.State == saga.StateUndone {
+			s.observeUndoneDetach(r)
+			continue
+		}
 		if r.State.Terminal() && r.State != saga.StateFailed {
 			continue
 		}
@@ -392,7 +404,32 @@ func (s *Service) loadAttachments() error {
 		}
 		s.observeRun(r)
 	}
+	snaps, err := s.sagas.List(sagaVMSnapshot)
+	if err != nil {
+		return inventory.StoreErr(err)
+	}
+	for _, r := range snaps {
+		if r.State == saga.StateFailed {
+			s.observeSnapshotRun(r)
+		}
+	}
 	return nil
+}
+
+// observeUndoneDetach gives an attachment the error of a detach that was
+// undone (it stays attached), as observeRun did before the restart.
+func (s *Service) observeUndoneDetach(r saga.Run) {
+	var p attachPlan
+	if json.Unmarshal(r.Data, &p) != nil || p.Op != opDetach {
+		return
+	}
+	s.Lock()
+	defer s.Unlock()
+	if rec, ok := s.attachments[p.key()]; ok && rec.State == StateAttached {
+		c := *rec
+		c.LastError, c.Operation = r.LastError, r.ID
+		s.attachments[p.key()] = &c
+	}
 }
 
 func (r *attachRecord) intents() []fabric.Intent {

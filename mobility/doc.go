@@ -1,10 +1,17 @@
-// Package mobility is sanmob's core: the durable inventory of sites, hosts,
-// VMs with their NPIV vports and volumes, the observed state of every fabric
-// and array, and the topology query that walks VM → vport → fabric → zone →
-// target port → array → volume → LUN; volumes, snapshots and attach/detach
-// (mask on the array, zone through the fabric Zoner, undone as a whole).
-// Later it grows the migration planner and the saga executor.
+// Package mobility is sanmob's orchestration: it changes the devices when
+// something is asked of sanmob — volumes and snapshots, attach and detach,
+// and (next) migrations and evacuations. Every change that touches more than
+// one device, or one device more than once, is a saga run (package saga):
+// an attach is mask → zone → log vports in → record, a detach unmask →
+// unzone → forget, a VM's consistent snapshot one group per array. The run's
+// record is on disk before the first device call; a transient error is
+// retried, a final one undoes what was done, a crash resumes it at the next
+// start, and an undo that still fails leaves the run failed with an action
+// for a person and an OperationFailed alert.
 //
-// It talks to devices only through the fabric, array and compute driver
-// interfaces, and to nobody over HTTP or gRPC: the server packages call it.
+// It embeds the inventory (package inventory: records, WWN allocation,
+// topology) and reads the devices' observations (package devices); it asks
+// thin before it creates or grows a volume. It talks to devices only through
+// the fabric, array and compute driver interfaces, and to nobody over HTTP
+// or gRPC: the server packages call it. It must not know a concrete driver.
 package mobility

@@ -40,6 +40,10 @@ type Config struct {
 	VportPools []wwn.Pool
 	// ZonePolicies choose each fabric's zoning policy (default SIST).
 	ZonePolicies map[string]fabric.Policy
+	// Alerts is where the core raises its alerts (drift, failed
+	// operations); the daemon creates it, so that the sinks that deliver
+	// alerts and every raiser share one. A manager of its own when nil.
+	Alerts *alert.Manager
 	// SagaBackoff is how multi-step operations retry transient errors
 	// (default: saga's).
 	SagaBackoff saga.Backoff
@@ -127,7 +131,10 @@ func New(cfg Config) (*Service, error) {
 	// After the inventory's own hook (discovery, volume reconcile): the
 	// drift check reads the inventory's WWPNs.
 	dev.OnRefresh(func(context.Context) { s.checkDrift() })
-	s.alerts = alert.NewManager(s.clk, 0)
+	s.alerts = cfg.Alerts
+	if s.alerts == nil {
+		s.alerts = alert.NewManager(s.clk, 0)
+	}
 	if s.zoner, err = s.newZoner(); err != nil {
 		return nil, fmt.Errorf("mobility: zoning: %w", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/sanmob/sanmob/alert"
 	"github.com/sanmob/sanmob/array"
 	"github.com/sanmob/sanmob/saga"
 )
@@ -59,4 +60,48 @@ func (s *Service) vmSnapshotSteps(r saga.Run) ([]saga.Step, error) {
 		})
 	}
 	return steps, nil
+}
+
+// settleRun waits for a run of (kind, key) still in progress and retries the
+// undo of a failed one, before a new one may start; a run whose undo still
+// fails answers ErrConflict with what blocks it.
+func (s *Service) settleRun(ctx context.Context, kind, key string) error {
+	run, active, err := s.sagas.Active(kind, key)
+	if err != nil || !active {
+		return err
+	}
+	if run.State == saga.StateFailed {
+		if _, err := s.sagas.Retry(run.ID); err != nil {
+			return fmt.Errorf("retrying the undo of operation %s: %w", run.ID, err)
+		}
+	}
+	end, err := s.sagas.Wait(ctx, run.ID)
+	switch {
+	case err != nil && ctx.Err() != nil:
+		return s.runErr(ctx, kind, key, run.ID, err)
+	case end.State == saga.StateFailed:
+		return fmt.Errorf("operation %s on %s failed (%s) and could not be undone: %s; asking again retries its undo: %w",
+			end.ID, key, end.LastError, end.Action, ErrConflict)
+	}
+	return nil
+}
+
+// observeSnapshotRun raises OperationFailed while a VM snapshot's undo
+// fails (snapshots may be left on an array), and resolves it when the run
+// is over.
+func (s *Service) observeSnapshotRun(r saga.Run) {
+	if r.State == saga.StateUndoing {
+		return
+	}
+	var p vmSnapshotPlan
+	if json.Unmarshal(r.Data, &p) != nil {
+		return
+	}
+	labels := map[string]string{"alertname": alert.OperationFailed, "severity": alert.Critical,
+		"operation": r.Kind, "vm": p.VM, "snapshot": p.Name}
+	ann := map[string]string{"summary": fmt.Sprintf("snapshot %s of vm %s could not be undone", p.Name, p.VM),
+		"error": r.LastError, "action": r.Action, "run": r.ID}
+	if s.alerts.Set(labels, ann, r.State == saga.StateFailed) && r.State == saga.StateFailed {
+		s.log.WithField("vm", p.VM).WithField("operation", r.ID).Error("a VM snapshot run failed and could not be undone: " + r.Action)
+	}
 }

@@ -2,10 +2,16 @@ package mobility
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 
+	"github.com/sanmob/sanmob/alert"
+	"github.com/sanmob/sanmob/array"
 	"github.com/sanmob/sanmob/lab"
+	"github.com/sanmob/sanmob/saga"
 )
 
 // TestVMSnapshotIsAllOrNone: a VM whose volumes live on two arrays is
@@ -72,4 +78,68 @@ func vmVolumes(t *testing.T, h *harness, id string) []string {
 		out = append(out, r.ID)
 	}
 	return out
+}
+
+// stuckSnapshots is an array whose DeleteSnapshot refuses while broken.
+type stuckSnapshots struct {
+	array.Driver
+	broken atomic.Bool
+}
+
+func (a *stuckSnapshots) DeleteSnapshot(ctx context.Context, id string) error {
+	if a.broken.Load() {
+		return fmt.Errorf("snapshot %s is held by a backup session: %w", id, array.ErrConflict)
+	}
+	return a.Driver.DeleteSnapshot(ctx, id)
+}
+
+// TestVMSnapshotWhoseUndoFails: when the snapshots taken on one array
+// cannot be deleted after another array refused, the run is failed, an
+// OperationFailed alert fires, and asking for the snapshot again answers a
+// conflict until the array lets go; then the undo is retried and the
+// snapshot taken.
+func TestVMSnapshotWhoseUndoFails(t *testing.T) {
+	cfg := lab.Small()
+	cfg.ArraysPerSite = 2
+	var first *stuckSnapshots
+	h := newHarnessLab(t, cfg, func(d array.Driver) array.Driver {
+		if first == nil {
+			first = &stuckSnapshots{Driver: d}
+			return first
+		}
+		return d
+	})
+	ctx := context.Background()
+	const vmID = "east-vm001"
+	for _, id := range []string{"east-arr1", "east-arr2"} {
+		v, err := h.svc.CreateVolume(ctx, VolumeSpec{Name: "snap-" + id, SizeBytes: gib, Array: id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := h.svc.Attach(ctx, AttachmentSpec{Volume: v.ID, Node: vmID}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first.broken.Store(true)
+	if err := h.world.InjectFault(lab.Fault{Target: "east-arr2", Op: lab.OpVolume, Count: 1, Kind: lab.KindFinal}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := h.svc.SnapshotVM(ctx, vmID, SnapshotSpec{Name: "weekly"})
+	var re *saga.RunError
+	if !errors.As(err, &re) || re.State != saga.StateFailed {
+		t.Fatalf("snapshot: %v, want a failed run", err)
+	}
+	if !firing(h, alert.OperationFailed) {
+		t.Fatal("no OperationFailed alert")
+	}
+	if _, err := h.svc.SnapshotVM(ctx, vmID, SnapshotSpec{Name: "weekly"}); !errors.Is(err, ErrConflict) || !strings.Contains(err.Error(), "backup session") {
+		t.Fatalf("again while the array still refuses: %v", err)
+	}
+	first.broken.Store(false)
+	if _, err := h.svc.SnapshotVM(ctx, vmID, SnapshotSpec{Name: "weekly"}); err != nil {
+		t.Fatalf("again once the array lets go: %v", err)
+	}
+	if firing(h, alert.OperationFailed) {
+		t.Fatal("OperationFailed still firing")
+	}
 }

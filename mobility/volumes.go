@@ -391,6 +391,9 @@ func (s *Service) SnapshotVM(ctx context.Context, vmID string, spec SnapshotSpec
 	}
 	p := vmSnapshotPlan{VM: vmID, Name: spec.Name, Groups: byArray}
 	key := vmID + "/" + spec.Name
+	if err := s.settleRun(ctx, sagaVMSnapshot, key); err != nil {
+		return nil, err
+	}
 	run, err := s.sagas.Submit(sagaVMSnapshot, key, p)
 	if err != nil {
 		return nil, fmt.Errorf("snapshot of vm %s: %w", vmID, err)

@@ -95,6 +95,12 @@ func (s *Service) checkDrift() {
 		// Unchanged zone DB and desired state: the last answer stands (on a
 		// 200,000-zone fabric the comparison is a tenth of a second).
 		st, _ := s.zoner.Stats(id)
+		// A read older than sanmob's own last commit there, or a fabric
+		// whose last read failed, would show sanmob's verified changes as
+		// drift: wait for a read that follows them.
+		if rs := f.Status.Load(); rs != nil && rs.Err != nil || o.At.Before(st.LastCommitAt) {
+			continue
+		}
 		memo := driftMemo{checksum: o.DB.Checksum, gen: st.Generation}
 		if last := s.drift[f.ID].Load(); last != nil && *last == memo {
 			continue

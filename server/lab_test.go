@@ -248,7 +248,7 @@ func TestLabFaults(t *testing.T) {
 	l = getJSON[list[labFault]](t, h, "/v1/lab/faults")
 	want := []labFault{
 		{Target: "west-arr1", Op: "mask", Rate: 0.5, Kind: "unavailable"},
-		{Target: "link:east-west", Op: "replicate", Count: 3, LatencyMs: 250, Kind: "unavailable"},
+		{Target: "link:east-west", Op: "replicate", Count: 3, LatencyMs: 250, Kind: ""},
 		{Target: "east-esx02", Op: "login", Count: 2, Kind: "final"},
 	}
 	if !slices.Equal(l.Items, want) {

@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"encoding"
 	"encoding/json"
 	"errors"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"reflect"
 	"sort"
 	"strconv"
 	"strings"
@@ -271,7 +273,7 @@ func bodyError(raw []byte, err error) error {
 				field = p
 			}
 		}
-		return &FieldErr{Field: field, Reason: "must be " + ute.Type.String() + ", not a JSON " + ute.Value}
+		return &FieldErr{Field: field, Reason: "must be " + jsonTypeName(ute.Type) + ", not a JSON " + ute.Value}
 	case errors.As(err, &se):
 		return &FieldErr{Reason: "malformed JSON: " + se.Error()}
 	case errors.Is(err, wwn.ErrInvalid):
@@ -381,4 +383,33 @@ func findBadWWN(v any, path string) string {
 		}
 	}
 	return ""
+}
+
+// jsonTypeName names a Go type as a client sees it in JSON: an object, an
+// array, a string, a number, true or false — never a Go package's name.
+func jsonTypeName(t reflect.Type) string {
+	if reflect.PointerTo(t).Implements(reflect.TypeFor[encoding.TextUnmarshaler]()) {
+		return "a string" // WWNs, times
+	}
+	switch t.Kind() {
+	case reflect.Struct, reflect.Map:
+		return "a JSON object"
+	case reflect.Slice, reflect.Array:
+		if t.Elem().Kind() == reflect.Uint8 {
+			return "a string"
+		}
+		return "a JSON array"
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Pointer:
+		return jsonTypeName(t.Elem())
+	}
+	return t.Kind().String()
 }

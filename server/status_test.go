@@ -13,14 +13,21 @@ import (
 	"github.com/sanmob/sanmob/array"
 	"github.com/sanmob/sanmob/compute"
 	"github.com/sanmob/sanmob/devices"
+	"github.com/sanmob/sanmob/errclass"
 	"github.com/sanmob/sanmob/fabric"
 	"github.com/sanmob/sanmob/fabric/wwn"
 	"github.com/sanmob/sanmob/mobility"
+	"github.com/sanmob/sanmob/saga"
 )
 
 // deviceWords is what a device said; every answer that stems from a device
 // must show it.
 const deviceWords = "controller A: LUN masking refused: host group hg7 is locked by session 42"
+
+// runErr is what Wait returns for a run that ended without doing its work.
+func runErr(state saga.State, err error) error {
+	return &saga.RunError{ID: "r1", Kind: "attachment", Key: "v1/n1", State: state, Step: "zone", Class: errclass.Of(err), Err: err}
+}
 
 // TestStatusOf maps every sentinel of every contract, the core's, a context
 // deadline and a device's own error through the REST edge (statusOf and
@@ -70,6 +77,14 @@ func TestStatusOf(t *testing.T) {
 		{"wwn invalid", fmt.Errorf("wwpn: %w", wwn.ErrInvalid), http.StatusBadRequest, false},
 		{"too large", &http.MaxBytesError{Limit: 1}, http.StatusRequestEntityTooLarge, false},
 		{"a bug", errors.New("mobility: index out of step"), http.StatusInternalServerError, false},
+		// What a saga run answers: its own errors are transient; a run undone
+		// or failed keeps the failed step's error, its class and its words.
+		{"saga busy", fmt.Errorf("attach v1/n1: %w", saga.ErrBusy), http.StatusServiceUnavailable, false},
+		{"saga stopped", fmt.Errorf("attach v1/n1: %w", saga.ErrStopped), http.StatusServiceUnavailable, false},
+		{"run undone: device refused", runErr(saga.StateUndone, dev("fabric", nil)), http.StatusBadGateway, true},
+		{"run undone: device busy", runErr(saga.StateUndone, dev("array", array.ErrUnavailable)), http.StatusServiceUnavailable, true},
+		{"run undone: device conflict", runErr(saga.StateUndone, dev("array", array.ErrConflict)), http.StatusConflict, true},
+		{"run failed: undo refused", runErr(saga.StateFailed, dev("array", nil)), http.StatusBadGateway, true},
 	}
 	s := &Server{}
 	for _, tc := range tests {

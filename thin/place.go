@@ -63,10 +63,14 @@ func (p Placer) Candidates(f Filter) []Candidate {
 // Place lists the pools f allows that admit a volume of size bytes, most
 // room first. Errors:
 //   - a FieldError on sizeBytes (inventory.ErrInvalid) when size is more
-//     than every pool of every array could hold even empty (Ceiling): a
-//     client's mistake that no waiting fixes. Decided only when every array
-//     has been observed and has pools, so that an array not yet read never
-//     makes a size look impossible;
+//     than every pool could hold even empty (Ceiling): a client's mistake
+//     that no waiting fixes. The pools are those of the array and the pool
+//     f names, when it names them (the client chose them), else of every
+//     array — not narrowed by site, so that a caller that tries its sites in
+//     turn (the CSI controller) hears "no room here" rather than "never",
+//     and goes on to the next. Decided only when every array has been
+//     observed and has pools, so that an array not yet read never makes a
+//     size look impossible;
 //   - array.ErrNoCapacity when no allowed pool has the room now: a *Refusal
 //     with the numbers of the pool with the most room, or, when no pool is
 //     observed at all, array.ErrNoCapacity itself.
@@ -78,7 +82,13 @@ func (p Placer) Place(f Filter, size int64) ([]Candidate, error) {
 			all = false
 			continue
 		}
+		if f.Array != "" && a.ID != f.Array {
+			continue
+		}
 		for _, pool := range a.Obs.Pools {
+			if f.Pool != "" && pool.ID != f.Pool {
+				continue
+			}
 			pools++
 			if c := Ceiling(pool, f.Thin); pools == 1 || c > biggest.Room {
 				biggest = Candidate{Array: a.ID, Site: a.Site, Pool: pool, Room: c}
@@ -86,8 +96,8 @@ func (p Placer) Place(f Filter, size int64) ([]Candidate, error) {
 		}
 	}
 	if all && pools > 0 && size > biggest.Room {
-		return nil, inventory.Invalid("sizeBytes", "%d bytes %s is more than any pool could ever hold: the largest, pool %s (array %s), holds at most %d even empty (%s)",
-			size, kind(f.Thin), biggest.Pool.ID, biggest.Array, biggest.Room, limits(biggest.Pool, f.Thin))
+		return nil, inventory.Invalid("sizeBytes", "%d bytes %s is more than any pool%s could ever hold: the largest, pool %s (array %s), holds at most %d even empty (%s)",
+			size, kind(f.Thin), ceilingScope(f), biggest.Pool.ID, biggest.Array, biggest.Room, limits(biggest.Pool, f.Thin))
 	}
 	cands := p.Candidates(f)
 	fit := slices.DeleteFunc(slices.Clone(cands), func(c Candidate) bool { return c.Room < size })
@@ -116,4 +126,15 @@ func (f Filter) String() string {
 		return ""
 	}
 	return " (" + strings.Join(parts, ", ") + ")"
+}
+
+// ceilingScope names the pools a ceiling was taken over.
+func ceilingScope(f Filter) string {
+	switch {
+	case f.Pool != "":
+		return " named (" + f.Pool + ")"
+	case f.Array != "":
+		return " of array " + f.Array
+	}
+	return ""
 }

@@ -116,3 +116,35 @@ func TestPlace(t *testing.T) {
 		})
 	}
 }
+
+// TestPlaceCeilingOfTheNamedPool: a size more than the pool (or array) the
+// client named could ever hold is the client's error, even when another
+// pool elsewhere could hold it; with only a site named it is "no room".
+func TestPlaceCeilingOfTheNamedPool(t *testing.T) {
+	small := array.Pool{ID: "small", PhysicalBytes: 1000, MaxOvercommit: 1}
+	big := array.Pool{ID: "big", PhysicalBytes: 10000, MaxOvercommit: 1}
+	p := Placer{Arrays: slices.Values([]Array{
+		{ID: "a1", Site: "east", Obs: &devices.ArrayObs{Pools: []array.Pool{small}}},
+		{ID: "a2", Site: "west", Obs: &devices.ArrayObs{Pools: []array.Pool{big}}},
+	})}
+	tests := []struct {
+		name    string
+		f       Filter
+		invalid bool
+	}{
+		{"pool named", Filter{Pool: "small", Thin: true}, true},
+		{"array named", Filter{Array: "a1", Thin: true}, true},
+		{"site only", Filter{Site: "east", Thin: true}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := p.Place(tt.f, 5000)
+			if got := errors.Is(err, inventory.ErrInvalid); got != tt.invalid {
+				t.Fatalf("Place(%+v, 5000) = %v; invalid %v, want %v", tt.f, err, got, tt.invalid)
+			}
+			if !tt.invalid && !errors.Is(err, array.ErrNoCapacity) {
+				t.Fatalf("Place(%+v, 5000) = %v, want no capacity", tt.f, err)
+			}
+		})
+	}
+}

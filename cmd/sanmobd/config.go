@@ -163,7 +163,7 @@ func (c *Config) validate() error {
 		// The whole lab world is checked here, before anything touches disk.
 		lc := c.labConfig()
 		if err := lc.Validate(); err != nil {
-			errs = append(errs, fmt.Errorf("lab: %w", err))
+			errs = append(errs, err) // the lab's errors name the lab
 		}
 		errs = append(errs, c.checkZoning(lc)...)
 		if _, err := c.vportPools(); err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/sanmob/sanmob/alert"
 	"github.com/sanmob/sanmob/internal/labwire"
 	"github.com/sanmob/sanmob/lab"
 	"github.com/sanmob/sanmob/mobility"
@@ -73,6 +74,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 		return err
 	}
 	defer csiLn.Close()
+	_, statErr := os.Stat(filepath.Join(d.cfg.DataDir, "store", "MANIFEST"))
+	storeExisted := statErr == nil
 	st, err := store.Open(store.Options{Dir: filepath.Join(d.cfg.DataDir, "store"), Logger: log})
 	if err != nil {
 		return err
@@ -89,7 +92,13 @@ func (d *Daemon) Run(ctx context.Context) error {
 
 	world, err := lab.New(d.cfg.labConfig())
 	if err != nil {
-		return fmt.Errorf("lab: %w", err)
+		return err // the lab's errors name the lab
+	}
+	if msg := world.Recovered(); msg != "" {
+		log.Warn("lab: " + msg)
+	}
+	if world.Fresh() && storeExisted && !d.cfg.LabReset {
+		log.WithField("dir", filepath.Join(d.cfg.DataDir, "lab")).Warn("the lab's devices start from the seed although the store holds records made against them: its device state was missing; expect drift and volumes reported missing")
 	}
 	defer func() {
 		if err := world.Close(); err != nil {
@@ -101,8 +110,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 	// Every device is built by the driver its Spec names, as a real one
 	// would be; today they are the lab's own (driver "lab").
 	fabrics, arrays := labwire.Specs(world)
+	// One alert manager for every raiser (the core today; thin and qdepth
+	// next) and, with issue 7, the sinks that deliver.
+	alerts := alert.NewManager(world.Clock(), 0)
 	mcfg, err := labwire.MobilityFrom(world, fabrics, arrays, mobility.Config{Store: st, Log: log, RefreshInterval: d.cfg.RefreshInterval,
-		ZonePolicies: d.cfg.zonePolicies(), ZoneMode: mode, VportPools: pools})
+		ZonePolicies: d.cfg.zonePolicies(), ZoneMode: mode, VportPools: pools, Alerts: alerts})
 	if err != nil {
 		return err
 	}

@@ -81,8 +81,12 @@ func (a labAPI) InjectFault(f server.LabFault) (server.LabFault, error) {
 		}
 		return f, err
 	}
-	if f.Kind == "" {
-		f.Kind = "unavailable"
+	// Echo the kind the lab keeps: a latency fault fails nothing and has
+	// none; a failing fault's defaults to unavailable.
+	if lf.Latency > 0 {
+		f.Kind = ""
+	} else if f.Kind == "" {
+		f.Kind = lab.KindUnavailable
 	}
 	return f, nil
 }
@@ -90,11 +94,8 @@ func (a labAPI) InjectFault(f server.LabFault) (server.LabFault, error) {
 func (a labAPI) Faults() []server.LabFault {
 	var out []server.LabFault
 	for _, f := range a.w.Faults() {
-		kind := f.Kind
-		if kind == "" {
-			kind = "unavailable"
-		}
-		out = append(out, server.LabFault{Target: f.Target, Op: f.Op, Count: f.Count, Rate: f.Rate, Kind: kind,
+		// The lab keeps a failing fault's kind, and none for a latency fault.
+		out = append(out, server.LabFault{Target: f.Target, Op: f.Op, Count: f.Count, Rate: f.Rate, Kind: f.Kind,
 			LatencyMs: float64(f.Latency) / float64(time.Millisecond)})
 	}
 	return out

@@ -14,14 +14,21 @@ import (
 	"github.com/sanmob/sanmob/array"
 	"github.com/sanmob/sanmob/compute"
 	"github.com/sanmob/sanmob/devices"
+	"github.com/sanmob/sanmob/errclass"
 	"github.com/sanmob/sanmob/fabric"
 	"github.com/sanmob/sanmob/inventory"
 	"github.com/sanmob/sanmob/mobility"
+	"github.com/sanmob/sanmob/saga"
 )
 
 // deviceWords is what a device said; a status that stems from a device must
 // show it.
 const deviceWords = "controller A: LUN masking refused: host group hg7 is locked by session 42"
+
+// runErr is what Wait returns for a run that ended without doing its work.
+func runErr(state saga.State, err error) error {
+	return &saga.RunError{ID: "r1", Kind: "attachment", Key: "v1/n1", State: state, Step: "zone", Class: errclass.Of(err), Err: err}
+}
 
 // TestToStatus maps every sentinel of every contract, the core's, context
 // errors and a device's own error through the CSI edge.
@@ -57,6 +64,11 @@ func TestToStatus(t *testing.T) {
 		{"field error", create, &inventory.FieldError{Field: "name", Reason: "too long"}, codes.InvalidArgument},
 		{"invalid", expand, wrap(mobility.ErrInvalid), codes.InvalidArgument},
 		{"array invalid", create, wrap(array.ErrInvalid), codes.InvalidArgument},
+		{"saga busy", publish, wrap(saga.ErrBusy), codes.Unavailable},
+		{"saga stopped", publish, wrap(saga.ErrStopped), codes.Unavailable},
+		{"run undone: device refused", publish, runErr(saga.StateUndone, dev("fabric", nil)), codes.FailedPrecondition},
+		{"run undone: device busy", publish, runErr(saga.StateUndone, dev("array", array.ErrUnavailable)), codes.Unavailable},
+		{"run failed: undo refused", unpublish, runErr(saga.StateFailed, dev("array", nil)), codes.FailedPrecondition},
 		{"no capacity", create, wrap(array.ErrNoCapacity), codes.ResourceExhausted},
 		{"no capacity to grow", expand, wrap(array.ErrNoCapacity), codes.ResourceExhausted},
 		{"volume not found", publish, wrap(mobility.ErrNotFound), codes.NotFound},
