@@ -10,7 +10,7 @@ LISTEN ?= 127.0.0.1:8080
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build run test verify floors unit bench fuzz clean tools
+.PHONY: all build run test verify floors unit bench bench-compare fuzz clean tools
 
 all: build
 
@@ -54,6 +54,11 @@ floors:
 # The figures recorded in BENCHMARKS.md.
 bench:
 	./scripts/bench.sh
+
+# Issue 9's before/after figures: bb634ca (in ../wt-old) against this tree,
+# alternating, in one run.
+bench-compare:
+	./scripts/bench-compare.sh
 
 # Short fuzzing runs of every parser.
 FUZZTIME ?= 20s

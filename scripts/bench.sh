@@ -24,6 +24,9 @@ $GO test -run '^$' -bench 'ControllerPublish' -benchtime 1x -count 3 ./server/cs
 $GO test -run '^$' -bench 'Publish' -benchtime 1x -count 3 ./mobility/ | tee -a "$out/publish.txt"
 $GO test -run '^$' -bench 'ArrayLarge' -count 1 ./lab/ | tee -a "$out/publish.txt"
 
+echo "## attach: synced store writes per attach (500 attaches, 1 and 50 clients, under strace); before/after: make bench-compare"
+./scripts/count-syncs.sh | tee "$out/syncs.txt"
+
 echo "## cold start parts: indexing a large fabric's zone members"
 $GO test -run '^$' -bench WWNIndex -benchmem -count 3 ./devices/ | tee "$out/index.txt"
 
@@ -35,7 +38,7 @@ $GO test -run '^$' -bench Topology -benchmem -count 3 ./inventory/ | tee "$out/m
 SANMOB_BENCH_LAB=large $GO test -run '^$' -bench Topology -benchmem -count 3 -timeout 20m ./inventory/ | tee -a "$out/mobility.txt"
 SANMOB_BENCH_LAB=large $GO test -run '^$' -bench Handlers -benchmem -count 3 -timeout 20m ./server/ | tee "$out/server.txt"
 
-echo "## daemon: cold start on the large lab, and topology vs /healthz over loopback"
+echo "## daemon: cold start on the large lab with a lab journal of 10,000 changes and of none (alternating), and topology vs /healthz over loopback (store with none)"
 $GO build -o bin/sanmobd ./cmd/sanmobd
 $GO build -o bin/sanmobbench ./cmd/sanmobbench
-./bin/sanmobbench --sanmobd bin/sanmobd --lab-size large | tee "$out/daemon.txt"
+./bin/sanmobbench --sanmobd bin/sanmobd --lab-size large --journal 10000,0 | tee "$out/daemon.txt"

@@ -7,6 +7,11 @@
 // each VM before: the first answer for a VM traces its paths, later ones
 // read the path table kept for it. The warm-up's own rate is printed too.
 //
+// With --journal N (or a list, --journal 0,10000), each store's lab is
+// given N journaled device changes after the daemon's first start, with the
+// daemon stopped (see journal.go), so that the measured cold starts replay
+// a journal of N changes; cold starts alternate between the stores.
+//
 // It builds nothing: it runs the sanmobd binary it is given, on a fresh data
 // dir, and only ever talks to 127.0.0.1.
 package main
@@ -48,12 +53,27 @@ func main() {
 	warmup := flag.Bool("warmup", true, "ask once for every VM's topology before the measured rounds, so that they measure a daemon whose path tables are built")
 	addr := flag.String("addr", "", "measure a daemon already running here (with --data-dir) instead of starting one; skips the start figures")
 	dataDir := flag.String("data-dir", "", "the running daemon's data dir, for its admin.token (with --addr)")
+	journalList := flag.String("journal", "0", "comma-separated numbers of lab device changes to journal (daemon stopped, after its first start) before the cold starts; one store each, cold starts alternate between them, the load rounds run against the last")
+	starts := flag.Int("starts", 3, "cold starts per store")
 	flag.Parse()
+	var journals []int
+	for _, f := range strings.Split(*journalList, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 0 {
+			fmt.Fprintf(os.Stderr, "sanmobbench: --journal %q: want non-negative numbers separated by commas\n", *journalList)
+			os.Exit(2)
+		}
+		journals = append(journals, n)
+	}
+	if *starts < 1 {
+		fmt.Fprintln(os.Stderr, "sanmobbench: --starts must be at least 1")
+		os.Exit(2)
+	}
 	var err error
 	if *addr != "" {
 		err = measureLoad(*addr, *dataDir, *rounds, *roundDur, *conc, *warmup, nil)
 	} else {
-		err = run(*bin, *size, *rounds, *roundDur, *conc, *warmup)
+		err = run(*bin, *size, *rounds, *roundDur, *conc, *warmup, journals, *starts)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "sanmobbench:", err)
@@ -150,44 +170,87 @@ func (d *daemon) peakRSS() (int64, error) {
 	return 0, errors.New("no VmHWM in /proc status")
 }
 
-func run(bin, size string, rounds int, roundDur time.Duration, conc int, warmup bool) error {
-	dir, err := os.MkdirTemp("", "sanmobbench-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-
-	d, first, err := start(bin, dir, size)
-	var cold time.Duration
-	if err != nil {
-		return err
-	}
-	rss1, _ := d.peakRSS()
-	if err := d.stop(); err != nil {
-		return err
-	}
-	// Cold starts on the store the first start filled. The first of them
-	// also pays for badger compacting what discovery just wrote, so the
-	// median of three is the figure.
-	var colds, rsss []float64
-	for i := range 3 {
-		d, cold, err = start(bin, dir, size)
+func run(bin, size string, rounds int, roundDur time.Duration, conc int, warmup bool, journals []int, starts int) error {
+	// One store per journal length, each filled by a first start
+	// (discovery), then given its journaled lab changes with the daemon
+	// stopped.
+	dirs := make([]string, len(journals))
+	for i, n := range journals {
+		dir, err := os.MkdirTemp("", "sanmobbench-")
 		if err != nil {
 			return err
 		}
-		rss, _ := d.peakRSS()
-		colds, rsss = append(colds, cold.Seconds()), append(rsss, float64(rss)/(1<<20))
-		fmt.Printf("cold start %d (store holds the %s lab): %.2f s to ready, peak RSS %.0f MiB\n", i+1, size, cold.Seconds(), float64(rss)/(1<<20))
-		if i < 2 {
-			if err := d.stop(); err != nil {
+		defer os.RemoveAll(dir)
+		dirs[i] = dir
+		d, first, err := start(bin, dir, size)
+		if err != nil {
+			return err
+		}
+		rss1, _ := d.peakRSS()
+		if err := d.stop(); err != nil {
+			return err
+		}
+		fmt.Printf("first start (discovery, %s lab): %.2f s to ready, peak RSS %.0f MiB\n", size, first.Seconds(), float64(rss1)/(1<<20))
+		took, reopen, vols, err := journalChanges(dir, size, n)
+		if err != nil {
+			return fmt.Errorf("journaling %d lab changes: %w", n, err)
+		}
+		if n > 0 {
+			st, _ := os.Stat(filepath.Join(dir, "lab", "journal"))
+			var sz int64
+			if st != nil {
+				sz = st.Size()
+			}
+			fmt.Printf("journaled %d lab device changes with the daemon stopped in %.1f s (journal %.1f MiB); the lab reopened in process (build + replay) in %.2f s, holding %d of the volumes made\n",
+				n, took.Seconds(), float64(sz)/(1<<20), reopen.Seconds(), vols)
+		}
+	}
+	// Cold starts on the stores the first starts filled, alternating
+	// between the stores so that each sees the same machine. The first
+	// start of each store also pays for badger compacting what discovery
+	// just wrote, so the median is the figure.
+	colds, rsss := make([][]float64, len(journals)), make([][]float64, len(journals))
+	var d *daemon
+	for r := range starts {
+		for i, n := range journals {
+			var cold time.Duration
+			var err error
+			d, cold, err = start(bin, dirs[i], size)
+			if err != nil {
 				return err
+			}
+			rss, _ := d.peakRSS()
+			colds[i], rsss[i] = append(colds[i], cold.Seconds()), append(rsss[i], float64(rss)/(1<<20))
+			fmt.Printf("cold start %d (store holds the %s lab, lab journal of %d changes): %.2f s to ready, peak RSS %.0f MiB\n", r+1, size, n, cold.Seconds(), float64(rss)/(1<<20))
+			if r < starts-1 || i < len(journals)-1 {
+				if err := d.stop(); err != nil {
+					return err
+				}
 			}
 		}
 	}
 	defer d.stop()
-	fmt.Printf("first start (discovery, %s lab): %.2f s to ready, peak RSS %.0f MiB\n", size, first.Seconds(), float64(rss1)/(1<<20))
-	fmt.Printf("cold start median of 3: %.2f s to ready, peak RSS %.0f MiB (max of 3)\n", median(colds), slices.Max(rsss))
-	return measureLoad(d.addr, dir, rounds, roundDur, conc, warmup, d)
+	for i, n := range journals {
+		fmt.Printf("cold start median of %d (lab journal of %d changes): %.2f s to ready (%.2f-%.2f), peak RSS %.0f MiB (max of %d)\n",
+			starts, n, median(colds[i]), slices.Min(colds[i]), slices.Max(colds[i]), slices.Max(rsss[i]), starts)
+	}
+	if len(journals) > 1 {
+		lo, hi := 0, 0
+		for i, n := range journals {
+			if n < journals[lo] {
+				lo = i
+			}
+			if n > journals[hi] {
+				hi = i
+			}
+		}
+		fmt.Printf("cold start, lab journal of %d changes vs of %d, ratio of medians: %.2f (%+.2f s)\n",
+			journals[hi], journals[lo], median(colds[hi])/median(colds[lo]), median(colds[hi])-median(colds[lo]))
+	}
+	if rounds == 0 {
+		return nil
+	}
+	return measureLoad(d.addr, dirs[len(dirs)-1], rounds, roundDur, conc, warmup, d)
 }
 
 // measureLoad alternates rounds of /healthz and topology load, so that both
