@@ -41,12 +41,12 @@ func (s *Service) attachSteps(r saga.Run) ([]saga.Step, error) {
 		if p.NodeKind == "vm" { // a host's HBAs log in by themselves: no step, no synced write
 			steps = append(steps, saga.Step{Name: "login", Do: s.stepLogin, Undo: s.stepLogout})
 		}
-		return append(steps, saga.Step{Name: "record", Do: s.stepRecord, Undo: s.stepForget}), nil
+		return append(steps, saga.Step{Name: "record", Do: s.stepRecord, Undo: s.stepForget, Local: true}), nil
 	case opDetach:
 		return []saga.Step{
 			{Name: "unmask", Do: s.stepUnmap, Undo: s.stepMap},
 			{Name: "unzone", Do: s.stepUnzone, Undo: s.stepZone},
-			{Name: "forget", Do: s.stepForget},
+			{Name: "forget", Do: s.stepForget, Local: true},
 		}, nil
 	}
 	return nil, fmt.Errorf("attachment run %s: unknown op %q", r.ID, p.Op)

@@ -8,13 +8,14 @@
 // # How a run moves
 //
 // Submit builds the plan (Register's function of the run) and writes the
-// record, every step pending and the run running, synced, before any step
-// is called. The executor then runs the steps one by one in its own
-// goroutine and context; before each Do it writes the step doing (with the
-// previous step's done in the same write), so a run of n steps costs 1 + n
-// + 1 synced writes when all goes well (the last write carries the last
-// step's done and the run's done). Exec.Save writes the run's data, synced,
-// before it returns.
+// record — the run running, its first step doing, the others pending —
+// synced, before any step is called. The executor then runs the steps one
+// by one in its own goroutine and context; before each later Do it writes
+// the step doing (with the previous step's done in the same write), except
+// before a Local step, which touches no device; so a run of n steps, l of
+// them Local, costs n − l + 1 synced writes when all goes well (the last
+// write carries the last steps' done and the run's done). Exec.Save writes
+// the run's data, synced, before it returns.
 //
 // A transient error (errclass) from Do is recorded and retried after an
 // exponential backoff, calling Do again, which must re-read the device's

@@ -255,6 +255,11 @@ func (e *Executor) submit(kind, key string, data any) (Run, *watch, error) {
 	for _, s := range steps {
 		r.Steps = append(r.Steps, StepRecord{Name: s.Name, State: StepPending})
 	}
+	if len(r.Steps) > 0 && !steps[0].Local {
+		// The record that creates the run also marks its first step doing,
+		// so the first device call costs no write of its own.
+		r.Steps[0].State, r.Steps[0].Attempts, r.Steps[0].StartedAt = StepDoing, 1, now
+	}
 
 	k := kindKey{kind, key}
 	e.mu.Lock()

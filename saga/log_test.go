@@ -134,7 +134,6 @@ func TestObserveEveryWrite(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{
-		"running [pending pending]",
 		"running [doing pending]",
 		"running [done doing]",
 		"undoing [done doing]", // b failed: the record says why before any undo

@@ -89,18 +89,24 @@ func (rn *runner) forward() bool {
 			rn.mu.Unlock()
 			continue
 		}
-		// The write that marks this step doing also carries the previous
-		// step's done: one synced write per transition boundary.
-		sr.State = StepDoing
-		sr.Attempts++
-		if sr.StartedAt.IsZero() {
-			sr.StartedAt = rn.now()
+		switch {
+		case i == 0 && !rn.resumed && sr.State == StepDoing:
+			// Submit's record already says so: no write before the call.
+		default:
+			// The write that marks this step doing also carries the
+			// previous step's done: one synced write per transition
+			// boundary; none before a step that touches no device.
+			sr.State = StepDoing
+			sr.Attempts++
+			if sr.StartedAt.IsZero() {
+				sr.StartedAt = rn.now()
+			}
+			if !s.Local && !rn.persistLocked() {
+				rn.mu.Unlock()
+				return false
+			}
 		}
-		ok := rn.persistLocked()
 		rn.mu.Unlock()
-		if !ok {
-			return false
-		}
 		log := rn.log.WithField("step", s.Name)
 		log.Debug("step doing")
 		err, halted := rn.attempt(i, s.Do, false)
@@ -125,7 +131,7 @@ func (rn *runner) forward() bool {
 		rn.run.LastError = err.Error()
 		rn.run.ErrorClass = class.String()
 		rn.run.FailedStep = s.Name
-		ok = rn.persistLocked()
+		ok := rn.persistLocked()
 		rn.mu.Unlock()
 		return ok
 	}

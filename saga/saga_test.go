@@ -5,10 +5,12 @@ import (
 	"errors"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/sanmob/sanmob/errclass"
+	"github.com/sanmob/sanmob/store"
 )
 
 func TestScriptedOutcomes(t *testing.T) {
@@ -556,5 +558,90 @@ func TestPanicIsFinal(t *testing.T) {
 	r, err := h.e.Do(waitCtx(t), "k", "x", nil)
 	if r.State != StateUndone || !errors.Is(err, ErrPanic) || errclass.Of(err) != errclass.Final {
 		t.Errorf("got %s, %v", r.State, err)
+	}
+}
+
+// TestLocalStepCostsNoWrite: a Local step is not marked doing by a write of
+// its own; a crash in the middle of it resumes from the step before it,
+// whose Do runs again, then the Local step's.
+func TestLocalStepCostsNoWrite(t *testing.T) {
+	dir := t.TempDir()
+	crash := make(chan struct{})
+	var dev, local atomic.Int32
+	plan := func(crashing bool) func(Run) ([]Step, error) {
+		return func(Run) ([]Step, error) {
+			return []Step{
+				{Name: "device", Do: func(context.Context, *Exec) error { dev.Add(1); return nil }},
+				{Name: "record", Local: true, Do: func(ctx context.Context, _ *Exec) error {
+					local.Add(1)
+					if crashing {
+						close(crash)
+						<-ctx.Done() // killed in the middle of it
+						return ctx.Err()
+					}
+					return nil
+				}},
+			}, nil
+		}
+	}
+	st := openStore(t, dir)
+	e, err := New(Config{Store: st, Clock: newAutoClock(), Log: quietLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Register("k", plan(true))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.Run(ctx) }()
+	r, err := e.Submit("k", "key", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-crash
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	var rec Run
+	if err := st.Get(RecordKind, r.ID, &rec); err != nil {
+		t.Fatal(err)
+	}
+	if rec.Steps[0].State != StepDoing || rec.Steps[1].State != StepPending {
+		t.Fatalf("record after a crash in the Local step: %+v; want the step before it doing", rec.Steps)
+	}
+	closeStore(t, st)
+
+	st = openStore(t, dir)
+	e, err = New(Config{Store: st, Clock: newAutoClock(), Log: quietLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Register("k", plan(false))
+	ctx, cancel = context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = e.Run(ctx) }()
+	end, err := e.Wait(waitCtx(t), r.ID)
+	if err != nil || end.State != StateDone {
+		t.Fatalf("resumed run: %+v, %v", end, err)
+	}
+	if dev.Load() != 2 || local.Load() != 2 {
+		t.Fatalf("device step ran %d times, local %d: want both twice", dev.Load(), local.Load())
+	}
+	closeStore(t, st)
+}
+
+func openStore(t *testing.T, dir string) *store.Store {
+	t.Helper()
+	st, err := store.Open(store.Options{Dir: dir, Logger: quietLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func closeStore(t *testing.T, st *store.Store) {
+	t.Helper()
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
 	}
 }

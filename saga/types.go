@@ -127,6 +127,12 @@ type Step struct {
 	Name string
 	Do   func(ctx context.Context, x *Exec) error
 	Undo func(ctx context.Context, x *Exec) error
+	// Local marks a step that touches no device, only sanmob's own store
+	// (the attachment record written at the end of an attach): no write
+	// marks it doing before its Do — the write that ends the run carries
+	// it. A crash in the middle of it resumes from the step before it,
+	// whose Do runs again, as any step's may.
+	Local bool
 }
 
 // Errors of the executor. Compare with errors.Is.
