@@ -225,7 +225,7 @@ func openJournal(dir string, hdr []byte) (*journal, [][]byte, error) {
 	}
 	j := &journal{f: f, path: path, good: int64(good)}
 	if torn != "" {
-		j.torn = fmt.Sprintf("dropped the torn last record of %s (%s): a crash cut its append short, before the change it held was acknowledged", path, torn)
+		j.torn = fmt.Sprintf("dropped the last record of %s (%s): most likely a crash cut its append short before the change it held was acknowledged, but a damaged last record looks the same — if it was acknowledged, that change is lost from the lab's devices (a reconcile shows what differs)", path, torn)
 	}
 	if _, err := f.Seek(int64(good), 0); err != nil {
 		return fail(fmt.Errorf("lab: %w", err))

@@ -2,10 +2,12 @@ package mobility
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
 
+	"github.com/sanmob/sanmob/errclass"
 	"github.com/sanmob/sanmob/fabric/wwn"
 	"github.com/sanmob/sanmob/inventory"
 	"github.com/sanmob/sanmob/saga"
@@ -110,7 +112,38 @@ func (s *Service) runErr(ctx context.Context, op, key, id string, err error) err
 	if ctx.Err() != nil {
 		return fmt.Errorf("%s of %s is still in progress (operation %s); ask again: %w", op, key, id, ErrUnavailable)
 	}
+	var re *saga.RunError
+	if errors.As(err, &re) && re.State == saga.StateFailed {
+		// Over, and not undone: the same answer as every later request
+		// gets (see failedErr).
+		undo := errclass.Of(re.UndoErr)
+		return errclass.Wrap(undo, fmt.Errorf("%s of %s failed and could not be undone; asking again retries the undo: %w: %w",
+			op, key, err, failedClass(undo)))
+	}
 	return err
+}
+
+// failedClass is the sentinel a request on a failed run answers with: the
+// undo's own class decides. An undo kept from finishing by a busy or
+// unreachable device is transient — asking again later retries it, and may
+// well succeed (503, CSI Unavailable); one a device refuses needs a person
+// first (409, CSI FailedPrecondition), and a quick retry would only hammer.
+func failedClass(undo errclass.Class) error {
+	if undo == errclass.Transient {
+		return ErrUnavailable
+	}
+	return ErrConflict
+}
+
+// undoClass is the class of the error that keeps a failed run's undo from
+// finishing, as its record says.
+func undoClass(r saga.Run) errclass.Class {
+	for _, st := range r.Steps {
+		if st.State == saga.StepFailed && st.ErrorClass == errclass.Transient.String() {
+			return errclass.Transient
+		}
+	}
+	return errclass.Final
 }
 
 // settle looks at what is there for key before a new operation op starts:
@@ -149,7 +182,7 @@ func (s *Service) settle(ctx context.Context, key, op string) (Attachment, bool,
 			// asking again soon will not help until a person acts.
 			return Attachment{}, true, fmt.Errorf("operation %s on %s failed (%s) and could not be undone: %s; "+
 				"once what blocks it is fixed, DELETE /v1/attachments/%s (or attach again) retries the undo: %w",
-				end.ID, key, end.LastError, end.Action, key, ErrConflict)
+				end.ID, key, end.LastError, end.Action, key, failedClass(undoClass(end)))
 		}
 	}
 	return Attachment{}, true, fmt.Errorf("%s keeps changing under this request: %w", key, ErrUnavailable)

@@ -152,6 +152,11 @@ func TestUndoThatFailsLeavesAFailedAttachmentAndAnAlert(t *testing.T) {
 	if !errors.As(err, &re) || re.State != saga.StateFailed || re.Action == "" {
 		t.Fatalf("err %v: want a failed run with an action", err)
 	}
+	// The array refuses the undo for good: a person must act first, so the
+	// answer is a conflict (409), not "try again soon".
+	if !errors.Is(err, ErrConflict) || errclass.Of(err) != errclass.Final {
+		t.Fatalf("err %v (class %v): want a final conflict", err, errclass.Of(err))
+	}
 	ats := h.svc.Attachments(v.ID)
 	if len(ats) != 1 || ats[0].State != StateFailed || ats[0].Action == "" || !strings.Contains(ats[0].LastError, "failed for good") {
 		t.Fatalf("attachments %+v: want one failed, with the zone's error and an action", ats)

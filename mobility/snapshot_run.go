@@ -39,6 +39,13 @@ func (s *Service) vmSnapshotSteps(r saga.Run) ([]saga.Step, error) {
 			Name: "snapshot " + aid,
 			Do: func(ctx context.Context, _ *saga.Exec) error {
 				_, err := s.snapshotGroup(ctx, aid, p.Name, specs)
+				if err != nil {
+					// What a refused or timed-out call may have left shows
+					// at once, not at the next refresh.
+					if a := s.arrays[aid]; a != nil {
+						s.readArrayNow(ctx, a)
+					}
+				}
 				return err
 			},
 			Undo: func(ctx context.Context, _ *saga.Exec) error {
@@ -46,6 +53,7 @@ func (s *Service) vmSnapshotSteps(r saga.Run) ([]saga.Step, error) {
 				if a == nil {
 					return nil
 				}
+				defer s.readArrayNow(ctx, a)
 				for _, sp := range specs {
 					c, cancel := context.WithTimeout(ctx, s.cfg.DriverTimeout)
 					err := a.Driver.DeleteSnapshot(c, sp.ID)
@@ -54,7 +62,6 @@ func (s *Service) vmSnapshotSteps(r saga.Run) ([]saga.Step, error) {
 						return deviceErr("array", aid, err)
 					}
 				}
-				s.readArrayNow(ctx, a)
 				return nil
 			},
 		})
@@ -81,7 +88,7 @@ func (s *Service) settleRun(ctx context.Context, kind, key string) error {
 		return s.runErr(ctx, kind, key, run.ID, err)
 	case end.State == saga.StateFailed:
 		return fmt.Errorf("operation %s on %s failed (%s) and could not be undone: %s; asking again retries its undo: %w",
-			end.ID, key, end.LastError, end.Action, ErrConflict)
+			end.ID, key, end.LastError, end.Action, failedClass(undoClass(end)))
 	}
 	return nil
 }

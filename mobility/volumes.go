@@ -235,7 +235,11 @@ func (s *Service) DeleteVolume(ctx context.Context, id string) error {
 		return notFound("volume", id)
 	}
 	if att := s.Attachments(id); len(att) > 0 {
-		return fmt.Errorf("volume %s is attached to %s; detach it first: %w", id, att[0].Node, ErrConflict)
+		if att[0].State == StateFailed {
+			return fmt.Errorf("volume %s has a failed attachment to %s (%s); DELETE /v1/attachments/%s/%s retries its undo, then delete the volume: %w",
+				id, att[0].Node, att[0].Action, id, att[0].Node, ErrConflict)
+		}
+		return fmt.Errorf("volume %s is attached to %s (%s); detach it first: %w", id, att[0].Node, att[0].State, ErrConflict)
 	}
 	if a := s.arrays[v.Array]; a != nil && !v.Missing {
 		c, cancel := context.WithTimeout(ctx, s.cfg.DriverTimeout)

@@ -186,9 +186,9 @@ func (rn *runner) undo() {
 		sr.State = StepFailed
 		sr.EndedAt = rn.now()
 		rn.run.State = StateFailed
-		rn.run.Action = fmt.Sprintf("undo of step %q still fails after %d attempts (%v): "+
+		rn.run.Action = fmt.Sprintf("undo of step %q still fails after %s (%v): "+
 			"check what the step left on the device and fix what blocks its undo, or remove it by hand, "+
-			"then retry run %s (its undo treats 'not found' as done)", s.Name, sr.UndoAttempts, err, rn.run.ID)
+			"then retry run %s (its undo treats 'not found' as done)", s.Name, attempts(sr.UndoAttempts), err, rn.run.ID)
 		if rn.orig == nil {
 			rn.orig = &storedError{msg: rn.run.LastError, class: parseClass(rn.run.ErrorClass)}
 		}
@@ -400,4 +400,12 @@ func (x *Exec) Save(v any) error {
 		return ErrStopped
 	}
 	return nil
+}
+
+// attempts says how many tries, in words.
+func attempts(n int) string {
+	if n == 1 {
+		return "1 attempt"
+	}
+	return fmt.Sprintf("%d attempts", n)
 }
