@@ -139,8 +139,15 @@ func New(cfg Config) (*Service, error) {
 		return nil, fmt.Errorf("mobility: zoning: %w", err)
 	}
 	inv.SetZoner(s.zoner)
+	bo := cfg.SagaBackoff
+	if bo.UndoAttempts == 0 {
+		// An undo kept from finishing leaves a run failed and pages a
+		// person: ride out a device's outage of about two minutes first
+		// (with the default backoff, capped at 30 s).
+		bo.UndoAttempts = 12
+	}
 	if s.sagas, err = saga.New(saga.Config{Store: cfg.Store, Clock: cfg.Clock, Log: cfg.Log,
-		Backoff: cfg.SagaBackoff, Observe: s.observeRun}); err != nil {
+		Backoff: bo, Observe: s.observeRun}); err != nil {
 		return nil, fmt.Errorf("mobility: %w", err)
 	}
 	s.sagas.Register(sagaAttachment, s.attachSteps)

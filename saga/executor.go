@@ -34,12 +34,16 @@ type Store interface {
 var _ Store = (*store.Store)(nil)
 
 // Backoff is the retry policy of a step's Do and Undo: a transient error is
-// retried after Initial, doubling up to Max, for at most Attempts calls in
-// all. Zero fields take the defaults (100ms, 30s, 5).
+// retried after Initial, doubling up to Max, for at most Attempts calls of a
+// Do in all, and UndoAttempts of an Undo. Zero fields take the defaults
+// (100ms, 30s, 5, and UndoAttempts as Attempts). An undo may deserve the
+// longer patience: giving up on a Do only undoes the run, giving up on an
+// Undo leaves it failed for a person.
 type Backoff struct {
-	Initial  time.Duration
-	Max      time.Duration
-	Attempts int
+	Initial      time.Duration
+	Max          time.Duration
+	Attempts     int
+	UndoAttempts int
 }
 
 // Config configures an Executor.
@@ -125,7 +129,7 @@ func New(cfg Config) (*Executor, error) {
 		cfg.Classify = errclass.Of
 	}
 	b := &cfg.Backoff
-	if b.Initial < 0 || b.Max < 0 || b.Attempts < 0 || cfg.StepTimeout < 0 {
+	if b.Initial < 0 || b.Max < 0 || b.Attempts < 0 || b.UndoAttempts < 0 || cfg.StepTimeout < 0 {
 		return nil, errors.New("saga: negative Backoff or StepTimeout")
 	}
 	if b.Initial == 0 {
@@ -139,6 +143,9 @@ func New(cfg Config) (*Executor, error) {
 	}
 	if b.Attempts == 0 {
 		b.Attempts = 5
+	}
+	if b.UndoAttempts == 0 {
+		b.UndoAttempts = b.Attempts
 	}
 	e := &Executor{
 		cfg:     cfg,

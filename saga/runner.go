@@ -237,7 +237,11 @@ func (rn *runner) attempt(i int, fn func(context.Context, *Exec) error, undo boo
 		sr := &rn.run.Steps[i]
 		sr.LastError = err.Error()
 		sr.ErrorClass = class.String()
-		if class != errclass.Transient || n >= bo.Attempts {
+		limit := bo.Attempts
+		if undo {
+			limit = bo.UndoAttempts
+		}
+		if class != errclass.Transient || n >= limit {
 			rn.mu.Unlock()
 			return err, false
 		}

@@ -645,3 +645,34 @@ func closeStore(t *testing.T, st *store.Store) {
 		t.Fatal(err)
 	}
 }
+
+// TestUndoHasItsOwnPatience: a transient error of an Undo is retried up to
+// UndoAttempts, not Attempts: giving up on an undo leaves the run failed.
+func TestUndoHasItsOwnPatience(t *testing.T) {
+	busy := errclass.New(errclass.Transient, "busy")
+	var undos atomic.Int32
+	st := openStore(t, t.TempDir())
+	defer closeStore(t, st)
+	e, err := New(Config{Store: st, Clock: newAutoClock(), Log: quietLog(),
+		Backoff: Backoff{Initial: time.Millisecond, Attempts: 2, UndoAttempts: 6}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Register("k", func(Run) ([]Step, error) {
+		return []Step{{Name: "s",
+			Do: func(context.Context, *Exec) error { return errors.New("refused") },
+			Undo: func(context.Context, *Exec) error {
+				if undos.Add(1) < 5 {
+					return busy
+				}
+				return nil
+			}}}, nil
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = e.Run(ctx) }()
+	r, err := e.Do(waitCtx(t), "k", "key", nil)
+	if r.State != StateUndone || undos.Load() != 5 {
+		t.Fatalf("run %s after %d undo calls (%v): want undone after 5", r.State, undos.Load(), err)
+	}
+}
