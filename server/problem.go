@@ -60,6 +60,7 @@ var problemTitles = map[int]string{
 	http.StatusRequestEntityTooLarge: "too-large",
 	http.StatusUnsupportedMediaType:  "unsupported-media-type",
 	http.StatusUnprocessableEntity:   "not-feasible",
+	http.StatusNotImplemented:        "not-implemented",
 	http.StatusInsufficientStorage:   "no-capacity",
 	http.StatusRequestTimeout:        "request-timeout",
 	http.StatusBadGateway:            "device-refused",
@@ -110,6 +111,8 @@ func statusOf(err error) int {
 		return http.StatusConflict
 	case errors.Is(err, array.ErrNoCapacity), errors.Is(err, fabric.ErrFull):
 		return http.StatusInsufficientStorage
+	case errors.Is(err, mobility.ErrNotFeasible):
+		return http.StatusUnprocessableEntity
 	case errclass.IsTransient(err):
 		return http.StatusServiceUnavailable
 	case mobility.FromDevice(err):
@@ -141,6 +144,10 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	var fe *inventory.FieldError
 	var be *FieldErr
+	var nf *mobility.NotFeasibleError
+	if errors.As(err, &nf) {
+		p.Reasons = nf.Reasons()
+	}
 	switch {
 	case errors.As(err, &fe):
 		p.InvalidParams = []InvalidParam{{Name: fe.Field, Reason: fe.Reason}}

@@ -107,3 +107,19 @@ func (s *Server) deleteAttachment(w http.ResponseWriter, r *http.Request) {
 	}
 	w.WriteHeader(http.StatusNoContent)
 }
+
+func (s *Server) createMigration(w http.ResponseWriter, r *http.Request) {
+	var spec mobility.MigrationSpec
+	if err := decode(w, r, &spec); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	plan, err := s.mob.PlanMove(spec)
+	if err == nil && !spec.DryRun {
+		// Say so plainly rather than pretend: the plan is real, the move is not yet.
+		writeProblem(w, r, newProblem(http.StatusNotImplemented,
+			"running a migration is not in this build yet; POST it with \"dryRun\": true for its plan and estimate"))
+		return
+	}
+	s.reply(w, r, http.StatusOK, plan, err)
+}

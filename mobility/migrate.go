@@ -1,0 +1,116 @@
+package mobility
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/sanmob/sanmob/errclass"
+)
+
+// ErrNotFeasible: a planned move may not run; the error is a
+// *NotFeasibleError that lists every reason. Final: nothing changes by
+// asking again until the world does.
+var ErrNotFeasible = errclass.New(errclass.Final, "not feasible")
+
+// MigrationSpec asks to move a VM to another host (POST /v1/migrations).
+type MigrationSpec struct {
+	VM              string `json:"vm"`
+	DestinationHost string `json:"destinationHost"`
+	// Mode is live (the default) or cold.
+	Mode string `json:"mode,omitempty"`
+	// DryRun plans the move and returns the plan without starting it.
+	DryRun bool `json:"dryRun,omitempty"`
+	// DestinationArray, for a cross-site move, is the array the volumes
+	// are copied to; empty picks the one with the most room at the
+	// destination host's site.
+	DestinationArray string `json:"destinationArray,omitempty"`
+}
+
+// MigrationPlan is a planned move: where from and to, and the plan.
+type MigrationPlan struct {
+	VM              string `json:"vm"`
+	SourceHost      string `json:"sourceHost"`
+	DestinationHost string `json:"destinationHost"`
+	Mode            string `json:"mode"`
+	Plan
+}
+
+// NotFeasibleError is a plan that may not run, with its reasons.
+type NotFeasibleError struct{ Plan MigrationPlan }
+
+func (e *NotFeasibleError) Error() string {
+	return fmt.Sprintf("moving vm %s to host %s is not feasible: %s", e.Plan.VM, e.Plan.DestinationHost, strings.Join(e.Plan.Reasons, "; "))
+}
+
+// Unwrap makes errors.Is(err, ErrNotFeasible) true.
+func (e *NotFeasibleError) Unwrap() error { return ErrNotFeasible }
+
+// Reasons lists why the move may not run.
+func (e *NotFeasibleError) Reasons() []string { return e.Plan.Reasons }
+
+// PlanMove plans moving a VM (PlanMigration over the inventory and the
+// devices as last observed): its kind, every reason it may not run, and its
+// estimate. Errors: a FieldError for a bad spec, ErrNotFound for an
+// unknown VM, host or array, a *NotFeasibleError (ErrNotFeasible) that
+// carries the plan when the move may not run, ErrConflict when the VM is
+// already moving.
+func (s *Service) PlanMove(spec MigrationSpec) (MigrationPlan, error) {
+	switch {
+	case spec.VM == "":
+		return MigrationPlan{}, invalid("vm", "required")
+	case spec.DestinationHost == "":
+		return MigrationPlan{}, invalid("destinationHost", "required")
+	case spec.Mode != "" && spec.Mode != ModeLive && spec.Mode != ModeCold:
+		return MigrationPlan{}, invalid("mode", "must be %s or %s, not %q", ModeLive, ModeCold, spec.Mode)
+	}
+	if spec.Mode == "" {
+		spec.Mode = ModeLive
+	}
+	vm, err := s.VM(spec.VM)
+	if err != nil {
+		return MigrationPlan{}, err
+	}
+	src, err := s.Host(vm.Host)
+	if err != nil {
+		return MigrationPlan{}, fmt.Errorf("vm %s's host: %w", vm.ID, err)
+	}
+	dst, err := s.Host(spec.DestinationHost)
+	if err != nil {
+		return MigrationPlan{}, err
+	}
+	if spec.DestinationArray != "" {
+		if _, ok := s.arrays[spec.DestinationArray]; !ok {
+			return MigrationPlan{}, notFound("array", spec.DestinationArray)
+		}
+	}
+	in := PlanInput{VM: vm, SourceHost: src, DestHost: dst, Links: s.Links(), Mode: spec.Mode,
+		DestArray: spec.DestinationArray, Arrays: map[string]PlanArray{}}
+	for _, r := range vm.Volumes {
+		v, err := s.Volume(r.ID)
+		if errors.Is(err, ErrNotFound) {
+			continue // the planner names what it misses
+		}
+		if err != nil {
+			return MigrationPlan{}, err
+		}
+		in.Volumes = append(in.Volumes, v)
+	}
+	for _, id := range s.arrIDs {
+		a := s.arrays[id]
+		pa := PlanArray{Site: a.Site}
+		if o := a.Obs.Load(); o != nil {
+			pa.Pools = o.Pools
+		}
+		in.Arrays[id] = pa
+	}
+	// No migration runs yet (issue 10 builds them): no VM is moving.
+	p := MigrationPlan{VM: vm.ID, SourceHost: src.ID, DestinationHost: dst.ID, Mode: spec.Mode, Plan: PlanMigration(in)}
+	switch {
+	case p.Conflict:
+		return p, fmt.Errorf("vm %s: %s: %w", vm.ID, ReasonMoving, ErrConflict)
+	case !p.Feasible:
+		return p, &NotFeasibleError{Plan: p}
+	}
+	return p, nil
+}
