@@ -286,6 +286,11 @@ func (s *Service) Detach(ctx context.Context, volume, nodeID string) error {
 	p := attachPlan{Op: opDetach, Volume: rec.Volume, Node: rec.Node, NodeKind: rec.NodeKind, Array: rec.Array,
 		HostGroup: rec.HostGroup, LUN: rec.LUN, Fabrics: rec.Fabrics, Intents: rec.Intents,
 		Initiators: rec.Initiators, TargetPorts: rec.TargetPorts, PublishContext: rec.PublishContext, CreatedAt: rec.CreatedAt}
+	if len(p.Initiators) == 0 || len(p.TargetPorts) == 0 {
+		// A record written before attachments kept their map: the undo of
+		// the unmask (a re-map) needs it, so rebuild it as Attach made it.
+		p.Initiators, p.TargetPorts = s.mapOfOldRecord(rec)
+	}
 	run, err := s.sagas.Submit(sagaAttachment, key, p)
 	if err != nil {
 		return fmt.Errorf("detach %s: %w", key, err)
@@ -294,4 +299,21 @@ func (s *Service) Detach(ctx context.Context, volume, nodeID string) error {
 		return s.runErr(ctx, opDetach, key, run.ID, err)
 	}
 	return nil
+}
+
+// mapOfOldRecord rebuilds the initiators and target ports of an attachment
+// recorded before records kept them: the node's initiators and the targets
+// of its zone intents, in the order Attach uses.
+func (s *Service) mapOfOldRecord(rec *attachRecord) (inits, targets []wwn.WWN) {
+	if n, err := s.nodeOf(rec.Node); err == nil {
+		for _, fid := range sortedKeys(n.initiators) {
+			inits = append(inits, n.initiators[fid]...)
+		}
+	}
+	for _, in := range rec.Intents {
+		if !slices.Contains(targets, in.Target) {
+			targets = append(targets, in.Target)
+		}
+	}
+	return inits, targets
 }

@@ -3,6 +3,7 @@ package mobility
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -272,5 +273,49 @@ func TestAttachResumesAfterACrash(t *testing.T) {
 	run := mustRun(t, h, at.Operation)
 	if run.Resumed != 1 {
 		t.Fatalf("run resumed %d times, want 1", run.Resumed)
+	}
+}
+
+// TestDetachOfAnAttachmentRecordedBeforeSagas: an attachment recorded by an
+// older build (no state, no initiators or target ports in the record) is
+// loaded as attached and detaches cleanly; its map is rebuilt for the undo.
+func TestDetachOfAnAttachmentRecordedBeforeSagas(t *testing.T) {
+	h := newHarness(t, nil)
+	ctx := context.Background()
+	v, err := h.svc.CreateVolume(ctx, VolumeSpec{Name: "old-record", SizeBytes: gib, Site: "east"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.svc.Attach(ctx, AttachmentSpec{Volume: v.ID, Node: "east-esx03"}); err != nil {
+		t.Fatal(err)
+	}
+	// Rewrite the record as the older build wrote it.
+	var rec attachRecord
+	key := attachKey(v.ID, "east-esx03")
+	if err := h.st.Get(kindAttachment, key, &rec); err != nil {
+		t.Fatal(err)
+	}
+	want := rec
+	rec.State, rec.Operation, rec.Initiators, rec.TargetPorts = "", "", nil, nil
+	if err := h.st.Put(kindAttachment, key, rec); err != nil {
+		t.Fatal(err)
+	}
+	h.reopen(t)
+	ats := h.svc.Attachments(v.ID)
+	if len(ats) != 1 || ats[0].State != StateAttached {
+		t.Fatalf("old record loaded as %+v", ats)
+	}
+	h.svc.RLock()
+	got := h.svc.attachments[key]
+	h.svc.RUnlock()
+	inits, targets := h.svc.mapOfOldRecord(got)
+	if !slices.Equal(inits, want.Initiators) || !slices.Equal(targets, want.TargetPorts) {
+		t.Fatalf("rebuilt map %v %v, the attach made %v %v", inits, targets, want.Initiators, want.TargetPorts)
+	}
+	if err := h.svc.Detach(ctx, v.ID, "east-esx03"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := mappingOf(h.world, "east-arr1", v.ID, "sm-host-east-esx03"); ok {
+		t.Fatal("mapping left after the detach")
 	}
 }
