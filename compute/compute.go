@@ -7,12 +7,18 @@ import (
 	"github.com/sanmob/sanmob/fabric/wwn"
 )
 
-// Errors a Driver wraps, each carrying its class (errclass): ErrUnavailable
-// is transient, ErrNotFound is not-found; anything else a driver returns is
-// final.
+// Errors a Driver (or a Mover) wraps, each carrying its class (errclass):
+// ErrUnavailable is transient, ErrNotFound is not-found, ErrInvalid and
+// ErrConflict are final; anything else a driver returns is final.
 var (
 	ErrNotFound    = errclass.New(errclass.NotFound, "compute: not found")
 	ErrUnavailable = errclass.New(errclass.Transient, "compute: unavailable")
+	// ErrInvalid: the request can never succeed as asked (an unknown move
+	// mode, say).
+	ErrInvalid = errclass.New(errclass.Final, "compute: invalid")
+	// ErrConflict: the request contradicts the VM's state (a cold move of a
+	// VM that is powered on, a live move of one that is off).
+	ErrConflict = errclass.New(errclass.Final, "compute: conflict")
 )
 
 // Classify is THE place that decides the class of an error a compute Driver
@@ -59,10 +65,62 @@ type VM struct {
 	Host   string  `json:"host"`
 	Vports []Vport `json:"vports"`
 	Shares int     `json:"shares"` // I/O shares (SIOC-style), 1000 = normal
+	// Power is PowerOn or PowerOff; empty when the driver does not say.
+	Power string `json:"power,omitempty"`
+	// MemoryBytes is the VM's configured memory, what a live move copies;
+	// 0 when the driver does not say.
+	MemoryBytes int64 `json:"memoryBytes,omitempty"`
 }
+
+// Power states of a VM.
+const (
+	PowerOn  = "on"
+	PowerOff = "off"
+)
+
+// MoveMode is how a Mover moves a VM.
+type MoveMode string
+
+// Move modes.
+const (
+	// MoveLive moves a running VM: its memory is copied to the destination
+	// while it runs, then a brief switchover stops it at the source and
+	// resumes it at the destination.
+	MoveLive MoveMode = "live"
+	// MoveCold moves a VM that is powered off: only its registration moves.
+	MoveCold MoveMode = "cold"
+)
+
+// Valid reports whether m is MoveLive or MoveCold.
+func (m MoveMode) Valid() bool { return m == MoveLive || m == MoveCold }
 
 // Driver is the hypervisor manager's read side.
 type Driver interface {
 	Hosts(ctx context.Context) ([]Host, error)
 	VMs(ctx context.Context) ([]VM, error)
+}
+
+// Mover is a compute Driver that can also move VMs between hosts and power
+// them: an optional capability, found with a type assertion. Every method
+// honours ctx; a ctx that ends while a move runs abandons it (the VM stays
+// where VMs() says) and returns ctx's error, which Classify calls transient.
+type Mover interface {
+	Driver
+	// Move moves vm to host: MoveLive keeps it running (its memory is
+	// copied, then a brief switchover), MoveCold needs it powered off. A
+	// VM already on host is a no-op, so a retry after a transient error is
+	// safe. Errors: ErrNotFound (no such vm or host); ErrUnavailable
+	// (transient: busy, or the outcome is unknown — the move may have
+	// applied or still be in progress; read VMs() to learn where it runs);
+	// ErrInvalid (an unknown mode) and ErrConflict (a cold move of a VM that
+	// is on, a live move of one that is off, or host refuses it), both
+	// final; any other error is final too: the VM did not move.
+	Move(ctx context.Context, vm, host string, mode MoveMode) error
+	// PowerOff powers vm off; a VM already off is a no-op. Errors:
+	// ErrNotFound, ErrUnavailable (transient, outcome unknown: read VMs()),
+	// anything else final.
+	PowerOff(ctx context.Context, vm string) error
+	// PowerOn powers vm on where it is; a VM already on is a no-op. Errors
+	// as PowerOff.
+	PowerOn(ctx context.Context, vm string) error
 }

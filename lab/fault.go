@@ -30,6 +30,8 @@ const (
 	OpVolume    = "volume"    // creating, expanding or deleting a volume or snapshot
 	OpLogin     = "login"     // a vport logging in (FDISC) or out
 	OpReplicate = "replicate" // copying data between arrays over a link
+	OpMove      = "move"      // moving a VM between hosts (source and destination host)
+	OpPower     = "power"     // powering a VM off or on (its host)
 	OpRead      = "read"
 	OpAny       = "any"
 )
@@ -51,7 +53,7 @@ const (
 // disturbs the hypervisor manager's reads, whose inventory spans that host.
 type Fault struct {
 	Target  string        // fabric id, array id, host id, or "link:SITE-SITE"; required
-	Op      string        // commit|zone|mask|volume|login|replicate|read|any; required
+	Op      string        // commit|zone|mask|volume|login|replicate|move|power|read|any; required
 	Count   int           // the next Count matching ops; or
 	Rate    float64       // a share in (0,1] of them, drawn from the world's seeded RNG, with no limit (one of Count and Rate)
 	Latency time.Duration // > 0: delay matching ops by this much virtual time instead of failing them
@@ -78,7 +80,7 @@ const anyHost = "\x00host"
 var opsByTarget = map[targetKind][]string{
 	fabricTarget: {OpCommit, OpZone, OpLogin, OpRead, OpAny},
 	arrayTarget:  {OpVolume, OpMask, OpReplicate, OpRead, OpAny},
-	hostTarget:   {OpLogin, OpRead, OpAny},
+	hostTarget:   {OpLogin, OpMove, OpPower, OpRead, OpAny},
 	linkTarget:   {OpReplicate, OpAny},
 }
 
@@ -129,7 +131,7 @@ func (w *World) checkFault(f Fault) (activeFault, error) {
 	switch f.Op {
 	case "":
 		return invalid("op is required")
-	case OpCommit, OpZone, OpMask, OpVolume, OpLogin, OpReplicate, OpRead, OpAny:
+	case OpCommit, OpZone, OpMask, OpVolume, OpLogin, OpReplicate, OpMove, OpPower, OpRead, OpAny:
 	default:
 		return invalid("unknown op %q", f.Op)
 	}

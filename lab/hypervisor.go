@@ -39,7 +39,9 @@ type vm struct {
 	id        string
 	host      int32
 	shares    int32
-	poweredOn time.Duration // when its active vports logged in
+	poweredOn time.Duration // when its active vports logged in, or it was last powered on
+	off       bool          // powered off (Mover.PowerOff); the built world's VMs all run
+	moving    bool          // a Move of it is under way (not kept: a crash abandons it)
 	vp        [2][2]vport
 }
 
@@ -93,7 +95,8 @@ func (h *Hypervisor) VMs(ctx context.Context) ([]compute.VM, error) {
 					HBA: p.hba, Set: vportSets[s], Active: p.active}
 			}
 		}
-		out[i] = compute.VM{ID: v.id, Name: v.id, Host: hst.id, Vports: ps, Shares: int(v.shares)}
+		out[i] = compute.VM{ID: v.id, Name: v.id, Host: hst.id, Vports: ps, Shares: int(v.shares),
+			Power: v.power(), MemoryBytes: memoryOf(v.id)}
 	}
 	return out, nil
 }

@@ -108,7 +108,7 @@ const (
 // op is one journal record after the header: one change of one device.
 type op struct {
 	Kind string        `json:"op"`
-	Dev  string        `json:"dev"` // fabric or array id
+	Dev  string        `json:"dev"` // fabric or array id; a VM's id for the hypervisor's changes (mover.go)
 	At   time.Duration `json:"at"`  // virtual time since the epoch when it applied
 	// Zoning: the zones a commit put and the names it (or DeleteZone) deleted.
 	Cfg string        `json:"cfg,omitempty"`
@@ -125,6 +125,9 @@ type op struct {
 	Group     string               `json:"group,omitempty"`
 	Snapshots []array.SnapshotSpec `json:"snapshots,omitempty"`
 	Map       *array.MapSpec       `json:"map,omitempty"`
+	// The hypervisor: where a moved VM runs, a VM's power state.
+	Host  string `json:"host,omitempty"`
+	Power string `json:"power,omitempty"`
 }
 
 // now is the virtual time since the epoch: during replay, the time of the
@@ -326,6 +329,9 @@ func (w *World) replay(ops []op) (time.Duration, error) {
 // replayOne applies one change; zoning changes go to zone, to be applied
 // together at the end.
 func (w *World) replayOne(o *op, zone func(*Switch)) error {
+	if o.Kind == opMoveVM || o.Kind == opPowerVM {
+		return w.hv.replayOne(o)
+	}
 	if s, ok := w.Switch(o.Dev); ok {
 		switch o.Kind {
 		case opCommit, opDelZone:
