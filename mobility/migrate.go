@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/sanmob/sanmob/errclass"
+	"github.com/sanmob/sanmob/inventory"
 )
 
 // ErrNotFeasible: a planned move may not run; the error is a
@@ -104,7 +105,11 @@ func (s *Service) PlanMove(spec MigrationSpec) (MigrationPlan, error) {
 		}
 		in.Arrays[id] = pa
 	}
-	// No migration runs yet (issue 10 builds them): no VM is moving.
+	if _, moving, err := s.sagas.Active(sagaMigration, vm.ID); err != nil {
+		return MigrationPlan{}, inventory.StoreErr(err)
+	} else if moving {
+		in.Moving = true
+	}
 	p := MigrationPlan{VM: vm.ID, SourceHost: src.ID, DestinationHost: dst.ID, Mode: spec.Mode, Plan: PlanMigration(in)}
 	switch {
 	case p.Conflict:

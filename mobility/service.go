@@ -152,6 +152,7 @@ func New(cfg Config) (*Service, error) {
 	}
 	s.sagas.Register(sagaAttachment, s.attachSteps)
 	s.sagas.Register(sagaVMSnapshot, s.vmSnapshotSteps)
+	s.sagas.Register(sagaMigration, s.migrationSteps)
 	return s, nil
 }
 

@@ -279,6 +279,8 @@ func TestOpenAPIOperationsAnswer(t *testing.T) {
 	snap := wantJSON[map[string]any](t, h.do(server.RoleAdmin, "POST", "/v1/volumes/oa-vol2/snapshots", map[string]any{"name": "oa-snap"}), http.StatusCreated)
 	wantJSON[map[string]any](t, h.do(server.RoleAdmin, "POST", "/v1/attachments", map[string]any{"volume": "oa-vol2", "node": "east-esx01"}), http.StatusCreated)
 	existing["snapshots"] = snap["id"].(string)
+	mig := wantJSON[map[string]any](t, h.do(server.RoleAdmin, "POST", "/v1/migrations", map[string]any{"vm": "east-vm002", "destinationHost": otherEastHost(t, h, "east-vm002")}), http.StatusCreated)
+	existing["migrations"] = mig["id"].(string)
 	deletes["volumes"], deletes["snapshots"] = "oa-vol", snap["id"].(string)
 	deletes["attachments"], deletes["oa-vol2"] = "oa-vol2", "east-esx01" // {node} follows the volume
 

@@ -113,6 +113,8 @@ func statusOf(err error) int {
 		return http.StatusInsufficientStorage
 	case errors.Is(err, mobility.ErrNotFeasible):
 		return http.StatusUnprocessableEntity
+	case errors.Is(err, mobility.ErrNotImplemented):
+		return http.StatusNotImplemented
 	case errclass.IsTransient(err):
 		return http.StatusServiceUnavailable
 	case mobility.FromDevice(err):

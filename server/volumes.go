@@ -114,12 +114,24 @@ func (s *Server) createMigration(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	plan, err := s.mob.PlanMove(spec)
-	if err == nil && !spec.DryRun {
-		// Say so plainly rather than pretend: the plan is real, the move is not yet.
-		writeProblem(w, r, newProblem(http.StatusNotImplemented,
-			"running a migration is not in this build yet; POST it with \"dryRun\": true for its plan and estimate"))
+	if spec.DryRun {
+		plan, err := s.mob.PlanMove(spec)
+		s.reply(w, r, http.StatusOK, plan, err)
 		return
 	}
-	s.reply(w, r, http.StatusOK, plan, err)
+	m, err := s.mob.StartMigration(spec)
+	if err == nil {
+		w.Header().Set("Location", "/v1/migrations/"+m.ID)
+	}
+	s.reply(w, r, http.StatusCreated, m, err)
+}
+
+func (s *Server) listMigrations(w http.ResponseWriter, r *http.Request) {
+	ms, err := s.mob.Migrations()
+	s.reply(w, r, http.StatusOK, List[mobility.Migration]{Items: ms}, err)
+}
+
+func (s *Server) getMigration(w http.ResponseWriter, r *http.Request) {
+	m, err := s.mob.Migration(vars(r)["id"])
+	s.reply(w, r, http.StatusOK, m, err)
 }

@@ -1,0 +1,329 @@
+package mobility
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/sanmob/sanmob/compute"
+	"github.com/sanmob/sanmob/fabric/wwn"
+	"github.com/sanmob/sanmob/inventory"
+	"github.com/sanmob/sanmob/saga"
+)
+
+// sagaMigration is the saga kind of a VM's move, keyed by the VM: at most
+// one move of a VM at a time.
+const sagaMigration = "migration"
+
+// moveVport is one NPIV vport a migration logs in or out, and through which
+// physical HBA port.
+type moveVport struct {
+	Fabric string  `json:"fabric"`
+	WWPN   wwn.WWN `json:"wwpn"`
+	WWNN   wwn.WWN `json:"wwnn"`
+	HBA    wwn.WWN `json:"hba"`
+	Max    int     `json:"maxVports"`
+}
+
+// migrationPlan is a migration run's data: every choice made before the
+// first device call.
+type migrationPlan struct {
+	VM         string      `json:"vm"`
+	SourceHost string      `json:"sourceHost"`
+	DestHost   string      `json:"destinationHost"`
+	Mode       string      `json:"mode"`
+	Kind       string      `json:"kind"`
+	Estimate   Estimate    `json:"estimate"`
+	Idle       []moveVport `json:"idle"`      // the idle set, logged in through the destination's HBAs
+	Active     []moveVport `json:"active"`    // the active set, logged out of the source's HBAs at the end
+	CreatedAt  time.Time   `json:"createdAt"` //
+}
+
+// MigrationStep is one step of a migration as the API shows it.
+type MigrationStep struct {
+	Name      string     `json:"name"`
+	State     string     `json:"state"` // pending|running|done|failed|undone
+	StartedAt *time.Time `json:"startedAt,omitempty"`
+	EndedAt   *time.Time `json:"endedAt,omitempty"`
+	Error     string     `json:"error,omitempty"`
+}
+
+// Migration is API.md's migration object.
+type Migration struct {
+	ID              string          `json:"id"`
+	VM              string          `json:"vm"`
+	SourceHost      string          `json:"sourceHost"`
+	DestinationHost string          `json:"destinationHost"`
+	Mode            string          `json:"mode"`
+	Kind            string          `json:"kind"`
+	Phase           string          `json:"phase"` // running|rolling-back|succeeded|rolled-back|failed
+	Steps           []MigrationStep `json:"steps"`
+	Estimate        Estimate        `json:"estimate"`
+	Error           string          `json:"error,omitempty"`
+	Action          string          `json:"action,omitempty"`
+	CreatedAt       time.Time       `json:"createdAt"`
+	UpdatedAt       time.Time       `json:"updatedAt"`
+}
+
+// ErrNotImplemented: a kind of move this build cannot run yet.
+var ErrNotImplemented = errors.New("not implemented")
+
+// StartMigration plans a move and, when it may run, starts it as a saga
+// run and returns it at once (phase running): same-fabric moves only in this
+// build — the VM's idle vport set logs in through the destination host's
+// HBAs, the hypervisor moves the VM, the idle set becomes the active one and
+// the old active set logs out. Zones and masking name the VM's WWPNs, so
+// they do not change. Errors: those of PlanMove; ErrConflict when the VM is
+// already moving; ErrNotImplemented (wrapped) for cross-fabric and
+// cross-site moves and for a compute driver that cannot move VMs.
+func (s *Service) StartMigration(spec MigrationSpec) (Migration, error) {
+	plan, err := s.PlanMove(spec)
+	if err != nil {
+		return Migration{}, err
+	}
+	if plan.Kind != KindSameFabric {
+		return Migration{}, fmt.Errorf("%s moves are planned but not run by this build yet (same-fabric moves are): %w", plan.Kind, ErrNotImplemented)
+	}
+	if _, ok := s.cfg.Compute.(compute.Mover); !ok {
+		return Migration{}, fmt.Errorf("the compute driver cannot move VMs: %w", ErrNotImplemented)
+	}
+	p, err := s.migrationPlan(plan)
+	if err != nil {
+		return Migration{}, err
+	}
+	run, err := s.sagas.Submit(sagaMigration, p.VM, p)
+	if errors.Is(err, saga.ErrBusy) {
+		return Migration{}, fmt.Errorf("vm %s: %s: %w", p.VM, ReasonMoving, ErrConflict)
+	}
+	if err != nil {
+		return Migration{}, err
+	}
+	return migrationView(run), nil
+}
+
+// migrationPlan picks the vports and HBAs of a same-fabric move.
+func (s *Service) migrationPlan(plan MigrationPlan) (migrationPlan, error) {
+	s.RLock()
+	defer s.RUnlock()
+	vm, ok := s.VMLocked(plan.VM)
+	if !ok {
+		return migrationPlan{}, notFound("vm", plan.VM)
+	}
+	src, _ := s.HostLocked(plan.SourceHost)
+	dst, ok := s.HostLocked(plan.DestinationHost)
+	if !ok || src == nil {
+		return migrationPlan{}, notFound("host", plan.DestinationHost)
+	}
+	hbaOn := func(h *inventory.Host, fabric string) (inventory.HBA, bool) {
+		i := slices.IndexFunc(h.HBAs, func(b inventory.HBA) bool { return b.Fabric == fabric })
+		if i < 0 {
+			return inventory.HBA{}, false
+		}
+		return h.HBAs[i], true
+	}
+	p := migrationPlan{VM: vm.ID, SourceHost: src.ID, DestHost: dst.ID, Mode: plan.Mode, Kind: plan.Kind,
+		Estimate: plan.Estimate, CreatedAt: s.clk.Now()}
+	for _, vp := range vm.Vports {
+		h, at := dst, &p.Idle
+		if vp.Active {
+			h, at = src, &p.Active
+		}
+		b, ok := hbaOn(h, vp.Fabric)
+		if !ok {
+			return migrationPlan{}, fmt.Errorf("host %s has no HBA on fabric %s: %w", h.ID, vp.Fabric, ErrConflict)
+		}
+		*at = append(*at, moveVport{Fabric: vp.Fabric, WWPN: vp.WWPN, WWNN: vp.WWNN, HBA: b.WWPN, Max: b.MaxVports})
+	}
+	if len(p.Idle) == 0 {
+		return migrationPlan{}, fmt.Errorf("vm %s has no idle vport set to log in at the destination: %w", vm.ID, ErrConflict)
+	}
+	return p, nil
+}
+
+// migrationSteps is the plan of a same-fabric move:
+//
+//	login-idle → move → activate → logout-old
+//
+// login-idle logs the idle set in through the destination's HBAs (a WWPN
+// logged in elsewhere is refused before any FDISC: never twice); move asks
+// the hypervisor (live, or power off → cold move → power on); activate makes
+// the record say where the VM runs and which set is active (Local: store
+// only); logout-old logs the old active set out of the source's HBAs. Each
+// is idempotent against the devices, and undone in reverse on a final error.
+func (s *Service) migrationSteps(r saga.Run) ([]saga.Step, error) {
+	var p migrationPlan
+	if err := json.Unmarshal(r.Data, &p); err != nil {
+		return nil, fmt.Errorf("migration run %s: %w", r.ID, err)
+	}
+	return []saga.Step{
+		{Name: "login-idle", Do: s.loginSet(p.Idle), Undo: s.logoutSet(p.Idle)},
+		{Name: "move", Do: s.moveVM(p, p.DestHost), Undo: s.moveVM(p, p.SourceHost)},
+		{Name: "activate", Local: true, Do: s.activate(p, true), Undo: s.activate(p, false)},
+		{Name: "logout-old", Do: s.logoutSet(p.Active), Undo: s.loginSet(p.Active)},
+	}, nil
+}
+
+func (s *Service) loginSet(set []moveVport) func(context.Context, *saga.Exec) error {
+	return func(ctx context.Context, _ *saga.Exec) error {
+		for _, vp := range set {
+			c, cancel := context.WithTimeout(ctx, s.cfg.DriverTimeout)
+			err := s.vports.Login(c, vp.Fabric, vp.HBA, vp.WWPN, vp.WWNN, vp.Max)
+			cancel()
+			if err != nil {
+				return fmt.Errorf("logging vport %s in on %s through %s: %w", vp.WWPN, vp.Fabric, vp.HBA, MarkDevice("fabric", err))
+			}
+			if f := s.fabrics[vp.Fabric]; f != nil {
+				s.readFabricNow(ctx, f)
+			}
+		}
+		return nil
+	}
+}
+
+func (s *Service) logoutSet(set []moveVport) func(context.Context, *saga.Exec) error {
+	return func(ctx context.Context, _ *saga.Exec) error {
+		for _, vp := range set {
+			c, cancel := context.WithTimeout(ctx, s.cfg.DriverTimeout)
+			err := s.vports.Logout(c, vp.Fabric, vp.WWPN)
+			cancel()
+			if err != nil {
+				return fmt.Errorf("logging vport %s out of %s: %w", vp.WWPN, vp.Fabric, MarkDevice("fabric", err))
+			}
+			if f := s.fabrics[vp.Fabric]; f != nil {
+				s.readFabricNow(ctx, f)
+			}
+		}
+		return nil
+	}
+}
+
+// moveVM moves the VM to host: live, or cold (power off, move, power on).
+// Each call is a no-op where the VM already is so.
+func (s *Service) moveVM(p migrationPlan, host string) func(context.Context, *saga.Exec) error {
+	return func(ctx context.Context, _ *saga.Exec) error {
+		m, ok := s.cfg.Compute.(compute.Mover)
+		if !ok {
+			return fmt.Errorf("the compute driver cannot move VMs: %w", ErrNotImplemented)
+		}
+		c, cancel := context.WithTimeout(ctx, s.cfg.DriverTimeout)
+		defer cancel()
+		var err error
+		if p.Mode == ModeCold {
+			if err = m.PowerOff(c, p.VM); err == nil {
+				if err = m.Move(c, p.VM, host, compute.MoveCold); err == nil {
+					err = m.PowerOn(c, p.VM)
+				}
+			}
+		} else {
+			err = m.Move(c, p.VM, host, compute.MoveLive)
+		}
+		if err != nil {
+			return fmt.Errorf("moving vm %s to %s: %w", p.VM, host, MarkDevice("host", err))
+		}
+		return nil
+	}
+}
+
+// activate writes the VM record as the move leaves it (forward) or found
+// it (undo): the host it runs on and which vport set is active.
+func (s *Service) activate(p migrationPlan, forward bool) func(context.Context, *saga.Exec) error {
+	return func(context.Context, *saga.Exec) error {
+		host, active := p.SourceHost, p.Active
+		if forward {
+			host, active = p.DestHost, p.Idle
+		}
+		return s.setPlacement(p.VM, host, active)
+	}
+}
+
+// setPlacement replaces the VM record with one that runs on host with the
+// active set of vports active; a no-op when it already does.
+func (s *Service) setPlacement(vmID, host string, active []moveVport) error {
+	s.Lock()
+	defer s.Unlock()
+	vm, ok := s.VMLocked(vmID)
+	if !ok {
+		return notFound("vm", vmID)
+	}
+	nv := *vm
+	nv.Host = host
+	nv.Vports = slices.Clone(vm.Vports)
+	for i := range nv.Vports {
+		nv.Vports[i].Active = slices.ContainsFunc(active, func(m moveVport) bool { return m.WWPN == nv.Vports[i].WWPN })
+	}
+	if nv.Host == vm.Host && slices.EqualFunc(nv.Vports, vm.Vports, func(a, b inventory.Vport) bool { return a.Active == b.Active }) {
+		return nil
+	}
+	nv.UpdatedAt = s.clk.Now()
+	if err := s.st.Put(inventory.KindVM, nv.ID, &nv); err != nil {
+		return inventory.StoreErr(err)
+	}
+	s.SetVMLocked(&nv)
+	s.log.WithFields(logrus.Fields{"vm": vmID, "host": host}).Info("vm placement recorded")
+	return nil
+}
+
+// Migration returns one migration by id.
+func (s *Service) Migration(id string) (Migration, error) {
+	r, err := s.sagas.Get(id)
+	if errors.Is(err, saga.ErrNotFound) || err == nil && r.Kind != sagaMigration {
+		return Migration{}, notFound("migration", id)
+	}
+	if err != nil {
+		return Migration{}, inventory.StoreErr(err)
+	}
+	return migrationView(r), nil
+}
+
+// Migrations lists the migrations, oldest first.
+func (s *Service) Migrations() ([]Migration, error) {
+	runs, err := s.sagas.List(sagaMigration)
+	if err != nil {
+		return nil, inventory.StoreErr(err)
+	}
+	out := make([]Migration, 0, len(runs))
+	for _, r := range runs {
+		out = append(out, migrationView(r))
+	}
+	return out, nil
+}
+
+var phases = map[saga.State]string{saga.StateRunning: "running", saga.StateUndoing: "rolling-back",
+	saga.StateDone: "succeeded", saga.StateUndone: "rolled-back", saga.StateFailed: "failed"}
+
+var stepStates = map[saga.StepState]string{saga.StepPending: "pending", saga.StepDoing: "running",
+	saga.StepDone: "done", saga.StepUndoing: "running", saga.StepUndone: "undone", saga.StepFailed: "failed"}
+
+func migrationView(r saga.Run) Migration {
+	var p migrationPlan
+	_ = json.Unmarshal(r.Data, &p)
+	m := Migration{ID: r.ID, VM: p.VM, SourceHost: p.SourceHost, DestinationHost: p.DestHost, Mode: p.Mode, Kind: p.Kind,
+		Phase: phases[r.State], Estimate: p.Estimate, Error: r.LastError, Action: r.Action, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
+	for _, st := range r.Steps {
+		ms := MigrationStep{Name: st.Name, State: stepStates[st.State], Error: st.LastError}
+		if !st.StartedAt.IsZero() {
+			t := st.StartedAt
+			ms.StartedAt = &t
+		}
+		if !st.EndedAt.IsZero() {
+			t := st.EndedAt
+			ms.EndedAt = &t
+		}
+		m.Steps = append(m.Steps, ms)
+	}
+	return m
+}
+
+// WaitMigration waits for a migration to end (or ctx), and returns it.
+func (s *Service) WaitMigration(ctx context.Context, id string) (Migration, error) {
+	r, err := s.sagas.Wait(ctx, id)
+	if ctx.Err() != nil {
+		return Migration{}, err
+	}
+	return migrationView(r), nil
+}
