@@ -225,6 +225,7 @@ func (s *Service) moveVM(p migrationPlan, host string) func(context.Context, *sa
 		if err != nil {
 			return fmt.Errorf("moving vm %s to %s: %w", p.VM, host, MarkDevice("host", err))
 		}
+		s.kickRefresh() // the hypervisor's view changed: read it again soon
 		return nil
 	}
 }
