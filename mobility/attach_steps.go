@@ -105,9 +105,12 @@ func (s *Service) stepUnmapUnlessBefore(ctx context.Context, x *saga.Exec) error
 	return s.stepUnmap(ctx, x)
 }
 
-func (p *attachPlan) intents() []fabric.Intent {
-	ins := make([]fabric.Intent, len(p.Intents))
-	for i, r := range p.Intents {
+func (p *attachPlan) intents() []fabric.Intent { return intentsOf(p.Intents) }
+
+// intentsOf turns recorded intents into the Zoner's.
+func intentsOf(rs []intentRecord) []fabric.Intent {
+	ins := make([]fabric.Intent, len(rs))
+	for i, r := range rs {
 		ins[i] = r.intent()
 	}
 	return ins
@@ -332,22 +335,26 @@ func (s *Service) observeRun(r saga.Run) {
 	s.raiseFailed(r, p)
 }
 
-// raiseFailed fires OperationFailed while a run is failed and resolves it
-// when the run is not (retried and undone, or done).
+// raiseFailed fires OperationFailed for an attachment run.
 func (s *Service) raiseFailed(r saga.Run, p attachPlan) {
-	labels := map[string]string{"alertname": alert.OperationFailed, "severity": alert.Critical,
-		"operation": r.Kind + "/" + p.Op, "volume": p.Volume, "node": p.Node, "array": p.Array}
-	// A retry of the undo is not the end of the incident: the alert
-	// resolves only when the run is over (undone or done).
+	s.raiseOperationFailed(r, map[string]string{"operation": r.Kind + "/" + p.Op, "volume": p.Volume, "node": p.Node, "array": p.Array},
+		fmt.Sprintf("%s of volume %s to %s could not be undone", p.Op, p.Volume, p.Node))
+}
+
+// raiseOperationFailed fires OperationFailed (labels: the run's objects)
+// while a run is failed — something may be on a device that a person must
+// look at — and resolves it when the run is over (undone or done). A retry
+// of the undo (undoing) is not the end of the incident: it changes nothing.
+func (s *Service) raiseOperationFailed(r saga.Run, labels map[string]string, summary string) {
 	if r.State == saga.StateUndoing {
 		return
 	}
+	labels["alertname"], labels["severity"] = alert.OperationFailed, alert.Critical
 	firing := r.State == saga.StateFailed
-	ann := map[string]string{"summary": fmt.Sprintf("%s of volume %s to %s could not be undone", p.Op, p.Volume, p.Node),
-		"error": r.LastError, "action": r.Action, "run": r.ID}
+	ann := map[string]string{"summary": summary, "error": r.LastError, "action": r.Action, "run": r.ID}
 	if s.alerts.Set(labels, ann, firing) && firing {
-		s.log.WithFields(logrus.Fields{"volume": p.Volume, "node": p.Node, "operation": r.ID}).
-			Error("an attachment run failed and could not be undone: " + r.Action)
+		s.log.WithFields(logrus.Fields{"kind": r.Kind, "key": r.Key, "operation": r.ID}).
+			Error(summary + ": " + r.Action)
 	}
 }
 
@@ -434,13 +441,7 @@ func (s *Service) observeUndoneDetach(r saga.Run) {
 	}
 }
 
-func (r *attachRecord) intents() []fabric.Intent {
-	ins := make([]fabric.Intent, len(r.Intents))
-	for i, ir := range r.Intents {
-		ins[i] = ir.intent()
-	}
-	return ins
-}
+func (r *attachRecord) intents() []fabric.Intent { return intentsOf(r.Intents) }
 
 // stepIn reports whether a run's step of that name is in one of states.
 // At a restart it tells which zones a run holds, as far as a fresh Zoner

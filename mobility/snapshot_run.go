@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/sanmob/sanmob/alert"
 	"github.com/sanmob/sanmob/array"
 	"github.com/sanmob/sanmob/saga"
 )
@@ -97,18 +96,10 @@ func (s *Service) settleRun(ctx context.Context, kind, key string) error {
 // fails (snapshots may be left on an array), and resolves it when the run
 // is over.
 func (s *Service) observeSnapshotRun(r saga.Run) {
-	if r.State == saga.StateUndoing {
-		return
-	}
 	var p vmSnapshotPlan
 	if json.Unmarshal(r.Data, &p) != nil {
 		return
 	}
-	labels := map[string]string{"alertname": alert.OperationFailed, "severity": alert.Critical,
-		"operation": r.Kind, "vm": p.VM, "snapshot": p.Name}
-	ann := map[string]string{"summary": fmt.Sprintf("snapshot %s of vm %s could not be undone", p.Name, p.VM),
-		"error": r.LastError, "action": r.Action, "run": r.ID}
-	if s.alerts.Set(labels, ann, r.State == saga.StateFailed) && r.State == saga.StateFailed {
-		s.log.WithField("vm", p.VM).WithField("operation", r.ID).Error("a VM snapshot run failed and could not be undone: " + r.Action)
-	}
+	s.raiseOperationFailed(r, map[string]string{"operation": r.Kind, "vm": p.VM, "snapshot": p.Name},
+		fmt.Sprintf("snapshot %s of vm %s could not be undone", p.Name, p.VM))
 }
