@@ -9,7 +9,6 @@ import (
 
 	"github.com/sanmob/sanmob/errclass"
 	"github.com/sanmob/sanmob/fabric/wwn"
-	"github.com/sanmob/sanmob/inventory"
 	"github.com/sanmob/sanmob/saga"
 )
 
@@ -151,39 +150,25 @@ func undoClass(r saga.Run) errclass.Class {
 // (done); a run in progress is waited for; a failed one is retried (its
 // undo), so that what a person fixed is cleaned up before anything else.
 func (s *Service) settle(ctx context.Context, key, op string) (Attachment, bool, error) {
+	retry := "once what blocks it is fixed, DELETE /v1/attachments/" + key + " (or attach again)"
 	for range 3 {
-		run, active, err := s.sagas.Active(sagaAttachment, key)
+		waited, err := s.settleRun(ctx, sagaAttachment, key, retry)
 		if err != nil {
-			return Attachment{}, true, inventory.StoreErr(err)
+			return Attachment{}, true, err
 		}
-		if !active {
-			s.RLock()
-			rec, ok := s.attachments[key]
-			s.RUnlock()
-			switch {
-			case op == opAttach && ok && rec.State == StateAttached:
-				return rec.Attachment, true, nil
-			case op == opDetach && !ok:
-				return Attachment{}, true, nil
-			}
-			return Attachment{}, false, nil
+		if waited {
+			continue // look again: another request may have started one
 		}
-		if run.State == saga.StateFailed {
-			if _, err := s.sagas.Retry(run.ID); err != nil {
-				return Attachment{}, true, fmt.Errorf("retrying the undo of operation %s: %w", run.ID, err)
-			}
-		}
-		end, err := s.sagas.Wait(ctx, run.ID)
+		s.RLock()
+		rec, ok := s.attachments[key]
+		s.RUnlock()
 		switch {
-		case err != nil && ctx.Err() != nil:
-			return Attachment{}, true, s.runErr(ctx, "an operation", key, run.ID, err)
-		case end.State == saga.StateFailed:
-			// Its undo still fails: nothing new may start on top of it, and
-			// asking again soon will not help until a person acts.
-			return Attachment{}, true, fmt.Errorf("operation %s on %s failed (%s) and could not be undone: %s; "+
-				"once what blocks it is fixed, DELETE /v1/attachments/%s (or attach again) retries the undo: %w",
-				end.ID, key, end.LastError, end.Action, key, failedClass(undoClass(end)))
+		case op == opAttach && ok && rec.State == StateAttached:
+			return rec.Attachment, true, nil
+		case op == opDetach && !ok:
+			return Attachment{}, true, nil
 		}
+		return Attachment{}, false, nil
 	}
 	return Attachment{}, true, fmt.Errorf("%s keeps changing under this request: %w", key, ErrUnavailable)
 }

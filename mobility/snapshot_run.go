@@ -69,27 +69,30 @@ func (s *Service) vmSnapshotSteps(r saga.Run) ([]saga.Step, error) {
 }
 
 // settleRun waits for a run of (kind, key) still in progress and retries the
-// undo of a failed one, before a new one may start; a run whose undo still
-// fails answers ErrConflict with what blocks it.
-func (s *Service) settleRun(ctx context.Context, kind, key string) error {
+// undo of a failed one, before a new one may start; waited says there was
+// such a run. A run whose undo still fails answers by the undo's class
+// (failedClass), with what blocks it and how to retry (retry: who asks
+// again, e.g. "asking again").
+func (s *Service) settleRun(ctx context.Context, kind, key, retry string) (waited bool, err error) {
 	run, active, err := s.sagas.Active(kind, key)
 	if err != nil || !active {
-		return err
+		return false, err
 	}
 	if run.State == saga.StateFailed {
 		if _, err := s.sagas.Retry(run.ID); err != nil {
-			return fmt.Errorf("retrying the undo of operation %s: %w", run.ID, err)
+			return true, fmt.Errorf("retrying the undo of operation %s: %w", run.ID, err)
 		}
 	}
 	end, err := s.sagas.Wait(ctx, run.ID)
 	switch {
 	case err != nil && ctx.Err() != nil:
-		return s.runErr(ctx, kind, key, run.ID, err)
+		return true, s.runErr(ctx, kind, key, run.ID, err)
 	case end.State == saga.StateFailed:
-		return fmt.Errorf("operation %s on %s failed (%s) and could not be undone: %s; asking again retries its undo: %w",
-			end.ID, key, end.LastError, end.Action, failedClass(undoClass(end)))
+		// Its undo still fails: nothing new may start on top of it.
+		return true, fmt.Errorf("operation %s on %s failed (%s) and could not be undone: %s; %s retries its undo: %w",
+			end.ID, key, end.LastError, end.Action, retry, failedClass(undoClass(end)))
 	}
-	return nil
+	return true, nil
 }
 
 // observeSnapshotRun raises OperationFailed while a VM snapshot's undo

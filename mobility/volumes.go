@@ -395,7 +395,7 @@ func (s *Service) SnapshotVM(ctx context.Context, vmID string, spec SnapshotSpec
 	}
 	p := vmSnapshotPlan{VM: vmID, Name: spec.Name, Groups: byArray}
 	key := vmID + "/" + spec.Name
-	if err := s.settleRun(ctx, sagaVMSnapshot, key); err != nil {
+	if _, err := s.settleRun(ctx, sagaVMSnapshot, key, "asking again"); err != nil {
 		return nil, err
 	}
 	run, err := s.sagas.Submit(sagaVMSnapshot, key, p)
