@@ -171,14 +171,8 @@ func (s *Service) migrationSteps(r saga.Run) ([]saga.Step, error) {
 func (s *Service) loginSet(set []moveVport) func(context.Context, *saga.Exec) error {
 	return func(ctx context.Context, _ *saga.Exec) error {
 		for _, vp := range set {
-			c, cancel := context.WithTimeout(ctx, s.cfg.DriverTimeout)
-			err := s.vports.Login(c, vp.Fabric, vp.HBA, vp.WWPN, vp.WWNN, vp.Max)
-			cancel()
-			if err != nil {
-				return fmt.Errorf("logging vport %s in on %s through %s: %w", vp.WWPN, vp.Fabric, vp.HBA, MarkDevice("fabric", err))
-			}
-			if f := s.fabrics[vp.Fabric]; f != nil {
-				s.readFabricNow(ctx, f)
+			if err := s.loginThrough(ctx, vp.Fabric, vp.HBA, vp.WWPN, vp.WWNN, vp.Max); err != nil {
+				return fmt.Errorf("logging vport %s in on %s through %s: %w", vp.WWPN, vp.Fabric, vp.HBA, err)
 			}
 		}
 		return nil
@@ -188,14 +182,8 @@ func (s *Service) loginSet(set []moveVport) func(context.Context, *saga.Exec) er
 func (s *Service) logoutSet(set []moveVport) func(context.Context, *saga.Exec) error {
 	return func(ctx context.Context, _ *saga.Exec) error {
 		for _, vp := range set {
-			c, cancel := context.WithTimeout(ctx, s.cfg.DriverTimeout)
-			err := s.vports.Logout(c, vp.Fabric, vp.WWPN)
-			cancel()
-			if err != nil {
-				return fmt.Errorf("logging vport %s out of %s: %w", vp.WWPN, vp.Fabric, MarkDevice("fabric", err))
-			}
-			if f := s.fabrics[vp.Fabric]; f != nil {
-				s.readFabricNow(ctx, f)
+			if err := s.logoutOf(ctx, vp.Fabric, vp.WWPN); err != nil {
+				return fmt.Errorf("logging vport %s out of %s: %w", vp.WWPN, vp.Fabric, err)
 			}
 		}
 		return nil

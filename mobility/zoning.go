@@ -132,8 +132,6 @@ func (s *Service) raiseDrift(f *devices.FabricDev, d fabric.Drift) {
 	}
 }
 
-// zoneUsers returns, by zone name, the users the Zoner holds for it.
-
 // LoginVport logs one of a VM's vports in through the HBA of the VM's host
 // on the vport's fabric. A vport logged in anywhere else is refused before
 // any login is tried: sanmob never causes a duplicate WWPN login.
@@ -142,13 +140,7 @@ func (s *Service) LoginVport(ctx context.Context, vmID string, w wwn.WWN) error 
 	if err != nil {
 		return err
 	}
-	c, cancel := context.WithTimeout(ctx, s.cfg.DriverTimeout)
-	defer cancel()
-	if err := s.vports.Login(c, vp.Fabric, hba.WWPN, vp.WWPN, vp.WWNN, hba.MaxVports); err != nil {
-		return MarkDevice("fabric", err)
-	}
-	s.readFabricNow(ctx, s.fabrics[vp.Fabric])
-	return nil
+	return s.loginThrough(ctx, vp.Fabric, hba.WWPN, vp.WWPN, vp.WWNN, hba.MaxVports)
 }
 
 // LogoutVport logs a VM's vport out of its fabric.
@@ -157,12 +149,29 @@ func (s *Service) LogoutVport(ctx context.Context, vmID string, w wwn.WWN) error
 	if err != nil {
 		return err
 	}
+	return s.logoutOf(ctx, vp.Fabric, vp.WWPN)
+}
+
+// loginThrough logs wwpn in on fabric through the physical HBA port (at
+// most maxVports on it), then re-reads the fabric so the model shows it.
+func (s *Service) loginThrough(ctx context.Context, fabricID string, hba, wwpn, wwnn wwn.WWN, maxVports int) error {
 	c, cancel := context.WithTimeout(ctx, s.cfg.DriverTimeout)
 	defer cancel()
-	if err := s.vports.Logout(c, vp.Fabric, vp.WWPN); err != nil {
+	if err := s.vports.Login(c, fabricID, hba, wwpn, wwnn, maxVports); err != nil {
 		return MarkDevice("fabric", err)
 	}
-	s.readFabricNow(ctx, s.fabrics[vp.Fabric])
+	s.readFabricNow(ctx, s.fabrics[fabricID])
+	return nil
+}
+
+// logoutOf logs wwpn out of fabric, then re-reads the fabric.
+func (s *Service) logoutOf(ctx context.Context, fabricID string, wwpn wwn.WWN) error {
+	c, cancel := context.WithTimeout(ctx, s.cfg.DriverTimeout)
+	defer cancel()
+	if err := s.vports.Logout(c, fabricID, wwpn); err != nil {
+		return MarkDevice("fabric", err)
+	}
+	s.readFabricNow(ctx, s.fabrics[fabricID])
 	return nil
 }
 
