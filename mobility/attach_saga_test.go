@@ -3,6 +3,7 @@ package mobility
 import (
 	"context"
 	"errors"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -12,6 +13,7 @@ import (
 	"github.com/sanmob/sanmob/alert"
 	"github.com/sanmob/sanmob/array"
 	"github.com/sanmob/sanmob/errclass"
+	"github.com/sanmob/sanmob/internal/clockwait"
 	"github.com/sanmob/sanmob/lab"
 	"github.com/sanmob/sanmob/saga"
 )
@@ -317,5 +319,44 @@ func TestDetachOfAnAttachmentRecordedBeforeSagas(t *testing.T) {
 	}
 	if _, ok := mappingOf(h.world, "east-arr1", v.ID, "sm-host-east-esx03"); ok {
 		t.Fatal("mapping left after the detach")
+	}
+}
+
+// TestOldRunsArePruned: the record of a run that ended more than keepRuns
+// ago goes when the executor starts (and daily after), so what a start
+// reads does not grow with every attach ever made; the attachment stays.
+func TestOldRunsArePruned(t *testing.T) {
+	cfg := lab.Small()
+	cfg.Speed = 2e6 // a week of lab time in about 0.3 s
+	h := newHarnessLab(t, cfg, nil)
+	ctx := context.Background()
+	v, err := h.svc.CreateVolume(ctx, VolumeSpec{Name: "pruned", SizeBytes: gib, Site: "east"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at, err := h.svc.Attach(ctx, AttachmentSpec{Volume: v.ID, Node: "east-esx03"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := clockwait.Sleep(ctx, h.world.Clock(), keepRuns+time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	h.reopen(t) // a start: RunSagas prunes first
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		runs, err := h.svc.Operations(sagaAttachment)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.ContainsFunc(runs, func(r saga.Run) bool { return r.ID == at.Operation }) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("run %s of %v old still kept", at.Operation, keepRuns)
+		}
+		runtime.Gosched()
+	}
+	if ats := h.svc.Attachments(v.ID); len(ats) != 1 || ats[0].State != StateAttached {
+		t.Fatalf("attachment after the prune: %+v", ats)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/sanmob/sanmob/devices"
 	"github.com/sanmob/sanmob/fabric"
 	"github.com/sanmob/sanmob/fabric/wwn"
+	"github.com/sanmob/sanmob/internal/clockwait"
 	"github.com/sanmob/sanmob/internal/keylock"
 	"github.com/sanmob/sanmob/inventory"
 	"github.com/sanmob/sanmob/saga"
@@ -172,7 +173,34 @@ func (s *Service) Run(ctx context.Context) { _ = s.dev.Run(ctx) }
 // RunSagas runs the saga executor until ctx ends: it resumes the runs a
 // crash left unfinished, then every run submitted. Start it after Start
 // (the attachments are loaded then); runs submitted before wait for it.
-func (s *Service) RunSagas(ctx context.Context) error { return s.sagas.Run(ctx) }
+func (s *Service) RunSagas(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() { defer close(done); s.pruneRuns(ctx) }()
+	err := s.sagas.Run(ctx)
+	<-done
+	return err
+}
+
+// keepRuns is how long the record of a run that ended done or undone is
+// kept (an undone detach's error, a migration's history); failed runs are
+// kept until they are undone. Without it the records, and what a start reads
+// of them, would grow with every attach ever made.
+const keepRuns = 7 * 24 * time.Hour
+
+// pruneRuns deletes the records of runs over keepRuns, now and then daily
+// (on the service's clock), until ctx ends.
+func (s *Service) pruneRuns(ctx context.Context) {
+	for {
+		if n, err := s.sagas.Prune(keepRuns); err != nil {
+			s.log.WithError(err).Warn("pruning old saga runs")
+		} else if n > 0 {
+			s.log.WithField("runs", n).Info("pruned old saga runs")
+		}
+		if clockwait.Sleep(ctx, s.cfg.Clock, 24*time.Hour) != nil {
+			return
+		}
+	}
+}
 
 // Operations lists the saga runs of a kind ("" for all), oldest first.
 func (s *Service) Operations(kind string) ([]saga.Run, error) { return s.sagas.List(kind) }
