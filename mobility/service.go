@@ -99,9 +99,6 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Log == nil {
 		cfg.Log = logrus.StandardLogger()
 	}
-	if cfg.DriverTimeout <= 0 {
-		cfg.DriverTimeout = 30 * time.Second
-	}
 	s := &Service{
 		cfg: cfg, st: cfg.Store, clk: cfg.Clock, log: cfg.Log,
 		drift:       map[string]*atomic.Pointer[driftMemo]{},
@@ -125,6 +122,7 @@ func New(cfg Config) (*Service, error) {
 	}
 	s.Inventory = inv
 	s.dev, s.fabrics, s.arrays = dev, dev.Fabrics(), dev.Arrays()
+	s.cfg.DriverTimeout = dev.Timeout() // the devices' default when unset
 	s.fabIDs, s.arrIDs = dev.FabricIDs(), dev.ArrayIDs()
 	for _, id := range s.fabIDs {
 		s.drift[id] = new(atomic.Pointer[driftMemo])
