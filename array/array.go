@@ -148,6 +148,11 @@ type VolumeSpec struct {
 	// this array; SizeBytes must be at least its source volume's size
 	// (ErrInvalid), and an unknown snapshot is ErrNotFound.
 	FromSnapshot string
+	// WWN, when set, is the SCSI identity (naa.6 + 32 hex digits) the
+	// volume presents instead of one the array makes: a replica the hosts
+	// must take for its source once promoted (active/passive replication
+	// presents the source's NAA id). A malformed one is ErrInvalid.
+	WWN string
 }
 
 // SnapshotSpec is one snapshot to take.
