@@ -19,6 +19,10 @@ const (
 	// could not be undone; something may be on a device that a person must
 	// look at (the annotations say what).
 	OperationFailed = "OperationFailed"
+	// ReplicationLagHigh fires while a replication group's target is
+	// further behind than its RPO allows, or it does not replicate at all
+	// (SUSPENDED, INVALID).
+	ReplicationLagHigh = "ReplicationLagHigh"
 )
 
 // Severities.

@@ -157,6 +157,9 @@ func (s *Inventory) adoptLoaded(chunks []adoptedChunk) {
 						ai := int(binary.BigEndian.Uint16(p[16:18]))
 						if ini != lastIni || lastUser == "" {
 							o, ok := s.wwpnOwner[ini]
+							if ok && o.kind == "vm" && s.vmZoned[o.id] {
+								continue // its placed record speaks for it
+							}
 							if !ok || ai >= len(c.Arrays) {
 								dropped.Add(1)
 								continue

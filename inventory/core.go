@@ -56,8 +56,11 @@ type Inventory struct {
 	hosts     map[string]*Host
 	vms       map[string]*VM
 	volumes   map[string]*Volume
-	wwpnOwner map[wwn.WWN]owner    // every WWPN in the inventory → its host or VM
-	deletedAt map[string]time.Time // volumes deleted through the API; under mu
+	wwpnOwner map[wwn.WWN]owner // every WWPN in the inventory → its host or VM
+	vmZoned   map[string]bool   // VMs whose zoning a migration placed (vmzoning.go)
+
+	replicaState atomic.Pointer[ReplicaStateFunc]
+	deletedAt    map[string]time.Time // volumes deleted through the API; under mu
 
 	tablesMu sync.Mutex
 	tables   map[string]*pathTable // by VM id; see pathTable
@@ -102,6 +105,7 @@ func New(cfg Config) (*Inventory, error) {
 		vms:       map[string]*VM{},
 		volumes:   map[string]*Volume{},
 		wwpnOwner: map[wwn.WWN]owner{},
+		vmZoned:   map[string]bool{},
 		deletedAt: map[string]time.Time{},
 		tables:    map[string]*pathTable{},
 	}
@@ -169,16 +173,24 @@ func (s *Inventory) Start(ctx context.Context, loaded func() error) error {
 		// inventory each takes about as long as the other.
 		var wg sync.WaitGroup
 		var chunks []adoptedChunk
-		var adoptErr error
+		var placed []VMZoning
+		var adoptErr, placedErr error
 		wg.Go(func() { s.dev.ReadAll(ctx) })
 		wg.Go(func() { chunks, adoptErr = s.loadAdopted() })
+		wg.Go(func() { placed, placedErr = s.loadVMZoning() })
 		err := s.load()
 		wg.Wait()
-		if err := errors.Join(err, adoptErr); err != nil {
+		if err := errors.Join(err, adoptErr, placedErr); err != nil {
 			return err
 		}
+		s.mu.Lock()
+		for _, z := range placed {
+			s.vmZoned[z.VM] = true
+		}
+		s.mu.Unlock()
 		s.mu.RLock()
 		s.adoptLoaded(chunks)
+		s.adoptPlaced(placed)
 		s.mu.RUnlock()
 		if loaded != nil {
 			if err := loaded(); err != nil {

@@ -32,16 +32,31 @@ type Path struct {
 
 // TopologyVolume is one of the VM's volumes with its device facts.
 type TopologyVolume struct {
-	ID        string           `json:"id"`
-	Array     string           `json:"array"`
-	Pool      string           `json:"pool"`
-	LUN       int              `json:"lun"`
-	WWN       string           `json:"wwn"`
-	SizeBytes int64            `json:"sizeBytes"`
-	UsedBytes int64            `json:"usedBytes"`
-	Snapshots []array.Snapshot `json:"snapshots"`
-	Replica   *Replica         `json:"replica,omitempty"`
+	ID        string             `json:"id"`
+	Array     string             `json:"array"`
+	Pool      string             `json:"pool"`
+	LUN       int                `json:"lun"`
+	WWN       string             `json:"wwn"`
+	SizeBytes int64              `json:"sizeBytes"`
+	UsedBytes int64              `json:"usedBytes"`
+	Snapshots []TopologySnapshot `json:"snapshots"`
+	Replica   *Replica           `json:"replica,omitempty"`
 }
+
+// TopologySnapshot is a snapshot of a volume and the array it lives on:
+// snapshots taken before a cross-site move stay on the old array (the
+// replica's) until removed, new ones are taken where the volume is active.
+type TopologySnapshot struct {
+	array.Snapshot
+	Array string `json:"array"`
+}
+
+// ReplicaStateFunc tells the state and lag of a volume's replication
+// group as last read (the replication package answers it).
+type ReplicaStateFunc func(group string) (state string, lagBytes int64, ok bool)
+
+// SetReplicaState gives the topology its source of replica states.
+func (s *Inventory) SetReplicaState(f ReplicaStateFunc) { s.replicaState.Store(&f) }
 
 // Replica is a volume's replication partner (filled by the replication
 // package once it exists).
@@ -302,7 +317,7 @@ func (s *Inventory) walk(vm *VM, obs *observed) Topology {
 
 	t.Volumes = make([]TopologyVolume, 0, len(vm.Volumes))
 	for i, r := range vm.Volumes {
-		tv := TopologyVolume{ID: r.ID, LUN: r.LUN, Snapshots: []array.Snapshot{}}
+		tv := TopologyVolume{ID: r.ID, LUN: r.LUN, Snapshots: []TopologySnapshot{}}
 		rec := obs.vols[i]
 		if rec == nil {
 			t.Issues = append(t.Issues, fmt.Sprintf("volume %s is not in the inventory", r.ID))
@@ -313,9 +328,24 @@ func (s *Inventory) walk(vm *VM, obs *observed) Topology {
 		if a := obs.array(rec.Array); a != nil {
 			if dv, ok, info := a.Volume(r.ID); ok {
 				tv.UsedBytes, tv.Pool, tv.SizeBytes = dv.UsedBytes, dv.Pool, dv.SizeBytes
-				tv.Snapshots = a.SnapshotsOf(info)
+				tv.Snapshots = snapshotsAt(tv.Snapshots, rec.Array, a.SnapshotsOf(info))
 			} else {
 				t.Issues = append(t.Issues, fmt.Sprintf("array %s no longer reports volume %s", rec.Array, r.ID))
+			}
+		}
+		if rp := rec.Replica; rp != nil {
+			tv.Replica = &Replica{Array: rp.Array, Volume: r.ID, State: "UNKNOWN"}
+			if f := s.replicaState.Load(); f != nil {
+				if st, lag, ok := (*f)(rp.Group); ok {
+					tv.Replica.State, tv.Replica.LagBytes = st, lag
+				}
+			}
+			if a := s.arrays[rp.Array]; a != nil {
+				if o := a.Obs.Load(); o != nil {
+					if _, ok, info := o.Volume(r.ID); ok {
+						tv.Snapshots = snapshotsAt(tv.Snapshots, rp.Array, o.SnapshotsOf(info))
+					}
+				}
 			}
 		}
 		t.Volumes = append(t.Volumes, tv)
@@ -381,4 +411,11 @@ func presentsThrough(m array.Mapping, port wwn.WWN) bool {
 		}
 	}
 	return false
+}
+
+func snapshotsAt(out []TopologySnapshot, arrayID string, snaps []array.Snapshot) []TopologySnapshot {
+	for _, sn := range snaps {
+		out = append(out, TopologySnapshot{Snapshot: sn, Array: arrayID})
+	}
+	return out
 }

@@ -109,6 +109,8 @@ func (v TopologyVolume) appendJSON(b []byte) ([]byte, error) {
 		}
 		b = append(b, `,"usedBytes":`...)
 		b = strconv.AppendInt(b, sn.UsedBytes, 10)
+		b = append(b, `,"array":`...)
+		b = appendJSONString(b, sn.Array)
 		b = append(b, `,"createdAt":`...)
 		b, _ = appendMarshal(b, sn.CreatedAt)
 		b = append(b, '}')

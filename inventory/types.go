@@ -97,6 +97,16 @@ type Volume struct {
 	// ESXi); nil before.
 	LUN       *int      `json:"lun,omitempty"`
 	CreatedAt time.Time `json:"createdAt"`
+	// Replica, set after a cross-site move, is the copy the volume's
+	// replication group keeps of it: its old home, a read-only target.
+	Replica *VolumeReplica `json:"replica,omitempty"`
+}
+
+// VolumeReplica is the other side of a volume's replication group.
+type VolumeReplica struct {
+	Array string `json:"array"`
+	Pool  string `json:"pool,omitempty"`
+	Group string `json:"group"`
 }
 
 // Store kinds. Observed device state (logins, zones, mappings, pool usage)

@@ -283,6 +283,10 @@ func (s *Service) stepForget(_ context.Context, x *saga.Exec) error {
 // a detach undone leaves the attachment attached with the error that
 // stopped it. Called after every transition the executor writes.
 func (s *Service) observeRun(r saga.Run) {
+	if r.Kind == sagaMigration {
+		s.observeMigration(r)
+		return
+	}
 	if r.Kind == sagaVMSnapshot {
 		s.observeSnapshotRun(r)
 		return

@@ -3,6 +3,7 @@ package mobility
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/sanmob/sanmob/errclass"
@@ -101,7 +102,10 @@ func (s *Service) PlanMove(spec MigrationSpec) (MigrationPlan, error) {
 		a := s.arrays[id]
 		pa := PlanArray{Site: a.Site}
 		if o := a.Obs.Load(); o != nil {
-			pa.Pools = o.Pools
+			pa.Pools = slices.Clone(o.Pools)
+			for i := range pa.Pools { // what running moves are about to provision
+				pa.Pools[i].ProvisionedBytes += s.heldBytes(id, pa.Pools[i].ID)
+			}
 		}
 		in.Arrays[id] = pa
 	}

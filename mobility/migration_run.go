@@ -42,6 +42,9 @@ type migrationPlan struct {
 	Idle       []moveVport `json:"idle"`      // the idle set, logged in through the destination's HBAs
 	Active     []moveVport `json:"active"`    // the active set, logged out of the source's HBAs at the end
 	CreatedAt  time.Time   `json:"createdAt"` //
+	// Site is what a cross-site move adds: replicas, replication, the
+	// destination's zones and maps (migration_site.go).
+	Site *siteMove `json:"site,omitempty"`
 }
 
 // MigrationStep is one step of a migration as the API shows it.
@@ -86,8 +89,8 @@ func (s *Service) StartMigration(spec MigrationSpec) (Migration, error) {
 	if err != nil {
 		return Migration{}, err
 	}
-	if plan.Kind != KindSameFabric {
-		return Migration{}, fmt.Errorf("%s moves are planned but not run by this build yet (same-fabric moves are): %w", plan.Kind, ErrNotImplemented)
+	if plan.Kind == KindCrossFabric {
+		return Migration{}, fmt.Errorf("%s moves are planned but not run by this build yet (same-fabric and cross-site moves are): %w", plan.Kind, ErrNotImplemented)
 	}
 	if _, ok := s.cfg.Compute.(compute.Mover); !ok {
 		return Migration{}, fmt.Errorf("the compute driver cannot move VMs: %w", ErrNotImplemented)
@@ -95,6 +98,15 @@ func (s *Service) StartMigration(spec MigrationSpec) (Migration, error) {
 	p, err := s.migrationPlan(plan)
 	if err != nil {
 		return Migration{}, err
+	}
+	if plan.Kind == KindCrossSite {
+		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.DriverTimeout)
+		err := s.planSite(ctx, plan, &p)
+		cancel()
+		if err != nil {
+			return Migration{}, err
+		}
+		s.remapIdle(&p)
 	}
 	run, err := s.sagas.Submit(sagaMigration, p.VM, p)
 	if errors.Is(err, saga.ErrBusy) {
@@ -134,6 +146,9 @@ func (s *Service) migrationPlan(plan MigrationPlan) (migrationPlan, error) {
 			h, at = src, &p.Active
 		}
 		b, ok := hbaOn(h, vp.Fabric)
+		if !ok && h == dst && plan.Kind == KindCrossSite {
+			b, ok = inventory.HBA{}, true // on the destination's fabrics: remapIdle picks the HBA
+		}
 		if !ok {
 			return migrationPlan{}, fmt.Errorf("host %s has no HBA on fabric %s: %w", h.ID, vp.Fabric, ErrConflict)
 		}
@@ -159,6 +174,9 @@ func (s *Service) migrationSteps(r saga.Run) ([]saga.Step, error) {
 	var p migrationPlan
 	if err := json.Unmarshal(r.Data, &p); err != nil {
 		return nil, fmt.Errorf("migration run %s: %w", r.ID, err)
+	}
+	if p.Site != nil {
+		return s.siteSteps(p), nil
 	}
 	return []saga.Step{
 		{Name: "login-idle", Do: s.loginSet(p.Idle), Undo: s.logoutSet(p.Idle)},

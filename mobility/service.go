@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 	"github.com/sanmob/sanmob/internal/clockwait"
 	"github.com/sanmob/sanmob/internal/keylock"
 	"github.com/sanmob/sanmob/inventory"
+	"github.com/sanmob/sanmob/replication"
 	"github.com/sanmob/sanmob/saga"
 	"github.com/sanmob/sanmob/store"
 )
@@ -50,7 +52,14 @@ type Config struct {
 	SagaBackoff saga.Backoff
 	// ZoneMode is how zoning requests become commits (default group commit).
 	ZoneMode fabric.Mode
+	// ReplicationRPO is what ReplicationLagHigh holds replication groups to
+	// (default replication.DefaultRPO).
+	ReplicationRPO time.Duration
 }
+
+// Replication is the replication groups' watcher: the groups and pairs as
+// last read, for the API.
+func (s *Service) Replication() *replication.Watcher { return s.repl }
 
 // Service orchestrates changes to the devices (volumes, snapshots, attach
 // and detach) over the inventory, which it embeds: the inventory's reads
@@ -83,6 +92,11 @@ type Service struct {
 	sagas *saga.Executor // runs every change that touches more than one device
 
 	drift map[string]*atomic.Pointer[driftMemo] // by fabric: what the last drift check compared
+
+	repl *replication.Watcher // the replication groups as last read
+
+	poolMu    sync.Mutex
+	poolHolds map[string]map[string]int64 // by moving VM: bytes held per destination array/pool
 }
 
 // New checks the configuration; it does no I/O.
@@ -104,6 +118,7 @@ func New(cfg Config) (*Service, error) {
 		drift:       map[string]*atomic.Pointer[driftMemo]{},
 		attachments: map[string]*attachRecord{},
 		reserved:    map[string]map[int]string{},
+		poolHolds:   map[string]map[string]int64{},
 	}
 	sites := map[string]bool{}
 	for _, site := range cfg.Sites {
@@ -134,6 +149,16 @@ func New(cfg Config) (*Service, error) {
 	if s.alerts == nil {
 		s.alerts = alert.NewManager(s.clk, 0)
 	}
+	s.repl = replication.New(replication.Config{Devices: dev, Clock: cfg.Clock, Alerts: s.alerts, Log: cfg.Log, RPO: cfg.ReplicationRPO})
+	inv.SetReplicaState(func(group string) (string, int64, bool) {
+		g, ok := s.repl.Group(group)
+		return g.State, g.LagBytes, ok
+	})
+	dev.OnRefresh(func(ctx context.Context) {
+		if err := s.repl.Refresh(ctx); err != nil {
+			s.log.WithError(err).Warn("replication groups not read")
+		}
+	})
 	if s.zoner, err = s.newZoner(); err != nil {
 		return nil, fmt.Errorf("mobility: zoning: %w", err)
 	}
@@ -158,7 +183,7 @@ func New(cfg Config) (*Service, error) {
 // Start loads the inventory and the attachments, reads every device once
 // and, on the very first start, discovers the inventory from the devices.
 func (s *Service) Start(ctx context.Context) error {
-	if err := s.Inventory.Start(ctx, s.loadAttachments); err != nil {
+	if err := s.Inventory.Start(ctx, func() error { return errors.Join(s.loadAttachments(), s.loadMigrations()) }); err != nil {
 		return err
 	}
 	s.started.Store(true)

@@ -12,6 +12,7 @@ import (
 	"github.com/sanmob/sanmob/fabric"
 	"github.com/sanmob/sanmob/inventory"
 	"github.com/sanmob/sanmob/mobility"
+	"github.com/sanmob/sanmob/replication"
 )
 
 // List is the envelope of every collection: {"items": [...]}; Continue is
@@ -79,9 +80,11 @@ func (s *Server) routeTable() []route {
 		{name: "createVMSnapshot", method: http.MethodPost, path: "/v1/vms/{id}/snapshots", summary: "a consistent snapshot of all of a VM's volumes", req: mobility.SnapshotSpec{}, resp: List[inventory.SnapshotView]{}, status: http.StatusCreated, roles: []Role{RoleAdmin, RoleOperator}, handler: s.createVMSnapshot},
 		read("getSnapshot", "/v1/snapshots/{id}", "one snapshot", inventory.SnapshotView{}, s.getSnapshot),
 		{name: "deleteSnapshot", method: http.MethodDelete, path: "/v1/snapshots/{id}", summary: "delete a snapshot", status: http.StatusNoContent, roles: []Role{RoleAdmin, RoleOperator, RoleCSI}, handler: s.deleteSnapshot},
-		{name: "createMigration", method: http.MethodPost, path: "/v1/migrations", summary: "move a VM to another host (201, the migration, running); with dryRun: true its plan alone (200): kind, estimate, and 422 with every reason it may not run; same-fabric moves run in this build, others answer 501", req: mobility.MigrationSpec{}, resp: mobility.Migration{}, status: http.StatusCreated, roles: []Role{RoleAdmin, RoleOperator}, handler: s.createMigration},
+		{name: "createMigration", method: http.MethodPost, path: "/v1/migrations", summary: "move a VM to another host (201, the migration, running); with dryRun: true its plan alone (200): kind, estimate, and 422 with every reason it may not run; same-fabric and cross-site moves run in this build, cross-fabric ones answer 501", req: mobility.MigrationSpec{}, resp: mobility.Migration{}, status: http.StatusCreated, roles: []Role{RoleAdmin, RoleOperator}, handler: s.createMigration},
 		read("listMigrations", "/v1/migrations", "migrations, oldest first", List[mobility.Migration]{}, s.listMigrations),
 		read("getMigration", "/v1/migrations/{id}", "one migration with its steps", mobility.Migration{}, s.getMigration),
+		read("listReplicationGroups", "/v1/replication/groups", "replication consistency groups (one per moved VM) as last read from the arrays: mode, state, writable side, lag, achieved RPO", List[replication.Group]{}, s.listReplicationGroups),
+		read("listReplicationPairs", "/v1/replication/pairs", "replicated volumes: source and target array and volume, mode, state, lag, RPO, last sync", List[replication.Pair]{}, s.listReplicationPairs),
 		{name: "createAttachment", method: http.MethodPost, path: "/v1/attachments", summary: "mask a volume to a node (host or VM) and zone every fabric its initiators sit on; returns the publish context", req: mobility.AttachmentSpec{}, resp: mobility.Attachment{}, status: http.StatusCreated, roles: []Role{RoleAdmin, RoleCSI}, handler: s.createAttachment},
 		read("listAttachments", "/v1/attachments", "attachments", List[mobility.Attachment]{}, s.listAttachments, queryParam{"volume", "string", "only this volume's"}),
 		{name: "deleteAttachment", method: http.MethodDelete, path: "/v1/attachments/{volume}/{node}", summary: "unmask and unzone what only this attachment needed", status: http.StatusNoContent, roles: []Role{RoleAdmin, RoleCSI}, handler: s.deleteAttachment},
