@@ -49,6 +49,9 @@ const (
 	// what was written since the catch-up, demote the source, promote the
 	// destination, power on. The VM is down for all of it.
 	ColdCutoverSeconds = 30.0
+	// MigrationNetworkMbps is the network a live move copies memory over
+	// within a site (a 10 GbE vMotion network).
+	MigrationNetworkMbps = 10000.0
 	// bytesPerMbps turns megabits per second into bytes per second.
 	bytesPerMbps = 1e6 / 8
 )
@@ -83,6 +86,9 @@ type PlanInput struct {
 	// ReplicaBytes is, per volume, what a replica at the destination array
 	// already holds; such a replica exists, so its pool is not admitted again.
 	ReplicaBytes map[string]int64
+	// MemoryBytes is the VM's memory, what a live move copies (0: not
+	// known, not estimated).
+	MemoryBytes int64
 	// SyncRTTLimitMs, Efficiency and BandwidthShare: 0 takes the default.
 	SyncRTTLimitMs float64
 	Efficiency     float64
@@ -305,6 +311,17 @@ func (p *planner) cutover() {
 	e.Seconds += LiveCutoverSeconds
 	e.DowntimeSeconds = LiveDowntimeSeconds
 	p.note("cutover %gs: live switch, %gs pause", LiveCutoverSeconds, LiveDowntimeSeconds)
+	if m := p.in.MemoryBytes; m > 0 {
+		// The memory copy runs over the migration network (a 10 GbE vMotion
+		// network), or the inter-site link when that is slower.
+		mbps := MigrationNetworkMbps
+		if l, ok := p.link(p.sourceSite(), p.in.DestHost.Site); ok && p.in.DestHost.Site != p.sourceSite() {
+			mbps = min(mbps, l.BandwidthMbps)
+		}
+		sec := float64(m) / (mbps * bytesPerMbps * p.in.Efficiency)
+		e.Seconds += sec
+		p.note("memory copy: %d bytes at %g Mbps × efficiency %g = %.1fs (one pre-copy pass)", m, mbps, p.in.Efficiency, sec)
+	}
 }
 
 // trombone flags compute that would run at a site other than its storage.
