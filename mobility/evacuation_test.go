@@ -409,3 +409,38 @@ func TestEvacuationSkipsWhatCannotRun(t *testing.T) {
 		}
 	}
 }
+
+// TestEvacuationAdoptsAStartedMigration: the daemon died after a move's
+// migration started but before the evacuation's record named it; after the
+// restart the evacuation finds that migration (the VM, from the host, to
+// its destination, since the evacuation began) and waits for it rather than
+// starting — or skipping — the VM again.
+func TestEvacuationAdoptsAStartedMigration(t *testing.T) {
+	w, err := lab.New(lab.Small())
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{world: w, dir: t.TempDir(), noSagas: true}
+	h.open(t, nil)
+	host, dests, vms := evacHosts(t, h.svc, 2)
+	e, err := h.svc.StartEvacuation(EvacuationSpec{Host: host, DestinationHosts: dests, MaxParallel: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := e.Migrations[0]
+	mg, err := h.svc.StartMigration(MigrationSpec{VM: first.VM, DestinationHost: first.DestinationHost})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.noSagas = false
+	h.reopen(t)
+	e = waitEvac(t, h.svc, e.ID)
+	checkEvacuated(t, h.svc, e, vms, dests)
+	if e.Migrations[0].Migration != mg.ID {
+		t.Fatalf("first move ran as migration %s, want the one started before the crash, %s", e.Migrations[0].Migration, mg.ID)
+	}
+	ms, err := h.svc.Migrations()
+	if err != nil || len(ms) != len(vms) {
+		t.Fatalf("%d migrations for %d VMs (%v)", len(ms), len(vms), err)
+	}
+}
