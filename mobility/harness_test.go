@@ -26,6 +26,9 @@ type harness struct {
 	stop  func() // stops the saga executor
 	// hv replaces the lab's hypervisor manager when set.
 	hv compute.Driver
+	// noSagas opens the service without running its saga executor (nor
+	// the evacuations beside it): a daemon that died before they ran.
+	noSagas bool
 }
 
 func quietLog() logrus.FieldLogger {
@@ -90,7 +93,10 @@ func (h *harness) open(t testing.TB, wrapArray func(array.Driver) array.Driver) 
 	}
 	h.svc = svc
 	t.Cleanup(func() { svc.Close(); _ = st.Close() })
-	h.stop = runSagas(t, svc)
+	h.stop = func() {}
+	if !h.noSagas {
+		h.stop = runSagas(t, svc)
+	}
 }
 
 // runSagas runs the service's saga executor until the test ends or the

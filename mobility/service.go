@@ -90,6 +90,7 @@ type Service struct {
 	nodeLocks   keylock.Locks[string]     // one vport login or logout step per node at a time
 
 	sagas *saga.Executor // runs every change that touches more than one device
+	evac  evacuations    // the evacuations' runners and signals
 
 	drift map[string]*atomic.Pointer[driftMemo] // by fabric: what the last drift check compared
 
@@ -196,11 +197,17 @@ func (s *Service) Run(ctx context.Context) { _ = s.dev.Run(ctx) }
 // RunSagas runs the saga executor until ctx ends: it resumes the runs a
 // crash left unfinished, then every run submitted. Start it after Start
 // (the attachments are loaded then); runs submitted before wait for it.
+// Beside it run the evacuations (RunEvacuations), which drive migrations.
 func (s *Service) RunSagas(ctx context.Context) error {
 	done := make(chan struct{})
 	go func() { defer close(done); s.pruneRuns(ctx) }()
+	ectx, stop := context.WithCancel(ctx) // the evacuations end with the executor
+	evacDone := make(chan struct{})
+	go func() { defer close(evacDone); s.RunEvacuations(ectx) }()
 	err := s.sagas.Run(ctx)
+	stop()
 	<-done
+	<-evacDone
 	return err
 }
 

@@ -281,6 +281,9 @@ func TestOpenAPIOperationsAnswer(t *testing.T) {
 	existing["snapshots"] = snap["id"].(string)
 	mig := wantJSON[map[string]any](t, h.do(server.RoleAdmin, "POST", "/v1/migrations", map[string]any{"vm": "east-vm002", "destinationHost": otherEastHost(t, h, "east-vm002")}), http.StatusCreated)
 	existing["migrations"] = mig["id"].(string)
+	// oa-host runs no VM: its evacuation ends at once and moves nothing.
+	evac := wantJSON[map[string]any](t, h.do(server.RoleAdmin, "POST", "/v1/evacuations", map[string]any{"host": "oa-host", "destinationHosts": []string{"west-esx01"}}), http.StatusCreated)
+	existing["evacuations"] = evac["id"].(string)
 	deletes["volumes"], deletes["snapshots"] = "oa-vol", snap["id"].(string)
 	deletes["attachments"], deletes["oa-vol2"] = "oa-vol2", "east-esx01" // {node} follows the volume
 
