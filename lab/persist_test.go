@@ -145,6 +145,12 @@ func persistChanges() []struct {
 			_, err := arr(w).CreateVolume(ctx, array.VolumeSpec{ID: "persist-thick", Pool: poolID("east-arr1", 1), SizeBytes: 1 << 30})
 			must(t, err)
 		}},
+		{"volume created presenting another's WWN", func(t *testing.T, w *World) {
+			west, _ := w.Array("west-arr1")
+			vols, _ := west.Volumes(ctx)
+			_, err := arr(w).CreateVolume(ctx, array.VolumeSpec{ID: "persist-replica", Pool: pool(w), SizeBytes: vols[0].SizeBytes, Thin: true, WWN: vols[0].WWN})
+			must(t, err)
+		}},
 		{"volume created from a snapshot", func(t *testing.T, w *World) {
 			snaps, _ := arr(w).Snapshots(ctx)
 			_, err := arr(w).CreateVolume(ctx, array.VolumeSpec{ID: "persist-clone", Pool: pool(w), SizeBytes: 600 << 30, Thin: true, FromSnapshot: snaps[0].ID})
