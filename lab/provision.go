@@ -434,6 +434,9 @@ func (a *Array) deleteVolume(id string) (changed bool, err error) {
 	if v.maps > 0 {
 		return false, fmt.Errorf("lab: array %s: volume %s is presented by %d LUN maps; unmap it first: %w", a.id, id, v.maps, array.ErrConflict)
 	}
+	if v.replicated {
+		return false, fmt.Errorf("lab: array %s: volume %s is replicated; delete its replication group first: %w", a.id, id, array.ErrConflict)
+	}
 	p := &a.pools[v.pool]
 	p.prov -= v.size
 	if v.thin {
