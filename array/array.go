@@ -104,8 +104,9 @@ type Driver interface {
 	Mappings(ctx context.Context) ([]Mapping, error)
 
 	// CreateVolume creates spec.ID in spec.Pool, thin or thick. Idempotent:
-	// a volume of that ID with the same pool, size and thinness is returned
-	// as it is. Errors: ErrConflict (the ID exists with other attributes),
+	// a volume of that ID with the same pool, size, thinness and WWN (the
+	// one asked for, or none asked and the array's own) is returned as it
+	// is. Errors: ErrConflict (the ID exists with other attributes),
 	// ErrNotFound (no such pool), ErrNoCapacity (a thick volume larger than
 	// the pool's free physical space, or a thin one past the pool's
 	// MaxOvercommit), ErrInvalid (size <= 0, a bad ID).
@@ -151,7 +152,8 @@ type VolumeSpec struct {
 	// WWN, when set, is the SCSI identity (naa.6 + 32 hex digits) the
 	// volume presents instead of one the array makes: a replica the hosts
 	// must take for its source once promoted (active/passive replication
-	// presents the source's NAA id). A malformed one is ErrInvalid.
+	// presents the source's NAA id). A malformed one is ErrInvalid; one
+	// another volume of the array presents already, ErrConflict.
 	WWN string
 }
 

@@ -109,10 +109,14 @@ type Replicator interface {
 	// group with no writable side is a no-op. ErrNotFound for no group.
 	DemoteReplicationGroup(ctx context.Context, id string) error
 	// PromoteReplicationGroup makes the side on array writable. It is a
-	// no-op when that side is writable already. Errors: ErrConflict when
-	// the other side is writable (demote it first: never writable at two
-	// sites); ErrUnavailable (transient) while the other side's last
-	// writes are still on their way — ask again; ErrNotFound.
+	// no-op when that side is writable already. A promoted target makes the
+	// group FAILEDOVER: nothing ships until Reverse. Errors: ErrConflict
+	// when the other side is writable (demote it first: never writable at
+	// two sites), or when the source is promoted back while the target
+	// holds writes it took after a failover (reverse instead);
+	// ErrUnavailable (transient) while the other side's last writes are
+	// still on their way — ask again; ErrNotFound (no group, or array is
+	// neither side).
 	PromoteReplicationGroup(ctx context.Context, id, array string) error
 	// ReverseReplicationGroup makes the writable side the source, and the
 	// other side the target (read-only), and resumes replication in that
@@ -121,7 +125,9 @@ type Replicator interface {
 	// no-op. ErrConflict when no side is writable.
 	ReverseReplicationGroup(ctx context.Context, id string) error
 	// DeleteReplicationGroup stops replicating and removes the group; the
-	// volumes stay, each side as writable as it was. A missing group is
-	// not an error.
+	// volumes stay, the writable side writable and the other read-only (so
+	// never writable at two sites); with no writable side, the side that
+	// holds every write (the target after a failover, else the source)
+	// becomes writable. A missing group is not an error.
 	DeleteReplicationGroup(ctx context.Context, id string) error
 }

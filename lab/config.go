@@ -43,6 +43,10 @@ type Config struct {
 	LinkRTTMs         float64
 	LinkBandwidthMbps float64
 	LinkDistanceKm    float64
+	// LinkEfficiency is the share of a link's bandwidth replication gets
+	// to carry data, the rest going to protocol overhead (DOMAIN.md: add
+	// 20–30 %); in (0, 1], default 0.75.
+	LinkEfficiency float64
 	// Dir, when set, is where the devices keep their state: every change
 	// they make is on disk there before the call that made it returns, and
 	// New resumes the world from it, its clock included (see persist.go).
@@ -66,6 +70,7 @@ const (
 	defaultLinkRTTMs            = 4
 	defaultLinkBandwidthMbps    = 10000
 	defaultLinkDistanceKm       = 300
+	defaultLinkEfficiency       = 0.75
 )
 
 // Bounds. They keep every generated name inside its numbering space (see
@@ -136,6 +141,9 @@ func (c Config) withDefaults() Config {
 	if c.LinkDistanceKm == 0 {
 		c.LinkDistanceKm = defaultLinkDistanceKm
 	}
+	if c.LinkEfficiency == 0 {
+		c.LinkEfficiency = defaultLinkEfficiency
+	}
 	return c
 }
 
@@ -189,6 +197,9 @@ func (c Config) Validate() error {
 	finitePositive("LinkRTTMs", c.LinkRTTMs)
 	finitePositive("LinkBandwidthMbps", c.LinkBandwidthMbps)
 	finitePositive("LinkDistanceKm", c.LinkDistanceKm)
+	if math.IsNaN(c.LinkEfficiency) || c.LinkEfficiency <= 0 || c.LinkEfficiency > 1 {
+		fail("LinkEfficiency = %v, want a share in (0, 1]", c.LinkEfficiency)
+	}
 	if c.CommitLatency < 0 {
 		fail("CommitLatency = %v, want >= 0", c.CommitLatency)
 	}

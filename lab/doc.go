@@ -3,7 +3,8 @@
 // real driver contracts — lab switches (fabric.Driver, fabric.PeerZoner,
 // fabric.Vporter) with a name server that takes NPIV logins and a zone
 // database changed by checksum-guarded, fabric-locked commits, lab arrays (array.Driver) with
-// thin pools, volumes, snapshots and LUN masking, and one hypervisor manager
+// thin pools, volumes, snapshots and LUN masking, and replication between
+// them (array.Replicator) over the inter-site links, and one hypervisor manager
 // (compute.Driver) whose VMs own NPIV vport pairs — together with inter-site
 // links, a virtual clock that runs faster than real time, and a fault table
 // that makes chosen operations fail, time out after applying, or slow down.

@@ -51,6 +51,8 @@ const (
 
 // Fault makes matching operations fail or slow down. A fault on a host also
 // disturbs the hypervisor manager's reads, whose inventory spans that host.
+// A fault on a link with op "any" and no latency also takes the link down
+// while it is active: replication over it stops (replication.go).
 type Fault struct {
 	Target  string        // fabric id, array id, host id, or "link:SITE-SITE"; required
 	Op      string        // commit|zone|mask|volume|login|replicate|move|power|read|any; required
@@ -97,9 +99,13 @@ func (w *World) InjectFault(f Fault) error {
 	if err != nil {
 		return err
 	}
-	w.faultMu.Lock()
-	defer w.faultMu.Unlock()
-	w.faults = append(w.faults, af)
+	// A link fault may take the link down: replication progress up to now
+	// follows the table without it (replication.go).
+	w.faultsChanged(func() {
+		w.faultMu.Lock()
+		defer w.faultMu.Unlock()
+		w.faults = append(w.faults, af)
+	})
 	return nil
 }
 
@@ -173,9 +179,11 @@ func (w *World) checkFault(f Fault) (activeFault, error) {
 
 // ClearFaults removes every fault.
 func (w *World) ClearFaults() {
-	w.faultMu.Lock()
-	defer w.faultMu.Unlock()
-	w.faults = nil
+	w.faultsChanged(func() {
+		w.faultMu.Lock()
+		defer w.faultMu.Unlock()
+		w.faults = nil
+	})
 }
 
 // Faults lists the active faults, in the order they are consulted, with the

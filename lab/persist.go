@@ -125,6 +125,12 @@ type op struct {
 	Group     string               `json:"group,omitempty"`
 	Snapshots []array.SnapshotSpec `json:"snapshots,omitempty"`
 	Map       *array.MapSpec       `json:"map,omitempty"`
+	// Replication (replication.go): the group a create made, the array a
+	// promote named, a volume's write rate (bytes per second; a pointer so
+	// that 0 is kept).
+	Repl  *array.ReplicationGroupSpec `json:"repl,omitempty"`
+	Array string                      `json:"array,omitempty"`
+	Rate  *float64                    `json:"rate,omitempty"`
 	// The hypervisor: where a moved VM runs, a VM's power state.
 	Host  string `json:"host,omitempty"`
 	Power string `json:"power,omitempty"`
@@ -331,6 +337,9 @@ func (w *World) replay(ops []op) (time.Duration, error) {
 func (w *World) replayOne(o *op, zone func(*Switch)) error {
 	if o.Kind == opMoveVM || o.Kind == opPowerVM {
 		return w.hv.replayOne(o)
+	}
+	if replOps[o.Kind] {
+		return w.replayRepl(o)
 	}
 	if s, ok := w.Switch(o.Dev); ok {
 		switch o.Kind {

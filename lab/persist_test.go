@@ -145,6 +145,12 @@ func persistChanges() []struct {
 			_, err := arr(w).CreateVolume(ctx, array.VolumeSpec{ID: "persist-thick", Pool: poolID("east-arr1", 1), SizeBytes: 1 << 30})
 			must(t, err)
 		}},
+		{"volume created presenting another's WWN", func(t *testing.T, w *World) {
+			west, _ := w.Array("west-arr1")
+			vols, _ := west.Volumes(ctx)
+			_, err := arr(w).CreateVolume(ctx, array.VolumeSpec{ID: "persist-replica", Pool: pool(w), SizeBytes: vols[0].SizeBytes, Thin: true, WWN: vols[0].WWN})
+			must(t, err)
+		}},
 		{"volume created from a snapshot", func(t *testing.T, w *World) {
 			snaps, _ := arr(w).Snapshots(ctx)
 			_, err := arr(w).CreateVolume(ctx, array.VolumeSpec{ID: "persist-clone", Pool: pool(w), SizeBytes: 600 << 30, Thin: true, FromSnapshot: snaps[0].ID})
@@ -185,6 +191,21 @@ func persistChanges() []struct {
 			must(t, arr(w).Unmap(ctx, "persist-v1", "persist-host"))
 			maps, _ := arr(w).Mappings(ctx)
 			must(t, arr(w).Unmap(ctx, maps[0].Volume, maps[0].HostGroup)) // a built one: the last moves into its place
+		}},
+		{"replication failed over and its write rates set", func(t *testing.T, w *World) {
+			west, _ := w.Array("west-arr1")
+			mkvol(t, w, "persist-src")
+			_, err := west.CreateVolume(ctx, array.VolumeSpec{ID: "persist-dst", Pool: poolID("west-arr1", 0), SizeBytes: 10 << 30, Thin: true})
+			must(t, err)
+			must(t, arr(w).Map(ctx, mapSpec(w, "persist-src", 3)))
+			must(t, w.SetWriteRate("east-arr1", "persist-src", 0))
+			// Empty volumes: the sync group is in step at once.
+			_, err = arr(w).CreateReplicationGroup(ctx, array.ReplicationGroupSpec{ID: "persist-g", SourceArray: "east-arr1", TargetArray: "west-arr1",
+				Mode: array.ReplicaSync, Pairs: []array.ReplicaPairSpec{{SourceVolume: "persist-src", TargetVolume: "persist-dst"}}})
+			must(t, err)
+			must(t, arr(w).DemoteReplicationGroup(ctx, "persist-g"))
+			must(t, west.PromoteReplicationGroup(ctx, "persist-g", "west-arr1"))
+			must(t, w.SetWriteRate("west-arr1", "persist-dst", 1e6))
 		}},
 		{"applied-timeout fault", func(t *testing.T, w *World) {
 			must(t, w.InjectFault(Fault{Target: "east-arr1", Op: OpVolume, Count: 1, Kind: KindAppliedTimeout}))

@@ -3,6 +3,7 @@ package lab
 import (
 	"context"
 	"encoding/binary"
+	"encoding/hex"
 	"fmt"
 	"math"
 	"strings"
@@ -282,20 +283,65 @@ func checkVolumeSpec(spec array.VolumeSpec) error {
 	if spec.SizeBytes <= 0 {
 		return fmt.Errorf("volume %s: size %d: %w", spec.ID, spec.SizeBytes, array.ErrInvalid)
 	}
+	if spec.WWN != "" {
+		if _, err := parseNAA6(spec.WWN); err != nil {
+			return fmt.Errorf("volume %s: %w", spec.ID, err)
+		}
+	}
 	return nil
+}
+
+// parseNAA6 reads a volume identity as the arrays present it: "naa." then
+// 32 hex digits (either case), the first 6 (NAA IEEE Registered Extended).
+func parseNAA6(s string) (b [16]byte, err error) {
+	h, ok := strings.CutPrefix(s, "naa.")
+	if ok && len(h) == 32 && (h[0] == '6') {
+		if _, err := hex.Decode(b[:], []byte(h)); err == nil {
+			return b, nil
+		}
+	}
+	return b, fmt.Errorf("WWN %q: want naa.6 and 31 more hex digits: %w", s, array.ErrInvalid)
 }
 
 // createVolume creates the volume, or finds it made alike already (changed
 // false). The caller holds a.mu for writing, as every lower-case write does.
 func (a *Array) createVolume(spec array.VolumeSpec, now time.Duration) (v array.Volume, changed bool, err error) {
 	ix := a.index()
+	var given [16]byte // the identity spec.WWN asks for, checked by checkVolumeSpec
+	if spec.WWN != "" {
+		given, _ = parseNAA6(spec.WWN)
+	}
 	if i, ok := ix.vols[spec.ID]; ok {
 		v := &a.vols[i]
 		if p := a.pools[v.pool].id; p != spec.Pool || v.size != spec.SizeBytes || v.thin != spec.Thin {
 			return array.Volume{}, false, fmt.Errorf("lab: array %s: volume %s exists in pool %s, %d bytes, thin %t; asked for %s, %d bytes, thin %t: %w",
 				a.id, v.id, p, v.size, v.thin, spec.Pool, spec.SizeBytes, spec.Thin, array.ErrConflict)
 		}
+		// No WWN asked for matches only the identity the array made.
+		want := a.newWWN(i)
+		if spec.WWN != "" {
+			want = given
+		}
+		if v.wwn != want {
+			asked := spec.WWN
+			if asked == "" {
+				asked = "the array's own"
+			}
+			return array.Volume{}, false, fmt.Errorf("lab: array %s: volume %s exists presenting %s; asked for %s: %w",
+				a.id, v.id, v.wwnText, asked, array.ErrConflict)
+		}
 		return a.volumeOut(i), false, nil
+	}
+	if spec.WWN != "" {
+		// One array presents an identity once. (A WWN the array makes
+		// later is not checked against given ones: its seeded high half
+		// makes a clash unlikely unless one was copied from this array.)
+		for i := range a.vols {
+			if v := &a.vols[i]; !v.deleted && v.wwn == given {
+				return array.Volume{}, false, fmt.Errorf("lab: array %s: volume %s presents %s already: %w",
+					a.id, v.id, v.wwnText, array.ErrConflict)
+			}
+		}
 	}
 	pi := a.poolIndex(spec.Pool)
 	if pi < 0 {
@@ -320,6 +366,9 @@ func (a *Array) createVolume(spec array.VolumeSpec, now time.Duration) (v array.
 	p.grow(spec.SizeBytes, spec.Thin)
 	vi := int32(len(a.vols))
 	id := a.newWWN(vi)
+	if spec.WWN != "" {
+		id = given
+	}
 	nv := volume{id: strings.Clone(spec.ID), pool: pi, group: -1, size: spec.SizeBytes, wwn: id,
 		wwnText: volumeWWN(id), created: now, thin: spec.Thin}
 	if !spec.Thin {
@@ -384,6 +433,9 @@ func (a *Array) deleteVolume(id string) (changed bool, err error) {
 	v := &a.vols[vi]
 	if v.maps > 0 {
 		return false, fmt.Errorf("lab: array %s: volume %s is presented by %d LUN maps; unmap it first: %w", a.id, id, v.maps, array.ErrConflict)
+	}
+	if v.replicated {
+		return false, fmt.Errorf("lab: array %s: volume %s is replicated; delete its replication group first: %w", a.id, id, array.ErrConflict)
 	}
 	p := &a.pools[v.pool]
 	p.prov -= v.size

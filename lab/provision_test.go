@@ -543,3 +543,61 @@ func TestCreateVolumeFromSnapshot(t *testing.T) {
 		})
 	}
 }
+
+func TestCreateVolumeWWN(t *testing.T) {
+	w := newWorld(t, Config{Seed: 7})
+	ctx := context.Background()
+	east, _ := w.Array("east-arr1")
+	west, _ := w.Array("west-arr1")
+	src, _ := east.Volumes(ctx)
+	naa := src[0].WWN
+	pool := poolID(west.ID(), 0)
+	spec := array.VolumeSpec{ID: "replica", Pool: pool, SizeBytes: src[0].SizeBytes, Thin: true, WWN: naa}
+	v, err := west.CreateVolume(ctx, spec)
+	if err != nil || v.WWN != naa {
+		t.Fatalf("create with %s = %+v, %v", naa, v, err)
+	}
+	if again, err := west.CreateVolume(ctx, spec); err != nil || again != v {
+		t.Fatalf("same spec again = %+v, %v", again, err)
+	}
+	upper := spec
+	upper.WWN = "naa." + strings.ToUpper(naa[4:])
+	if again, err := west.CreateVolume(ctx, upper); err != nil || again.WWN != naa {
+		t.Fatalf("the same WWN in capitals = %+v, %v", again, err)
+	}
+	other := spec
+	other.WWN = "naa.6" + strings.Repeat("0", 30) + "1"
+	if _, err := west.CreateVolume(ctx, other); !errors.Is(err, array.ErrConflict) {
+		t.Fatalf("same id, another WWN = %v", err)
+	}
+	none := spec
+	none.WWN = ""
+	if _, err := west.CreateVolume(ctx, none); !errors.Is(err, array.ErrConflict) {
+		t.Fatalf("same id, the array's own WWN = %v", err)
+	}
+	own, err := west.CreateVolume(ctx, array.VolumeSpec{ID: "own", Pool: pool, SizeBytes: gib, Thin: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again, err := west.CreateVolume(ctx, array.VolumeSpec{ID: "own", Pool: pool, SizeBytes: gib, Thin: true, WWN: own.WWN}); err != nil || again != own {
+		t.Fatalf("naming the WWN the array made = %+v, %v", again, err)
+	}
+	dup := spec
+	dup.ID = "replica2"
+	if _, err := west.CreateVolume(ctx, dup); !errors.Is(err, array.ErrConflict) {
+		t.Fatalf("a second volume presenting %s = %v", naa, err)
+	}
+	for _, bad := range []string{"6" + naa[5:], "naa.5" + naa[5:], "naa.6" + naa[5:34], naa + "0", "naa.6" + strings.Repeat("g", 31), "eui.6" + naa[5:]} {
+		s := spec
+		s.ID, s.WWN = "bad", bad
+		if _, err := west.CreateVolume(ctx, s); !errors.Is(err, array.ErrInvalid) {
+			t.Fatalf("WWN %q = %v, want ErrInvalid", bad, err)
+		}
+	}
+	vols, _ := west.Volumes(ctx)
+	for _, x := range vols {
+		if x.ID == "bad" {
+			t.Fatal("a bad WWN made a volume")
+		}
+	}
+}

@@ -73,7 +73,12 @@ type volume struct {
 	created time.Duration // virtual, from the epoch
 	thin    bool
 	deleted bool
-	maps    int32 // LUN maps presenting it: only a mapped volume is written to
+	// readOnly: the volume is a read-only side of a replication group, or
+	// was left one when its group was deleted (replication.go); every LUN
+	// map presents it read-only. replicated: it is in a group.
+	readOnly   bool
+	replicated bool
+	maps       int32 // LUN maps presenting it: only a mapped volume is written to
 }
 
 type snapshot struct {
@@ -244,7 +249,9 @@ func (a *Array) Mappings(ctx context.Context) ([]array.Mapping, error) {
 	return a.TruthMappings(), nil
 }
 
-// TruthMappings is the masking as it is, never faulted; a deep copy.
+// TruthMappings is the masking as it is, never faulted; a deep copy. A map
+// is writable when it was made so and its volume is not a read-only side of
+// replication (see replication.go).
 func (a *Array) TruthMappings() []array.Mapping {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
@@ -267,7 +274,7 @@ func (a *Array) TruthMappings() []array.Mapping {
 			HostGroup:   g.name,
 			Initiators:  c[:g.nInit:g.nInit],
 			TargetPorts: c[g.nInit:],
-			Writable:    l.writable,
+			Writable:    l.writable && !a.vols[l.vol].readOnly,
 		}
 	}
 	return out

@@ -20,6 +20,7 @@ var (
 	_ fabric.PeerZoner      = (*Switch)(nil)
 	_ fabric.Vporter        = (*Switch)(nil)
 	_ array.Driver          = (*Array)(nil)
+	_ array.Replicator      = (*Array)(nil)
 	_ compute.Driver        = (*Hypervisor)(nil)
 )
 
@@ -78,6 +79,11 @@ type World struct {
 	faultMu  sync.Mutex
 	faults   []activeFault
 	faultRNG *rand.Rand
+
+	// replMu guards repl, the replication groups of every array
+	// (replication.go). Lock order: replMu, then faultMu or arrays' mu.
+	replMu sync.Mutex
+	repl   replication
 
 	// Persistence (persist.go); j is nil for a world in memory. replaying
 	// and replayAt are set while New replays the journal, before the world

@@ -21,7 +21,7 @@ func TestConfigDefaults(t *testing.T) {
 	s := Small()
 	want := Config{Sites: []string{"east", "west"}, ArraysPerSite: 1, HostsPerSite: 4, VMsPerSite: 12,
 		TargetPortsPerFabric: 4, TargetsPerVport: 2, MaxVportsPerHBA: 64, Speed: 60, CommitLatency: 2e9,
-		ZoneDBMaxBytes: 1 << 20, LinkRTTMs: 4, LinkBandwidthMbps: 10000, LinkDistanceKm: 300}
+		ZoneDBMaxBytes: 1 << 20, LinkRTTMs: 4, LinkBandwidthMbps: 10000, LinkDistanceKm: 300, LinkEfficiency: 0.75}
 	if fmt.Sprint(s) != fmt.Sprint(want) {
 		t.Fatalf("Small() = %+v\nwant      %+v", s, want)
 	}
@@ -59,6 +59,9 @@ func TestConfigValidate(t *testing.T) {
 		{"negative speed", func(c *Config) { c.Speed = -1 }, "Speed"},
 		{"nan speed", func(c *Config) { c.Speed = math.NaN() }, "Speed"},
 		{"negative commit latency", func(c *Config) { c.CommitLatency = -1 }, "CommitLatency"},
+		{"link efficiency above 1", func(c *Config) { c.LinkEfficiency = 1.5 }, "LinkEfficiency"},
+		{"negative link efficiency", func(c *Config) { c.LinkEfficiency = -0.1 }, "LinkEfficiency"},
+		{"link efficiency 1", func(c *Config) { c.LinkEfficiency = 1 }, ""},
 		{"zone db too small", func(c *Config) { c.ZoneDBMaxBytes = 4096 }, "zone database"},
 		{"large at brocade limit", func(c *Config) { *c = Large(); c.ZoneDBMaxBytes = 1 << 20 }, "zone database"},
 		{"too many ports", func(c *Config) {
