@@ -54,10 +54,15 @@ func TestMigrationPlans(t *testing.T) {
 	if len(p.Reasons) == 0 || !strings.Contains(strings.Join(p.Reasons, ";"), "current host") {
 		t.Fatalf("a move to its own host: %+v", p)
 	}
-	wantProblem(t, h.do(op, http.MethodPost, "/v1/migrations", map[string]any{"vm": vm.ID, "destinationHost": "west-esx01", "mode": "cold"}), http.StatusNotImplemented)
 	wantProblem(t, h.do(op, http.MethodPost, "/v1/migrations", map[string]any{"vm": "nope", "destinationHost": other, "dryRun": true}), http.StatusNotFound)
 	wantProblem(t, h.do(op, http.MethodPost, "/v1/migrations", map[string]any{"vm": vm.ID, "destinationHost": other, "mode": "warp", "dryRun": true}), http.StatusBadRequest)
 	wantProblem(t, h.do(server.RoleViewer, http.MethodPost, "/v1/migrations", map[string]any{"vm": vm.ID, "destinationHost": other, "dryRun": true}), http.StatusForbidden)
+	// A cross-site move runs (201); while it does, the VM cannot start another (409).
+	started := wantJSON[map[string]any](t, h.do(op, http.MethodPost, "/v1/migrations", map[string]any{"vm": vm.ID, "destinationHost": "west-esx01", "mode": "cold"}), http.StatusCreated)
+	if started["kind"] != "cross-site" || started["phase"] != "running" {
+		t.Fatalf("cross-site move started as %v", started)
+	}
+	wantProblem(t, h.do(op, http.MethodPost, "/v1/migrations", map[string]any{"vm": vm.ID, "destinationHost": other}), http.StatusConflict)
 }
 
 // otherEastHost is an east host other than the VM's.
