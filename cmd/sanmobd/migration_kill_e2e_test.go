@@ -92,8 +92,8 @@ func killDuringColdMove(t *testing.T, vm, killStep string, fault map[string]any)
 		t.Fatalf("the move failed and needs a person: %s", m.Error)
 	}
 	var rec struct {
-		Host    string `json:"host"`
-		Site    string `json:"site"`
+		Host    string                  `json:"host"`
+		Site    string                  `json:"site"`
 		Vports  []struct{ WWPN string } `json:"vports"`
 		Volumes []struct{ ID string }   `json:"volumes"`
 	}
