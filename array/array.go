@@ -69,6 +69,9 @@ type Volume struct {
 	WWN       string    `json:"wwn"` // naa.6 + 32 hex digits, the SCSI device identifier
 	Thin      bool      `json:"thin"`
 	CreatedAt time.Time `json:"createdAt"`
+	// WriteBytesPerSec is the rate hosts write to the volume, as the array
+	// measures it (0: not measured); a migration's sync tail depends on it.
+	WriteBytesPerSec float64 `json:"writeBytesPerSec,omitempty"`
 }
 
 // Snapshot is a point-in-time copy of a volume; snapshots taken together for

@@ -369,6 +369,20 @@ func seededWriteRate(v *volume) float64 {
 	return maxWriteRate * float64(x>>11) / (1 << 53)
 }
 
+// rateOverrides copies the write rates SetWriteRate gave array id's
+// volumes, by volume id.
+func (w *World) rateOverrides(id string) map[string]float64 {
+	w.replMu.Lock()
+	defer w.replMu.Unlock()
+	out := map[string]float64{}
+	for k, r := range w.repl.rates {
+		if k.array == id {
+			out[k.volume] = r
+		}
+	}
+	return out
+}
+
 // writeRate is the write rate of volume vi of a. The caller holds replMu
 // and a.mu.
 func (w *World) writeRate(a *Array, vi int32) float64 {

@@ -157,12 +157,17 @@ func (a *Array) Volumes(ctx context.Context) ([]array.Volume, error) {
 	if _, err := a.w.fault(ctx, array.ErrUnavailable, OpRead, a.id); err != nil {
 		return nil, err
 	}
+	rates := a.w.rateOverrides(a.id) // replMu before a.mu
 	a.rlock()
 	defer a.mu.RUnlock()
 	out := make([]array.Volume, 0, len(a.vols)-a.deadVols)
 	for i := range a.vols {
 		if !a.vols[i].deleted {
-			out = append(out, a.volumeOut(int32(i)))
+			v := a.volumeOut(int32(i))
+			if r, ok := rates[v.ID]; ok {
+				v.WriteBytesPerSec = r
+			}
+			out = append(out, v)
 		}
 	}
 	return out, nil
@@ -184,6 +189,8 @@ func (a *Array) volumeOut(i int32) array.Volume {
 		WWN:       v.wwnText,
 		Thin:      v.thin,
 		CreatedAt: a.w.cfg.Epoch.Add(v.created),
+		// The seeded rate; Volumes gives the one SetWriteRate set instead.
+		WriteBytesPerSec: seededWriteRate(v),
 	}
 }
 

@@ -102,6 +102,14 @@ func (s *Service) PlanMove(spec MigrationSpec) (MigrationPlan, error) {
 			return MigrationPlan{}, err
 		}
 		in.Volumes = append(in.Volumes, v)
+		if a := s.arrays[v.Array]; a != nil {
+			if dv, ok, _ := a.Obs.Load().Volume(v.ID); ok && dv.WriteBytesPerSec > 0 {
+				if in.WriteRateBps == nil {
+					in.WriteRateBps = map[string]float64{}
+				}
+				in.WriteRateBps[v.ID] = dv.WriteBytesPerSec
+			}
+		}
 	}
 	for _, id := range s.arrIDs {
 		a := s.arrays[id]
