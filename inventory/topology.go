@@ -32,23 +32,18 @@ type Path struct {
 
 // TopologyVolume is one of the VM's volumes with its device facts.
 type TopologyVolume struct {
-	ID        string             `json:"id"`
-	Array     string             `json:"array"`
-	Pool      string             `json:"pool"`
-	LUN       int                `json:"lun"`
-	WWN       string             `json:"wwn"`
-	SizeBytes int64              `json:"sizeBytes"`
-	UsedBytes int64              `json:"usedBytes"`
-	Snapshots []TopologySnapshot `json:"snapshots"`
-	Replica   *Replica           `json:"replica,omitempty"`
-}
-
-// TopologySnapshot is a snapshot of a volume and the array it lives on:
-// snapshots taken before a cross-site move stay on the old array (the
-// replica's) until removed, new ones are taken where the volume is active.
-type TopologySnapshot struct {
-	array.Snapshot
-	Array string `json:"array"`
+	ID        string `json:"id"`
+	Array     string `json:"array"`
+	Pool      string `json:"pool"`
+	LUN       int    `json:"lun"`
+	WWN       string `json:"wwn"`
+	SizeBytes int64  `json:"sizeBytes"`
+	UsedBytes int64  `json:"usedBytes"`
+	// Snapshots, each with the array it lives on: those taken before a
+	// cross-site move stay on the old array (the replica's) until removed;
+	// new ones are taken where the volume is active.
+	Snapshots []SnapshotView `json:"snapshots"`
+	Replica   *Replica       `json:"replica,omitempty"`
 }
 
 // ReplicaStateFunc tells the state and lag of a volume's replication
@@ -317,7 +312,7 @@ func (s *Inventory) walk(vm *VM, obs *observed) Topology {
 
 	t.Volumes = make([]TopologyVolume, 0, len(vm.Volumes))
 	for i, r := range vm.Volumes {
-		tv := TopologyVolume{ID: r.ID, LUN: r.LUN, Snapshots: []TopologySnapshot{}}
+		tv := TopologyVolume{ID: r.ID, LUN: r.LUN, Snapshots: []SnapshotView{}}
 		rec := obs.vols[i]
 		if rec == nil {
 			t.Issues = append(t.Issues, fmt.Sprintf("volume %s is not in the inventory", r.ID))
@@ -413,9 +408,9 @@ func presentsThrough(m array.Mapping, port wwn.WWN) bool {
 	return false
 }
 
-func snapshotsAt(out []TopologySnapshot, arrayID string, snaps []array.Snapshot) []TopologySnapshot {
+func snapshotsAt(out []SnapshotView, arrayID string, snaps []array.Snapshot) []SnapshotView {
 	for _, sn := range snaps {
-		out = append(out, TopologySnapshot{Snapshot: sn, Array: arrayID})
+		out = append(out, SnapshotView{Snapshot: sn, Array: arrayID})
 	}
 	return out
 }

@@ -123,6 +123,11 @@ func TestCrossSiteLiveMove(t *testing.T) {
 	if len(before.mappedAt) == 0 || !before.zonedOn["east-a"] {
 		t.Fatalf("the lab VM has no storage to move: %+v", before)
 	}
+	// A snapshot taken before the move stays at the source.
+	before1, err := h.svc.SnapshotVM(ctx, vmID, SnapshotSpec{Name: "before-move"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	m, err := h.svc.StartMigration(MigrationSpec{VM: vmID, DestinationHost: "west-esx02"})
 	if err != nil {
 		t.Fatal(err)
@@ -173,6 +178,39 @@ func TestCrossSiteLiveMove(t *testing.T) {
 		}
 		if v.Array != "west-arr1" || v.Replica == nil || v.Replica.Array != "east-arr1" {
 			t.Errorf("volume %s after the move: array %s replica %+v", v.ID, v.Array, v.Replica)
+		}
+	}
+	// Snapshots follow: the old ones are listed where they live (the
+	// source array, the replica's), a new one is taken at the active site.
+	after1, err := h.svc.SnapshotVM(ctx, vmID, SnapshotSpec{Name: "after-move"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.svc.Refresh(ctx)
+	topo, err := h.svc.Topology(ctx, vmID, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(before1) == 0 || len(after1) != len(before1) || len(topo.Volumes) != len(before1) {
+		t.Fatalf("snapshots %d before, %d after, %d topology volumes", len(before1), len(after1), len(topo.Volumes))
+	}
+	where := map[string]string{}
+	for _, tv := range topo.Volumes {
+		if tv.Array != "west-arr1" || tv.Replica == nil || tv.Replica.Array != "east-arr1" || tv.Replica.State != "SYNCHRONIZED" {
+			t.Errorf("topology volume %s: array %s replica %+v", tv.ID, tv.Array, tv.Replica)
+		}
+		for _, sn := range tv.Snapshots {
+			where[sn.ID] = sn.Array
+		}
+	}
+	for _, sn := range before1 {
+		if where[sn.ID] != "east-arr1" {
+			t.Errorf("snapshot %s taken before the move listed at %q, want east-arr1", sn.ID, where[sn.ID])
+		}
+	}
+	for _, sn := range after1 {
+		if sn.Array != "west-arr1" || where[sn.ID] != "west-arr1" {
+			t.Errorf("snapshot %s taken after the move at %s (listed at %q), want west-arr1", sn.ID, sn.Array, where[sn.ID])
 		}
 	}
 	checkInvariants(t, h)

@@ -247,7 +247,7 @@ func TestTopologyAppendJSONMatchesEncodingJSON(t *testing.T) {
 		}
 		topo.Issues = append(topo.Issues, `a <tricky> "issue" & \ more`+"\n\u00e9")
 		topo.Paths = append(topo.Paths, inventory.Path{Fabric: "x", Zone: "z<&>", LUN: 3})
-		topo.Volumes = append(topo.Volumes, inventory.TopologyVolume{ID: "v\"q", Snapshots: []inventory.TopologySnapshot{{Snapshot: array.Snapshot{ID: "s", Group: "g"}, Array: "a"}}, Replica: &inventory.Replica{Array: "w", State: "SYNCHRONIZED", LagBytes: 5}})
+		topo.Volumes = append(topo.Volumes, inventory.TopologyVolume{ID: "v\"q", Snapshots: []inventory.SnapshotView{{Snapshot: array.Snapshot{ID: "s", Group: "g"}, Array: "a"}}, Replica: &inventory.Replica{Array: "w", State: "SYNCHRONIZED", LagBytes: 5}})
 		type plain inventory.Topology // encoding/json's view, without AppendJSON
 		want, err := json.Marshal(plain(topo))
 		if err != nil {
