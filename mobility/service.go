@@ -82,6 +82,8 @@ type Service struct {
 
 	sagas *saga.Executor // runs every change that touches more than one device
 
+	events *migrationEvents // the migrations' event stream (migration_edges.go)
+
 	drift map[string]*atomic.Pointer[driftMemo] // by fabric: what the last drift check compared
 }
 
@@ -105,6 +107,7 @@ func New(cfg Config) (*Service, error) {
 		attachments: map[string]*attachRecord{},
 		reserved:    map[string]map[int]string{},
 	}
+	s.events = newMigrationEvents(s)
 	sites := map[string]bool{}
 	for _, site := range cfg.Sites {
 		sites[site.ID] = true
