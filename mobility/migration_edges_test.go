@@ -420,7 +420,7 @@ func TestMigrationEventsSlowSubscriber(t *testing.T) {
 	for i := range writes {
 		r.Steps[1].State = saga.StepDoing
 		r.Steps[1].LastError = fmt.Sprintf("busy %d", i) // one step event per write
-		ev.observe(r)                                     // must not block
+		ev.observe(r)                                    // must not block
 	}
 	got := drain(t, slow)
 	if len(got) != eventBuffer {
