@@ -1,0 +1,11 @@
+package server
+
+import "time"
+
+// SetSSEHeartbeat sets the event streams' heartbeat for a test; the
+// returned function restores it.
+func SetSSEHeartbeat(d time.Duration) (restore func()) {
+	old := sseHeartbeat
+	sseHeartbeat = d
+	return func() { sseHeartbeat = old }
+}
