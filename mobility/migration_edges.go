@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sanmob/sanmob/compute"
+	"github.com/sanmob/sanmob/compute/external"
 	"github.com/sanmob/sanmob/inventory"
 	"github.com/sanmob/sanmob/saga"
 )
@@ -38,10 +39,10 @@ type ComputeReport struct {
 }
 
 // computeReporter is a compute driver whose manager moves VMs itself and
-// reports it (compute/external): Waiting says whether a move of the VM
-// waits for the report, Report delivers it.
+// reports it (compute/external): Pending says which move of the VM waits
+// for the report, Report delivers it.
 type computeReporter interface {
-	Waiting(vm string) bool
+	Pending(vm string) (external.Request, bool)
 	Report(vm, state, detail string) error
 }
 
@@ -52,18 +53,39 @@ type computeWatcher interface {
 }
 
 // migrationPhase is the phase the API shows for m: waiting-compute while the
-// run is unfinished (running, or rolling back a move that had switched) and
-// the compute driver waits for the manager's report on m's VM; m.Phase
-// otherwise. migrationView's callers apply it: the phase of a run's state
-// alone cannot say it, since waiting is the driver's in-memory state.
+// compute driver waits for the manager's report on the move m needs now —
+// to the destination while m is running, back to the source while it rolls
+// back a move that had switched; m.Phase otherwise. A move left pending by
+// an abort (to the destination, while m rolls back) is not waited for.
+// migrationView's callers apply it: a run's state alone cannot say it, since
+// what waits is the driver's in-memory state.
 func (s *Service) migrationPhase(m Migration) string {
-	if m.Phase != phases[saga.StateRunning] && m.Phase != phases[saga.StateUndoing] {
-		return m.Phase
-	}
-	if w, ok := s.cfg.Compute.(computeReporter); ok && m.VM != "" && w.Waiting(m.VM) {
+	if _, ok := s.pendingCompute(m); ok {
 		return PhaseWaitingCompute
 	}
 	return m.Phase
+}
+
+// pendingCompute returns the move m waits for, if any (see migrationPhase).
+func (s *Service) pendingCompute(m Migration) (external.Request, bool) {
+	var want string
+	switch m.Phase {
+	case phases[saga.StateRunning]:
+		want = m.DestinationHost
+	case phases[saga.StateUndoing]:
+		want = m.SourceHost
+	default:
+		return external.Request{}, false
+	}
+	d, ok := s.cfg.Compute.(computeReporter)
+	if !ok || m.VM == "" {
+		return external.Request{}, false
+	}
+	req, ok := d.Pending(m.VM)
+	if !ok || req.Host != want {
+		return external.Request{}, false
+	}
+	return req, true
 }
 
 // migrationOut is the API's view of a migration run, phase included.
@@ -141,6 +163,10 @@ func (s *Service) ReportCompute(id string, rep ComputeReport) (Migration, error)
 	m := s.migrationOut(r)
 	if !r.State.Unfinished() {
 		return Migration{}, fmt.Errorf("migration %s has ended (%s): nothing waits for a compute report: %w", id, m.Phase, ErrConflict)
+	}
+	if req, ok := d.Pending(m.VM); ok && m.Phase != PhaseWaitingCompute {
+		// A move the migration no longer wants (left by an abort).
+		return Migration{}, fmt.Errorf("migration %s is %s: the pending move of vm %s to %s is no longer wanted: %w", id, m.Phase, m.VM, req.Host, ErrConflict)
 	}
 	if err := d.Report(m.VM, rep.State, rep.Detail); err != nil {
 		if errors.Is(err, compute.ErrInvalid) {

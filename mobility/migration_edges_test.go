@@ -333,8 +333,13 @@ func TestAbortWhileWaitingCompute(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitPhase(t, h, m.ID, PhaseWaitingCompute)
-	if _, err := h.svc.AbortMigration(m.ID); err != nil {
+	a, err := h.svc.AbortMigration(m.ID)
+	if err != nil {
 		t.Fatal(err)
+	}
+	// The move the abort left pending is not waited for.
+	if a.Phase != "rolling-back" {
+		t.Errorf("abort answered phase %q, want rolling-back", a.Phase)
 	}
 	end, err := h.svc.WaitMigration(ctx, m.ID)
 	if err != nil || end.Phase != "rolled-back" {
@@ -409,18 +414,12 @@ func TestMigrationEventsSlowSubscriber(t *testing.T) {
 	_, fast := ev.subscribeLocked(ctx, r)
 	ev.mu.Unlock()
 	var fastGot []MigrationEvent
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for e := range fast {
-			fastGot = append(fastGot, e)
-		}
-	}()
 	const writes = 200
 	for i := range writes {
 		r.Steps[1].State = saga.StepDoing
 		r.Steps[1].LastError = fmt.Sprintf("busy %d", i) // one step event per write
 		ev.observe(r)                                    // must not block
+		fastGot = append(fastGot, <-fast)                // the reader that keeps up
 	}
 	got := drain(t, slow)
 	if len(got) != eventBuffer {
@@ -429,14 +428,19 @@ func TestMigrationEventsSlowSubscriber(t *testing.T) {
 	if last := got[len(got)-1]; last.Type != EventResync || last.Seq != eventBuffer {
 		t.Fatalf("last event %+v, want a resync", last)
 	}
-	// The fast one ends with the terminal phase.
+	for i, e := range got[:len(got)-1] {
+		if e.Type != EventStep || e.Seq != uint64(i+1) || e.Error != fmt.Sprintf("busy %d", i) {
+			t.Fatalf("slow subscriber's event %d: %+v", i, e)
+		}
+	}
+	// The one that kept up got every event, and ends with the terminal phase.
 	r.State, r.Steps[1].State = saga.StateUndone, saga.StepUndone
 	ev.observe(r)
-	<-done
-	if n := len(fastGot); n != writes+1+1 { // step events, the step undone, the phase
-		// The first write also turns the step running: one event for both.
+	fastGot = append(fastGot, drain(t, fast)...)
+	if n := len(fastGot); n != writes+2 { // a step event per write, the step undone, the phase
 		t.Fatalf("fast subscriber got %d events", n)
 	}
+	checkSeq(t, fastGot)
 	if last := fastGot[len(fastGot)-1]; last.Type != EventPhase || last.State != "rolled-back" {
 		t.Fatalf("fast subscriber's last event %+v", last)
 	}
