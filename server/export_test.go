@@ -5,7 +5,6 @@ import "time"
 // SetSSEHeartbeat sets the event streams' heartbeat for a test; the
 // returned function restores it.
 func SetSSEHeartbeat(d time.Duration) (restore func()) {
-	old := sseHeartbeat
-	sseHeartbeat = d
-	return func() { sseHeartbeat = old }
+	old := sseHeartbeat.Swap(int64(d))
+	return func() { sseHeartbeat.Store(old) }
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/sanmob/sanmob/mobility"
@@ -12,9 +13,12 @@ import (
 // The edges of a migration: abort, the hypervisor manager's compute report
 // and the Server-Sent Events stream of its transitions.
 
-// sseHeartbeat is how often an idle event stream sends a comment line, so
-// that proxies and clients do not take a quiet stream for a dead one.
-var sseHeartbeat = 15 * time.Second
+// sseHeartbeat is how often (in nanoseconds) an idle event stream sends a
+// comment line, so that proxies and clients do not take a quiet stream for a
+// dead one; atomic, so that a test may change it under live streams.
+var sseHeartbeat atomic.Int64
+
+func init() { sseHeartbeat.Store(int64(15 * time.Second)) }
 
 func (s *Server) abortMigration(w http.ResponseWriter, r *http.Request) {
 	m, err := s.mob.AbortMigration(vars(r)["id"])
@@ -69,7 +73,7 @@ func (s *Server) migrationEvents(w http.ResponseWriter, r *http.Request) {
 	if !send("snapshot", 0, m) {
 		return
 	}
-	tick := time.NewTicker(sseHeartbeat)
+	tick := time.NewTicker(time.Duration(sseHeartbeat.Load()))
 	defer tick.Stop()
 	for {
 		select {
