@@ -467,3 +467,44 @@ func TestMigrationEventsContextEnds(t *testing.T) {
 	}
 	ev.observe(fakeMigrationRun("fake-run", "vm-x")) // no subscriber left: no panic on a closed channel
 }
+
+// TestAbortThenCrash: the daemon dies right after an abort; the next start
+// rolls the migration back (never forward) and the VM stays at its source.
+func TestAbortThenCrash(t *testing.T) {
+	h := newHarness(t, nil)
+	ctx := context.Background()
+	const vmID = "east-vm012"
+	_, dst := otherEastHost(t, h, vmID)
+	before, _ := h.svc.VM(vmID)
+	if err := h.world.InjectFault(lab.Fault{Target: dst, Op: lab.OpMove, Count: 1, Latency: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	m, err := h.svc.StartMigration(MigrationSpec{VM: vmID, DestinationHost: dst})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, ch, err := h.svc.MigrationEvents(ctx, m.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cur, _ := h.svc.Migration(m.ID); cur.Steps[1].State != "running" {
+		until(t, ch, stepRunning("move"))
+	}
+	if _, err := h.svc.AbortMigration(m.ID); err != nil {
+		t.Fatal(err)
+	}
+	h.stop() // the kill, racing the rollback
+	h.reopen(t)
+	end, err := h.svc.WaitMigration(ctx, m.ID)
+	if err != nil || end.Phase != "rolled-back" || !strings.Contains(end.Error, "aborted by request") {
+		t.Fatalf("migration after the restart: %+v, %v", end, err)
+	}
+	for _, st := range end.Steps {
+		if st.Name == "activate" || st.Name == "logout-old" {
+			if st.State != "pending" {
+				t.Errorf("step %s is %s: the aborted run went forward", st.Name, st.State)
+			}
+		}
+	}
+	checkBackAtSource(t, h, before)
+}
