@@ -3,12 +3,15 @@ package saga
 import (
 	"context"
 	"errors"
+	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"k8s.io/utils/clock"
 	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/sanmob/sanmob/errclass"
@@ -286,5 +289,101 @@ func TestAbortBeforeRun(t *testing.T) {
 	h.start()
 	if end, err := h.e.Wait(waitCtx(t), r.ID); err != nil || end.State != StateDone {
 		t.Errorf("run after the refused abort: %s, %v", end.State, err)
+	}
+}
+
+// TestAbortRaces: aborts at random moments, racing the runs' own steps and
+// transitions: an abort that succeeds always ends its run undone, leaving
+// nothing on the device; one that comes too late gets ErrNotRunning and
+// the run ends as it would have (done). The device holds exactly the
+// objects of the done runs.
+func TestAbortRaces(t *testing.T) {
+	seed := propSeed(t)
+	rng := rand.New(rand.NewPCG(seed, 1))
+	dev := newDevice()
+	plan := func(r Run) ([]Step, error) {
+		var steps []Step
+		for i := range 4 {
+			name := fmt.Sprintf("%s/s%d", r.Key, i)
+			steps = append(steps, Step{
+				Name:  fmt.Sprintf("s%d", i),
+				Local: i == 2,
+				Do: func(ctx context.Context, x *Exec) error {
+					dev.put(name)
+					select { // a little work, cut short by an abort
+					case <-time.After(time.Duration(x.Attempt()*50) * time.Microsecond):
+					case <-ctx.Done():
+						return ctx.Err()
+					}
+					return nil
+				},
+				Undo: func(ctx context.Context, x *Exec) error { return dev.remove(name) },
+			})
+		}
+		return steps, nil
+	}
+	h := newHarness(t, clock.RealClock{}, func(e *Executor) {
+		e.Register("k", plan)
+		e.Register("warm", func(Run) ([]Step, error) {
+			return []Step{{Name: "noop", Do: func(context.Context, *Exec) error { return nil }}}, nil
+		})
+	}, func(c *Config) {
+		c.Backoff = Backoff{Initial: time.Microsecond, Max: time.Microsecond, Attempts: 3}
+	})
+	h.start()
+	if _, err := h.e.Do(waitCtx(t), "warm", "up", nil); err != nil { // Run serves
+		t.Fatal(err)
+	}
+	const runs = 200
+	type result struct {
+		id       string
+		abortErr error
+	}
+	results := make([]result, runs)
+	var wg sync.WaitGroup
+	for i := range runs {
+		r, err := h.e.Submit("k", fmt.Sprintf("vm%03d", i), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		delay := time.Duration(rng.IntN(30000)) * time.Microsecond
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			time.Sleep(delay)
+			_, err := h.e.Abort(r.ID)
+			results[i] = result{r.ID, err}
+		}()
+	}
+	wg.Wait()
+	var want []string
+	aborted, late := 0, 0
+	for i, res := range results {
+		end, _ := h.e.Wait(waitCtx(t), res.id)
+		switch {
+		case res.abortErr == nil:
+			aborted++
+			if end.State != StateUndone || !end.AbortRequested {
+				t.Fatalf("run %d: abort succeeded, run ended %s (abort %v)", i, end.State, end.AbortRequested)
+			}
+		case errors.Is(res.abortErr, ErrNotRunning):
+			late++
+			if end.State != StateDone || end.AbortRequested {
+				t.Fatalf("run %d: abort came late, run ended %s (abort %v)", i, end.State, end.AbortRequested)
+			}
+			for s := range 4 {
+				want = append(want, fmt.Sprintf("vm%03d/s%d", i, s))
+			}
+		default:
+			t.Fatalf("run %d: Abort: %v", i, res.abortErr)
+		}
+	}
+	slices.Sort(want)
+	if got := dev.names(); !slices.Equal(got, want) {
+		t.Fatalf("device holds %d objects, want %d (those of the done runs)", len(got), len(want))
+	}
+	t.Logf("%d aborted, %d too late", aborted, late)
+	if aborted == 0 {
+		t.Errorf("no abort won its race: the property was not exercised")
 	}
 }

@@ -42,17 +42,21 @@ func (rn *runner) exec() {
 	if rn.resumed {
 		rn.mu.Lock()
 		rn.run.Resumed++
-		ok := rn.persistLocked()
+		ok, state := rn.persistLocked(), rn.run.State
 		rn.mu.Unlock()
 		if !ok {
 			return
 		}
-		rn.log.WithField("state", rn.run.State).Info("run resumed")
+		rn.log.WithField("state", state).Info("run resumed")
 	}
-	steps, err := rn.e.plan(rn.run)
-	if err == nil && !slices.EqualFunc(steps, rn.run.Steps, func(s Step, r StepRecord) bool { return s.Name == r.Name }) {
+	// A copy: Abort may change the run while the plan reads it.
+	rn.mu.Lock()
+	snap := rn.run.clone()
+	rn.mu.Unlock()
+	steps, err := rn.e.plan(snap)
+	if err == nil && !slices.EqualFunc(steps, snap.Steps, func(s Step, r StepRecord) bool { return s.Name == r.Name }) {
 		err = fmt.Errorf("%w: kind %q now plans steps %v, the record has %v",
-			ErrPlan, rn.run.Kind, stepNames(steps), recordNames(rn.run.Steps))
+			ErrPlan, snap.Kind, stepNames(steps), recordNames(snap.Steps))
 	}
 	if err != nil {
 		rn.planFailed(err)
