@@ -283,6 +283,7 @@ func (s *Service) stepForget(_ context.Context, x *saga.Exec) error {
 // a detach undone leaves the attachment attached with the error that
 // stopped it. Called after every transition the executor writes.
 func (s *Service) observeRun(r saga.Run) {
+	s.events.observe(r) // the migrations' event stream (migration_edges.go)
 	if r.Kind == sagaMigration {
 		s.observeMigration(r)
 		return

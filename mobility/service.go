@@ -92,6 +92,8 @@ type Service struct {
 	sagas *saga.Executor // runs every change that touches more than one device
 	evac  evacuations    // the evacuations' runners and signals
 
+	events *migrationEvents // the migrations' event stream (migration_edges.go)
+
 	drift map[string]*atomic.Pointer[driftMemo] // by fabric: what the last drift check compared
 
 	repl *replication.Watcher // the replication groups as last read
@@ -121,6 +123,7 @@ func New(cfg Config) (*Service, error) {
 		reserved:    map[string]map[int]string{},
 		poolHolds:   map[string]map[string]int64{},
 	}
+	s.events = newMigrationEvents(s)
 	sites := map[string]bool{}
 	for _, site := range cfg.Sites {
 		sites[site.ID] = true

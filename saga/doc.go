@@ -29,12 +29,22 @@
 // person must do; the run keeps its key until Retry undoes it.
 //
 //	running ──all steps done──▶ done
-//	   │ step failed
+//	   │ step failed, or Abort
 //	   ▼
 //	undoing ──all undone──▶ undone
 //	   │ an undo still fails
 //	   ▼
 //	failed ──Retry──▶ undoing
+//
+// # Abort
+//
+// Abort stops a running run on request. It first writes the run undoing,
+// with AbortRequested set and LastError saying it was aborted (class final),
+// synced; then it cancels the context of the step in progress with the cause
+// ErrAborted. Once that call returns, whatever it returns, the run undoes it
+// and the done steps as for a final error. A crash after the abort's write
+// resumes the run as undoing, so an aborted run never goes forward again.
+// Only a running run can be aborted (ErrNotRunning otherwise).
 //
 // # Crashes
 //

@@ -82,10 +82,10 @@ type Executor struct {
 	// watches holds one watch per run that is unfinished in this process's
 	// view (submitted, resumed, retried); Wait blocks on it.
 	watches map[string]*watch
-	// runners holds the ids that have a goroutine; queued the runs
+	// runners holds the runner of each id that has a goroutine; queued the runs
 	// submitted before Run started; fresh the ids being submitted, so that
 	// Run does not count them as resumed.
-	runners map[string]bool
+	runners map[string]*runner
 	queued  map[string]Run
 	fresh   map[string]bool
 	// recent keeps the original errors of runs that ended lately, for Wait
@@ -153,7 +153,7 @@ func New(cfg Config) (*Executor, error) {
 		plans:   map[string]func(Run) ([]Step, error){},
 		active:  map[kindKey]string{},
 		watches: map[string]*watch{},
-		runners: map[string]bool{},
+		runners: map[string]*runner{},
 		queued:  map[string]Run{},
 		fresh:   map[string]bool{},
 		recent:  map[string]outcome{},
@@ -394,7 +394,7 @@ func (e *Executor) Retry(id string) (Run, error) {
 		e.mu.Unlock()
 		return Run{}, ErrStopped
 	}
-	if e.runners[id] || e.watches[id] != nil {
+	if e.runners[id] != nil || e.watches[id] != nil {
 		e.mu.Unlock()
 		return Run{}, fmt.Errorf("%w: run %s is in progress", ErrNotFailed, id)
 	}
@@ -436,6 +436,88 @@ func (e *Executor) Retry(id string) (Run, error) {
 	default:
 		e.queued[r.ID] = r
 	}
+	return r.clone(), nil
+}
+
+// Abort stops a run that is running forward and undoes it. The abort is
+// written first, synced: the same write marks the run undoing, with
+// AbortRequested set, LastError saying it was aborted by request (class
+// final) and FailedStep the step in progress; so a crash right after it
+// resumes the run as undoing, never forward. Then the context of the step
+// in progress is cancelled with the cause ErrAborted; once that call has
+// returned (whatever it returns), the run undoes the step and every done
+// step before it in reverse, as for a final error, and ends undone (or
+// failed). Undo calls get a fresh context. Abort returns the run as
+// written by the abort (undoing).
+//
+// A run that is undoing, done, undone or failed gets an error wrapping
+// ErrNotRunning, an unknown id one wrapping ErrNotFound; an executor that
+// is not serving (before Run, after it stopped) one wrapping ErrStopped; a
+// run still being submitted one wrapping ErrBusy. Calling Abort on a run
+// already aborted answers ErrNotRunning too: it is undoing.
+func (e *Executor) Abort(id string) (Run, error) {
+	e.mu.Lock()
+	rn := e.runners[id]
+	serving, submitting := e.running && !e.stopped, e.fresh[id]
+	e.mu.Unlock()
+	if rn == nil {
+		r, err := e.Get(id)
+		switch {
+		case err != nil:
+			return Run{}, err
+		case r.State != StateRunning:
+			return Run{}, fmt.Errorf("%w: run %s of %s %q is %s", ErrNotRunning, id, r.Kind, r.Key, r.State)
+		case submitting:
+			return Run{}, fmt.Errorf("%w: run %s is being submitted; abort it again in a moment", ErrBusy, id)
+		case !serving:
+			return Run{}, fmt.Errorf("%w: run %s cannot be aborted until the executor runs", ErrStopped, id)
+		default:
+			// Running in the record, yet no goroutine: it is between
+			// the record and its start (Retry, resume). Ask again.
+			return Run{}, fmt.Errorf("%w: run %s is starting; abort it again in a moment", ErrBusy, id)
+		}
+	}
+	// e.mu is not held here: Observe, called under rn.mu, may take it.
+	rn.mu.Lock()
+	defer rn.mu.Unlock()
+	cur := rn.run
+	switch {
+	case cur.State != StateRunning:
+		return Run{}, fmt.Errorf("%w: run %s of %s %q is %s", ErrNotRunning, id, cur.Kind, cur.Key, cur.State)
+	case rn.halted != nil || rn.ctx.Err() != nil:
+		return Run{}, fmt.Errorf("%w: run %s stays %s until the next start", ErrStopped, id, cur.State)
+	}
+	r := cur.clone()
+	r.State = StateUndoing
+	r.AbortRequested = true
+	r.ErrorClass = errclass.Final.String()
+	r.FailedStep = ""
+	for _, s := range r.Steps {
+		if s.State != StepDone {
+			if s.State == StepDoing {
+				r.FailedStep = s.Name
+			}
+			break
+		}
+	}
+	abortErr := error(ErrAborted)
+	if r.FailedStep != "" {
+		abortErr = fmt.Errorf("%w during step %q", ErrAborted, r.FailedStep)
+	}
+	r.LastError = abortErr.Error()
+	r.UpdatedAt = e.cfg.Clock.Now()
+	// Written here rather than through persistLocked: a failed write must
+	// leave the runner as it was (running forward), not halted.
+	if err := e.cfg.Store.Put(RecordKind, r.ID, r); err != nil {
+		return Run{}, fmt.Errorf("saga: abort run %s: writing its record: %w", id, err)
+	}
+	// Field by field: a step's Exec reads the run's ID and key unlocked.
+	rn.run.State, rn.run.AbortRequested, rn.run.ErrorClass = r.State, r.AbortRequested, r.ErrorClass
+	rn.run.FailedStep, rn.run.LastError, rn.run.UpdatedAt = r.FailedStep, r.LastError, r.UpdatedAt
+	rn.orig = abortErr
+	e.observe(r)
+	rn.log.WithField("step", r.FailedStep).Warn("run aborted by request; undoing it")
+	rn.abort(ErrAborted)
 	return r.clone(), nil
 }
 
@@ -518,17 +600,19 @@ func (e *Executor) release(err error) {
 
 // startLocked starts a goroutine for r unless one runs it; e.mu is held.
 func (e *Executor) startLocked(r Run, resumed bool) {
-	if e.runners[r.ID] || e.stopped {
+	if e.runners[r.ID] != nil || e.stopped {
 		return
 	}
-	e.runners[r.ID] = true
 	e.wg.Add(1)
 	rn := &runner{e: e, ctx: e.ctx, run: r, resumed: resumed, log: e.fields(r)}
+	rn.fwd, rn.abort = context.WithCancelCause(e.ctx)
+	e.runners[r.ID] = rn
 	// A retried run keeps the original error of its first undo in this
 	// process.
 	rn.orig = e.recent[r.ID].orig
 	go func() {
 		defer e.wg.Done()
+		defer rn.abort(nil)
 		rn.exec()
 		e.finish(rn)
 	}()
@@ -538,17 +622,21 @@ func (e *Executor) startLocked(r Run, resumed bool) {
 // releases its key (unless failed) and its waiters; one that halted (stop or
 // store failure) keeps its key, and its waiters learn why.
 func (e *Executor) finish(rn *runner) {
+	// Read the runner's state under its own lock, before e.mu: Abort reads
+	// it concurrently, and Observe (under rn.mu) may take e.mu.
+	rn.mu.Lock()
+	r, halted, orig, undoErr := rn.run, rn.halted, rn.orig, rn.undoErr
+	rn.mu.Unlock()
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	r := rn.run
 	delete(e.runners, r.ID)
 	w := e.watches[r.ID]
-	if rn.halted != nil {
-		if errors.Is(rn.halted, ErrStopped) && e.stopped {
+	if halted != nil {
+		if errors.Is(halted, ErrStopped) && e.stopped {
 			return // Run's release answers the waiters
 		}
 		if w != nil {
-			w.run, w.err = r.clone(), rn.halted
+			w.run, w.err = r.clone(), halted
 			close(w.ch)
 			delete(e.watches, r.ID)
 		}
@@ -564,11 +652,11 @@ func (e *Executor) finish(rn *runner) {
 			delete(e.recent, e.recentOrder[0])
 			e.recentOrder = e.recentOrder[1:]
 		}
-		e.recent[r.ID] = outcome{rn.orig, rn.undoErr}
+		e.recent[r.ID] = outcome{orig, undoErr}
 		e.recentOrder = append(e.recentOrder, r.ID)
 	}
 	if w != nil {
-		w.run, w.err = r.clone(), runError(r, rn.orig, rn.undoErr)
+		w.run, w.err = r.clone(), runError(r, orig, undoErr)
 		close(w.ch)
 		delete(e.watches, r.ID)
 	}

@@ -3,6 +3,7 @@ package saga
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -20,6 +21,10 @@ type runner struct {
 	log     *logrus.Entry
 	resumed bool
 	steps   []Step
+	// fwd is the context of forward calls (Do): ctx's child, cancelled
+	// with the cause ErrAborted by Abort. Undo calls use ctx itself.
+	fwd   context.Context
+	abort context.CancelCauseFunc
 
 	// mu guards run and orders its writes (Exec.Save may come from a
 	// goroutine of the step's).
@@ -37,29 +42,40 @@ func (rn *runner) exec() {
 	if rn.resumed {
 		rn.mu.Lock()
 		rn.run.Resumed++
-		ok := rn.persistLocked()
+		ok, state := rn.persistLocked(), rn.run.State
 		rn.mu.Unlock()
 		if !ok {
 			return
 		}
-		rn.log.WithField("state", rn.run.State).Info("run resumed")
+		rn.log.WithField("state", state).Info("run resumed")
 	}
-	steps, err := rn.e.plan(rn.run)
-	if err == nil && !slices.EqualFunc(steps, rn.run.Steps, func(s Step, r StepRecord) bool { return s.Name == r.Name }) {
+	// A copy: Abort may change the run while the plan reads it.
+	rn.mu.Lock()
+	snap := rn.run.clone()
+	rn.mu.Unlock()
+	steps, err := rn.e.plan(snap)
+	if err == nil && !slices.EqualFunc(steps, snap.Steps, func(s Step, r StepRecord) bool { return s.Name == r.Name }) {
 		err = fmt.Errorf("%w: kind %q now plans steps %v, the record has %v",
-			ErrPlan, rn.run.Kind, stepNames(steps), recordNames(rn.run.Steps))
+			ErrPlan, snap.Kind, stepNames(steps), recordNames(snap.Steps))
 	}
 	if err != nil {
 		rn.planFailed(err)
 		return
 	}
 	rn.steps = steps
-	if rn.run.State == StateRunning && !rn.forward() {
+	if rn.state() == StateRunning && !rn.forward() {
 		return
 	}
-	if rn.run.State == StateUndoing {
+	if rn.state() == StateUndoing {
 		rn.undo()
 	}
+}
+
+// state reads the run's state; Abort may change it from another goroutine.
+func (rn *runner) state() State {
+	rn.mu.Lock()
+	defer rn.mu.Unlock()
+	return rn.run.State
 }
 
 // planFailed fails the run loudly without touching any device: without the
@@ -84,6 +100,10 @@ func (rn *runner) planFailed(err error) {
 func (rn *runner) forward() bool {
 	for i, s := range rn.steps {
 		rn.mu.Lock()
+		if rn.run.State != StateRunning {
+			rn.mu.Unlock()
+			return true // aborted between steps: Abort wrote it undoing
+		}
 		sr := &rn.run.Steps[i]
 		if sr.State == StepDone {
 			rn.mu.Unlock()
@@ -114,6 +134,13 @@ func (rn *runner) forward() bool {
 			return false
 		}
 		rn.mu.Lock()
+		if rn.run.State != StateRunning {
+			// Aborted while the step ran: whatever it returned, it stays
+			// doing (it may have applied) and the undo calls its Undo.
+			rn.mu.Unlock()
+			log.WithError(err).Info("step cut short by an abort")
+			return true
+		}
 		sr = &rn.run.Steps[i]
 		if err == nil {
 			sr.State = StepDone
@@ -137,6 +164,9 @@ func (rn *runner) forward() bool {
 	}
 	rn.mu.Lock()
 	defer rn.mu.Unlock()
+	if rn.run.State != StateRunning {
+		return true // aborted after the last step's call
+	}
 	rn.run.State = StateDone
 	if rn.persistLocked() {
 		rn.log.Info("run done")
@@ -234,6 +264,10 @@ func (rn *runner) attempt(i int, fn func(context.Context, *Exec) error, undo boo
 			return nil, false
 		}
 		rn.mu.Lock()
+		if !undo && rn.run.State != StateRunning {
+			rn.mu.Unlock()
+			return err, false // aborted: no retry, forward's caller undoes
+		}
 		sr := &rn.run.Steps[i]
 		sr.LastError = err.Error()
 		sr.ErrorClass = class.String()
@@ -260,11 +294,18 @@ func (rn *runner) attempt(i int, fn func(context.Context, *Exec) error, undo boo
 		rn.log.WithFields(logrus.Fields{"step": name, "attempt": n, "undo": undo, "retry_in": delay}).
 			WithError(err).Info("step error is transient; retrying")
 		t := rn.e.cfg.Clock.NewTimer(delay)
+		aborted := rn.fwd.Done()
+		if undo {
+			aborted = nil
+		}
 		select {
 		case <-t.C():
 		case <-rn.ctx.Done():
 			t.Stop()
 			return err, true
+		case <-aborted:
+			t.Stop()
+			return err, false
 		}
 		delay = min(2*delay, bo.Max)
 	}
@@ -273,10 +314,20 @@ func (rn *runner) attempt(i int, fn func(context.Context, *Exec) error, undo boo
 // call runs one Do or Undo with the step timeout, turning a panic into a
 // final error.
 func (rn *runner) call(fn func(context.Context, *Exec) error, x *Exec) (err error) {
-	ctx := rn.ctx
+	base := rn.ctx
+	if !x.undo {
+		base = rn.fwd
+		defer func() {
+			// An abort cut the call short: say so, as for a timeout.
+			if err != nil && rn.fwd.Err() != nil && rn.ctx.Err() == nil && !errors.Is(err, ErrAborted) {
+				err = fmt.Errorf("%w: %w", context.Cause(rn.fwd), err)
+			}
+		}()
+	}
+	ctx := base
 	if d := rn.e.cfg.StepTimeout; d > 0 {
 		var cancel context.CancelCauseFunc
-		ctx, cancel = context.WithCancelCause(rn.ctx)
+		ctx, cancel = context.WithCancelCause(base)
 		t := rn.e.cfg.Clock.NewTimer(d)
 		done := make(chan struct{})
 		go func() {
@@ -289,7 +340,7 @@ func (rn *runner) call(fn func(context.Context, *Exec) error, x *Exec) (err erro
 		defer func() {
 			close(done)
 			t.Stop()
-			if err != nil && ctx.Err() != nil && rn.ctx.Err() == nil {
+			if err != nil && ctx.Err() != nil && base.Err() == nil {
 				err = fmt.Errorf("%w: %w", context.Cause(ctx), err)
 			}
 			cancel(nil)

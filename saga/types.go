@@ -95,6 +95,10 @@ type Run struct {
 	// Resumed counts the starts of an executor that found the run
 	// unfinished and continued it.
 	Resumed int `json:"resumed,omitempty"`
+	// AbortRequested says that Abort stopped the run while it ran
+	// forward: the same write turned it undoing, so a start after a crash
+	// undoes it and never runs it forward again.
+	AbortRequested bool `json:"abort_requested,omitempty"`
 }
 
 // clone returns a deep copy, so that callers never share memory with the
@@ -157,6 +161,13 @@ var (
 	ErrStepTimeout = errclass.New(errclass.Transient, "saga: step timed out")
 	// ErrPanic: a step panicked; the run treats it as a final error.
 	ErrPanic = errors.New("saga: step panicked")
+	// ErrAborted: Abort stopped the run. It is the cause of the context
+	// the step in progress sees cancelled, and the error (final) that the
+	// run's undo carries.
+	ErrAborted = errclass.New(errclass.Final, "saga: aborted by request")
+	// ErrNotRunning: Abort of a run that is not running forward (undoing,
+	// done, undone or failed). Final: asking again will not change it.
+	ErrNotRunning = errclass.New(errclass.Final, "saga: run is not running")
 )
 
 // RunError is what Wait and Do return for a run that did not end done. It

@@ -16,6 +16,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/sanmob/sanmob/compute"
 	"github.com/sanmob/sanmob/lab"
 	"github.com/sanmob/sanmob/mobility"
 	"github.com/sanmob/sanmob/server"
@@ -46,8 +47,9 @@ type harness struct {
 }
 
 type harnessOptions struct {
-	noLab bool
-	ready func() (bool, []string)
+	noLab   bool
+	ready   func() (bool, []string)
+	compute func(compute.Driver) compute.Driver
 }
 
 type harnessOption func(*harnessOptions)
@@ -55,6 +57,12 @@ type harnessOption func(*harnessOptions)
 // withoutLab serves the API with server.Config.Lab nil, as a daemon with real
 // devices would.
 func withoutLab() harnessOption { return func(o *harnessOptions) { o.noLab = true } }
+
+// withCompute replaces the lab's compute driver with wrap's answer (an
+// external driver in front of it, say).
+func withCompute(wrap func(compute.Driver) compute.Driver) harnessOption {
+	return func(o *harnessOptions) { o.compute = wrap }
+}
 
 // withReady installs a daemon readiness hook.
 func withReady(f func() (bool, []string)) harnessOption {
@@ -86,6 +94,9 @@ func newHarness(t testing.TB, opts ...harnessOption) *harness {
 	}
 	// As cmd/sanmobd/daemon.go wires it.
 	mcfg := labwire.Mobility(world, mobility.Config{Store: st, Log: log})
+	if o.compute != nil {
+		mcfg.Compute = o.compute(mcfg.Compute)
+	}
 	mob, err := mobility.New(mcfg)
 	if err != nil {
 		t.Fatalf("mobility.New: %v", err)

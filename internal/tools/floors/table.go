@@ -20,6 +20,7 @@ var table = []entry{
 	{pattern: "fabric", floor: 2},
 	{pattern: "array", floor: 2},
 	{pattern: "compute", floor: 2},
+	{pattern: "compute/external", floor: 2, peers: []string{"compute"}}, // the driver for a manager that moves VMs itself and reports
 	{pattern: "alert", floor: 2},
 
 	// Floor 3: the device registry and observations.
