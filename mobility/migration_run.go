@@ -115,7 +115,7 @@ func (s *Service) StartMigration(spec MigrationSpec) (Migration, error) {
 	if err != nil {
 		return Migration{}, err
 	}
-	return migrationView(run), nil
+	return s.migrationOut(run), nil
 }
 
 // migrationPlan picks the vports and HBAs of a same-fabric move.
@@ -216,7 +216,7 @@ func (s *Service) moveVM(p migrationPlan, host string) func(context.Context, *sa
 		if !ok {
 			return fmt.Errorf("the compute driver cannot move VMs: %w", ErrNotImplemented)
 		}
-		c, cancel := context.WithTimeout(ctx, s.cfg.DriverTimeout)
+		c, cancel := s.computeCtx(ctx)
 		defer cancel()
 		var err error
 		if p.Mode == ModeCold {
@@ -284,7 +284,7 @@ func (s *Service) Migration(id string) (Migration, error) {
 	if err != nil {
 		return Migration{}, inventory.StoreErr(err)
 	}
-	return migrationView(r), nil
+	return s.migrationOut(r), nil
 }
 
 // Migrations lists the migrations, oldest first.
@@ -295,7 +295,7 @@ func (s *Service) Migrations() ([]Migration, error) {
 	}
 	out := make([]Migration, 0, len(runs))
 	for _, r := range runs {
-		out = append(out, migrationView(r))
+		out = append(out, s.migrationOut(r))
 	}
 	return out, nil
 }
@@ -332,5 +332,5 @@ func (s *Service) WaitMigration(ctx context.Context, id string) (Migration, erro
 	if ctx.Err() != nil {
 		return Migration{}, err
 	}
-	return migrationView(r), nil
+	return s.migrationOut(r), nil
 }

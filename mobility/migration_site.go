@@ -543,7 +543,7 @@ func (s *Service) cutover(p migrationPlan, forward bool) stepFn {
 		if cold || !forward {
 			mode = compute.MoveCold
 		}
-		c, cancel := context.WithTimeout(ctx, s.cfg.DriverTimeout)
+		c, cancel := s.computeCtx(ctx)
 		err := m.Move(c, p.VM, host, mode)
 		cancel()
 		if err != nil {
@@ -955,4 +955,14 @@ func (s *Service) loadMigrations() error {
 		s.observeMigration(r)
 	}
 	return nil
+}
+
+// computeCtx bounds a compute call by the driver timeout, except for a
+// driver whose manager moves the VM itself and reports it (external): that
+// wait is bounded by the driver's own report timeout.
+func (s *Service) computeCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ext := s.cfg.Compute.(computeReporter); ext {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, s.cfg.DriverTimeout)
 }
