@@ -28,15 +28,20 @@ import (
 // Config is everything sanmobd is started with: flags, and the config file
 // they name.
 type Config struct {
-	ConfigFile      string
-	DataDir         string
-	Listen          string
-	CSIEndpoint     string
-	Lab             bool
-	LabSpeed        float64
-	LabSeed         int64
-	LabSize         string
-	LabReset        bool // discard the lab's device state under <data-dir>/lab: start from the seed
+	ConfigFile  string
+	DataDir     string
+	Listen      string
+	CSIEndpoint string
+	Lab         bool
+	LabSpeed    float64
+	LabSeed     int64
+	LabSize     string
+	LabReset    bool // discard the lab's device state under <data-dir>/lab: start from the seed
+	// Compute is the compute driver: "lab" (sanmob drives the lab's
+	// hypervisor) or "external" (a hypervisor manager moves VMs and reports
+	// through POST /v1/migrations/{id}/compute; docs/compute-external.md).
+	Compute         string
+	ComputeTimeout  time.Duration // how long an external move waits for its report
 	AlertWebhooks   []string
 	LogFormat       string
 	LogLevel        string
@@ -86,6 +91,14 @@ func (c *Config) validate() error {
 	var errs []error
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("--data-dir must not be empty"))
+	}
+	switch c.Compute {
+	case "", "lab", "external":
+	default:
+		errs = append(errs, fmt.Errorf("--compute %q: want lab or external", c.Compute))
+	}
+	if c.ComputeTimeout < 0 || c.Compute == "external" && c.ComputeTimeout == 0 {
+		errs = append(errs, fmt.Errorf("--compute-timeout %v: must be positive", c.ComputeTimeout))
 	}
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		errs = append(errs, fmt.Errorf("--listen %q: %v", c.Listen, err))
@@ -216,6 +229,8 @@ func (c *Config) labConfig() lab.Config {
 // main registers them with the others.
 func labFlags(fs *flag.FlagSet, c *Config) {
 	fs.BoolVar(&c.LabReset, "lab-reset", false, "discard the lab's device state (zone DBs, logins, volumes, masking, clock) under <data-dir>/lab and start it again from its seed")
+	fs.StringVar(&c.Compute, "compute", "lab", "compute driver: lab (sanmob moves the lab's VMs) or external (a hypervisor manager moves them and reports to POST /v1/migrations/{id}/compute; see docs/compute-external.md)")
+	fs.DurationVar(&c.ComputeTimeout, "compute-timeout", 15*time.Minute, "with --compute external: how long a move waits for the manager's report before the migration rolls back")
 }
 
 // checkZoning validates the zoning section against the lab's fabrics.

@@ -13,9 +13,11 @@ import (
 	"time"
 
 	"github.com/sirupsen/logrus"
+	"k8s.io/utils/clock"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/sanmob/sanmob/alert"
+	"github.com/sanmob/sanmob/compute/external"
 	"github.com/sanmob/sanmob/internal/labwire"
 	"github.com/sanmob/sanmob/lab"
 	"github.com/sanmob/sanmob/mobility"
@@ -117,6 +119,13 @@ func (d *Daemon) Run(ctx context.Context) error {
 		ZonePolicies: d.cfg.zonePolicies(), ZoneMode: mode, VportPools: pools, Alerts: alerts})
 	if err != nil {
 		return err
+	}
+	if d.cfg.Compute == "external" {
+		// The lab's hypervisor stands in for the manager's hosts and VMs;
+		// a reported switch is applied to it, as vCenter would have moved
+		// the VM. The manager answers in real time, not the lab's.
+		mcfg.Compute = external.New(mcfg.Compute, d.cfg.ComputeTimeout, clock.RealClock{})
+		log.WithField("timeout", d.cfg.ComputeTimeout).Info("compute driver external: moves wait for the hypervisor manager's report")
 	}
 	mob, err := mobility.New(mcfg)
 	if err != nil {
