@@ -2,6 +2,7 @@ package compute
 
 import (
 	"context"
+	"time"
 
 	"github.com/sanmob/sanmob/errclass"
 	"github.com/sanmob/sanmob/fabric/wwn"
@@ -123,4 +124,23 @@ type Mover interface {
 	// PowerOn powers vm on where it is; a VM already on is a no-op. Errors
 	// as PowerOff.
 	PowerOn(ctx context.Context, vm string) error
+}
+
+// PendingMove is a move a Reporter's hypervisor manager has been asked to
+// make and not yet reported.
+type PendingMove struct {
+	VM       string    `json:"vm"`
+	Op       string    `json:"op"` // "move"
+	Host     string    `json:"host"`
+	Mode     MoveMode  `json:"mode"`
+	Since    time.Time `json:"since"`
+	Deadline time.Time `json:"deadline"`
+}
+
+// Reporter is a Mover whose hypervisor manager moves VMs itself and
+// reports it (compute/external): Pending says which move of the VM waits
+// for the report, Report delivers it (state switched or failed).
+type Reporter interface {
+	Pending(vm string) (PendingMove, bool)
+	Report(vm, state, detail string) error
 }

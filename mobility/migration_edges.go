@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/sanmob/sanmob/compute"
-	"github.com/sanmob/sanmob/compute/external"
 	"github.com/sanmob/sanmob/inventory"
 	"github.com/sanmob/sanmob/saga"
 )
@@ -39,12 +38,8 @@ type ComputeReport struct {
 }
 
 // computeReporter is a compute driver whose manager moves VMs itself and
-// reports it (compute/external): Pending says which move of the VM waits
-// for the report, Report delivers it.
-type computeReporter interface {
-	Pending(vm string) (external.Request, bool)
-	Report(vm, state, detail string) error
-}
+// reports it (compute/external).
+type computeReporter = compute.Reporter
 
 // computeWatcher is a computeReporter that says when Waiting may have
 // changed for a VM.
@@ -67,7 +62,7 @@ func (s *Service) migrationPhase(m Migration) string {
 }
 
 // pendingCompute returns the move m waits for, if any (see migrationPhase).
-func (s *Service) pendingCompute(m Migration) (external.Request, bool) {
+func (s *Service) pendingCompute(m Migration) (compute.PendingMove, bool) {
 	var want string
 	switch m.Phase {
 	case phases[saga.StateRunning]:
@@ -75,15 +70,15 @@ func (s *Service) pendingCompute(m Migration) (external.Request, bool) {
 	case phases[saga.StateUndoing]:
 		want = m.SourceHost
 	default:
-		return external.Request{}, false
+		return compute.PendingMove{}, false
 	}
 	d, ok := s.cfg.Compute.(computeReporter)
 	if !ok || m.VM == "" {
-		return external.Request{}, false
+		return compute.PendingMove{}, false
 	}
 	req, ok := d.Pending(m.VM)
 	if !ok || req.Host != want {
-		return external.Request{}, false
+		return compute.PendingMove{}, false
 	}
 	return req, true
 }

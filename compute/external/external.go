@@ -69,14 +69,7 @@ var (
 )
 
 // Request is a pending compute operation, as a manager needs to know it.
-type Request struct {
-	VM       string           `json:"vm"`
-	Op       string           `json:"op"` // "move"
-	Host     string           `json:"host"`
-	Mode     compute.MoveMode `json:"mode"`
-	Since    time.Time        `json:"since"`
-	Deadline time.Time        `json:"deadline"`
-}
+type Request = compute.PendingMove
 
 type report struct{ host, state, detail string }
 
