@@ -1,6 +1,7 @@
 package mobility
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"slices"
@@ -27,6 +28,11 @@ type MigrationSpec struct {
 	// are copied to; empty picks the one with the most room at the
 	// destination host's site.
 	DestinationArray string `json:"destinationArray,omitempty"`
+	// Replication, for a cross-site move, is what becomes of the VM's
+	// replication group once it has moved: reverse (the default: the old
+	// home becomes the replica) or remove (replication stops and the
+	// source volumes are deleted; their snapshots stay).
+	Replication string `json:"replication,omitempty"`
 }
 
 // MigrationPlan is a planned move: where from and to, and the plan.
@@ -35,6 +41,9 @@ type MigrationPlan struct {
 	SourceHost      string `json:"sourceHost"`
 	DestinationHost string `json:"destinationHost"`
 	Mode            string `json:"mode"`
+	// Replication is the policy for the replication group after a
+	// cross-site move (reverse or remove).
+	Replication string `json:"replication,omitempty"`
 	Plan
 }
 
@@ -65,6 +74,8 @@ func (s *Service) PlanMove(spec MigrationSpec) (MigrationPlan, error) {
 		return MigrationPlan{}, invalid("destinationHost", "required")
 	case spec.Mode != "" && spec.Mode != ModeLive && spec.Mode != ModeCold:
 		return MigrationPlan{}, invalid("mode", "must be %s or %s, not %q", ModeLive, ModeCold, spec.Mode)
+	case spec.Replication != "" && spec.Replication != PolicyReverse && spec.Replication != PolicyRemove:
+		return MigrationPlan{}, invalid("replication", "must be %s or %s, not %q", PolicyReverse, PolicyRemove, spec.Replication)
 	}
 	if spec.Mode == "" {
 		spec.Mode = ModeLive
@@ -127,7 +138,7 @@ func (s *Service) PlanMove(spec MigrationSpec) (MigrationPlan, error) {
 	} else if moving {
 		in.Moving = true
 	}
-	p := MigrationPlan{VM: vm.ID, SourceHost: src.ID, DestinationHost: dst.ID, Mode: spec.Mode, Plan: PlanMigration(in)}
+	p := MigrationPlan{VM: vm.ID, SourceHost: src.ID, DestinationHost: dst.ID, Mode: spec.Mode, Replication: cmp.Or(spec.Replication, PolicyReverse), Plan: PlanMigration(in)}
 	switch {
 	case p.Conflict:
 		return p, fmt.Errorf("vm %s: %s: %w", vm.ID, ReasonMoving, ErrConflict)

@@ -67,10 +67,14 @@ type Migration struct {
 	Phase           string          `json:"phase"` // running|rolling-back|succeeded|rolled-back|failed
 	Steps           []MigrationStep `json:"steps"`
 	Estimate        Estimate        `json:"estimate"`
-	Error           string          `json:"error,omitempty"`
-	Action          string          `json:"action,omitempty"`
-	CreatedAt       time.Time       `json:"createdAt"`
-	UpdatedAt       time.Time       `json:"updatedAt"`
+	// Replication is a cross-site move's policy for its replication group
+	// (reverse or remove), and Group the group's id.
+	Replication string    `json:"replication,omitempty"`
+	Group       string    `json:"replicationGroup,omitempty"`
+	Error       string    `json:"error,omitempty"`
+	Action      string    `json:"action,omitempty"`
+	CreatedAt   time.Time `json:"createdAt"`
+	UpdatedAt   time.Time `json:"updatedAt"`
 }
 
 // ErrNotImplemented: a kind of move this build cannot run yet.
@@ -311,6 +315,9 @@ func migrationView(r saga.Run) Migration {
 	_ = json.Unmarshal(r.Data, &p)
 	m := Migration{ID: r.ID, VM: p.VM, SourceHost: p.SourceHost, DestinationHost: p.DestHost, Mode: p.Mode, Kind: p.Kind,
 		Phase: phases[r.State], Estimate: p.Estimate, Error: r.LastError, Action: r.Action, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
+	if p.Site != nil {
+		m.Replication, m.Group = p.Site.Policy, p.Site.Group
+	}
 	for _, st := range r.Steps {
 		ms := MigrationStep{Name: st.Name, State: stepStates[st.State], Error: st.LastError}
 		if !st.StartedAt.IsZero() {

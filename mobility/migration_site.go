@@ -147,7 +147,7 @@ func (s *Service) planSite(ctx context.Context, plan MigrationPlan, p *migration
 	if vm == nil || dst == nil {
 		return notFound("vm or host", plan.VM+" "+plan.DestinationHost)
 	}
-	sm := &siteMove{DestArray: dest.ID, DestSite: dest.Site, Group: "vm-" + vm.ID, Policy: PolicyReverse,
+	sm := &siteMove{DestArray: dest.ID, DestSite: dest.Site, Group: "vm-" + vm.ID, Policy: cmp.Or(plan.Replication, PolicyReverse),
 		SrcHolds: map[string][]intentRecord{}, ReplMode: array.ReplicaAsync}
 	for _, l := range s.Links() {
 		if (l.From == vm.Site && l.To == dest.Site || l.To == vm.Site && l.From == dest.Site) && l.RTTMs <= DefaultSyncRTTLimitMs {

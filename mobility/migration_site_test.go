@@ -2,11 +2,13 @@ package mobility
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/sanmob/sanmob/array"
 	"github.com/sanmob/sanmob/fabric/wwn"
 	"github.com/sanmob/sanmob/lab"
 )
@@ -274,6 +276,52 @@ func TestCrossSiteMoveRollsBackOnRefusedCommits(t *testing.T) {
 	}
 	if vm.Host != vmBefore.Host {
 		t.Errorf("vm on %s after the rollback, was on %s", vm.Host, vmBefore.Host)
+	}
+	checkInvariants(t, h)
+}
+
+// TestCrossSiteMoveRemovesReplication: with replication "remove" the group
+// is gone after the move and so are the source volumes; the VM's storage
+// is at the destination only, and its records say no replica.
+func TestCrossSiteMoveRemovesReplication(t *testing.T) {
+	t.Parallel()
+	h := newHarnessLab(t, fastLab(), nil)
+	ctx := context.Background()
+	const vmID = "east-vm008"
+	vm, err := h.svc.VM(vmID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.svc.PlanMove(MigrationSpec{VM: vmID, DestinationHost: "west-esx01", Replication: "mirror"}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("replication mirror: %v, want invalid", err)
+	}
+	m, err := h.svc.StartMigration(MigrationSpec{VM: vmID, DestinationHost: "west-esx01", Mode: ModeCold, Replication: PolicyRemove})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if end, err := h.svc.WaitMigration(ctx, m.ID); err != nil || end.Phase != "succeeded" {
+		t.Fatalf("move: %+v %v", end, err)
+	}
+	east, _ := h.world.Array("east-arr1")
+	vols, err := east.Volumes(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gs, err := east.ReplicationGroups(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(gs) != 0 {
+		t.Errorf("groups left: %+v", gs)
+	}
+	for _, ref := range vm.Volumes {
+		if slices.ContainsFunc(vols, func(v array.Volume) bool { return v.ID == ref.ID }) {
+			t.Errorf("source volume %s left on east-arr1", ref.ID)
+		}
+		v, err := h.svc.Volume(ref.ID)
+		if err != nil || v.Array != "west-arr1" || v.Replica != nil {
+			t.Errorf("volume %s: %+v %v", ref.ID, v, err)
+		}
 	}
 	checkInvariants(t, h)
 }
