@@ -89,8 +89,9 @@ type EvacuationMove struct {
 }
 
 // EvacuationProgress counts an evacuation's moves. BytesCopied sums the
-// estimates of the moves that ended succeeded: what moves in flight have
-// copied is not read.
+// estimates of the moves that ended succeeded and what the running ones
+// have copied, as their replication groups last reported (refreshed with
+// the devices).
 type EvacuationProgress struct {
 	Done        int   `json:"done"`
 	Total       int   `json:"total"`
@@ -216,7 +217,28 @@ func (s *Service) Evacuation(id string) (Evacuation, error) {
 	if err != nil {
 		return Evacuation{}, inventory.StoreErr(err)
 	}
+	s.copiedInFlight(&e)
 	return e, nil
+}
+
+// copiedInFlight adds to an evacuation's progress what its running moves
+// have copied so far, as their replication groups last reported it (the
+// initial copy's copied bytes, at most each move's estimate).
+func (s *Service) copiedInFlight(e *Evacuation) {
+	for _, m := range e.Migrations {
+		if m.State != MoveStateRunning {
+			continue
+		}
+		g, ok := s.repl.Group("vm-" + m.VM)
+		if !ok {
+			continue
+		}
+		var n int64
+		for _, p := range g.Pairs {
+			n += p.CopiedBytes
+		}
+		e.Progress.BytesCopied += min(n, m.BytesToCopy)
+	}
 }
 
 // Evacuations lists the evacuations, oldest first.
@@ -227,6 +249,7 @@ func (s *Service) Evacuations() ([]Evacuation, error) {
 		if err := json.Unmarshal(raw, &e); err != nil {
 			return fmt.Errorf("evacuation %s: %w", id, err)
 		}
+		s.copiedInFlight(&e)
 		out = append(out, e)
 		return nil
 	})
