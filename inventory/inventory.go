@@ -233,8 +233,8 @@ func (s *Inventory) DeleteHost(id string) error {
 			return fmt.Errorf("host %q still runs VM %q: %w", id, vm.ID, ErrConflict)
 		}
 	}
-	if vol, ok := s.cfg.NodeInUse(id); ok {
-		return fmt.Errorf("host %q has volume %q attached; detach it first: %w", id, vol, ErrConflict)
+	if why, ok := s.cfg.NodeInUse(id); ok {
+		return fmt.Errorf("host %q is in use: %s: %w", id, why, ErrConflict)
 	}
 	if err := s.st.Delete(kindHost, id); err != nil {
 		return StoreErr(err)

@@ -183,8 +183,8 @@ func (s *Inventory) DeleteVM(id string) error {
 	if !ok {
 		return notFound("vm", id)
 	}
-	if vol, ok := s.cfg.NodeInUse(id); ok {
-		return fmt.Errorf("vm %q has volume %q attached; detach it first: %w", id, vol, ErrConflict)
+	if why, ok := s.cfg.NodeInUse(id); ok {
+		return fmt.Errorf("vm %q is in use: %s: %w", id, why, ErrConflict)
 	}
 	if err := s.st.Delete(KindVM, id); err != nil {
 		return StoreErr(err)

@@ -244,8 +244,11 @@ func (s *Service) Attachments(volume string) []Attachment {
 func (s *Service) nodeAttachedLocked(id string) (string, bool) {
 	for _, r := range s.attachments {
 		if r.Node == id {
-			return r.Volume, true
+			return fmt.Sprintf("volume %q is attached; detach it first", r.Volume), true
 		}
+	}
+	if r, moving, _ := s.sagas.Active(sagaMigration, id); moving {
+		return fmt.Sprintf("migration %s is under way (phase %s)", r.ID, phases[r.State]), true
 	}
 	return "", false
 }
