@@ -211,7 +211,7 @@ func (v *evacuations) release(id string) {
 func (s *Service) Evacuation(id string) (Evacuation, error) {
 	var e Evacuation
 	err := s.st.Get(kindEvacuation, id, &e)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrInvalid) { // a NUL in the id names nothing
 		return Evacuation{}, notFound("evacuation", id)
 	}
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/sanmob/sanmob/compute"
 	"github.com/sanmob/sanmob/inventory"
 	"github.com/sanmob/sanmob/saga"
+	"github.com/sanmob/sanmob/store"
 )
 
 // The edges of a migration: abort, the hypervisor manager's compute report
@@ -94,7 +95,8 @@ func (s *Service) migrationOut(r saga.Run) Migration {
 // none (or the id is another kind's run).
 func (s *Service) migrationRun(id string) (saga.Run, error) {
 	r, err := s.sagas.Get(id)
-	if errors.Is(err, saga.ErrNotFound) || err == nil && r.Kind != sagaMigration {
+	// An id the store cannot hold (a NUL in it) names no record either.
+	if errors.Is(err, saga.ErrNotFound) || errors.Is(err, store.ErrInvalid) || err == nil && r.Kind != sagaMigration {
 		return saga.Run{}, notFound("migration", id)
 	}
 	if err != nil {

@@ -281,12 +281,9 @@ func (s *Service) setPlacement(vmID, host string, active []moveVport) error {
 
 // Migration returns one migration by id.
 func (s *Service) Migration(id string) (Migration, error) {
-	r, err := s.sagas.Get(id)
-	if errors.Is(err, saga.ErrNotFound) || err == nil && r.Kind != sagaMigration {
-		return Migration{}, notFound("migration", id)
-	}
+	r, err := s.migrationRun(id)
 	if err != nil {
-		return Migration{}, inventory.StoreErr(err)
+		return Migration{}, err
 	}
 	return s.migrationOut(r), nil
 }

@@ -134,3 +134,17 @@ func TestSameFabricMigration(t *testing.T) {
 		t.Fatalf("%d paths after the move, %d before", len(topo.Paths), len(before.Paths))
 	}
 }
+
+// TestNULIdsAreNotFound: an id the store cannot hold names no object: 404,
+// never a 5xx.
+func TestNULIdsAreNotFound(t *testing.T) {
+	h := newHarness(t)
+	for _, c := range []struct{ method, path string }{
+		{http.MethodGet, "/v1/migrations/%00"},
+		{http.MethodPost, "/v1/migrations/%00/abort"},
+		{http.MethodGet, "/v1/migrations/%00/events"},
+		{http.MethodGet, "/v1/evacuations/%00"},
+	} {
+		wantProblem(t, h.do(server.RoleAdmin, c.method, c.path, nil), http.StatusNotFound)
+	}
+}
