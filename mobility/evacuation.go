@@ -315,8 +315,9 @@ func (spec *EvacuationSpec) check() error {
 // moves, at most MaxParallel at once, largest copy first, and records how
 // each ends. A VM that no destination can take is recorded as skipped with
 // every reason. Errors: a FieldError for a bad spec, ErrNotFound for an
-// unknown host, ErrConflict when the host has an evacuation running or the
-// id is taken.
+// unknown host, ErrConflict when the host has an evacuation running, is a
+// destination of one, or a destination is being evacuated, or the id is
+// taken.
 func (s *Service) StartEvacuation(spec EvacuationSpec) (Evacuation, error) {
 	if err := spec.check(); err != nil {
 		return Evacuation{}, err
@@ -353,8 +354,16 @@ func (s *Service) StartEvacuation(spec EvacuationSpec) (Evacuation, error) {
 		if e.ID == spec.ID {
 			return Evacuation{}, fmt.Errorf("evacuation %s exists already: %w", spec.ID, ErrConflict)
 		}
-		if e.Host == spec.Host && e.Phase == EvacuationRunning {
+		if e.Phase != EvacuationRunning {
+			continue
+		}
+		switch {
+		case e.Host == spec.Host:
 			return Evacuation{}, fmt.Errorf("host %s: evacuation %s is running: %w", spec.Host, e.ID, ErrConflict)
+		case slices.Contains(e.DestinationHosts, spec.Host):
+			return Evacuation{}, fmt.Errorf("host %s is a destination of running evacuation %s, which is moving VMs onto it: %w", spec.Host, e.ID, ErrConflict)
+		case slices.Contains(spec.DestinationHosts, e.Host):
+			return Evacuation{}, fmt.Errorf("destination host %s is being evacuated (evacuation %s): %w", e.Host, e.ID, ErrConflict)
 		}
 	}
 	moves, err := s.placeEvacuation(spec, dests)

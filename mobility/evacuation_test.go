@@ -252,6 +252,10 @@ func TestEvacuationRunsAtMostMaxParallel(t *testing.T) {
 	if _, err := h.svc.StartEvacuation(EvacuationSpec{Host: host, DestinationHosts: dests}); !errors.Is(err, ErrConflict) {
 		t.Fatalf("a second evacuation of %s while one runs: %v, want ErrConflict", host, err)
 	}
+	// Nor may a destination be drained meanwhile, nor VMs go onto the host.
+	if _, err := h.svc.StartEvacuation(EvacuationSpec{Host: dests[0], DestinationHosts: []string{host}}); !errors.Is(err, ErrConflict) {
+		t.Fatalf("evacuating destination %s onto the host being evacuated: %v, want ErrConflict", dests[0], err)
+	}
 	e = waitEvac(t, h.svc, e.ID)
 	checkEvacuated(t, h.svc, e, vms, dests)
 	if p := cm.peak.Load(); p != 2 {
