@@ -139,6 +139,10 @@ func (s *Service) AbortMigration(id string) (Migration, error) {
 	return s.migrationOut(r), nil
 }
 
+// MaxComputeDetail bounds a compute report's detail: it becomes the
+// migration's error, kept in its record and shown in every list.
+const MaxComputeDetail = 4096
+
 // ReportCompute delivers the hypervisor manager's report on the move that
 // migration id waits for (compute driver external). Repeating the report
 // that was taken is harmless. Errors: ErrInvalid (field state) for a state
@@ -148,6 +152,9 @@ func (s *Service) AbortMigration(id string) (Migration, error) {
 func (s *Service) ReportCompute(id string, rep ComputeReport) (Migration, error) {
 	if rep.State != ComputeSwitched && rep.State != ComputeFailed {
 		return Migration{}, invalid("state", "must be %q or %q, got %q", ComputeSwitched, ComputeFailed, rep.State)
+	}
+	if len(rep.Detail) > MaxComputeDetail {
+		return Migration{}, invalid("detail", "at most %d bytes, got %d", MaxComputeDetail, len(rep.Detail))
 	}
 	r, err := s.migrationRun(id)
 	if err != nil {

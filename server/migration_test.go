@@ -148,3 +148,13 @@ func TestNULIdsAreNotFound(t *testing.T) {
 		wantProblem(t, h.do(server.RoleAdmin, c.method, c.path, nil), http.StatusNotFound)
 	}
 }
+
+// TestComputeReportDetailIsBounded: a report's detail becomes the
+// migration's error in every list; a huge one is refused (400).
+func TestComputeReportDetailIsBounded(t *testing.T) {
+	h := newHarness(t)
+	p := wantProblem(t, h.do(server.RoleAdmin, http.MethodPost, "/v1/migrations/nope/compute", map[string]any{"state": "failed", "detail": strings.Repeat("x", 5000)}), http.StatusBadRequest)
+	if !strings.Contains(p.Detail, "detail") {
+		t.Fatalf("problem %+v does not name the field", p)
+	}
+}
