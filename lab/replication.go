@@ -92,7 +92,9 @@ import (
 //
 // Faults: every operation that changes a group consults the op "replicate"
 // faults of both arrays and of the link (and "any" ones), as every device
-// operation does (fault.go); a read consults the array's read faults.
+// operation does (fault.go), except a delete, which splits a group on each
+// array and needs no link (link faults, a link down, do not touch it); a
+// read consults the array's read faults.
 // Every change, and every SetWriteRate, is journaled and replayed (persist.go).
 
 const (
@@ -708,6 +710,11 @@ func (a *Array) replChange(ctx context.Context, id string, missingOK bool, o op,
 	var targets []string
 	if g != nil {
 		targets = replTargets(g.src, g.tgt, g.link)
+		if o.Kind == opRmRepl {
+			// Splitting a group is each array's own business: it needs
+			// no link (a link outage is when one most wants to).
+			targets = slices.DeleteFunc(targets, func(t string) bool { return strings.HasPrefix(t, "link:") })
+		}
 	}
 	w.replMu.Unlock()
 	if g == nil {
