@@ -33,3 +33,82 @@ func TestMovingVMCannotBeDeleted(t *testing.T) {
 	}
 	checkInvariants(t, h)
 }
+
+// TestFailedMigrationRollbackIsRetried: a rollback that a device refuses
+// leaves the migration failed, holding its VM and raising OperationFailed;
+// once the device is fixed a retry (RetryMigration, or simply asking to
+// move the VM again) finishes the rollback and frees the VM.
+func TestFailedMigrationRollbackIsRetried(t *testing.T) {
+	t.Parallel()
+	h := newHarnessLab(t, fastLab(), nil)
+	ctx := context.Background()
+	const vmID = "east-vm011"
+	// present is slowed, so that the abort lands there; the destination
+	// array then refuses to remove the replication group, for good.
+	if err := h.world.InjectFault(lab.Fault{Target: "west-arr1", Op: lab.OpMask, Count: 1, Latency: 10 * time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	m, err := h.svc.StartMigration(MigrationSpec{VM: vmID, DestinationHost: "west-esx03"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		cur, err := h.svc.Migration(m.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st := stepState(cur, "present"); st == "running" {
+			break
+		}
+		if cur.Phase != "running" || time.Now().After(deadline) {
+			t.Fatalf("never reached present: %+v", cur)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if err := h.world.InjectFault(lab.Fault{Target: "west-arr1", Op: lab.OpReplicate, Count: 1000, Kind: lab.KindFinal}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.svc.AbortMigration(m.ID); err != nil {
+		t.Fatal(err)
+	}
+	end, _ := h.svc.WaitMigration(ctx, m.ID)
+	if end.Phase != "failed" || end.Action == "" {
+		t.Fatalf("rollback against a refusing array: %+v, want failed with an action", end)
+	}
+	if _, err := h.svc.RetryMigration(m.ID); err != nil {
+		t.Fatal(err)
+	}
+	if end, _ = h.svc.WaitMigration(ctx, m.ID); end.Phase != "failed" {
+		t.Fatalf("retried while the array still refuses: %+v", end)
+	}
+	h.world.ClearFaults()
+	// Asking to move the VM again retries the rollback first.
+	if _, err := h.svc.StartMigration(MigrationSpec{VM: vmID, DestinationHost: "west-esx03"}); !errors.Is(err, ErrConflict) {
+		t.Fatalf("a new move of a VM whose move failed: %v, want a conflict while its rollback is retried", err)
+	}
+	if end, _ = h.svc.WaitMigration(ctx, m.ID); end.Phase != "rolled-back" {
+		t.Fatalf("after the fix: %+v", end)
+	}
+	if _, err := h.svc.RetryMigration(m.ID); !errors.Is(err, ErrConflict) {
+		t.Fatalf("retry of a rolled-back migration: %v, want a conflict", err)
+	}
+	checkInvariants(t, h)
+	m2, err := h.svc.StartMigration(MigrationSpec{VM: vmID, DestinationHost: "west-esx03"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if end, _ = h.svc.WaitMigration(ctx, m2.ID); end.Phase != "succeeded" {
+		t.Fatalf("the move after the rollback: %+v", end)
+	}
+	checkInvariants(t, h)
+}
+
+func stepState(m Migration, name string) string {
+	for _, s := range m.Steps {
+		if s.Name == name {
+			return s.State
+		}
+	}
+	return ""
+}

@@ -89,6 +89,16 @@ var ErrNotImplemented = errors.New("not implemented")
 // already moving; ErrNotImplemented (wrapped) for cross-fabric and
 // cross-site moves and for a compute driver that cannot move VMs.
 func (s *Service) StartMigration(spec MigrationSpec) (Migration, error) {
+	if spec.VM != "" && !spec.DryRun {
+		// A failed move holds its VM until its rollback is done: a new
+		// request retries that rollback first, as DELETE or POST of an
+		// attachment retries a failed one.
+		if r, ok, err := s.sagas.Active(sagaMigration, spec.VM); err == nil && ok && r.State == saga.StateFailed {
+			if _, err := s.sagas.Retry(r.ID); err == nil {
+				return Migration{}, fmt.Errorf("vm %s: migration %s failed and could not be rolled back; its rollback is being retried now — ask again once it has rolled back: %w", spec.VM, r.ID, ErrConflict)
+			}
+		}
+	}
 	plan, err := s.PlanMove(spec)
 	if err != nil {
 		return Migration{}, err
@@ -335,6 +345,24 @@ func (s *Service) WaitMigration(ctx context.Context, id string) (Migration, erro
 	r, err := s.sagas.Wait(ctx, id)
 	if ctx.Err() != nil {
 		return Migration{}, err
+	}
+	return s.migrationOut(r), nil
+}
+
+// RetryMigration retries the rollback of a failed migration (its undo, from
+// the step that failed down), after a person fixed what blocked it, and
+// returns it (phase rolling-back). ErrNotFound for no such migration,
+// ErrConflict when it has not failed.
+func (s *Service) RetryMigration(id string) (Migration, error) {
+	if _, err := s.migrationRun(id); err != nil {
+		return Migration{}, err
+	}
+	r, err := s.sagas.Retry(id)
+	switch {
+	case errors.Is(err, saga.ErrNotFailed):
+		return Migration{}, fmt.Errorf("migration %s: only a failed migration's rollback can be retried: %w", id, ErrConflict)
+	case err != nil:
+		return Migration{}, fmt.Errorf("migration %s: %w", id, err)
 	}
 	return s.migrationOut(r), nil
 }

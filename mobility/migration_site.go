@@ -218,12 +218,6 @@ func (s *Service) planSite(ctx context.Context, plan MigrationPlan, p *migration
 				break
 			}
 		}
-		if _, ok, _ := do.Volume(v.ID); ok {
-			mv.ReplicaExisted = true
-		}
-		if mv.DestPool == "" && !mv.ReplicaExisted {
-			return fmt.Errorf("volume %s has no destination pool: %w", v.ID, ErrConflict)
-		}
 		sm.Volumes = append(sm.Volumes, mv)
 	}
 	if len(sm.Volumes) > 0 && sm.Volumes[0].SrcArray == dest.ID {
@@ -243,6 +237,22 @@ func (s *Service) planSite(ctx context.Context, plan MigrationPlan, p *migration
 			return fmt.Errorf("replication group %s replicates %s to %s, not this move's way: %w", g.ID, g.SourceArray, g.TargetArray, ErrConflict)
 		}
 		sm.GroupExisted = true
+	}
+	// A replica exists when the group that replicates to it does; a volume
+	// of the id on the destination without one (a leftover, or an
+	// observation older than a rollback's delete) is made again, which
+	// the array answers as it is when it matches, or refuses.
+	for i := range sm.Volumes {
+		mv := &sm.Volumes[i]
+		if sm.GroupExisted {
+			mv.ReplicaExisted = true
+			if dv, ok, _ := do.Volume(mv.ID); ok {
+				mv.DestPool = dv.Pool // the replica's own pool, not the one a fresh copy would take
+			}
+		}
+		if mv.DestPool == "" && !mv.ReplicaExisted {
+			return fmt.Errorf("volume %s has no destination pool: %w", mv.ID, ErrConflict)
+		}
 	}
 	// Zone intents each user holds for the VM now, and its attachments.
 	users := []string{inventory.VMZoningUser(vm.ID)}

@@ -25,6 +25,11 @@ func (s *Server) abortMigration(w http.ResponseWriter, r *http.Request) {
 	s.reply(w, r, http.StatusOK, m, err)
 }
 
+func (s *Server) retryMigration(w http.ResponseWriter, r *http.Request) {
+	m, err := s.mob.RetryMigration(vars(r)["id"])
+	s.reply(w, r, http.StatusOK, m, err)
+}
+
 func (s *Server) reportMigrationCompute(w http.ResponseWriter, r *http.Request) {
 	var rep mobility.ComputeReport
 	if err := decode(w, r, &rep); err != nil {
