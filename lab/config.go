@@ -47,6 +47,14 @@ type Config struct {
 	// to carry data, the rest going to protocol overhead (DOMAIN.md: add
 	// 20–30 %); in (0, 1], default 0.75.
 	LinkEfficiency float64
+	// TransferCapBytesPerSec, when > 0, caps each transfer in bytes per
+	// second, as a fixed per-migration bandwidth policy does (KubeVirt's
+	// bandwidthPerMigration): a replication group's copy, its copying
+	// pairs sharing the cap equally (replication.go), and a live move's
+	// memory copy (mover.go). 0: no cap. A setting of the world, not a
+	// device's state: it is not journaled, and a world resumed from Dir
+	// takes the one its Config gives.
+	TransferCapBytesPerSec float64
 	// Dir, when set, is where the devices keep their state: every change
 	// they make is on disk there before the call that made it returns, and
 	// New resumes the world from it, its clock included (see persist.go).
@@ -199,6 +207,9 @@ func (c Config) Validate() error {
 	finitePositive("LinkDistanceKm", c.LinkDistanceKm)
 	if math.IsNaN(c.LinkEfficiency) || c.LinkEfficiency <= 0 || c.LinkEfficiency > 1 {
 		fail("LinkEfficiency = %v, want a share in (0, 1]", c.LinkEfficiency)
+	}
+	if math.IsNaN(c.TransferCapBytesPerSec) || math.IsInf(c.TransferCapBytesPerSec, 0) || c.TransferCapBytesPerSec < 0 {
+		fail("TransferCapBytesPerSec = %v, want a finite rate >= 0", c.TransferCapBytesPerSec)
 	}
 	if c.CommitLatency < 0 {
 		fail("CommitLatency = %v, want >= 0", c.CommitLatency)

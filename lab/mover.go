@@ -23,7 +23,8 @@ var _ compute.Mover = (*Hypervisor)(nil)
 // 10 GbE vMotion network); across sites it is the slower of that and the
 // inter-site link, which the move is not charged against (link sharing is
 // the replication model's). Pre-copy rounds for dirtied pages are not
-// modelled. A cold move only re-registers the VM: coldMoveTime. Powering
+// modelled. Config.TransferCapBytesPerSec, when set, caps the memory copy's
+// rate. A cold move only re-registers the VM: coldMoveTime. Powering
 // off or on takes no virtual time.
 //
 // A 4 GiB VM moves live in ≈ 4.6 s of virtual time, a 32 GiB one in ≈ 35 s.
@@ -90,7 +91,11 @@ func (w *World) moveTime(mode compute.MoveMode, mem int64, src, dst int32) time.
 			}
 		}
 	}
-	secs := float64(mem) * 8 / (mbps * 1e6 * moveEfficiency)
+	bps := mbps * 1e6 / 8 * moveEfficiency
+	if c := w.cfg.TransferCapBytesPerSec; c > 0 {
+		bps = min(bps, c)
+	}
+	secs := float64(mem) / bps
 	return time.Duration(secs*float64(time.Second)) + liveSwitchover
 }
 

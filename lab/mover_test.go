@@ -64,6 +64,23 @@ func TestMoveLive(t *testing.T) {
 	}
 }
 
+// TestMoveTransferCap: Config.TransferCapBytesPerSec caps a live move's
+// memory copy; a cold move does not copy memory.
+func TestMoveTransferCap(t *testing.T) {
+	const capBps = 64 << 20
+	w := newWorld(t, Config{Seed: 7, Speed: fastSpeed, TransferCapBytesPerSec: capBps})
+	mem := int64(4 << 30)
+	want := time.Duration(float64(mem)/capBps*float64(time.Second)) + liveSwitchover
+	for _, dst := range []int32{0, 1} {
+		if got := w.moveTime(compute.MoveLive, mem, 0, dst); got != want {
+			t.Errorf("live move to site %d: %v, want %v (4 GiB at 64 MiB/s)", dst, got, want)
+		}
+	}
+	if got := w.moveTime(compute.MoveCold, mem, 0, 1); got != coldMoveTime {
+		t.Errorf("cold move: %v, want %v", got, coldMoveTime)
+	}
+}
+
 func TestMoveIdempotent(t *testing.T) {
 	w := newWorld(t, Config{Seed: 7, Speed: fastSpeed})
 	ctx := context.Background()

@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -29,6 +30,12 @@ import (
 // last time it was computed, exactly: piecewise between the instants a pair
 // finishes copying, so a reader at any virtual instant sees the figures a
 // continuous simulation would.
+//
+// Transfer cap. With Config.TransferCapBytesPerSec set, each group copies
+// at most that rate, its copying pairs sharing it equally, and the link is
+// shared max-min fairly: a group whose cap is below its equal share gets
+// the cap, and what it leaves goes to the others equally (never more than
+// their own caps). The link may then carry less than its usable rate.
 //
 // Writes. Every volume has a write rate, in bytes per second: the workload
 // that overwrites it, drawn in [0, 4 MiB/s) from its WWN (so from the seed)
@@ -124,6 +131,7 @@ type volRef struct{ array, volume string }
 // replication is the world's groups, guarded by World.replMu. Lock order:
 // replMu, then faultMu or the arrays' mu (by id), never the other way.
 type replication struct {
+	capBps float64       // Config.TransferCapBytesPerSec: each group's cap, 0 none
 	at     time.Duration // virtual time the figures are for
 	groups []*rgroup     // in creation order
 	rates  map[volRef]float64
@@ -236,47 +244,37 @@ func (r *replication) advance(to time.Duration) {
 				gs = append(gs, h)
 			}
 		}
-		advanceLink(gs, dt)
+		advanceLink(gs, dt, r.capBps)
 	}
 }
 
 // advanceLink advances the groups of one link by dt seconds, segment by
 // segment: within a segment the set of copying pairs, and so every share,
-// is constant; a segment ends when a pair finishes.
-func advanceLink(gs []*rgroup, dt float64) {
+// is constant; a segment ends when a pair finishes. capBps, when > 0, caps
+// each group's copy (see shares).
+func advanceLink(gs []*rgroup, dt, capBps float64) {
 	bps := gs[0].bps
+	shares := make([][]float64, len(gs))
 	for dt > 0 {
-		n := 0
-		for _, g := range gs {
-			if g.replicating() {
-				for k := range g.pairs {
-					if g.pairs[k].pending > 0 {
-						n++
-					}
-				}
-			}
-		}
-		share := 0.0
-		if n > 0 {
-			share = bps / float64(n)
-		}
+		linkShares(gs, bps, capBps, shares)
 		step := dt
-		for _, g := range gs {
+		for i, g := range gs {
 			if !g.replicating() {
 				continue
 			}
 			for k := range g.pairs {
 				p := &g.pairs[k]
-				if d := g.inflow(p) - share; p.pending > 0 && d < 0 {
+				if d := g.inflow(p) - shares[i][k]; p.pending > 0 && d < 0 {
 					step = min(step, p.pending/-d)
 				}
 			}
 		}
-		for _, g := range gs {
+		for i, g := range gs {
 			for k := range g.pairs {
 				p := &g.pairs[k]
 				switch {
 				case g.replicating() && p.pending > 0:
+					share := shares[i][k]
 					d := g.inflow(p) - share
 					p.copied += share * step
 					if d < 0 && p.pending/-d <= step {
@@ -292,6 +290,57 @@ func advanceLink(gs []*rgroup, dt float64) {
 			}
 		}
 		dt -= step
+	}
+}
+
+// linkShares sets shares[i][k], the rate pair k of group gs[i] copies at
+// (0 when it does not copy): with no cap, bps shared equally among the
+// copying pairs; with a cap, each group's copying pairs share at most
+// capBps equally, and the link is shared max-min fairly (water-filling):
+// a group below its fair share gets its cap, and what it leaves goes to
+// the others equally.
+func linkShares(gs []*rgroup, bps, capBps float64, shares [][]float64) {
+	type copying struct {
+		i, n  int
+		limit float64 // per pair
+	}
+	var cs []copying
+	pairs := 0
+	for i, g := range gs {
+		if cap(shares[i]) < len(g.pairs) {
+			shares[i] = make([]float64, len(g.pairs))
+		}
+		shares[i] = shares[i][:len(g.pairs)]
+		clear(shares[i])
+		if !g.replicating() {
+			continue
+		}
+		n := 0
+		for k := range g.pairs {
+			if g.pairs[k].pending > 0 {
+				n++
+			}
+		}
+		if n > 0 {
+			limit := math.Inf(1)
+			if capBps > 0 {
+				limit = capBps / float64(n)
+			}
+			cs = append(cs, copying{i, n, limit})
+			pairs += n
+		}
+	}
+	slices.SortStableFunc(cs, func(a, b copying) int { return cmp.Compare(a.limit, b.limit) })
+	left := bps
+	for _, c := range cs {
+		share := min(c.limit, left/float64(pairs))
+		left -= share * float64(c.n)
+		pairs -= c.n
+		for k := range gs[c.i].pairs {
+			if gs[c.i].pairs[k].pending > 0 {
+				shares[c.i][k] = share
+			}
+		}
 	}
 }
 

@@ -226,6 +226,67 @@ func TestReplicationGroupsShareALink(t *testing.T) {
 	}
 }
 
+// TestReplicationTransferCap: with Config.TransferCapBytesPerSec, a group
+// copies at most the cap, its pairs sharing it, and the link is shared
+// max-min fairly among the groups.
+func TestReplicationTransferCap(t *testing.T) {
+	t.Run("one group under its cap", func(t *testing.T) {
+		const capBps = 64 << 20
+		f := newReplFixture(t, Config{TransferCapBytesPerSec: capBps})
+		f.create(t, "g", array.ReplicaAsync, f.pair(t, "a", 8*gib), f.pair(t, "b", 8*gib))
+		f.skip(100 * time.Second)
+		g := f.group(t, f.west, "g")
+		for i, p := range g.Pairs {
+			if want := capBps / 2 * 100.0; !near(float64(p.CopiedBytes), want, 0.001) {
+				t.Fatalf("pair %d after 100 s: copied %d, want %.0f (half the cap each)", i, p.CopiedBytes, want)
+			}
+		}
+		// 16 GiB at 64 MiB/s: 256 s.
+		f.skip(155 * time.Second)
+		if g := f.group(t, f.west, "g"); g.State != array.GroupSyncInProgress {
+			t.Fatalf("at 255 s: %+v", g)
+		}
+		f.skip(2 * time.Second)
+		if g := f.group(t, f.west, "g"); g.State != array.GroupSynchronized {
+			t.Fatalf("at 257 s: %+v", g)
+		}
+	})
+	t.Run("water-filling", func(t *testing.T) {
+		// Cap 0.3 of the link: group a has two pairs (0.15 each), b and c
+		// one each. Equal shares would be 0.25 a pair; a's pairs are held
+		// to 0.15, and the 0.7 left would give b and c 0.35 each, above
+		// their cap: they get 0.3. The link carries 0.9 of its rate.
+		capBps := 0.3 * linkBps
+		f := newReplFixture(t, Config{TransferCapBytesPerSec: capBps})
+		f.create(t, "a", array.ReplicaAsync, f.pair(t, "a1", 50*gib), f.pair(t, "a2", 50*gib))
+		f.create(t, "b", array.ReplicaAsync, f.pair(t, "b", 50*gib))
+		f.create(t, "c", array.ReplicaAsync, f.pair(t, "c", 50*gib))
+		f.skip(10 * time.Second)
+		for _, tc := range []struct {
+			id   string
+			want float64 // per pair, share of the link
+		}{{"a", 0.15}, {"b", 0.3}, {"c", 0.3}} {
+			for _, p := range f.group(t, f.west, tc.id).Pairs {
+				if want := tc.want * linkBps * 10; !near(float64(p.CopiedBytes), want, 0.001) {
+					t.Errorf("group %s pair %s after 10 s: copied %d, want %.0f", tc.id, p.SourceVolume, p.CopiedBytes, want)
+				}
+			}
+		}
+		// Without a cap binding (a generous one), the shares are equal.
+		f = newReplFixture(t, Config{TransferCapBytesPerSec: linkBps})
+		f.create(t, "a", array.ReplicaAsync, f.pair(t, "a1", 50*gib), f.pair(t, "a2", 50*gib))
+		f.create(t, "b", array.ReplicaAsync, f.pair(t, "b", 50*gib))
+		f.skip(10 * time.Second)
+		for _, id := range []string{"a", "b"} {
+			for _, p := range f.group(t, f.west, id).Pairs {
+				if want := linkBps / 3 * 10; !near(float64(p.CopiedBytes), want, 0.001) {
+					t.Errorf("group %s pair %s after 10 s: copied %d, want %.0f", id, p.SourceVolume, p.CopiedBytes, want)
+				}
+			}
+		}
+	})
+}
+
 func TestReplicationConvergesWithWrites(t *testing.T) {
 	size := int64(6 * gib)
 	tests := []struct {

@@ -140,6 +140,7 @@ func open(cfg Config, j *journal, ops []op) (*World, error) {
 		// world the build draws from the seed.
 		faultRNG: rand.New(rand.NewPCG(uint64(cfg.Seed), 0x6661756c74)),
 	}
+	w.repl.capBps = cfg.TransferCapBytesPerSec
 	for i, s := range cfg.Sites {
 		w.sites = append(w.sites, Site{ID: s})
 		for _, t := range cfg.Sites[i+1:] {

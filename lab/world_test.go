@@ -62,6 +62,9 @@ func TestConfigValidate(t *testing.T) {
 		{"link efficiency above 1", func(c *Config) { c.LinkEfficiency = 1.5 }, "LinkEfficiency"},
 		{"negative link efficiency", func(c *Config) { c.LinkEfficiency = -0.1 }, "LinkEfficiency"},
 		{"link efficiency 1", func(c *Config) { c.LinkEfficiency = 1 }, ""},
+		{"negative transfer cap", func(c *Config) { c.TransferCapBytesPerSec = -1 }, "TransferCapBytesPerSec"},
+		{"infinite transfer cap", func(c *Config) { c.TransferCapBytesPerSec = math.Inf(1) }, "TransferCapBytesPerSec"},
+		{"transfer cap", func(c *Config) { c.TransferCapBytesPerSec = 64 << 20 }, ""},
 		{"zone db too small", func(c *Config) { c.ZoneDBMaxBytes = 4096 }, "zone database"},
 		{"large at brocade limit", func(c *Config) { *c = Large(); c.ZoneDBMaxBytes = 1 << 20 }, "zone database"},
 		{"too many ports", func(c *Config) {

@@ -99,9 +99,25 @@ func (s *Service) StartMigration(spec MigrationSpec) (Migration, error) {
 			}
 		}
 	}
+	// Starts plan one at a time, and a cross-site one holds its destination
+	// pools before the next plans: the reserve step takes the hold only
+	// once the executor runs it, too late for moves started together (an
+	// evacuation's), which would otherwise admit the same room twice.
+	s.startMu.Lock()
+	locked := true
+	unlock := func() {
+		if locked {
+			locked = false
+			s.startMu.Unlock()
+		}
+	}
+	defer unlock()
 	plan, err := s.PlanMove(spec)
 	if err != nil {
 		return Migration{}, err
+	}
+	if plan.Kind != KindCrossSite {
+		unlock() // it holds no pool
 	}
 	if plan.Kind == KindCrossFabric {
 		return Migration{}, fmt.Errorf("%s moves are planned but not run by this build yet (same-fabric and cross-site moves are): %w", plan.Kind, ErrNotImplemented)
@@ -122,7 +138,15 @@ func (s *Service) StartMigration(spec MigrationSpec) (Migration, error) {
 		}
 		s.remapIdle(&p)
 	}
+	var prevHold map[string]int64
+	if p.Site != nil {
+		prevHold = s.swapHold(p.VM, nil)
+		s.holdPools(p.VM, p.Site, true)
+	}
 	run, err := s.sagas.Submit(sagaMigration, p.VM, p)
+	if err != nil && p.Site != nil {
+		s.swapHold(p.VM, prevHold) // not started: what was held stays so
+	}
 	if errors.Is(err, saga.ErrBusy) {
 		return Migration{}, fmt.Errorf("vm %s: %s: %w", p.VM, ReasonMoving, ErrConflict)
 	}

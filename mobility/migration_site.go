@@ -334,6 +334,20 @@ func (s *Service) holdPools(vm string, sm *siteMove, on bool) {
 	s.poolHolds[vm] = h
 }
 
+// swapHold sets vm's hold to h (none when nil) and returns the one it
+// replaced.
+func (s *Service) swapHold(vm string, h map[string]int64) map[string]int64 {
+	s.poolMu.Lock()
+	defer s.poolMu.Unlock()
+	prev := s.poolHolds[vm]
+	if h == nil {
+		delete(s.poolHolds, vm)
+	} else {
+		s.poolHolds[vm] = h
+	}
+	return prev
+}
+
 // heldBytes is what running moves hold of a pool.
 func (s *Service) heldBytes(arrayID, pool string) int64 {
 	s.poolMu.Lock()

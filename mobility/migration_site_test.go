@@ -325,3 +325,51 @@ func TestCrossSiteMoveRemovesReplication(t *testing.T) {
 	}
 	checkInvariants(t, h)
 }
+
+// TestStartMigrationHoldsPoolsAtOnce: a cross-site move holds its
+// replicas' room in the destination pools from the moment StartMigration
+// returns, not only once the executor has run its reserve step, so that
+// moves started together (an evacuation's, or several evacuations') never
+// admit the same room twice. The executor does not run here: only the
+// start can have taken the hold. A start that is refused takes none.
+func TestStartMigrationHoldsPoolsAtOnce(t *testing.T) {
+	t.Parallel()
+	w, err := lab.New(fastLab())
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{world: w, dir: t.TempDir(), noSagas: true}
+	h.open(t, nil)
+	held := func() int64 {
+		var n int64
+		for _, p := range h.svc.arrays["west-arr1"].Obs.Load().Pools {
+			n += h.svc.heldBytes("west-arr1", p.ID)
+		}
+		return n
+	}
+	const vmID = "east-vm003"
+	vm, err := h.svc.VM(vmID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want int64
+	for _, ref := range vm.Volumes {
+		v, err := h.svc.Volume(ref.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want += v.SizeBytes
+	}
+	if _, err := h.svc.StartMigration(MigrationSpec{VM: vmID, DestinationHost: "west-esx02"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := held(); got != want || want == 0 {
+		t.Fatalf("after the start, %d bytes are held on west-arr1's pools, want the replicas' %d", got, want)
+	}
+	if _, err := h.svc.StartMigration(MigrationSpec{VM: vmID, DestinationHost: "west-esx03"}); err == nil {
+		t.Fatal("a second move of a moving VM started")
+	}
+	if got := held(); got != want {
+		t.Fatalf("after a refused start, %d bytes are held, want %d", got, want)
+	}
+}

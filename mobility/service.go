@@ -100,6 +100,7 @@ type Service struct {
 
 	poolMu    sync.Mutex
 	poolHolds map[string]map[string]int64 // by moving VM: bytes held per destination array/pool
+	startMu   sync.Mutex                  // one StartMigration plans at a time (see there)
 }
 
 // New checks the configuration; it does no I/O.

@@ -38,6 +38,16 @@ $GO test -run '^$' -bench Topology -benchmem -count 3 ./inventory/ | tee "$out/m
 SANMOB_BENCH_LAB=large $GO test -run '^$' -bench Topology -benchmem -count 3 -timeout 20m ./inventory/ | tee -a "$out/mobility.txt"
 SANMOB_BENCH_LAB=large $GO test -run '^$' -bench Handlers -benchmem -count 3 -timeout 20m ./server/ | tee "$out/server.txt"
 
+echo "## issue 10: evacuations against the link's lower bound, sanmob's policy and a KubeVirt-like fixed one (5 at once, 64 MiB/s each) in the same run; virtual time"
+$GO test -run '^$' -bench 'Evacuation' -benchtime 1x -count 3 -v -timeout 60m ./mobility/ | tee "$out/evacuation.txt"
+
+echo "## issue 10: planner estimates against single cross-site moves (virtual time)"
+$GO test -run '^$' -bench 'PlannerEstimate' -benchtime 1x -count 3 -v -timeout 30m ./mobility/ | tee "$out/estimate.txt"
+
+echo "## issue 10: executor overhead, 1,000 same-fabric moves with instant devices (wall time), and synced store writes per move (under strace)"
+$GO test -run '^$' -bench 'MigrationOverhead' -benchtime 1x -count 3 ./mobility/ | tee "$out/overhead.txt"
+SYNCS_BENCH=MigrationOverhead SYNCS_OPS=1000 SYNCS_WHAT=migration SYNCS_WHATS=migrations ./scripts/count-syncs.sh | tee -a "$out/overhead.txt"
+
 echo "## daemon: cold start on the large lab with a lab journal of 10,000 changes and of none (alternating), and topology vs /healthz over loopback (store with none)"
 $GO build -o bin/sanmobd ./cmd/sanmobd
 $GO build -o bin/sanmobbench ./cmd/sanmobbench
