@@ -307,7 +307,7 @@ func (s *Inventory) reconcileVolumes() error {
 			}
 			nv := VolumeFromDevice(aid, dv, now)
 			if ok {
-				nv.CreatedAt, nv.MultiNode, nv.LUN, nv.FromSnapshot = cur.CreatedAt, cur.MultiNode, cur.LUN, cur.FromSnapshot
+				nv.CreatedAt, nv.MultiNode, nv.LUN, nv.FromSnapshot, nv.Replica = cur.CreatedAt, cur.MultiNode, cur.LUN, cur.FromSnapshot, cur.Replica
 			}
 			changes = append(changes, change{cur, nv})
 		}
