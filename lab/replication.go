@@ -728,9 +728,21 @@ func (w *World) createRepl(spec array.ReplicationGroupSpec, src, tgt *Array, now
 		g.strand()
 	}
 	for _, p := range pairs {
-		src.vols[sx.vols[p.src]].replicated = true
+		sv := &src.vols[sx.vols[p.src]]
+		sv.replicated = true
 		tv := &tgt.vols[tx.vols[p.tgt]]
 		tv.replicated, tv.readOnly = true, true
+		// The replica will hold what its source holds, and its pool pays
+		// for it: allocated when the group is made (a shortcut — a real
+		// thin replica grows as the copy lands), as far as the pool has
+		// room.
+		if tv.thin {
+			tp := &tgt.pools[tv.pool]
+			if gain := min(sv.used, tv.size, tv.used+tp.logicalRoom()) - tv.used; gain > 0 {
+				tv.used += gain
+				tp.logical += gain
+			}
+		}
 	}
 	r.groups = append(r.groups, g)
 	return g, true, nil
