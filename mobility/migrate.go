@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/sanmob/sanmob/array"
 	"github.com/sanmob/sanmob/errclass"
 	"github.com/sanmob/sanmob/inventory"
 )
@@ -113,6 +114,25 @@ func (s *Service) PlanMove(spec MigrationSpec) (MigrationPlan, error) {
 			return MigrationPlan{}, err
 		}
 		in.Volumes = append(in.Volumes, v)
+		// A replica at the destination's site (the old home, after a
+		// cross-site move reversed its group) holds all but its lag: the
+		// move back copies only that, to that array.
+		if rp := v.Replica; rp != nil && s.arrays[rp.Array] != nil && s.arrays[rp.Array].Site == dst.Site &&
+			(spec.DestinationArray == "" || spec.DestinationArray == rp.Array) {
+			if g, ok := s.repl.Group(rp.Group); ok && g.TargetArray == rp.Array && g.State != array.GroupInvalid {
+				var lag int64
+				for _, p := range g.Pairs {
+					if p.Source.Volume == v.ID {
+						lag = p.LagBytes
+					}
+				}
+				if in.ReplicaBytes == nil {
+					in.ReplicaBytes = map[string]int64{}
+				}
+				in.ReplicaBytes[v.ID] = max(v.UsedBytes-lag, 1)
+				in.DestArray = rp.Array
+			}
+		}
 		if a := s.arrays[v.Array]; a != nil {
 			if dv, ok, _ := a.Obs.Load().Volume(v.ID); ok && dv.WriteBytesPerSec > 0 {
 				if in.WriteRateBps == nil {

@@ -112,3 +112,34 @@ func stepState(m Migration, name string) string {
 	}
 	return ""
 }
+
+// TestMoveBackCopiesOnlyTheLag: after a cross-site move reversed its
+// group, the old home holds a synchronized replica: the plan of the move
+// back copies only what that replica lacks, to that array, and admits no
+// new replica.
+func TestMoveBackCopiesOnlyTheLag(t *testing.T) {
+	t.Parallel()
+	h := newHarnessLab(t, fastLab(), nil)
+	ctx := context.Background()
+	const vmID = "east-vm012"
+	there, err := h.svc.PlanMove(MigrationSpec{VM: vmID, DestinationHost: "west-esx01", DryRun: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := h.svc.StartMigration(MigrationSpec{VM: vmID, DestinationHost: "west-esx01"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if end, _ := h.svc.WaitMigration(ctx, m.ID); end.Phase != "succeeded" {
+		t.Fatalf("move: %+v", end)
+	}
+	h.svc.Refresh(ctx)
+	back, err := h.svc.PlanMove(MigrationSpec{VM: vmID, DestinationHost: "east-esx01", DryRun: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.DestArray != "east-arr1" || back.Estimate.BytesToCopy*100 > there.Estimate.BytesToCopy || len(back.DestPools) != 0 {
+		t.Fatalf("plan back: array %s, %d bytes to copy (there: %d), new replicas in %v",
+			back.DestArray, back.Estimate.BytesToCopy, there.Estimate.BytesToCopy, back.DestPools)
+	}
+}
