@@ -67,6 +67,9 @@ type moveVolume struct {
 	// ReplicaExisted: the destination array held the volume already (a
 	// move back over a reversed group): neither created nor deleted here.
 	ReplicaExisted bool `json:"replicaExisted,omitempty"`
+	// SrcReplica is the volume's replica before the move (that of a
+	// reversed group, for a move back), which activate's undo puts back.
+	SrcReplica *inventory.VolumeReplica `json:"sourceReplica,omitempty"`
 }
 
 // siteMove is the part of a migration's plan that a cross-site move adds.
@@ -208,7 +211,7 @@ func (s *Service) planSite(ctx context.Context, plan MigrationPlan, p *migration
 			return fmt.Errorf("array %s cannot replicate: %w", src.ID, ErrNotImplemented)
 		}
 		mv := moveVolume{ID: v.ID, Name: v.Name, SizeBytes: v.SizeBytes, Thin: v.Thin, WWN: v.WWN, LUN: ref.LUN,
-			SrcArray: v.Array, SrcPool: v.Pool, DestPool: plan.DestPools[v.ID]}
+			SrcArray: v.Array, SrcPool: v.Pool, DestPool: plan.DestPools[v.ID], SrcReplica: v.Replica}
 		so := src.Obs.Load()
 		_, _, vi := so.Volume(v.ID)
 		for _, mi := range so.MappingsOf(vi) {
@@ -715,7 +718,7 @@ func (s *Service) activateSite(p migrationPlan, forward bool) stepFn {
 					c.Replica = nil
 				}
 			} else {
-				c.Array, c.Pool, c.Replica = mv.SrcArray, mv.SrcPool, nil
+				c.Array, c.Pool, c.Replica = mv.SrcArray, mv.SrcPool, mv.SrcReplica
 			}
 			vols = append(vols, &c)
 		}
