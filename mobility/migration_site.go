@@ -221,8 +221,11 @@ func (s *Service) planSite(ctx context.Context, plan MigrationPlan, p *migration
 				break
 			}
 		}
-		if _, ok, _ := do.Volume(v.ID); ok {
-			mv.ReplicaExisted = true
+		if rv, ok, _ := do.Volume(v.ID); ok {
+			// The replica is where it is: the record must name its pool,
+			// or the next refresh rewrites it from the device, replica
+			// and all.
+			mv.ReplicaExisted, mv.DestPool = true, rv.Pool
 		}
 		if mv.DestPool == "" && !mv.ReplicaExisted {
 			return fmt.Errorf("volume %s has no destination pool: %w", v.ID, ErrConflict)
