@@ -76,14 +76,7 @@ func migrationIteration(t *testing.T, seed uint64) {
 	rng := rand.New(rand.NewPCG(seed, 13))
 	cfg := fastLab()
 	cfg.Seed = int64(seed % (1 << 62))
-	w, err := lab.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ks := newKillSwitch()
-	h := &harness{world: w, dir: t.TempDir(), hv: killMover{w.Compute(), ks},
-		wrap: func(d array.Driver) array.Driver { return killArray{d.(*lab.Array), ks} }}
-	h.open(t, h.wrap)
+	h, ks := newKillHarness(t, cfg)
 	base := baselineOf(t, h)
 
 	var vms []string
@@ -536,20 +529,27 @@ func dumpMoves(t *testing.T, h *harness) {
 // a countdown, the call of an array or the hypervisor that brings it to
 // zero — before or after the device acted, as chosen — signals hit and
 // blocks until its context ends, which the kill (the executor's stop)
-// brings about. Only calls that change a device count.
+// brings about. Only calls that change a device count; armed with a
+// call's name, only calls of that name. Armed with then, the call that
+// brings it to zero runs then (before or after the device acts) instead
+// of blocking: a scenario's fault at an exact moment.
 type killSwitch struct {
 	mu    sync.Mutex
-	left  int  // calls to go; 0: disarmed
-	after bool // the device acts before the call blocks
+	left  int    // calls to go; 0: disarmed
+	name  string // the calls that count; "" for all
+	after bool   // the device acts before the call blocks (or then runs)
+	then  func()
 	hit   chan string
 }
 
 func newKillSwitch() *killSwitch { return &killSwitch{hit: make(chan string, 1)} }
 
-func (k *killSwitch) arm(n int, after bool) {
+func (k *killSwitch) arm(n int, after bool) { k.armOn("", n, after, nil) }
+
+func (k *killSwitch) armOn(name string, n int, after bool, then func()) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	k.left, k.after = n, after
+	k.left, k.name, k.after, k.then = n, name, after, then
 }
 
 func (k *killSwitch) disarm() { k.arm(0, false) }
@@ -558,14 +558,29 @@ func (k *killSwitch) disarm() { k.arm(0, false) }
 func (k *killSwitch) call(ctx context.Context, what string, do func() error) error {
 	k.mu.Lock()
 	fire := false
-	if k.left > 0 {
+	if k.left > 0 && (k.name == "" || k.name == what) {
 		k.left--
 		fire = k.left == 0
 	}
-	after := k.after
+	after, then := k.after, k.then
 	k.mu.Unlock()
 	if !fire {
 		return do()
+	}
+	if then != nil {
+		var err error
+		if after {
+			err = do()
+		}
+		then()
+		if !after {
+			err = do()
+		}
+		select {
+		case k.hit <- what:
+		default:
+		}
+		return err
 	}
 	if after {
 		_ = do()
@@ -576,6 +591,21 @@ func (k *killSwitch) call(ctx context.Context, what string, do func() error) err
 	}
 	<-ctx.Done()
 	return ctx.Err()
+}
+
+// newKillHarness is newHarnessLab with the arrays and the hypervisor
+// behind one kill switch.
+func newKillHarness(t *testing.T, cfg lab.Config) (*harness, *killSwitch) {
+	t.Helper()
+	w, err := lab.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks := newKillSwitch()
+	h := &harness{world: w, dir: t.TempDir(), hv: killMover{w.Compute(), ks},
+		wrap: func(d array.Driver) array.Driver { return killArray{d.(*lab.Array), ks} }}
+	h.open(t, h.wrap)
+	return h, ks
 }
 
 // killArray is a lab array behind a kill switch.
