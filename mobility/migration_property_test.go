@@ -78,6 +78,7 @@ func migrationIteration(t *testing.T, seed uint64) {
 	cfg.Seed = int64(seed % (1 << 62))
 	h, ks := newKillHarness(t, cfg)
 	base := baselineOf(t, h)
+	defer watchWritable(t, h)()
 
 	var vms []string
 	for _, site := range []string{"east", "west"} {
@@ -234,6 +235,37 @@ func awaitHit(h *harness, ks *killSwitch, moves []propMove) string {
 	}
 }
 
+// watchWritable checks, every few milliseconds until the returned stop
+// is called, that no volume is writable at two sites at any moment, not
+// only at rest.
+func watchWritable(t *testing.T, h *harness) (stop func()) {
+	done, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		for {
+			select {
+			case <-done:
+				return
+			case <-time.After(2 * time.Millisecond):
+			}
+			writable := map[string]string{} // volume → a site where it is writable
+			for _, a := range h.world.Arrays() {
+				for _, m := range a.Array.TruthMappings() {
+					if !m.Writable {
+						continue
+					}
+					if s, ok := writable[m.Volume]; ok && s != a.Site {
+						t.Errorf("volume %s is writable at %s and %s at once", m.Volume, s, a.Site)
+						return
+					}
+					writable[m.Volume] = a.Site
+				}
+			}
+		}
+	}()
+	return func() { close(done); <-stopped }
+}
+
 // runningStep is the step a migration is in, "" when none.
 func runningStep(m Migration) string {
 	for _, s := range m.Steps {
@@ -322,13 +354,19 @@ func settleMoves(t *testing.T, h *harness, moves []propMove) {
 // groups (none in a fresh lab) and each fabric's drift.
 type moveBaseline struct {
 	groups map[string]bool
+	luns   map[string]int // volume → the LUN id it is presented under
 }
 
 func baselineOf(t *testing.T, h *harness) moveBaseline {
 	t.Helper()
-	b := moveBaseline{groups: map[string]bool{}}
+	b := moveBaseline{groups: map[string]bool{}, luns: map[string]int{}}
 	for _, g := range labGroups(t, h) {
 		b.groups[g.ID] = true
+	}
+	for _, a := range h.world.Arrays() {
+		for _, m := range a.Array.TruthMappings() {
+			b.luns[m.Volume] = m.LUN
+		}
 	}
 	return b
 }
@@ -352,6 +390,7 @@ func labGroups(t *testing.T, h *harness) map[string]array.ReplicationGroup {
 // checkMovesAtRest checks, once every move has ended, the issue's
 // invariants on the devices:
 //   - every migration succeeded or rolled back;
+//   - every volume presented under the LUN id it had before;
 //   - no WWPN logged in twice, no volume writable at two sites, no zone
 //     missing or orphaned (checkInvariants);
 //   - each moved VM as its record says (checkVMAtRest);
@@ -369,6 +408,14 @@ func checkMovesAtRest(t *testing.T, h *harness, vms []string, moves []propMove, 
 		}
 	}
 	checkInvariants(t, h)
+	// A move presents the volumes under the LUN ids they had, wherever.
+	for _, a := range h.world.Arrays() {
+		for _, m := range a.Array.TruthMappings() {
+			if lun, ok := base.luns[m.Volume]; ok && m.LUN != lun {
+				t.Errorf("volume %s is presented on %s under LUN %d, was %d", m.Volume, a.ID, m.LUN, lun)
+			}
+		}
+	}
 	explained := map[string]bool{}
 	for g := range base.groups {
 		explained[g] = true
@@ -443,6 +490,26 @@ func checkVMAtRest(t *testing.T, h *harness, vmID string) (group string) {
 		if siteOf(vp.Fabric) != vm.Site {
 			t.Errorf("vm %s at %s: vport %s is on fabric %s", vmID, vm.Site, vp.WWPN, vp.Fabric)
 		}
+	}
+	// Zones and maps naming its vports, as the devices say: only at its
+	// site.
+	var wwpns []wwn.WWN
+	for _, vp := range vm.Vports {
+		wwpns = append(wwpns, vp.WWPN)
+	}
+	fp := footprint(t, h.world, wwpns)
+	for f := range fp.zonedOn {
+		if siteOf(f) != vm.Site {
+			t.Errorf("vm %s at %s: a zone of its vports is left on %s", vmID, vm.Site, f)
+		}
+	}
+	for a, n := range fp.mappedAt {
+		if siteOf(a) != vm.Site && n > 0 {
+			t.Errorf("vm %s at %s: %d maps to its vports are left on %s", vmID, vm.Site, n, a)
+		}
+	}
+	if len(vm.Volumes) > 0 && !fp.zonedOn[vm.Vports[0].Fabric] {
+		t.Errorf("vm %s at %s has volumes but no zone on %s", vmID, vm.Site, vm.Vports[0].Fabric)
 	}
 	// Volumes, as the arrays say.
 	groups := labGroups(t, h)

@@ -145,6 +145,7 @@ func runScenario(t *testing.T, sc scenario) {
 	cfg.Seed = sc.Lab.Seed
 	h, ks := newKillHarness(t, cfg)
 	base := baselineOf(t, h)
+	defer watchWritable(t, h)()
 	ctx := context.Background()
 	ids := map[string]propMove{} // "as" → the migration
 	var moves []propMove
