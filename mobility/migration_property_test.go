@@ -76,6 +76,12 @@ func migrationIteration(t *testing.T, seed uint64) {
 	rng := rand.New(rand.NewPCG(seed, 13))
 	cfg := fastLab()
 	cfg.Seed = int64(seed % (1 << 62))
+	if rng.IntN(3) == 0 {
+		// Beyond the synchronous RTT limit: asynchronous replication,
+		// whose target lags by the writes in flight.
+		cfg.LinkRTTMs = 20
+	}
+	t.Logf("link RTT %v ms", cfg.LinkRTTMs)
 	h, ks := newKillHarness(t, cfg)
 	base := baselineOf(t, h)
 	defer watchWritable(t, h)()
@@ -110,6 +116,15 @@ func migrationIteration(t *testing.T, seed uint64) {
 			if m, ok := startRandomMove(t, h, rng, vm); ok {
 				moves = append(moves, m)
 				hosts = append(hosts, m.to)
+			}
+		}
+		// A second move of a VM that is moving is refused.
+		if len(vms) > 0 {
+			if got, err := h.svc.Migration(moves[len(moves)-1].id); err == nil && got.Phase == "running" {
+				_, err := h.svc.StartMigration(MigrationSpec{VM: got.VM, DestinationHost: got.SourceHost})
+				if err == nil || !errors.Is(err, ErrConflict) {
+					t.Errorf("a second move of %s while it moves: %v, want a conflict", got.VM, err)
+				}
 			}
 		}
 		// Faults at random moments, then kills at random moments.
@@ -149,6 +164,12 @@ func migrationIteration(t *testing.T, seed uint64) {
 			return
 		}
 	}
+	// A restart at rest changes nothing.
+	h.reopen(t)
+	checkMovesAtRest(t, h, vms, moves, base)
+	if t.Failed() {
+		dumpMoves(t, h)
+	}
 }
 
 // startRandomMove starts a move of vm to a random host: at its site (a
@@ -172,6 +193,12 @@ func startRandomMove(t *testing.T, h *harness, rng *rand.Rand, vmID string) (pro
 	mode := []string{ModeLive, ModeCold}[rng.IntN(2)]
 	dst := hosts[rng.IntN(len(hosts))]
 	m, err := h.svc.StartMigration(MigrationSpec{VM: vmID, DestinationHost: dst, Mode: mode})
+	if errors.Is(err, ErrNotFeasible) && mode == ModeLive && site != vm.Site {
+		// A live move needs synchronous distances: over a longer link
+		// only a cold one may run.
+		mode = ModeCold
+		m, err = h.svc.StartMigration(MigrationSpec{VM: vmID, DestinationHost: dst, Mode: mode})
+	}
 	if err != nil {
 		// Faults are on the devices, not in front of the planner: every
 		// move the test asks for is feasible and must start.

@@ -21,7 +21,9 @@ import (
 //
 //	{
 //	  "description": "what the scenario shows",
-//	  "lab": {"speed": 600, "seed": 0},        // optional: fastLab's otherwise
+//	  "lab": {"speed": 600, "seed": 0, "linkRttMs": 4}, // optional: fastLab's otherwise
+//	        // (above 5 ms replication is asynchronous and only cold moves
+//	        // cross sites)
 //	  "steps": [ one object per step, one action each:
 //	    {"fault": {"target": "west-a", "op": "commit", "kind": "final",
 //	               "count": 1, "rate": 0, "latencyMs": 0}},
@@ -50,8 +52,9 @@ import (
 type scenario struct {
 	Description string `json:"description"`
 	Lab         struct {
-		Speed float64 `json:"speed"`
-		Seed  int64   `json:"seed"`
+		Speed     float64 `json:"speed"`
+		Seed      int64   `json:"seed"`
+		LinkRTTMs float64 `json:"linkRttMs"`
 	} `json:"lab"`
 	Steps []scenarioStep `json:"steps"`
 }
@@ -143,6 +146,9 @@ func runScenario(t *testing.T, sc scenario) {
 		cfg.Speed = sc.Lab.Speed
 	}
 	cfg.Seed = sc.Lab.Seed
+	if sc.Lab.LinkRTTMs > 0 {
+		cfg.LinkRTTMs = sc.Lab.LinkRTTMs
+	}
 	h, ks := newKillHarness(t, cfg)
 	base := baselineOf(t, h)
 	defer watchWritable(t, h)()
