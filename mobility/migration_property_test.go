@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sanmob/sanmob/alert"
 	"github.com/sanmob/sanmob/array"
 	"github.com/sanmob/sanmob/compute"
 	"github.com/sanmob/sanmob/fabric/wwn"
@@ -366,6 +367,11 @@ func settleMoves(t *testing.T, h *harness, moves []propMove) {
 			if end.Action == "" {
 				t.Errorf("migration %s of %s failed without an action: %s", m.id, m.vm, end.Error)
 			}
+			if !slices.ContainsFunc(h.svc.Alerts(), func(a alert.Alert) bool {
+				return a.Status == "firing" && a.Labels["alertname"] == alert.OperationFailed && a.Annotations["run"] == m.id
+			}) {
+				t.Errorf("migration %s of %s failed and no OperationFailed alert fires", m.id, m.vm)
+			}
 			if retries == 3 {
 				t.Fatalf("migration %s of %s still failed after %d retries: %s (%s)", m.id, m.vm, retries, end.Error, end.Action)
 			}
@@ -417,6 +423,7 @@ func labGroups(t *testing.T, h *harness) map[string]array.ReplicationGroup {
 // checkMovesAtRest checks, once every move has ended, the issue's
 // invariants on the devices:
 //   - every migration succeeded or rolled back;
+//   - no pool hold and no OperationFailed alert of a migration left;
 //   - every volume presented under the LUN id it had before;
 //   - no WWPN logged in twice, no volume writable at two sites, no zone
 //     missing or orphaned (checkInvariants);
@@ -435,6 +442,17 @@ func checkMovesAtRest(t *testing.T, h *harness, vms []string, moves []propMove, 
 		}
 	}
 	checkInvariants(t, h)
+	// A move over lets go of its pool holds and of its alert.
+	h.svc.poolMu.Lock()
+	if len(h.svc.poolHolds) != 0 {
+		t.Errorf("pool holds left at rest: %v", h.svc.poolHolds)
+	}
+	h.svc.poolMu.Unlock()
+	for _, a := range h.svc.Alerts() {
+		if a.Status == "firing" && a.Labels["alertname"] == alert.OperationFailed && a.Labels["operation"] == "migration" {
+			t.Errorf("alert firing at rest: %v %v", a.Labels, a.Annotations)
+		}
+	}
 	// A move presents the volumes under the LUN ids they had, wherever.
 	for _, a := range h.world.Arrays() {
 		for _, m := range a.Array.TruthMappings() {
