@@ -983,6 +983,7 @@ func (s *Service) loadMigrations() error {
 			return fmt.Errorf("migration run %s: %w", r.ID, err)
 		}
 		if p.Site == nil {
+			s.observeMigration(r) // a failed same-fabric move alerts too
 			continue
 		}
 		if r.State.Unfinished() && stepIn(r, "reserve", saga.StepDone, saga.StepUndoing) {
