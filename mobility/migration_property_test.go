@@ -131,6 +131,16 @@ func migrationIteration(t *testing.T, seed uint64) {
 		// Faults at random moments, then kills at random moments.
 		for range rng.IntN(3) {
 			time.Sleep(time.Duration(rng.IntN(400)) * time.Millisecond)
+			if rng.IntN(4) == 0 {
+				// A device that does not answer a few reads.
+				targets := append([]string{"east-a", "east-b", "west-a", "west-b", "east-arr1", "west-arr1"}, hosts...)
+				f := lab.Fault{Target: targets[rng.IntN(len(targets))], Op: lab.OpRead, Count: 1 + rng.IntN(3)}
+				if err := h.world.InjectFault(f); err != nil {
+					t.Fatal(err)
+				}
+				t.Logf("fault %+v", f)
+				continue
+			}
 			injectRandomFault(t, h, rng, hosts)
 		}
 		for range rng.IntN(3) {
@@ -194,6 +204,13 @@ func startRandomMove(t *testing.T, h *harness, rng *rand.Rand, vmID string) (pro
 	mode := []string{ModeLive, ModeCold}[rng.IntN(2)]
 	dst := hosts[rng.IntN(len(hosts))]
 	m, err := h.svc.StartMigration(MigrationSpec{VM: vmID, DestinationHost: dst, Mode: mode})
+	if errors.Is(err, ErrUnavailable) {
+		// A device unread since a restart (a read fault then): read
+		// them all, as the daemon's refresh loop would, and ask again.
+		t.Logf("starting the move of %s: %v: refreshed", vmID, err)
+		h.svc.Refresh(context.Background())
+		m, err = h.svc.StartMigration(MigrationSpec{VM: vmID, DestinationHost: dst, Mode: mode})
+	}
 	if errors.Is(err, ErrNotFeasible) && mode == ModeLive && site != vm.Site {
 		// A live move needs synchronous distances: over a longer link
 		// only a cold one may run.

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sanmob/sanmob/alert"
 	"github.com/sanmob/sanmob/lab"
 )
 
@@ -39,6 +40,9 @@ import (
 //	                 "as": "m1", "expectError": ""}},
 //	    {"awaitStep": {"migration": "m1", "step": "await-sync"}},
 //	    {"wait": "m1", "expect": "rolled-back", "errorContains": "commit"},
+//	    {"retry": "m1"},                          // retry a failed run's undo
+//	    {"expectAlert": {"migration": "m1", "firing": true}},
+//	        // whether m1's OperationFailed alert fires
 //	    {"restart": true},                       // kill -9 now, then restart
 //	    {"clearFaults": true},
 //	    {"sleepMs": 50},                          // real milliseconds
@@ -77,6 +81,11 @@ type scenarioStep struct {
 		Migration string `json:"migration"`
 		Step      string `json:"step"`
 	} `json:"awaitStep,omitempty"`
+	Retry       string `json:"retry,omitempty"`
+	ExpectAlert *struct {
+		Migration string `json:"migration"`
+		Firing    bool   `json:"firing"`
+	} `json:"expectAlert,omitempty"`
 	Wait          string `json:"wait,omitempty"`
 	Expect        string `json:"expect,omitempty"`
 	ErrorContains string `json:"errorContains,omitempty"`
@@ -251,6 +260,18 @@ func runScenario(t *testing.T, sc scenario) {
 			}
 			if end.Phase == "failed" && end.Action == "" {
 				t.Errorf("step %d: migration %s failed without an action: %s", i, st.Wait, end.Error)
+			}
+		case st.Retry != "":
+			if _, err := h.svc.sagas.Retry(move(st.Retry).id); err != nil {
+				t.Fatalf("step %d: retrying %s: %v", i, st.Retry, err)
+			}
+		case st.ExpectAlert != nil:
+			id := move(st.ExpectAlert.Migration).id
+			firing := slices.ContainsFunc(h.svc.Alerts(), func(a alert.Alert) bool {
+				return a.Status == "firing" && a.Labels["alertname"] == alert.OperationFailed && a.Annotations["run"] == id
+			})
+			if firing != st.ExpectAlert.Firing {
+				t.Errorf("step %d: the alert of %s fires: %t, want %t", i, st.ExpectAlert.Migration, firing, st.ExpectAlert.Firing)
 			}
 		case st.Restart:
 			h.reopen(t)
