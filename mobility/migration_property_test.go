@@ -203,19 +203,23 @@ func startRandomMove(t *testing.T, h *harness, rng *rand.Rand, vmID string) (pro
 	}
 	mode := []string{ModeLive, ModeCold}[rng.IntN(2)]
 	dst := hosts[rng.IntN(len(hosts))]
-	m, err := h.svc.StartMigration(MigrationSpec{VM: vmID, DestinationHost: dst, Mode: mode})
-	if errors.Is(err, ErrUnavailable) {
-		// A device unread since a restart (a read fault then): read
-		// them all, as the daemon's refresh loop would, and ask again.
-		t.Logf("starting the move of %s: %v: refreshed", vmID, err)
-		h.svc.Refresh(context.Background())
+	var m Migration
+	for range 3 {
 		m, err = h.svc.StartMigration(MigrationSpec{VM: vmID, DestinationHost: dst, Mode: mode})
-	}
-	if errors.Is(err, ErrNotFeasible) && mode == ModeLive && site != vm.Site {
-		// A live move needs synchronous distances: over a longer link
-		// only a cold one may run.
-		mode = ModeCold
-		m, err = h.svc.StartMigration(MigrationSpec{VM: vmID, DestinationHost: dst, Mode: mode})
+		switch {
+		case errors.Is(err, ErrUnavailable):
+			// A device unread since a restart (a read fault then): read
+			// them all, as the daemon's refresh loop would, and ask again.
+			t.Logf("starting the move of %s: %v: refreshed", vmID, err)
+			h.svc.Refresh(context.Background())
+			continue
+		case errors.Is(err, ErrNotFeasible) && mode == ModeLive && site != vm.Site:
+			// A live move needs synchronous distances: over a longer
+			// link only a cold one may run.
+			mode = ModeCold
+			continue
+		}
+		break
 	}
 	if err != nil {
 		// Faults are on the devices, not in front of the planner: every
