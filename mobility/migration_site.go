@@ -67,6 +67,9 @@ type moveVolume struct {
 	// ReplicaExisted: the destination array held the volume already (a
 	// move back over a reversed group): neither created nor deleted here.
 	ReplicaExisted bool `json:"replicaExisted,omitempty"`
+	// SrcReplica is the volume's replica before the move (that of a
+	// reversed group, for a move back), which activate's undo puts back.
+	SrcReplica *inventory.VolumeReplica `json:"sourceReplica,omitempty"`
 }
 
 // siteMove is the part of a migration's plan that a cross-site move adds.
@@ -208,7 +211,7 @@ func (s *Service) planSite(ctx context.Context, plan MigrationPlan, p *migration
 			return fmt.Errorf("array %s cannot replicate: %w", src.ID, ErrNotImplemented)
 		}
 		mv := moveVolume{ID: v.ID, Name: v.Name, SizeBytes: v.SizeBytes, Thin: v.Thin, WWN: v.WWN, LUN: ref.LUN,
-			SrcArray: v.Array, SrcPool: v.Pool, DestPool: plan.DestPools[v.ID]}
+			SrcArray: v.Array, SrcPool: v.Pool, DestPool: plan.DestPools[v.ID], SrcReplica: v.Replica}
 		so := src.Obs.Load()
 		_, _, vi := so.Volume(v.ID)
 		for _, mi := range so.MappingsOf(vi) {
@@ -600,6 +603,15 @@ func (s *Service) power(ctx context.Context, m compute.Mover, vm string, on bool
 
 // handOver makes the group's side on array the writable one: demote the
 // other side, then promote this one, waiting while its last writes ship.
+//
+// Back (array is the source's, the cutover's undo), the group ends as it
+// was before the move: the source array its writable source, replicating
+// to the destination. A destination promoted by the cutover may have
+// taken writes the source misses, which the array refuses to drop (a
+// promote of the source after a failover is a conflict): the group is
+// reversed first — the destination promoted again if a demote left no
+// side writable — so that those writes ship back, the source promoted
+// once they have, and the group reversed again.
 func (s *Service) handOver(ctx context.Context, sm *siteMove, arrayID string) error {
 	if len(sm.Volumes) == 0 {
 		return nil
@@ -608,28 +620,61 @@ func (s *Service) handOver(ctx context.Context, sm *siteMove, arrayID string) er
 	if err != nil {
 		return err
 	}
+	back := arrayID != sm.DestArray
 	g, err := s.group(ctx, sm.DestArray, sm.Group)
-	if errors.Is(err, ErrNotFound) && arrayID != sm.DestArray {
+	if errors.Is(err, ErrNotFound) && back {
 		return nil // never created, or gone: the source kept its writes
 	}
 	if err != nil {
 		return err
 	}
+	if back && g.SourceArray == arrayID && g.State == array.GroupFailedOver {
+		if g.Writable == array.SideNone {
+			if err := s.promote(ctx, rep, sm, sm.DestArray); err != nil {
+				return err
+			}
+		}
+		c, cancel := context.WithTimeout(ctx, s.cfg.DriverTimeout)
+		err := rep.ReverseReplicationGroup(c, sm.Group)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("reversing replication group %s toward %s: %w", sm.Group, arrayID, deviceErr("array", sm.DestArray, err))
+		}
+		if g, err = s.group(ctx, sm.DestArray, sm.Group); err != nil {
+			return err
+		}
+	}
 	side := array.SideSource
 	if g.TargetArray == arrayID {
 		side = array.SideTarget
 	}
-	if g.Writable == side {
-		return nil
-	}
-	if g.Writable != array.SideNone {
-		c, cancel := context.WithTimeout(ctx, s.cfg.DriverTimeout)
-		err := rep.DemoteReplicationGroup(c, sm.Group)
-		cancel()
-		if err != nil {
-			return fmt.Errorf("demoting replication group %s: %w", sm.Group, deviceErr("array", sm.DestArray, err))
+	if g.Writable != side {
+		if g.Writable != array.SideNone {
+			c, cancel := context.WithTimeout(ctx, s.cfg.DriverTimeout)
+			err := rep.DemoteReplicationGroup(c, sm.Group)
+			cancel()
+			if err != nil {
+				return fmt.Errorf("demoting replication group %s: %w", sm.Group, deviceErr("array", sm.DestArray, err))
+			}
+		}
+		if err := s.promote(ctx, rep, sm, arrayID); err != nil {
+			return err
 		}
 	}
+	if back && side == array.SideTarget {
+		c, cancel := context.WithTimeout(ctx, s.cfg.DriverTimeout)
+		err := rep.ReverseReplicationGroup(c, sm.Group)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("reversing replication group %s back to %s: %w", sm.Group, arrayID, deviceErr("array", sm.DestArray, err))
+		}
+	}
+	return nil
+}
+
+// promote makes the group's side on arrayID writable, asking again while
+// the other side's last writes are on their way.
+func (s *Service) promote(ctx context.Context, rep array.Replicator, sm *siteMove, arrayID string) error {
 	for {
 		c, cancel := context.WithTimeout(ctx, s.cfg.DriverTimeout)
 		err := rep.PromoteReplicationGroup(c, sm.Group, arrayID)
@@ -697,7 +742,7 @@ func (s *Service) activateSite(p migrationPlan, forward bool) stepFn {
 					c.Replica = nil
 				}
 			} else {
-				c.Array, c.Pool, c.Replica = mv.SrcArray, mv.SrcPool, nil
+				c.Array, c.Pool, c.Replica = mv.SrcArray, mv.SrcPool, mv.SrcReplica
 			}
 			vols = append(vols, &c)
 		}
@@ -959,6 +1004,7 @@ func (s *Service) loadMigrations() error {
 			return fmt.Errorf("migration run %s: %w", r.ID, err)
 		}
 		if p.Site == nil {
+			s.observeMigration(r) // a failed same-fabric move alerts too
 			continue
 		}
 		if r.State.Unfinished() && stepIn(r, "reserve", saga.StepDone, saga.StepUndoing) {
