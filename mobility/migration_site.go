@@ -185,6 +185,17 @@ func (s *Service) planSite(ctx context.Context, plan MigrationPlan, p *migration
 	if err != nil {
 		return err
 	}
+	// Every fabric the VM's vports land on must reach the destination
+	// array: a fabric left out would leave the VM with half its paths.
+	for _, f := range sortedKeys(n.initiators) {
+		if len(targets[f]) > 0 {
+			continue
+		}
+		if fd := s.fabrics[f]; fd == nil || fd.Obs.Load() == nil || fd.Status.Load() != nil && fd.Status.Load().Err != nil {
+			return fmt.Errorf("fabric %s has not been read lately: cannot choose the destination's target ports there: %w", f, ErrUnavailable)
+		}
+		return fmt.Errorf("array %s has no target port logged in on fabric %s, where the VM's vports would land: %w", dest.ID, f, ErrConflict)
+	}
 	for _, fid := range sortedKeys(n.initiators) {
 		sm.DestInitiators = append(sm.DestInitiators, n.initiators[fid]...)
 		for _, ini := range n.initiators[fid] {
@@ -538,12 +549,16 @@ func (s *Service) present(sm *siteMove, on bool) stepFn {
 	}
 }
 
-// cutover is the one moment storage and compute change hands. Forward:
-// the source side is demoted (read-only), the destination promoted once
-// the last writes have arrived, and the compute moves — live, or cold
-// between a power off and a power on. Back: the same in reverse, each
-// part a no-op where it is already so. A volume is never writable at two
-// sites: the array refuses a promote while the other side is writable.
+// cutover is the one moment storage and compute change hands. A volume is
+// never writable at two sites: the array refuses a promote while the other
+// side is writable. Live: the compute moves first — the VM runs on its
+// source storage while its memory is copied, however long the hypervisor
+// (or an external manager) takes — and then storage is handed over at once
+// (demote the source, promote the destination once the last writes have
+// arrived: nothing is left to ship under synchronous replication), so the
+// VM's writes wait only for that hand-over after its switch. Cold: power
+// off, hand over, move, power on. Back: power off, hand back, cold move
+// back, power on when it was on; each part a no-op where it is already so.
 func (s *Service) cutover(p migrationPlan, forward bool) stepFn {
 	return func(ctx context.Context, x *saga.Exec) error {
 		sm := p.Site
@@ -556,31 +571,35 @@ func (s *Service) cutover(p migrationPlan, forward bool) stepFn {
 			host, storage = p.SourceHost, sm.Volumes[0].SrcArray
 		}
 		cold := p.Mode == ModeCold
-		if cold || !forward {
-			// Cold: off before storage moves. Back: a VM that moved runs
-			// on storage that is about to become read-only.
-			if err := s.power(ctx, m, p.VM, false); err != nil {
+		move := func(mode compute.MoveMode) error {
+			c, cancel := s.computeCtx(ctx)
+			err := m.Move(c, p.VM, host, mode)
+			cancel()
+			if err != nil {
+				return fmt.Errorf("moving vm %s to %s: %w", p.VM, host, MarkDevice("host", err))
+			}
+			s.kickRefresh()
+			return nil
+		}
+		if forward && !cold {
+			if err := move(compute.MoveLive); err != nil {
 				return err
 			}
+			return s.handOver(ctx, sm, storage)
+		}
+		// Cold: off before storage moves. Back: a VM that moved runs on
+		// storage that is about to become read-only.
+		if err := s.power(ctx, m, p.VM, false); err != nil {
+			return err
 		}
 		if err := s.handOver(ctx, sm, storage); err != nil {
 			return err
 		}
-		mode := compute.MoveLive
-		if cold || !forward {
-			mode = compute.MoveCold
+		if err := move(compute.MoveCold); err != nil {
+			return err
 		}
-		c, cancel := s.computeCtx(ctx)
-		err := m.Move(c, p.VM, host, mode)
-		cancel()
-		if err != nil {
-			return fmt.Errorf("moving vm %s to %s: %w", p.VM, host, MarkDevice("host", err))
-		}
-		s.kickRefresh()
-		if cold || !forward {
-			if sm.PowerWasOn || forward && cold {
-				return s.power(ctx, m, p.VM, true)
-			}
+		if sm.PowerWasOn || forward {
+			return s.power(ctx, m, p.VM, true)
 		}
 		return nil
 	}
