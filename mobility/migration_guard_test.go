@@ -143,3 +143,52 @@ func TestMoveBackCopiesOnlyTheLag(t *testing.T) {
 			back.DestArray, back.Estimate.BytesToCopy, there.Estimate.BytesToCopy, back.DestPools)
 	}
 }
+
+// TestKillDuringAbortedZoning: a move aborted while its destination zones
+// were being committed, and the daemon killed right after the abort, must
+// after the restart still remove whatever that commit left: the resumed
+// undo holds the references its release needs.
+func TestKillDuringAbortedZoning(t *testing.T) {
+	t.Parallel()
+	h := newHarnessLab(t, fastLab(), nil)
+	ctx := context.Background()
+	const vmID = "east-vm007"
+	wwpns := vmWWPNs(t, h, vmID)
+	if err := h.world.InjectFault(lab.Fault{Target: "west-b", Op: lab.OpCommit, Count: 1, Latency: 20 * time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	m, err := h.svc.StartMigration(MigrationSpec{VM: vmID, DestinationHost: "west-esx04"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		cur, err := h.svc.Migration(m.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if stepState(cur, "zone-dest") == "running" {
+			break
+		}
+		if cur.Phase != "running" || time.Now().After(deadline) {
+			t.Fatalf("never reached zone-dest: %+v", cur)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(20 * time.Millisecond) // west-a commits; west-b is slowed
+	if _, err := h.svc.AbortMigration(m.ID); err != nil {
+		t.Fatal(err)
+	}
+	h.reopen(t)
+	h.world.ClearFaults()
+	end, err := h.svc.WaitMigration(ctx, m.ID)
+	if err != nil || end.Phase != "rolled-back" {
+		t.Fatalf("after the restart: %+v %v", end, err)
+	}
+	for f := range footprint(t, h.world, wwpns).zonedOn {
+		if siteOf(f) == "west" {
+			t.Errorf("a zone of the VM is left on %s", f)
+		}
+	}
+	checkInvariants(t, h)
+}

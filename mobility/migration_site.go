@@ -1029,7 +1029,14 @@ func (s *Service) loadMigrations() error {
 		if r.State.Unfinished() && stepIn(r, "reserve", saga.StepDone, saga.StepUndoing) {
 			s.holdPools(p.VM, p.Site, true)
 		}
-		if stepIn(r, "zone-dest", saga.StepDone, saga.StepUndoing, saga.StepFailed) {
+		// A zone-dest still doing in a run that undoes (an abort in the
+		// middle of its commit) is undone next: its Release needs the
+		// references for whatever the commit left on the switches.
+		zoneHeld := []saga.StepState{saga.StepDone, saga.StepUndoing, saga.StepFailed}
+		if r.State == saga.StateUndoing || r.State == saga.StateFailed {
+			zoneHeld = append(zoneHeld, saga.StepDoing)
+		}
+		if stepIn(r, "zone-dest", zoneHeld...) {
 			if err := s.zoner.Adopt(inventory.VMZoningUser(p.VM), intentsOf(p.Site.DestIntents)); err != nil {
 				s.log.WithError(err).WithField("operation", r.ID).Warn("run's zone intents refused")
 			}
