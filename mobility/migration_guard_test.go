@@ -3,6 +3,7 @@ package mobility
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -191,4 +192,49 @@ func TestKillDuringAbortedZoning(t *testing.T) {
 		}
 	}
 	checkInvariants(t, h)
+}
+
+// TestReplicationLagHighFollowsTheLink: with the inter-site link down a
+// moved VM's reversed group is suspended: ReplicationLagHigh fires on the
+// next refresh, naming the group, and resolves once the link is back.
+func TestReplicationLagHighFollowsTheLink(t *testing.T) {
+	t.Parallel()
+	h := newHarnessLab(t, fastLab(), nil)
+	ctx := context.Background()
+	const vmID = "east-vm002"
+	m, err := h.svc.StartMigration(MigrationSpec{VM: vmID, DestinationHost: "west-esx01"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if end, _ := h.svc.WaitMigration(ctx, m.ID); end.Phase != "succeeded" {
+		t.Fatalf("move: %+v", end)
+	}
+	firing := func() string {
+		for _, a := range h.svc.Alerts() {
+			if a.Labels["alertname"] == "ReplicationLagHigh" && a.Labels["group"] == "vm-"+vmID && a.Status == "firing" {
+				return a.Annotations["reason"]
+			}
+		}
+		return ""
+	}
+	h.svc.Refresh(ctx)
+	if r := firing(); r != "" {
+		t.Fatalf("alert fires with the link up: %s", r)
+	}
+	if err := h.world.InjectFault(lab.Fault{Target: "link:east-west", Op: lab.OpAny, Count: 1 << 30}); err != nil {
+		t.Fatal(err)
+	}
+	h.svc.Refresh(ctx)
+	if r := firing(); !strings.Contains(r, "suspended") {
+		t.Fatalf("link down: alert reason %q, want suspended", r)
+	}
+	g, ok := h.svc.Replication().Group("vm-" + vmID)
+	if !ok || g.State != "SUSPENDED" || g.SourceArray != "west-arr1" {
+		t.Fatalf("group with the link down: %+v", g)
+	}
+	h.world.ClearFaults()
+	h.svc.Refresh(ctx)
+	if r := firing(); r != "" {
+		t.Fatalf("alert still fires with the link back: %s", r)
+	}
 }
