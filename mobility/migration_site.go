@@ -423,10 +423,28 @@ func (s *Service) deleteReplicas(sm *siteMove) stepFn {
 	}
 }
 
+// linkOf names the inter-site link a move's copy runs over.
+func (s *Service) linkOf(sm *siteMove) string {
+	a, b := s.arrays[sm.Volumes[0].SrcArray].Site, sm.DestSite
+	if b < a {
+		a, b = b, a
+	}
+	return a + "-" + b
+}
+
+// takeCopySlot waits until the move's initial copy may run over its link
+// (Config.CopiesPerLink at once).
+func (s *Service) takeCopySlot(ctx context.Context, sm *siteMove) error {
+	return s.copies.acquire(ctx, s.linkOf(sm), sm.Group, s.cfg.CopiesPerLink)
+}
+
 func (s *Service) startReplication(sm *siteMove) stepFn {
 	return func(ctx context.Context, _ *saga.Exec) error {
 		if sm.GroupExisted || len(sm.Volumes) == 0 {
 			return nil
+		}
+		if err := s.takeCopySlot(ctx, sm); err != nil {
+			return err
 		}
 		rep, err := s.replicator(sm.Volumes[0].SrcArray)
 		if err != nil {
@@ -447,6 +465,7 @@ func (s *Service) startReplication(sm *siteMove) stepFn {
 
 func (s *Service) stopReplication(sm *siteMove) stepFn {
 	return func(ctx context.Context, _ *saga.Exec) error {
+		s.copies.release(sm.Group)
 		if sm.GroupExisted || len(sm.Volumes) == 0 {
 			return nil
 		}
@@ -492,6 +511,12 @@ func (s *Service) awaitSync(sm *siteMove) stepFn {
 		if len(sm.Volumes) == 0 {
 			return nil
 		}
+		if !sm.GroupExisted {
+			// Resumed after a restart, the copy takes its slot again.
+			if err := s.takeCopySlot(ctx, sm); err != nil {
+				return err
+			}
+		}
 		logged := ""
 		for {
 			g, err := s.group(ctx, sm.DestArray, sm.Group)
@@ -503,6 +528,7 @@ func (s *Service) awaitSync(sm *siteMove) stepFn {
 				case g.State == array.GroupInvalid:
 					return fmt.Errorf("replication group %s cannot replicate: %s: %w", g.ID, g.Error, ErrConflict)
 				case (g.State == array.GroupSynchronized || g.State == array.GroupFailedOver) && g.LagBytes <= syncLagLimit:
+					s.copies.release(sm.Group)
 					return nil
 				case g.State != logged:
 					logged = g.State
@@ -999,6 +1025,9 @@ func (s *Service) observeMigration(r saga.Run) {
 	}
 	if r.State.Terminal() {
 		s.holdPools(p.VM, p.Site, false)
+		if p.Site != nil {
+			s.copies.release(p.Site.Group)
+		}
 	}
 	s.raiseOperationFailed(r, map[string]string{"operation": "migration", "vm": p.VM, "host": p.SourceHost},
 		fmt.Sprintf("migration of vm %s from %s to %s could not be rolled back", p.VM, p.SourceHost, p.DestHost))

@@ -52,6 +52,9 @@ type Config struct {
 	SagaBackoff saga.Backoff
 	// ZoneMode is how zoning requests become commits (default group commit).
 	ZoneMode fabric.Mode
+	// CopiesPerLink is how many cross-site moves may run their initial
+	// copy over one inter-site link at once (default DefaultCopiesPerLink).
+	CopiesPerLink int
 	// ReplicationRPO is what ReplicationLagHigh holds replication groups to
 	// (default replication.DefaultRPO).
 	ReplicationRPO time.Duration
@@ -96,7 +99,8 @@ type Service struct {
 
 	drift map[string]*atomic.Pointer[driftMemo] // by fabric: what the last drift check compared
 
-	repl *replication.Watcher // the replication groups as last read
+	repl   *replication.Watcher // the replication groups as last read
+	copies *copySlots           // initial copies running per link
 
 	poolMu    sync.Mutex
 	poolHolds map[string]map[string]int64 // by moving VM: bytes held per destination array/pool
@@ -123,6 +127,10 @@ func New(cfg Config) (*Service, error) {
 		attachments: map[string]*attachRecord{},
 		reserved:    map[string]map[int]string{},
 		poolHolds:   map[string]map[string]int64{},
+		copies:      newCopySlots(),
+	}
+	if cfg.CopiesPerLink <= 0 {
+		s.cfg.CopiesPerLink = DefaultCopiesPerLink
 	}
 	s.events = newMigrationEvents(s)
 	sites := map[string]bool{}
