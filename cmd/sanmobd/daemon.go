@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/sirupsen/logrus"
-	"k8s.io/utils/clock"
 	"golang.org/x/sync/errgroup"
+	"k8s.io/utils/clock"
 
 	"github.com/sanmob/sanmob/alert"
 	"github.com/sanmob/sanmob/compute/external"
