@@ -185,6 +185,18 @@ func (s *Service) planSite(ctx context.Context, plan MigrationPlan, p *migration
 	if err != nil {
 		return err
 	}
+	// Every fabric the VM has paths on keeps them: one without the
+	// destination's targets (unread, or none logged in) is refused, not
+	// skipped.
+	for _, fid := range sortedKeys(n.initiators) {
+		if len(targets[fid]) > 0 {
+			continue
+		}
+		if f := s.fabrics[fid]; f == nil || f.Obs.Load() == nil {
+			return fmt.Errorf("fabric %s has not been read: %w", fid, ErrUnavailable)
+		}
+		return fmt.Errorf("array %s has no target port logged in on fabric %s, where vm %s's vports go: %w", dest.ID, fid, vm.ID, ErrConflict)
+	}
 	for _, fid := range sortedKeys(n.initiators) {
 		sm.DestInitiators = append(sm.DestInitiators, n.initiators[fid]...)
 		for _, ini := range n.initiators[fid] {
