@@ -213,6 +213,10 @@ func startRandomMove(t *testing.T, h *harness, rng *rand.Rand, vmID string) (pro
 			t.Logf("starting the move of %s: %v: refreshed", vmID, err)
 			h.svc.Refresh(context.Background())
 			continue
+		case errors.Is(err, ErrNotFeasible) && strings.Contains(err.Error(), "no observed"):
+			t.Logf("starting the move of %s: %v: refreshed", vmID, err)
+			h.svc.Refresh(context.Background())
+			continue
 		case errors.Is(err, ErrNotFeasible) && mode == ModeLive && site != vm.Site:
 			// A live move needs synchronous distances: over a longer
 			// link only a cold one may run.
@@ -576,6 +580,7 @@ func checkVMAtRest(t *testing.T, h *harness, vmID string) (group string) {
 	}
 	if len(vm.Volumes) > 0 && !fp.zonedOn[vm.Vports[0].Fabric] {
 		t.Errorf("vm %s at %s has volumes but no zone on %s", vmID, vm.Site, vm.Vports[0].Fabric)
+		t.Logf("vm %s's zone holds: %+v", vmID, h.svc.zoner.Holds(inventory.VMZoningUser(vmID)))
 	}
 	// Volumes, as the arrays say.
 	groups := labGroups(t, h)

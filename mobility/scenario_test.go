@@ -45,6 +45,7 @@ import (
 //	        // whether m1's OperationFailed alert fires
 //	    {"restart": true},                       // kill -9 now, then restart
 //	    {"clearFaults": true},
+//	    {"refresh": true},                        // read every device now
 //	    {"sleepMs": 50},                          // real milliseconds
 //	    {"expectVM": {"vm": "east-vm003", "site": "west", "host": "west-esx02"}},
 //	    {"expectGroup": {"vm": "east-vm003", "source": "west-arr1",
@@ -91,6 +92,7 @@ type scenarioStep struct {
 	ErrorContains string `json:"errorContains,omitempty"`
 	Restart       bool   `json:"restart,omitempty"`
 	ClearFaults   bool   `json:"clearFaults,omitempty"`
+	Refresh       bool   `json:"refresh,omitempty"`
 	SleepMs       int    `json:"sleepMs,omitempty"`
 	ExpectVM      *struct {
 		VM   string `json:"vm"`
@@ -277,6 +279,8 @@ func runScenario(t *testing.T, sc scenario) {
 			h.reopen(t)
 		case st.ClearFaults:
 			h.world.ClearFaults()
+		case st.Refresh:
+			h.svc.Refresh(ctx)
 		case st.SleepMs > 0:
 			time.Sleep(time.Duration(st.SleepMs) * time.Millisecond)
 		case st.ExpectVM != nil:
