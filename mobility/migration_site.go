@@ -279,8 +279,14 @@ func (s *Service) planSite(ctx context.Context, plan MigrationPlan, p *migration
 				InitiatorLabel: in.InitiatorLabel, TargetLabel: in.TargetLabel})
 		}
 	}
+	// The power state a rollback restores: unknown until the hypervisor
+	// manager answers once.
+	co := s.dev.Compute()
+	if co == nil {
+		return fmt.Errorf("the hypervisor manager has not been read: %w", ErrUnavailable)
+	}
 	sm.PowerWasOn = true
-	for _, cv := range s.dev.Compute().VMs {
+	for _, cv := range co.VMs {
 		if cv.ID == vm.ID && cv.Power == compute.PowerOff {
 			sm.PowerWasOn = false
 		}
