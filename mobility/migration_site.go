@@ -139,6 +139,11 @@ func (s *Service) planSite(ctx context.Context, plan MigrationPlan, p *migration
 	if !ok {
 		return fmt.Errorf("array %s cannot replicate: %w", dest.ID, ErrNotImplemented)
 	}
+	// The plan copies maps and replicas as the arrays hold them: read
+	// them now, not as last refreshed (an attach or a rolled-back move a
+	// moment ago would be missed: a source map left behind, a replica
+	// taken for existing).
+	s.readArrayNow(ctx, dest)
 	do := dest.Obs.Load()
 	if do == nil {
 		return fmt.Errorf("array %s has not been read: %w", dest.ID, ErrUnavailable)
@@ -210,12 +215,17 @@ func (s *Service) planSite(ctx context.Context, plan MigrationPlan, p *migration
 	}
 	sm.DestHostGroup, _, _ = hostGroupOf(n, do)
 	// The volumes, each with its source map.
+	read := map[string]bool{dest.ID: true}
 	for _, ref := range vm.Volumes {
 		v, err := s.Volume(ref.ID)
 		if err != nil {
 			return err
 		}
 		src := s.arrays[v.Array]
+		if src != nil && !read[src.ID] {
+			s.readArrayNow(ctx, src)
+			read[src.ID] = true
+		}
 		if src == nil || src.Obs.Load() == nil {
 			return fmt.Errorf("volume %s's array %s has not been read: %w", v.ID, v.Array, ErrUnavailable)
 		}
