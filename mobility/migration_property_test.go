@@ -101,6 +101,13 @@ func migrationIteration(t *testing.T, seed uint64) {
 	}
 	rng.Shuffle(len(vms), func(i, j int) { vms[i], vms[j] = vms[j], vms[i] })
 	vms = vms[:1+rng.IntN(3)]
+	// Some VMs also have a volume attached through the API: its
+	// attachment record and zones move with the VM.
+	for _, id := range vms {
+		if rng.IntN(2) == 0 {
+			attachExtraVolume(t, h, id)
+		}
+	}
 
 	var moves []propMove
 	rounds := 1 + rng.IntN(2)
@@ -187,6 +194,25 @@ func migrationIteration(t *testing.T, seed uint64) {
 	if t.Failed() {
 		dumpMoves(t, h)
 	}
+}
+
+// attachExtraVolume creates a volume at the VM's site and attaches it to
+// the VM.
+func attachExtraVolume(t *testing.T, h *harness, vmID string) {
+	t.Helper()
+	ctx := context.Background()
+	vm, err := h.svc.VM(vmID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := h.svc.CreateVolume(ctx, VolumeSpec{Name: vmID + "-extra", SizeBytes: gib, Site: vm.Site})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.svc.Attach(ctx, AttachmentSpec{Volume: v.ID, Node: vmID}); err != nil {
+		t.Fatalf("attaching %s to %s: %v", v.ID, vmID, err)
+	}
+	t.Logf("attached %s to %s", v.ID, vmID)
 }
 
 // startRandomMove starts a move of vm to a random host: at its site (a
@@ -587,6 +613,22 @@ func checkVMAtRest(t *testing.T, h *harness, vmID string) (group string) {
 	if len(vm.Volumes) > 0 && !fp.zonedOn[vm.Vports[0].Fabric] {
 		t.Errorf("vm %s at %s has volumes but no zone on %s", vmID, vm.Site, vm.Vports[0].Fabric)
 		t.Logf("vm %s's zone holds: %+v", vmID, h.svc.zoner.Holds(inventory.VMZoningUser(vmID)))
+	}
+	// Its attachments, as the records say: attached, on the volume's
+	// array, over its site's fabrics.
+	for _, ref := range vm.Volumes {
+		for _, at := range h.svc.Attachments(ref.ID) {
+			if at.Node != vmID {
+				continue
+			}
+			v, err := h.svc.Volume(ref.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if at.State != StateAttached || at.Array != v.Array || slices.ContainsFunc(at.Fabrics, func(f string) bool { return siteOf(f) != vm.Site }) {
+				t.Errorf("vm %s at %s: attachment of %s is %s on %s over %v (the volume is on %s)", vmID, vm.Site, ref.ID, at.State, at.Array, at.Fabrics, v.Array)
+			}
+		}
 	}
 	// Volumes, as the arrays say.
 	groups := labGroups(t, h)

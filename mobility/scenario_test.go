@@ -44,6 +44,7 @@ import (
 //	    {"expectAlert": {"migration": "m1", "firing": true}},
 //	        // whether m1's OperationFailed alert fires
 //	    {"restart": true},                       // kill -9 now, then restart
+//	    {"attachVolume": "east-vm003"},         // a new 1 GiB volume attached to it
 //	    {"clearFaults": true},
 //	    {"refresh": true},                        // read every device now
 //	    {"sleepMs": 50},                          // real milliseconds
@@ -91,6 +92,7 @@ type scenarioStep struct {
 	Expect        string `json:"expect,omitempty"`
 	ErrorContains string `json:"errorContains,omitempty"`
 	Restart       bool   `json:"restart,omitempty"`
+	AttachVolume  string `json:"attachVolume,omitempty"`
 	ClearFaults   bool   `json:"clearFaults,omitempty"`
 	Refresh       bool   `json:"refresh,omitempty"`
 	SleepMs       int    `json:"sleepMs,omitempty"`
@@ -277,6 +279,8 @@ func runScenario(t *testing.T, sc scenario) {
 			}
 		case st.Restart:
 			h.reopen(t)
+		case st.AttachVolume != "":
+			attachExtraVolume(t, h, st.AttachVolume)
 		case st.ClearFaults:
 			h.world.ClearFaults()
 		case st.Refresh:
