@@ -100,9 +100,11 @@ func (s *Service) PlanMove(spec MigrationSpec) (MigrationPlan, error) {
 	}
 	in := PlanInput{VM: vm, SourceHost: src, DestHost: dst, Links: s.Links(), Mode: spec.Mode,
 		DestArray: spec.DestinationArray, Arrays: map[string]PlanArray{}}
-	for _, cv := range s.dev.Compute().VMs {
-		if cv.ID == vm.ID {
-			in.MemoryBytes = cv.MemoryBytes
+	if co := s.dev.Compute(); co != nil { // nil until the hypervisor manager answers once
+		for _, cv := range co.VMs {
+			if cv.ID == vm.ID {
+				in.MemoryBytes = cv.MemoryBytes
+			}
 		}
 	}
 	for _, r := range vm.Volumes {

@@ -139,6 +139,11 @@ func (s *Service) planSite(ctx context.Context, plan MigrationPlan, p *migration
 	if !ok {
 		return fmt.Errorf("array %s cannot replicate: %w", dest.ID, ErrNotImplemented)
 	}
+	// The plan copies maps and replicas as the arrays hold them: read
+	// them now, not as last refreshed (an attach or a rolled-back move a
+	// moment ago would be missed: a source map left behind, a replica
+	// taken for existing).
+	s.readArrayNow(ctx, dest)
 	do := dest.Obs.Load()
 	if do == nil {
 		return fmt.Errorf("array %s has not been read: %w", dest.ID, ErrUnavailable)
@@ -209,12 +214,17 @@ func (s *Service) planSite(ctx context.Context, plan MigrationPlan, p *migration
 	}
 	sm.DestHostGroup, _, _ = hostGroupOf(n, do)
 	// The volumes, each with its source map.
+	read := map[string]bool{dest.ID: true}
 	for _, ref := range vm.Volumes {
 		v, err := s.Volume(ref.ID)
 		if err != nil {
 			return err
 		}
 		src := s.arrays[v.Array]
+		if src != nil && !read[src.ID] {
+			s.readArrayNow(ctx, src)
+			read[src.ID] = true
+		}
 		if src == nil || src.Obs.Load() == nil {
 			return fmt.Errorf("volume %s's array %s has not been read: %w", v.ID, v.Array, ErrUnavailable)
 		}
@@ -285,8 +295,14 @@ func (s *Service) planSite(ctx context.Context, plan MigrationPlan, p *migration
 				InitiatorLabel: in.InitiatorLabel, TargetLabel: in.TargetLabel})
 		}
 	}
+	// The power state a rollback restores: unknown until the hypervisor
+	// manager answers once.
+	co := s.dev.Compute()
+	if co == nil {
+		return fmt.Errorf("the hypervisor manager has not been read: %w", ErrUnavailable)
+	}
 	sm.PowerWasOn = true
-	for _, cv := range s.dev.Compute().VMs {
+	for _, cv := range co.VMs {
 		if cv.ID == vm.ID && cv.Power == compute.PowerOff {
 			sm.PowerWasOn = false
 		}

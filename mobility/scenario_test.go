@@ -44,7 +44,9 @@ import (
 //	    {"expectAlert": {"migration": "m1", "firing": true}},
 //	        // whether m1's OperationFailed alert fires
 //	    {"restart": true},                       // kill -9 now, then restart
+//	    {"attachVolume": "east-vm003"},         // a new 1 GiB volume attached to it
 //	    {"clearFaults": true},
+//	    {"refresh": true},                        // read every device now
 //	    {"sleepMs": 50},                          // real milliseconds
 //	    {"expectVM": {"vm": "east-vm003", "site": "west", "host": "west-esx02"}},
 //	    {"expectGroup": {"vm": "east-vm003", "source": "west-arr1",
@@ -90,7 +92,9 @@ type scenarioStep struct {
 	Expect        string `json:"expect,omitempty"`
 	ErrorContains string `json:"errorContains,omitempty"`
 	Restart       bool   `json:"restart,omitempty"`
+	AttachVolume  string `json:"attachVolume,omitempty"`
 	ClearFaults   bool   `json:"clearFaults,omitempty"`
+	Refresh       bool   `json:"refresh,omitempty"`
 	SleepMs       int    `json:"sleepMs,omitempty"`
 	ExpectVM      *struct {
 		VM   string `json:"vm"`
@@ -275,8 +279,12 @@ func runScenario(t *testing.T, sc scenario) {
 			}
 		case st.Restart:
 			h.reopen(t)
+		case st.AttachVolume != "":
+			attachExtraVolume(t, h, st.AttachVolume)
 		case st.ClearFaults:
 			h.world.ClearFaults()
+		case st.Refresh:
+			h.svc.Refresh(ctx)
 		case st.SleepMs > 0:
 			time.Sleep(time.Duration(st.SleepMs) * time.Millisecond)
 		case st.ExpectVM != nil:
