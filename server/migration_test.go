@@ -158,3 +158,26 @@ func TestComputeReportDetailIsBounded(t *testing.T) {
 		t.Fatalf("problem %+v does not name the field", p)
 	}
 }
+
+// TestMigrationsPage: the migration list pages like the others: limit and
+// a continue token, oldest first; a bad limit is 400.
+func TestMigrationsPage(t *testing.T) {
+	h := newHarness(t)
+	op := server.RoleOperator
+	for _, vm := range []string{"east-vm002", "east-vm003", "east-vm004"} {
+		wantJSON[map[string]any](t, h.do(op, http.MethodPost, "/v1/migrations", map[string]any{"vm": vm, "destinationHost": otherEastHost(t, h, vm)}), http.StatusCreated)
+	}
+	type pageOf struct {
+		Items    []struct{ ID, VM string } `json:"items"`
+		Continue string                    `json:"continue"`
+	}
+	first := getJSON[pageOf](t, h, "/v1/migrations?limit=2")
+	if len(first.Items) != 2 || first.Continue == "" {
+		t.Fatalf("first page %+v", first)
+	}
+	rest := getJSON[pageOf](t, h, "/v1/migrations?limit=2&continue="+first.Continue)
+	if len(rest.Items) != 1 || rest.Continue != "" || rest.Items[0].ID <= first.Items[1].ID {
+		t.Fatalf("second page %+v after %+v", rest, first)
+	}
+	wantProblem(t, h.do(server.RoleViewer, http.MethodGet, "/v1/migrations?limit=0", nil), http.StatusBadRequest)
+}

@@ -81,7 +81,7 @@ func (s *Server) routeTable() []route {
 		read("getSnapshot", "/v1/snapshots/{id}", "one snapshot", inventory.SnapshotView{}, s.getSnapshot),
 		{name: "deleteSnapshot", method: http.MethodDelete, path: "/v1/snapshots/{id}", summary: "delete a snapshot", status: http.StatusNoContent, roles: []Role{RoleAdmin, RoleOperator, RoleCSI}, handler: s.deleteSnapshot},
 		{name: "createMigration", method: http.MethodPost, path: "/v1/migrations", summary: "move a VM to another host (201, the migration, running); with dryRun: true its plan alone (200): kind, estimate, and 422 with every reason it may not run; same-fabric and cross-site moves run in this build, cross-fabric ones answer 501", req: mobility.MigrationSpec{}, resp: mobility.Migration{}, status: http.StatusCreated, roles: []Role{RoleAdmin, RoleOperator}, handler: s.createMigration},
-		read("listMigrations", "/v1/migrations", "migrations, oldest first", List[mobility.Migration]{}, s.listMigrations),
+		read("listMigrations", "/v1/migrations", "migrations, oldest first", List[mobility.Migration]{}, s.listMigrations, pageParams...),
 		read("getMigration", "/v1/migrations/{id}", "one migration with its steps", mobility.Migration{}, s.getMigration),
 		read("listReplicationGroups", "/v1/replication/groups", "replication consistency groups (one per moved VM) as last read from the arrays: mode, state, writable side, lag, achieved RPO", List[replication.Group]{}, s.listReplicationGroups),
 		read("listReplicationPairs", "/v1/replication/pairs", "replicated volumes: source and target array and volume, mode, state, lag, RPO, last sync", List[replication.Pair]{}, s.listReplicationPairs),

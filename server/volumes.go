@@ -128,7 +128,14 @@ func (s *Server) createMigration(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) listMigrations(w http.ResponseWriter, r *http.Request) {
 	ms, err := s.mob.Migrations()
-	s.reply(w, r, http.StatusOK, List[mobility.Migration]{Items: ms}, err)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	// Oldest first is id order: a migration's id starts with its creation time.
+	if l, ok := page(w, r, ms, func(m mobility.Migration) string { return m.ID }); ok {
+		writeJSON(w, http.StatusOK, l)
+	}
 }
 
 func (s *Server) getMigration(w http.ResponseWriter, r *http.Request) {
