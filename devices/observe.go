@@ -306,6 +306,19 @@ type ComputeObs struct {
 	HostIdx map[string]int32
 }
 
+// VM returns the VM of that id as the hypervisor manager reported it; false
+// when it did not, or when o is nil (not read yet).
+func (o *ComputeObs) VM(id string) (compute.VM, bool) {
+	if o == nil {
+		return compute.VM{}, false
+	}
+	i, ok := o.VMIdx[id]
+	if !ok {
+		return compute.VM{}, false
+	}
+	return o.VMs[i], true
+}
+
 func ReadCompute(ctx context.Context, d compute.Driver, now time.Time) (*ComputeObs, error) {
 	hosts, err := d.Hosts(ctx)
 	if err != nil {

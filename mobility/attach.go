@@ -94,6 +94,20 @@ func hostGroupOf(n node, o *devices.ArrayObs) (name string, had []wwn.WWN, maps 
 	return "sm-" + n.kind + "-" + n.id, nil, nil
 }
 
+// zoneIntents is what lets node n reach the array's targets: each of its
+// initiators with each target on the initiator's fabric, fabrics in order.
+func zoneIntents(n node, targets map[string][]wwn.WWN, arrayID string) []intentRecord {
+	var out []intentRecord
+	for _, fid := range sortedKeys(targets) {
+		for _, ini := range n.initiators[fid] {
+			for _, t := range targets[fid] {
+				out = append(out, intentRecord{Fabric: fid, Initiator: ini, Target: t, InitiatorLabel: n.id, TargetLabel: arrayID})
+			}
+		}
+	}
+	return out
+}
+
 // targetsFor picks, on each fabric the node sits on, up to two of the
 // array's target ports logged in there — the same two for every volume of
 // the node (its zones are then shared), spread across nodes by a hash.

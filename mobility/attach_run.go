@@ -218,12 +218,8 @@ func (s *Service) planAttach(spec AttachmentSpec) (attachPlan, error) {
 	for _, fid := range sortedKeys(targets) {
 		p.Fabrics = append(p.Fabrics, fid)
 		p.TargetPorts = append(p.TargetPorts, targets[fid]...)
-		for _, ini := range n.initiators[fid] {
-			for _, t := range targets[fid] {
-				p.Intents = append(p.Intents, intentRecord{Fabric: fid, Initiator: ini, Target: t, InitiatorLabel: n.id, TargetLabel: a.ID})
-			}
-		}
 	}
+	p.Intents = zoneIntents(n, targets, a.ID)
 	for _, fid := range sortedKeys(n.initiators) {
 		p.Initiators = append(p.Initiators, n.initiators[fid]...)
 	}

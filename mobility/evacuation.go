@@ -229,7 +229,7 @@ func (s *Service) copiedInFlight(e *Evacuation) {
 		if m.State != MoveStateRunning {
 			continue
 		}
-		g, ok := s.repl.Group("vm-" + m.VM)
+		g, ok := s.repl.Group(replicationGroupOf(m.VM))
 		if !ok {
 			continue
 		}

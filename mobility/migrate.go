@@ -100,12 +100,8 @@ func (s *Service) PlanMove(spec MigrationSpec) (MigrationPlan, error) {
 	}
 	in := PlanInput{VM: vm, SourceHost: src, DestHost: dst, Links: s.Links(), Mode: spec.Mode,
 		DestArray: spec.DestinationArray, Arrays: map[string]PlanArray{}}
-	if co := s.dev.Compute(); co != nil { // nil until the hypervisor manager answers once
-		for _, cv := range co.VMs {
-			if cv.ID == vm.ID {
-				in.MemoryBytes = cv.MemoryBytes
-			}
-		}
+	if cv, ok := s.dev.Compute().VM(vm.ID); ok { // unknown until the hypervisor manager answers once
+		in.MemoryBytes = cv.MemoryBytes
 	}
 	for _, r := range vm.Volumes {
 		v, err := s.Volume(r.ID)

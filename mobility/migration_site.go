@@ -87,6 +87,10 @@ type siteMove struct {
 	PowerWasOn  bool           `json:"powerWasOn"`
 }
 
+// replicationGroupOf names a VM's consistency group: one per VM, whichever
+// way it replicates.
+func replicationGroupOf(vm string) string { return "vm-" + vm }
+
 // fabricMapFor pairs each fabric the VM uses with one of the destination
 // host's: the same fabric, else one with the same last letter (site-a →
 // other-a: the A side stays the A side), else the remaining ones in order.
@@ -122,14 +126,11 @@ func fabricMapFor(vmFabrics []string, destFabrics []string) (map[string]string, 
 // planSite fills a cross-site move's plan from the model and the devices
 // as last observed.
 func (s *Service) planSite(ctx context.Context, plan MigrationPlan, p *migrationPlan) error {
+	rep, err := s.replicator(plan.DestArray)
+	if err != nil {
+		return err
+	}
 	dest := s.arrays[plan.DestArray]
-	if dest == nil {
-		return fmt.Errorf("destination array %q is not configured: %w", plan.DestArray, ErrConflict)
-	}
-	rep, ok := dest.Driver.(array.Replicator)
-	if !ok {
-		return fmt.Errorf("array %s cannot replicate: %w", dest.ID, ErrNotImplemented)
-	}
 	// The plan copies maps and replicas as the arrays hold them: read
 	// them now, not as last refreshed (an attach or a rolled-back move a
 	// moment ago would be missed: a source map left behind, a replica
@@ -146,7 +147,7 @@ func (s *Service) planSite(ctx context.Context, plan MigrationPlan, p *migration
 	if vm == nil || dst == nil {
 		return notFound("vm or host", plan.VM+" "+plan.DestinationHost)
 	}
-	sm := &siteMove{DestArray: dest.ID, DestSite: dest.Site, Group: "vm-" + vm.ID, Policy: cmp.Or(plan.Replication, PolicyReverse),
+	sm := &siteMove{DestArray: dest.ID, DestSite: dest.Site, Group: replicationGroupOf(vm.ID), Policy: cmp.Or(plan.Replication, PolicyReverse),
 		SrcHolds: map[string][]intentRecord{}, ReplMode: array.ReplicaAsync}
 	for _, l := range s.Links() {
 		if (l.From == vm.Site && l.To == dest.Site || l.To == vm.Site && l.From == dest.Site) && l.RTTMs <= DefaultSyncRTTLimitMs {
@@ -194,15 +195,11 @@ func (s *Service) planSite(ctx context.Context, plan MigrationPlan, p *migration
 	}
 	for _, fid := range sortedKeys(n.initiators) {
 		sm.DestInitiators = append(sm.DestInitiators, n.initiators[fid]...)
-		for _, ini := range n.initiators[fid] {
-			for _, t := range targets[fid] {
-				sm.DestIntents = append(sm.DestIntents, intentRecord{Fabric: fid, Initiator: ini, Target: t, InitiatorLabel: vm.ID, TargetLabel: dest.ID})
-			}
-		}
 	}
 	for _, fid := range sortedKeys(targets) {
 		sm.DestTargets = append(sm.DestTargets, targets[fid]...)
 	}
+	sm.DestIntents = zoneIntents(n, targets, dest.ID)
 	sm.DestHostGroup, _, _ = hostGroupOf(n, do)
 	// The volumes, each with its source map.
 	read := map[string]bool{dest.ID: true}
@@ -219,8 +216,8 @@ func (s *Service) planSite(ctx context.Context, plan MigrationPlan, p *migration
 		if src == nil || src.Obs.Load() == nil {
 			return fmt.Errorf("volume %s's array %s has not been read: %w", v.ID, v.Array, ErrUnavailable)
 		}
-		if _, ok := src.Driver.(array.Replicator); !ok {
-			return fmt.Errorf("array %s cannot replicate: %w", src.ID, ErrNotImplemented)
+		if _, err := s.replicator(src.ID); err != nil {
+			return err
 		}
 		mv := moveVolume{ID: v.ID, Name: v.Name, SizeBytes: v.SizeBytes, Thin: v.Thin, WWN: v.WWN, LUN: ref.LUN,
 			SrcArray: v.Array, SrcPool: v.Pool, DestPool: plan.DestPools[v.ID], SrcReplica: v.Replica}
@@ -292,12 +289,8 @@ func (s *Service) planSite(ctx context.Context, plan MigrationPlan, p *migration
 	if co == nil {
 		return fmt.Errorf("the hypervisor manager has not been read: %w", ErrUnavailable)
 	}
-	sm.PowerWasOn = true
-	for _, cv := range co.VMs {
-		if cv.ID == vm.ID && cv.Power == compute.PowerOff {
-			sm.PowerWasOn = false
-		}
-	}
+	cv, _ := co.VM(vm.ID)
+	sm.PowerWasOn = cv.Power != compute.PowerOff
 	p.Site = sm
 	return nil
 }

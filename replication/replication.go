@@ -115,7 +115,7 @@ func (w *Watcher) Refresh(ctx context.Context) error {
 		prev[g.ID] = g
 	}
 	seen := map[string]bool{}
-	var out []Group
+	out := []Group{}
 	var errs []error
 	devs := w.cfg.Devices.Arrays()
 	for _, id := range w.cfg.Devices.ArrayIDs() {
@@ -245,7 +245,7 @@ func (w *Watcher) Group(id string) (Group, bool) {
 
 // Pairs returns every group's pairs as last read.
 func (w *Watcher) Pairs() []Pair {
-	var out []Pair
+	out := []Pair{}
 	for _, g := range *w.last.Load() {
 		out = append(out, g.Pairs...)
 	}

@@ -43,3 +43,12 @@ func TestView(t *testing.T) {
 		})
 	}
 }
+
+// TestEmptyListsAreEmpty: before any group is read the lists are empty,
+// not nil, so that the API answers {"items": []}.
+func TestEmptyListsAreEmpty(t *testing.T) {
+	w := New(Config{})
+	if g, p := w.Groups(), w.Pairs(); g == nil || p == nil || len(g)+len(p) != 0 {
+		t.Fatalf("groups %#v pairs %#v", g, p)
+	}
+}

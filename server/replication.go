@@ -7,16 +7,9 @@ import (
 )
 
 func (s *Server) listReplicationGroups(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, List[replication.Group]{Items: nonNil(s.mob.Replication().Groups())})
+	writeJSON(w, http.StatusOK, List[replication.Group]{Items: s.mob.Replication().Groups()})
 }
 
 func (s *Server) listReplicationPairs(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, List[replication.Pair]{Items: nonNil(s.mob.Replication().Pairs())})
-}
-
-func nonNil[T any](xs []T) []T {
-	if xs == nil {
-		return []T{}
-	}
-	return xs
+	writeJSON(w, http.StatusOK, List[replication.Pair]{Items: s.mob.Replication().Pairs()})
 }
