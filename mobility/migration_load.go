@@ -27,9 +27,9 @@ func (s *Service) observeMigration(r saga.Run) {
 
 // loadMigrations gives a fresh Zoner the references of the migrations not
 // over yet (see stepIn): the destination zones a run ensured under the
-// VM's user and, once activate pointed the records at the destination,
-// the source zones clean-source has still to release. It also takes
-// their pool holds back. The executor resumes the runs once it runs.
+// VM's user, and the source zones clean-source has still to release (or
+// has ensured back while undoing) under the users that held them. It also
+// takes their pool holds back. The executor resumes the runs once it runs.
 func (s *Service) loadMigrations() error {
 	runs, err := s.sagas.List(sagaMigration)
 	if err != nil {
@@ -62,7 +62,13 @@ func (s *Service) loadMigrations() error {
 				s.log.WithError(err).WithField("operation", r.ID).Warn("run's zone intents refused")
 			}
 		}
-		if stepIn(r, "activate", saga.StepDone, saga.StepUndoing, saga.StepFailed) && stepIn(r, "clean-source", saga.StepPending, saga.StepDoing) {
+		// Source zones are the users' until clean-source released them.
+		// Not only once activate is recorded done: activate is a local
+		// step, so a crash after its transaction and before the next
+		// step's record leaves the records pointing at the destination
+		// while the run still says cutover. Before activate the records
+		// hold the same intents, and Adopt adds nothing twice.
+		if !stepIn(r, "clean-source", saga.StepDone) {
 			for u, ins := range p.Site.SrcHolds {
 				if err := s.zoner.Adopt(u, intentsOf(ins)); err != nil {
 					s.log.WithError(err).WithField("operation", r.ID).Warn("run's source zone intents refused")
