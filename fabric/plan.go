@@ -303,13 +303,18 @@ func zoneBytes(z Zone) int {
 }
 
 // apply changes state by o: it records in o which references were new or
-// gone, and returns the keys of the zones o touches. A use's users slice is
-// never changed in place — states share them.
+// gone, and returns the keys of the zones o names — every one, not only
+// those whose references changed: an Ensure of a pair its user already
+// holds still makes a zone the switch lost, and a Release of one it no
+// longer holds (a restart rebuilt the state from records already past it)
+// still removes the zone nobody holds. A use's users slice is never changed
+// in place — states share them.
 func (f *fabricZoner) apply(state map[pair]use, o *op) []zkey {
 	o.added, o.removed = nil, nil
-	var keys []zkey
+	keys := make([]zkey, 0, len(o.add)+len(o.remove))
 	for _, in := range o.add {
 		p := pair{in.Initiator, in.Target}
+		keys = append(keys, f.keyOf(p))
 		u, ok := state[p]
 		if ok && slices.Contains(u.users, o.user) {
 			continue
@@ -320,10 +325,10 @@ func (f *fabricZoner) apply(state map[pair]use, o *op) []zkey {
 		u.users = append(slices.Clip(u.users), o.user)
 		state[p] = u
 		o.added = append(o.added, in)
-		keys = append(keys, f.keyOf(p))
 	}
 	for _, in := range o.remove {
 		p := pair{in.Initiator, in.Target}
+		keys = append(keys, f.keyOf(p))
 		u, ok := state[p]
 		i := slices.Index(u.users, o.user)
 		if !ok || i < 0 {
@@ -336,7 +341,6 @@ func (f *fabricZoner) apply(state map[pair]use, o *op) []zkey {
 			state[p] = u
 		}
 		o.removed = append(o.removed, in)
-		keys = append(keys, f.keyOf(p))
 	}
 	return keys
 }

@@ -180,6 +180,52 @@ func TestEnsureAndReleaseCountUsers(t *testing.T) {
 	}
 }
 
+// TestEnsureAndReleaseAreLevelTriggered: what a request names is brought to
+// its end state on the switch, whatever the Zoner believed before — the
+// Zoner's state after a restart comes from records, which a crash can leave
+// ahead of or behind the steps that made them.
+func TestEnsureAndReleaseAreLevelTriggered(t *testing.T) {
+	r := newRig(t, lab.Config{}, fabric.ZonerConfig{})
+	ctx := context.Background()
+	in := r.intents(2, 2)
+	count := func() int {
+		n := 0
+		for _, id := range sorted(r.sw) {
+			n += len(r.zonesWith(id, initiator(2)))
+		}
+		return n
+	}
+	// Held but not on the switch (adopted from a record): Ensure makes them.
+	if err := r.z.Adopt("vm/x", in); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(); n != 0 {
+		t.Fatalf("Adopt committed %d zones", n)
+	}
+	if err := r.z.Ensure(ctx, "vm/x", in); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(); n != len(in) {
+		t.Fatalf("Ensure of held intents whose zones are missing: %d zones, want %d", n, len(in))
+	}
+	// Another user holds them: a Release by one that holds nothing leaves them.
+	if err := r.z.Release(ctx, "vm/y", in); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(); n != len(in) {
+		t.Fatalf("a Release by a user that holds nothing removed zones another holds: %d left", n)
+	}
+	// On the switch, held by nobody (the holder's record was lost): the
+	// Release that names them removes them.
+	r.z.Forget("vm/x")
+	if err := r.z.Release(ctx, "vm/x", in); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(); n != 0 {
+		t.Fatalf("Release of zones nobody holds left %d", n)
+	}
+}
+
 func mapsEqual(a, b map[string]string) bool {
 	if len(a) != len(b) {
 		return false
