@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -302,12 +303,24 @@ func (s *Inventory) OwnerLocked(w wwn.WWN) (string, bool) {
 	return o.String(), true
 }
 
-// OwnsWWPN reports whether a WWPN belongs to a host or VM of the inventory.
-func (s *Inventory) OwnsWWPN(w wwn.WWN) bool {
+// OwnsWWPNOn says whether w is a port of the inventory on fabric: a VM's
+// vport or a host's HBA recorded there. A zone naming a VM's vport on a
+// fabric the VM has left is no path of it.
+func (s *Inventory) OwnsWWPNOn(fabric string, w wwn.WWN) bool {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	_, ok := s.wwpnOwner[w]
-	return ok
+	o, ok := s.wwpnOwner[w]
+	switch {
+	case !ok:
+		return false
+	case o.kind == "vm":
+		v := s.vms[o.id]
+		return v != nil && slices.ContainsFunc(v.Vports, func(p Vport) bool { return p.WWPN == w && p.Fabric == fabric })
+	case o.kind == "host":
+		h := s.hosts[o.id]
+		return h != nil && slices.ContainsFunc(h.HBAs, func(b HBA) bool { return b.WWPN == w && b.Fabric == fabric })
+	}
+	return false
 }
 
 // Store is the store the inventory keeps its records in.

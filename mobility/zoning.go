@@ -32,11 +32,12 @@ func (s *Service) newZoner() (*fabric.Zoner, error) {
 }
 
 // zoneInUse: a sanmob-named zone nothing asked the Zoner for is still in use
-// when it admits a port of the inventory and a target — the path of a VM or
-// host discovered with its zoning. Such zones are never orphans.
-func (s *Service) zoneInUse(_ string, z fabric.Zone) bool {
+// when it admits a port the inventory has on that fabric — the path of a VM
+// or host discovered with its zoning. Such zones are never orphans; one
+// naming a VM's vport on a fabric the VM has left is.
+func (s *Service) zoneInUse(fabricID string, z fabric.Zone) bool {
 	for _, m := range z.Members {
-		if s.OwnsWWPN(m) {
+		if s.OwnsWWPNOn(fabricID, m) {
 			return true
 		}
 	}
