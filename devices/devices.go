@@ -180,16 +180,21 @@ func (d *Devices) ReadAll(ctx context.Context) {
 	for _, a := range d.arrays {
 		wg.Go(func() { _, _ = d.ReadArray(ctx, a) })
 	}
-	wg.Go(func() {
-		c, cancel := context.WithTimeout(ctx, d.cfg.DriverTimeout)
-		defer cancel()
-		o, err := ReadCompute(c, d.cfg.Compute, d.clk.Now())
-		d.record(&d.computeStatus, err, logrus.Fields{"device": "compute"})
-		if err == nil {
-			d.computeObs.Store(o)
-		}
-	})
+	wg.Go(func() { _, _ = d.ReadCompute(ctx) })
 	wg.Wait()
+}
+
+// ReadCompute reads the hypervisor manager now, like ReadFabric.
+func (d *Devices) ReadCompute(ctx context.Context) (*ComputeObs, error) {
+	c, cancel := context.WithTimeout(ctx, d.cfg.DriverTimeout)
+	defer cancel()
+	o, err := ReadCompute(c, d.cfg.Compute, d.clk.Now())
+	d.record(&d.computeStatus, err, logrus.Fields{"device": "compute"})
+	if err != nil {
+		return nil, err
+	}
+	storeNewer(&d.computeObs, o, func(o *ComputeObs) time.Time { return o.At })
+	return o, nil
 }
 
 // ReadFabric reads one fabric now and keeps the result unless a newer read

@@ -23,10 +23,21 @@ import (
 // back, power on when it was on; each part a no-op where it is already so.
 func (s *Service) cutover(p migrationPlan, forward bool) stepFn {
 	return func(ctx context.Context, x *saga.Exec) error {
-		sm := p.Site
 		m, ok := s.cfg.Compute.(compute.Mover)
 		if !ok {
 			return fmt.Errorf("the compute driver cannot move VMs: %w", ErrNotImplemented)
+		}
+		// The record, not p: an earlier attempt may have saved the power.
+		var cur migrationPlan
+		if err := x.Load(&cur); err != nil {
+			return err
+		}
+		p := cur
+		sm := p.Site
+		if forward && !sm.PowerRead {
+			if err := s.readPower(ctx, x, p); err != nil {
+				return err
+			}
 		}
 		host, storage := p.DestHost, sm.DestArray
 		if !forward {
@@ -65,6 +76,25 @@ func (s *Service) cutover(p migrationPlan, forward bool) stepFn {
 		}
 		return nil
 	}
+}
+
+// readPower saves in the run the power the VM has before the cutover's
+// first call to the hypervisor manager: the one its undo gives back. Saved
+// before that call, so a later attempt, which may find the VM powered off
+// by this one, keeps it.
+func (s *Service) readPower(ctx context.Context, x *saga.Exec, p migrationPlan) error {
+	o, err := s.dev.ReadCompute(ctx)
+	if err != nil {
+		return fmt.Errorf("reading vm %s's power before the cutover: %w", p.VM, MarkDevice("host", err))
+	}
+	cv, ok := o.VM(p.VM)
+	if !ok {
+		return notFound("vm", p.VM+" at the hypervisor manager")
+	}
+	sm := *p.Site
+	sm.PowerWasOn, sm.PowerRead = cv.Power != compute.PowerOff, true
+	p.Site = &sm
+	return x.Save(p)
 }
 
 func (s *Service) power(ctx context.Context, m compute.Mover, vm string, on bool) error {
