@@ -245,6 +245,19 @@ func (w *World) Arrays() []ArrayRef {
 	return out
 }
 
+// TruthMappingsAll is every array's maps, by array id, read at one
+// instant: no replication promote or demote lands between two arrays'
+// reads, so a volume shows writable at two sites only if it was.
+func (w *World) TruthMappingsAll() map[string][]array.Mapping {
+	w.replMu.Lock()
+	defer w.replMu.Unlock()
+	out := make(map[string][]array.Mapping, len(w.arrays))
+	for _, a := range w.arrays {
+		out[a.id] = a.TruthMappings()
+	}
+	return out
+}
+
 // Compute is the hypervisor manager of every site.
 func (w *World) Compute() *Hypervisor { return w.hv }
 

@@ -120,3 +120,46 @@ func TestCrashBetweenActivateAndItsRecord(t *testing.T) {
 	}
 	checkInvariants(t, h)
 }
+
+// TestRollbackRestoresThePowerTheVMHad: the planner's observation of a
+// VM's power can be old (a refresh that saw it off, then it was powered
+// on). The cutover reads it again before it powers the VM off, so a
+// rollback powers the VM on again.
+func TestRollbackRestoresThePowerTheVMHad(t *testing.T) {
+	h := newHarnessLab(t, fastLab(), nil)
+	ctx := context.Background()
+	const vmID = "east-vm003"
+	hv := h.world.Compute()
+	if err := hv.PowerOff(ctx, vmID); err != nil {
+		t.Fatal(err)
+	}
+	h.svc.Refresh(ctx)
+	if err := hv.PowerOn(ctx, vmID); err != nil { // not seen yet
+		t.Fatal(err)
+	}
+	// The move to the destination host fails for good after the hand-over.
+	if err := h.world.InjectFault(lab.Fault{Target: "west-esx02", Op: lab.OpMove, Count: 1, Kind: lab.KindFinal}); err != nil {
+		t.Fatal(err)
+	}
+	m, err := h.svc.StartMigration(MigrationSpec{VM: vmID, DestinationHost: "west-esx02", Mode: "cold"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	end, err := h.svc.WaitMigration(ctx, m.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if end.Phase != "rolled-back" {
+		t.Fatalf("migration ended %s: %s", end.Phase, end.Error)
+	}
+	vms, err := hv.VMs(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range vms {
+		if v.ID == vmID && (v.Host != m.SourceHost || v.Power == compute.PowerOff) {
+			t.Fatalf("after the rollback the VM is %+v, want on at %s", v, m.SourceHost)
+		}
+	}
+	checkInvariants(t, h)
+}

@@ -176,21 +176,40 @@ func runScenario(t *testing.T, sc scenario) {
 		}
 		return m
 	}
+	// An "at" step arms the kill switch before the step that starts or
+	// resumes the work it waits for (a migrate, a restart): armed after,
+	// a busy machine may have made the call already.
+	armed := -1
+	arm := func(i int) {
+		if i >= len(sc.Steps) || sc.Steps[i].At == nil || armed == i {
+			return
+		}
+		armed = i
+		st := sc.Steps[i]
+		select {
+		case <-ks.hit: // an earlier fault's hit: not this step's
+		default:
+		}
+		var then func()
+		if st.Fault != nil {
+			f := st.Fault.lab()
+			then = func() {
+				if err := h.world.InjectFault(f); err != nil {
+					t.Errorf("fault %+v: %v", f, err)
+				}
+			}
+		}
+		ks.armOn(st.At.Call, max(st.At.Nth, 1), st.At.After, then)
+	}
 	for i, st := range sc.Steps {
 		t.Logf("step %d: %s", i, stepJSON(st))
 		switch {
 		case st.At != nil:
-			nth := max(st.At.Nth, 1)
 			switch {
 			case st.Fault != nil:
-				f := st.Fault.lab()
-				ks.armOn(st.At.Call, nth, st.At.After, func() {
-					if err := h.world.InjectFault(f); err != nil {
-						t.Errorf("fault %+v: %v", f, err)
-					}
-				})
+				arm(i)
 			case st.Restart:
-				ks.armOn(st.At.Call, nth, st.At.After, nil)
+				arm(i)
 				select {
 				case what := <-ks.hit:
 					t.Logf("killed during %s", what)
@@ -198,6 +217,7 @@ func runScenario(t *testing.T, sc scenario) {
 					t.Fatalf("step %d: no %s call within 20 s", i, st.At.Call)
 				}
 				ks.disarm()
+				arm(i + 1)
 				h.reopen(t)
 			default:
 				t.Fatalf("step %d: \"at\" goes with a fault or a restart", i)
@@ -212,6 +232,7 @@ func runScenario(t *testing.T, sc scenario) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			arm(i + 1)
 			m, err := h.svc.StartMigration(MigrationSpec{VM: mv.VM, DestinationHost: mv.To, Mode: mv.Mode})
 			if mv.ExpectError != "" {
 				if err == nil || !strings.Contains(err.Error(), mv.ExpectError) {
@@ -278,6 +299,7 @@ func runScenario(t *testing.T, sc scenario) {
 				t.Errorf("step %d: the alert of %s fires: %t, want %t", i, st.ExpectAlert.Migration, firing, st.ExpectAlert.Firing)
 			}
 		case st.Restart:
+			arm(i + 1)
 			h.reopen(t)
 		case st.AttachVolume != "":
 			attachExtraVolume(t, h, st.AttachVolume)
