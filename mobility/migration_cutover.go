@@ -27,18 +27,14 @@ func (s *Service) cutover(p migrationPlan, forward bool) stepFn {
 		if !ok {
 			return fmt.Errorf("the compute driver cannot move VMs: %w", ErrNotImplemented)
 		}
-		// The record, not p: an earlier attempt may have saved the power.
-		var cur migrationPlan
-		if err := x.Load(&cur); err != nil {
+		p, err := s.recordedPlan(ctx, x, forward)
+		if err != nil {
 			return err
 		}
-		p := cur
-		sm := p.Site
-		if forward && !sm.PowerRead {
-			if err := s.readPower(ctx, x, p); err != nil {
-				return err
-			}
+		if !forward && !p.PowerRead {
+			return nil // the cutover never began: nothing changed hands
 		}
+		sm := p.Site
 		host, storage := p.DestHost, sm.DestArray
 		if !forward {
 			host, storage = p.SourceHost, sm.Volumes[0].SrcArray
@@ -71,30 +67,11 @@ func (s *Service) cutover(p migrationPlan, forward bool) stepFn {
 		if err := move(compute.MoveCold); err != nil {
 			return err
 		}
-		if sm.PowerWasOn || forward {
+		if p.PowerWasOn {
 			return s.power(ctx, m, p.VM, true)
 		}
 		return nil
 	}
-}
-
-// readPower saves in the run the power the VM has before the cutover's
-// first call to the hypervisor manager: the one its undo gives back. Saved
-// before that call, so a later attempt, which may find the VM powered off
-// by this one, keeps it.
-func (s *Service) readPower(ctx context.Context, x *saga.Exec, p migrationPlan) error {
-	o, err := s.dev.ReadCompute(ctx)
-	if err != nil {
-		return fmt.Errorf("reading vm %s's power before the cutover: %w", p.VM, MarkDevice("host", err))
-	}
-	cv, ok := o.VM(p.VM)
-	if !ok {
-		return notFound("vm", p.VM+" at the hypervisor manager")
-	}
-	sm := *p.Site
-	sm.PowerWasOn, sm.PowerRead = cv.Power != compute.PowerOff, true
-	p.Site = &sm
-	return x.Save(p)
 }
 
 func (s *Service) power(ctx context.Context, m compute.Mover, vm string, on bool) error {

@@ -42,6 +42,13 @@ type migrationPlan struct {
 	Idle       []moveVport `json:"idle"`      // the idle set, logged in through the destination's HBAs
 	Active     []moveVport `json:"active"`    // the active set, logged out of the source's HBAs at the end
 	CreatedAt  time.Time   `json:"createdAt"` //
+	// PowerWasOn is the power the VM has before the move first touches it
+	// (read then and saved, PowerRead): a cold move powers it on at the
+	// destination, and a rollback at the source, only if it was on — the
+	// planner's observation can be minutes old, and a VM can be powered on
+	// or off while its volumes copy.
+	PowerWasOn bool `json:"powerWasOn,omitempty"`
+	PowerRead  bool `json:"powerRead,omitempty"`
 	// Site is what a cross-site move adds: replicas, replication, the
 	// destination's zones and maps (migration_site.go).
 	Site *siteMove `json:"site,omitempty"`
@@ -249,17 +256,24 @@ func (s *Service) logoutSet(set []moveVport) func(context.Context, *saga.Exec) e
 // moveVM moves the VM to host: live, or cold (power off, move, power on).
 // Each call is a no-op where the VM already is so.
 func (s *Service) moveVM(p migrationPlan, host string) func(context.Context, *saga.Exec) error {
-	return func(ctx context.Context, _ *saga.Exec) error {
+	return func(ctx context.Context, x *saga.Exec) error {
 		m, ok := s.cfg.Compute.(compute.Mover)
 		if !ok {
 			return fmt.Errorf("the compute driver cannot move VMs: %w", ErrNotImplemented)
 		}
+		forward := host == p.DestHost
+		var err error
+		if p, err = s.recordedPlan(ctx, x, forward); err != nil {
+			return err
+		}
+		if !forward && !p.PowerRead {
+			return nil // the move never touched the VM
+		}
 		c, cancel := s.computeCtx(ctx)
 		defer cancel()
-		var err error
 		if p.Mode == ModeCold {
 			if err = m.PowerOff(c, p.VM); err == nil {
-				if err = m.Move(c, p.VM, host, compute.MoveCold); err == nil {
+				if err = m.Move(c, p.VM, host, compute.MoveCold); err == nil && p.PowerWasOn {
 					err = m.PowerOn(c, p.VM)
 				}
 			}
@@ -272,6 +286,30 @@ func (s *Service) moveVM(p migrationPlan, host string) func(context.Context, *sa
 		s.kickRefresh() // the hypervisor's view changed: read it again soon
 		return nil
 	}
+}
+
+// recordedPlan is the run's plan as last saved (a step's closure holds the
+// plan as the run began). forward, before the move first touches the VM,
+// it reads the VM's power and saves it in the run first: a later attempt,
+// which may find the VM powered off by this one, keeps what was saved.
+func (s *Service) recordedPlan(ctx context.Context, x *saga.Exec, forward bool) (migrationPlan, error) {
+	var p migrationPlan
+	if err := x.Load(&p); err != nil {
+		return p, err
+	}
+	if !forward || p.PowerRead {
+		return p, nil
+	}
+	o, err := s.dev.ReadCompute(ctx)
+	if err != nil {
+		return p, fmt.Errorf("reading vm %s's power before moving it: %w", p.VM, MarkDevice("host", err))
+	}
+	cv, ok := o.VM(p.VM)
+	if !ok {
+		return p, notFound("vm", p.VM+" at the hypervisor manager")
+	}
+	p.PowerWasOn, p.PowerRead = cv.Power != compute.PowerOff, true
+	return p, x.Save(p)
 }
 
 // activate writes the VM record as the move leaves it (forward) or found

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/sanmob/sanmob/array"
-	"github.com/sanmob/sanmob/compute"
 	"github.com/sanmob/sanmob/fabric/wwn"
 	"github.com/sanmob/sanmob/inventory"
 )
@@ -84,12 +83,6 @@ type siteMove struct {
 	// planned; activate points them at the destination and its undo puts
 	// these back.
 	Attachments []attachRecord `json:"attachments,omitempty"`
-	// PowerWasOn is the power a rollback gives the VM back: the planner's
-	// observation, then what the hypervisor manager said when the cutover
-	// began (PowerRead), before it touched the VM — the VM may have been
-	// powered on or off while its volumes copied.
-	PowerWasOn bool `json:"powerWasOn"`
-	PowerRead  bool `json:"powerRead,omitempty"`
 }
 
 // replicationGroupOf names a VM's consistency group: one per VM, whichever
@@ -288,14 +281,6 @@ func (s *Service) planSite(ctx context.Context, plan MigrationPlan, p *migration
 				InitiatorLabel: in.InitiatorLabel, TargetLabel: in.TargetLabel})
 		}
 	}
-	// The power state a rollback restores (the cutover reads it again):
-	// unknown until the hypervisor manager answers once.
-	co := s.dev.Compute()
-	if co == nil {
-		return fmt.Errorf("the hypervisor manager has not been read: %w", ErrUnavailable)
-	}
-	cv, _ := co.VM(vm.ID)
-	sm.PowerWasOn = cv.Power != compute.PowerOff
 	p.Site = sm
 	return nil
 }

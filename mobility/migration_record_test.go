@@ -163,3 +163,34 @@ func TestRollbackRestoresThePowerTheVMHad(t *testing.T) {
 	}
 	checkInvariants(t, h)
 }
+
+// TestColdMoveKeepsAPoweredOffVMOff: a cold move powers the VM on at the
+// destination only if it was on — same-fabric and cross-site alike.
+func TestColdMoveKeepsAPoweredOffVMOff(t *testing.T) {
+	h := newHarnessLab(t, fastLab(), nil)
+	ctx := context.Background()
+	hv := h.world.Compute()
+	for _, mv := range []struct{ vm, to string }{{"east-vm003", "east-esx04"}, {"east-vm005", "west-esx02"}} {
+		if err := hv.PowerOff(ctx, mv.vm); err != nil {
+			t.Fatal(err)
+		}
+		m, err := h.svc.StartMigration(MigrationSpec{VM: mv.vm, DestinationHost: mv.to, Mode: "cold"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		end, err := h.svc.WaitMigration(ctx, m.ID)
+		if err != nil || end.Phase != "succeeded" {
+			t.Fatalf("%s move of %s ended %s: %v %s", m.Kind, mv.vm, end.Phase, err, end.Error)
+		}
+		vms, err := hv.VMs(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range vms {
+			if v.ID == mv.vm && (v.Host != mv.to || v.Power != compute.PowerOff) {
+				t.Errorf("after a %s cold move the VM is at %s powered %s, want at %s powered off", m.Kind, v.Host, v.Power, mv.to)
+			}
+		}
+	}
+	checkInvariants(t, h)
+}
