@@ -88,13 +88,15 @@ type Migration struct {
 var ErrNotImplemented = errors.New("not implemented")
 
 // StartMigration plans a move and, when it may run, starts it as a saga
-// run and returns it at once (phase running): same-fabric moves only in this
-// build — the VM's idle vport set logs in through the destination host's
-// HBAs, the hypervisor moves the VM, the idle set becomes the active one and
-// the old active set logs out. Zones and masking name the VM's WWPNs, so
-// they do not change. Errors: those of PlanMove; ErrConflict when the VM is
-// already moving; ErrNotImplemented (wrapped) for cross-fabric and
-// cross-site moves and for a compute driver that cannot move VMs.
+// run and returns it at once (phase running). Same-fabric: the VM's idle
+// vport set logs in through the destination host's HBAs, the hypervisor
+// moves the VM, the idle set becomes the active one and the old active set
+// logs out; zones and masking name the VM's WWPNs, so they do not change.
+// Cross-fabric (migration_fabric.go) re-zones and re-presents on the
+// destination's fabrics; cross-site (migration_site.go) copies the volumes
+// too. Errors: those of PlanMove; ErrConflict when the VM is already
+// moving; ErrNotImplemented (wrapped) for a compute driver that cannot
+// move VMs.
 func (s *Service) StartMigration(spec MigrationSpec) (Migration, error) {
 	if spec.VM != "" && !spec.DryRun {
 		// A failed move holds its VM until its rollback is done: a new
@@ -126,9 +128,6 @@ func (s *Service) StartMigration(spec MigrationSpec) (Migration, error) {
 	if plan.Kind != KindCrossSite {
 		unlock() // it holds no pool
 	}
-	if plan.Kind == KindCrossFabric {
-		return Migration{}, fmt.Errorf("%s moves are planned but not run by this build yet (same-fabric and cross-site moves are): %w", plan.Kind, ErrNotImplemented)
-	}
 	if _, ok := s.cfg.Compute.(compute.Mover); !ok {
 		return Migration{}, fmt.Errorf("the compute driver cannot move VMs: %w", ErrNotImplemented)
 	}
@@ -136,9 +135,13 @@ func (s *Service) StartMigration(spec MigrationSpec) (Migration, error) {
 	if err != nil {
 		return Migration{}, err
 	}
-	if plan.Kind == KindCrossSite {
+	if plan.Kind != KindSameFabric {
 		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.DriverTimeout)
-		err := s.planSite(ctx, plan, &p)
+		if plan.Kind == KindCrossSite {
+			err = s.planSite(ctx, plan, &p)
+		} else {
+			err = s.planFabric(ctx, plan, &p)
+		}
 		cancel()
 		if err != nil {
 			return Migration{}, err
@@ -146,12 +149,12 @@ func (s *Service) StartMigration(spec MigrationSpec) (Migration, error) {
 		s.remapIdle(&p)
 	}
 	var prevHold map[string]int64
-	if p.Site != nil {
+	if plan.Kind == KindCrossSite {
 		prevHold = s.swapHold(p.VM, nil)
 		s.holdPools(p.VM, p.Site, true)
 	}
 	run, err := s.sagas.Submit(sagaMigration, p.VM, p)
-	if err != nil && p.Site != nil {
+	if err != nil && plan.Kind == KindCrossSite {
 		s.swapHold(p.VM, prevHold) // not started: what was held stays so
 	}
 	if errors.Is(err, saga.ErrBusy) {
@@ -191,7 +194,7 @@ func (s *Service) migrationPlan(plan MigrationPlan) (migrationPlan, error) {
 			h, at = src, &p.Active
 		}
 		b, ok := hbaOn(h, vp.Fabric)
-		if !ok && h == dst && plan.Kind == KindCrossSite {
+		if !ok && h == dst && plan.Kind != KindSameFabric {
 			b, ok = inventory.HBA{}, true // on the destination's fabrics: remapIdle picks the HBA
 		}
 		if !ok {
@@ -219,6 +222,9 @@ func (s *Service) migrationSteps(r saga.Run) ([]saga.Step, error) {
 	var p migrationPlan
 	if err := json.Unmarshal(r.Data, &p); err != nil {
 		return nil, fmt.Errorf("migration run %s: %w", r.ID, err)
+	}
+	if p.Site != nil && p.Kind == KindCrossFabric {
+		return s.fabricSteps(p), nil
 	}
 	if p.Site != nil {
 		return s.siteSteps(p), nil

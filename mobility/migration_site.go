@@ -5,10 +5,10 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/sanmob/sanmob/array"
+	"github.com/sanmob/sanmob/devices"
 	"github.com/sanmob/sanmob/fabric/wwn"
 	"github.com/sanmob/sanmob/inventory"
 )
@@ -89,36 +89,15 @@ type siteMove struct {
 // way it replicates.
 func replicationGroupOf(vm string) string { return "vm-" + vm }
 
-// fabricMapFor pairs each fabric the VM uses with one of the destination
-// host's: the same fabric, else one with the same last letter (site-a →
-// other-a: the A side stays the A side), else the remaining ones in order.
-func fabricMapFor(vmFabrics []string, destFabrics []string) (map[string]string, error) {
-	out := map[string]string{}
-	taken := map[string]bool{}
-	suffix := func(f string) string { return f[strings.LastIndexByte(f, '-')+1:] }
-	for _, pass := range []func(src, dst string) bool{
-		func(src, dst string) bool { return src == dst },
-		func(src, dst string) bool { return suffix(src) == suffix(dst) },
-		func(string, string) bool { return true },
-	} {
-		for _, f := range vmFabrics {
-			if _, ok := out[f]; ok {
-				continue
-			}
-			for _, d := range destFabrics {
-				if !taken[d] && pass(f, d) {
-					out[f], taken[d] = d, true
-					break
-				}
-			}
+// fabricMapOf is the plan's match of the VM's fabrics with the destination
+// host's, checked to cover every vport.
+func fabricMapOf(plan MigrationPlan, vm *inventory.VM) (map[string]string, error) {
+	for _, vp := range vm.Vports {
+		if _, ok := plan.FabricMap[vp.Fabric]; !ok {
+			return nil, fmt.Errorf("the plan puts the VM's vports of fabric %s on no fabric of host %s: %w", vp.Fabric, plan.DestinationHost, ErrConflict)
 		}
 	}
-	for _, f := range vmFabrics {
-		if _, ok := out[f]; !ok {
-			return nil, fmt.Errorf("the destination host has no fabric left for the VM's vports of fabric %s: %w", f, ErrConflict)
-		}
-	}
-	return out, nil
+	return plan.FabricMap, nil
 }
 
 // planSite fills a cross-site move's plan from the model and the devices
@@ -152,53 +131,15 @@ func (s *Service) planSite(ctx context.Context, plan MigrationPlan, p *migration
 			sm.ReplMode = array.ReplicaSync
 		}
 	}
-	// Fabrics: the VM's, matched with the destination host's.
-	var vmFabs, destFabs []string
-	for _, vp := range vm.Vports {
-		if !slices.Contains(vmFabs, vp.Fabric) {
-			vmFabs = append(vmFabs, vp.Fabric)
-		}
-	}
-	for _, b := range dst.HBAs {
-		if b.Fabric != "" && !slices.Contains(destFabs, b.Fabric) {
-			destFabs = append(destFabs, b.Fabric)
-		}
-	}
-	slices.Sort(vmFabs)
-	slices.Sort(destFabs)
-	fm, err := fabricMapFor(vmFabs, destFabs)
+	// Fabrics: the VM's, matched with the destination host's as planned.
+	fm, err := fabricMapOf(plan, vm)
 	if err != nil {
 		return err
 	}
 	sm.FabricMap = fm
-	// The vports, each on its destination fabric.
-	n := node{id: vm.ID, kind: "vm", site: dst.Site, initiators: map[string][]wwn.WWN{}}
-	for _, vp := range vm.Vports {
-		n.initiators[fm[vp.Fabric]] = append(n.initiators[fm[vp.Fabric]], vp.WWPN)
-	}
-	targets, err := s.targetsFor(n, dest, do)
-	if err != nil {
+	if err := s.destPaths(vm, dst.Site, dest, do, sm); err != nil {
 		return err
 	}
-	// Every fabric the VM's vports land on must reach the destination
-	// array: a fabric left out would leave the VM with half its paths.
-	for _, f := range sortedKeys(n.initiators) {
-		if len(targets[f]) > 0 {
-			continue
-		}
-		if fd := s.fabrics[f]; fd == nil || fd.Obs.Load() == nil || fd.Status.Load() != nil && fd.Status.Load().Err != nil {
-			return fmt.Errorf("fabric %s has not been read lately: cannot choose the destination's target ports there: %w", f, ErrUnavailable)
-		}
-		return fmt.Errorf("array %s has no target port logged in on fabric %s, where the VM's vports would land: %w", dest.ID, f, ErrConflict)
-	}
-	for _, fid := range sortedKeys(n.initiators) {
-		sm.DestInitiators = append(sm.DestInitiators, n.initiators[fid]...)
-	}
-	for _, fid := range sortedKeys(targets) {
-		sm.DestTargets = append(sm.DestTargets, targets[fid]...)
-	}
-	sm.DestIntents = zoneIntents(n, targets, dest.ID)
-	sm.DestHostGroup, _, _ = hostGroupOf(n, do)
 	// The volumes, each with its source map.
 	read := map[string]bool{dest.ID: true}
 	for _, ref := range vm.Volumes {
@@ -219,15 +160,7 @@ func (s *Service) planSite(ctx context.Context, plan MigrationPlan, p *migration
 		}
 		mv := moveVolume{ID: v.ID, Name: v.Name, SizeBytes: v.SizeBytes, Thin: v.Thin, WWN: v.WWN, LUN: ref.LUN,
 			SrcArray: v.Array, SrcPool: v.Pool, DestPool: plan.DestPools[v.ID], SrcReplica: v.Replica}
-		so := src.Obs.Load()
-		_, _, vi := so.Volume(v.ID)
-		for _, mi := range so.MappingsOf(vi) {
-			m := so.Mappings[mi]
-			if slices.ContainsFunc(m.Initiators, func(w wwn.WWN) bool { return slices.Contains(sm.DestInitiators, w) }) {
-				mv.SrcHostGroup, mv.SrcInitiators, mv.SrcTargetPorts, mv.LUN, mv.SrcWritable = m.HostGroup, m.Initiators, m.TargetPorts, m.LUN, m.Writable
-				break
-			}
-		}
+		sourceMap(&mv, src.Obs.Load(), sm.DestInitiators)
 		sm.Volumes = append(sm.Volumes, mv)
 	}
 	if len(sm.Volumes) > 0 && sm.Volumes[0].SrcArray == dest.ID {
@@ -264,11 +197,66 @@ func (s *Service) planSite(ctx context.Context, plan MigrationPlan, p *migration
 			return fmt.Errorf("volume %s has no destination pool: %w", mv.ID, ErrConflict)
 		}
 	}
-	// Zone intents each user holds for the VM now, and its attachments.
-	users := []string{inventory.VMZoningUser(vm.ID)}
+	s.sourceHolds(vm.ID, sm)
+	p.Site = sm
+	return nil
+}
+
+// destPaths fills in sm the VM's vports on the destination fabrics
+// (sm.FabricMap), the target ports of array a it gets there, the zones
+// between them and the host group that presents to them; every fabric the
+// vports land on must reach the array — one left out would leave the VM
+// with half its paths.
+func (s *Service) destPaths(vm *inventory.VM, site string, a *devices.ArrayDev, o *devices.ArrayObs, sm *siteMove) error {
+	n := node{id: vm.ID, kind: "vm", site: site, initiators: map[string][]wwn.WWN{}}
+	for _, vp := range vm.Vports {
+		f := sm.FabricMap[vp.Fabric]
+		n.initiators[f] = append(n.initiators[f], vp.WWPN)
+	}
+	targets, err := s.targetsFor(n, a, o)
+	if err != nil {
+		return err
+	}
+	for _, f := range sortedKeys(n.initiators) {
+		if len(targets[f]) > 0 {
+			continue
+		}
+		if fd := s.fabrics[f]; fd == nil || fd.Obs.Load() == nil || fd.Status.Load() != nil && fd.Status.Load().Err != nil {
+			return fmt.Errorf("fabric %s has not been read lately: cannot choose the destination's target ports there: %w", f, ErrUnavailable)
+		}
+		return fmt.Errorf("array %s has no target port logged in on fabric %s, where the VM's vports would land: %w", a.ID, f, ErrConflict)
+	}
+	for _, fid := range sortedKeys(n.initiators) {
+		sm.DestInitiators = append(sm.DestInitiators, n.initiators[fid]...)
+	}
+	for _, fid := range sortedKeys(targets) {
+		sm.DestTargets = append(sm.DestTargets, targets[fid]...)
+	}
+	sm.DestIntents = zoneIntents(n, targets, a.ID)
+	sm.DestHostGroup, _, _ = hostGroupOf(n, o)
+	return nil
+}
+
+// sourceMap fills in mv the map that presents it to the VM (one of its
+// initiators) as the array was last read: what the move leaves or puts back.
+func sourceMap(mv *moveVolume, o *devices.ArrayObs, initiators []wwn.WWN) {
+	_, _, vi := o.Volume(mv.ID)
+	for _, mi := range o.MappingsOf(vi) {
+		m := o.Mappings[mi]
+		if slices.ContainsFunc(m.Initiators, func(w wwn.WWN) bool { return slices.Contains(initiators, w) }) {
+			mv.SrcHostGroup, mv.SrcInitiators, mv.SrcTargetPorts, mv.LUN, mv.SrcWritable = m.HostGroup, m.Initiators, m.TargetPorts, m.LUN, m.Writable
+			return
+		}
+	}
+}
+
+// sourceHolds records in sm the VM's attachments and the zone intents each
+// Zoner user holds for the VM now: the VM's own and its attachments'.
+func (s *Service) sourceHolds(vm string, sm *siteMove) {
+	users := []string{inventory.VMZoningUser(vm)}
 	s.RLock()
 	for _, r := range s.attachments {
-		if r.Node == vm.ID {
+		if r.Node == vm {
 			sm.Attachments = append(sm.Attachments, *r)
 			users = append(users, attachUser(r.Volume, r.Node))
 		}
@@ -281,8 +269,6 @@ func (s *Service) planSite(ctx context.Context, plan MigrationPlan, p *migration
 				InitiatorLabel: in.InitiatorLabel, TargetLabel: in.TargetLabel})
 		}
 	}
-	p.Site = sm
-	return nil
 }
 
 // remapIdle puts a cross-site move's idle vports on the destination

@@ -338,8 +338,8 @@ func (s *Service) activateSite(p migrationPlan, forward bool) stepFn {
 		var vols []*inventory.Volume
 		for _, mv := range sm.Volumes {
 			v, ok := s.VolumeLocked(mv.ID)
-			if !ok {
-				continue
+			if !ok || p.Kind == KindCrossFabric {
+				continue // a cross-fabric move leaves its volumes where they are
 			}
 			c := *v
 			if forward {
@@ -434,10 +434,8 @@ func (s *Service) cleanSource(p migrationPlan, forward bool) stepFn {
 	return func(ctx context.Context, _ *saga.Exec) error {
 		sm := p.Site
 		if forward {
-			for _, u := range slices.Sorted(maps.Keys(sm.SrcHolds)) {
-				if err := s.zoner.Release(ctx, u, intentsOf(sm.SrcHolds[u])); err != nil {
-					return MarkDevice("fabric", err)
-				}
+			if err := s.releaseLeft(ctx, sm); err != nil {
+				return err
 			}
 		}
 		for _, v := range sm.Volumes {
@@ -511,7 +509,15 @@ func (s *Service) verifyMove(p migrationPlan) stepFn {
 	return func(ctx context.Context, _ *saga.Exec) error {
 		sm := p.Site
 		var problems []string
-		for _, id := range []string{sm.DestArray, sm.Volumes[0].SrcArray} {
+		arrays := []string{}
+		for _, v := range sm.Volumes {
+			for _, id := range []string{sm.DestArray, v.SrcArray} {
+				if !slices.Contains(arrays, id) {
+					arrays = append(arrays, id)
+				}
+			}
+		}
+		for _, id := range arrays {
 			c, cancel := context.WithTimeout(ctx, s.cfg.DriverTimeout)
 			maps, err := s.arrays[id].Driver.Mappings(c)
 			cancel()
@@ -528,6 +534,9 @@ func (s *Service) verifyMove(p migrationPlan) stepFn {
 						found = true
 						if !m.Writable || m.LUN != v.LUN {
 							problems = append(problems, fmt.Sprintf("volume %s at %s: LUN %d writable %t, want LUN %d writable", v.ID, id, m.LUN, m.Writable, v.LUN))
+						}
+						if p.Kind == KindCrossFabric && !sameSet(m.TargetPorts, sm.DestTargets) {
+							problems = append(problems, fmt.Sprintf("volume %s at %s is presented through target ports %v, want the destination fabrics' %v", v.ID, id, m.TargetPorts, sm.DestTargets))
 						}
 					} else if m.Writable {
 						problems = append(problems, fmt.Sprintf("volume %s is still presented writable at the source array %s", v.ID, id))

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 
 	"github.com/sanmob/sanmob/array"
 	"github.com/sanmob/sanmob/inventory"
@@ -108,6 +109,9 @@ type Plan struct {
 	DestArray string   `json:"destArray,omitempty"`
 	// DestPools is the pool each copied volume's replica goes to.
 	DestPools map[string]string `json:"destPools,omitempty"`
+	// FabricMap is, for each fabric the VM's vports use, the destination
+	// host's fabric they log in on (the same one on a same-fabric move).
+	FabricMap map[string]string `json:"fabricMap,omitempty"`
 }
 
 // Estimate is API.md's migration estimate.
@@ -210,7 +214,10 @@ func vmPairs(vm inventory.VM) map[string]int {
 // move each fabric the VM uses must have room for its pairs. Otherwise
 // the VM keeps its redundancy: each fabric it uses is matched to one of
 // the destination host's fabrics — a fabric of the same name first, then
-// the free one with the most slots — which must have room for its pairs.
+// one of the same side (the last letter: east-a → west-a, the A side
+// stays the A side), then the free one with the most slots — which must
+// have room for its pairs. The match is the plan's FabricMap, which the
+// move then follows.
 func (p *planner) vports() {
 	h := p.in.DestHost
 	if len(h.HBAs) == 0 && len(p.in.VM.Vports) > 0 {
@@ -227,27 +234,46 @@ func (p *planner) vports() {
 		}
 	}
 	need := vmPairs(p.in.VM)
+	fm := map[string]string{}
 	used := map[string]bool{}
-	var rest []string
-	for _, f := range slices.Sorted(maps.Keys(need)) {
-		if _, ok := free[f]; ok {
-			used[f] = true
-			p.slots(f, f, need[f], free[f], npiv[f])
-		} else {
-			rest = append(rest, f)
+	side := func(f string) string { return f[strings.LastIndexByte(f, '-')+1:] }
+	for _, same := range []func(f, d string) bool{
+		func(f, d string) bool { return f == d },
+		func(f, d string) bool { return side(f) == side(d) },
+	} {
+		for _, f := range slices.Sorted(maps.Keys(need)) {
+			if _, ok := fm[f]; ok {
+				continue
+			}
+			for _, d := range slices.Sorted(maps.Keys(free)) {
+				if !used[d] && same(f, d) {
+					fm[f], used[d] = d, true
+					break
+				}
+			}
 		}
 	}
 	others := slices.DeleteFunc(slices.Sorted(maps.Keys(free)), func(f string) bool { return used[f] })
 	slices.SortStableFunc(others, func(a, b string) int { return cmp.Compare(free[b], free[a]) })
-	for i, f := range rest {
-		if i >= len(others) {
+	for _, f := range slices.Sorted(maps.Keys(need)) {
+		if _, ok := fm[f]; !ok && len(others) > 0 {
+			fm[f], others = others[0], others[1:]
+		}
+	}
+	for _, f := range slices.Sorted(maps.Keys(need)) {
+		d, ok := fm[f]
+		if !ok {
 			p.reason("fabric %s: destination host %s has no HBA on another fabric to take the VM's %d vport(s) (it uses %d fabrics)",
 				f, h.ID, need[f], len(need))
 			continue
 		}
-		d := others[i]
-		p.note("the VM's vports of fabric %s log in on fabric %s at the destination", f, d)
+		if d != f {
+			p.note("the VM's vports of fabric %s log in on fabric %s at the destination", f, d)
+		}
 		p.slots(f, d, need[f], free[d], npiv[d])
+	}
+	if len(fm) == len(need) {
+		p.plan.FabricMap = fm
 	}
 }
 
