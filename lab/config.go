@@ -269,6 +269,22 @@ func validSiteID(s string) bool {
 // 0 meaning 1.
 func (c Config) fabricPairs() int { return max(c.FabricPairsPerSite, 1) }
 
+// FabricIDs are the ids of the fabrics the world of c has, in the order
+// World.Fabrics lists them, known before it is built: site by site,
+// <site>-a, <site>-b, then <site>-c, <site>-d for a second pair, and so on.
+// Defaults fill zero fields; a config Validate refuses may name fewer.
+func (c Config) FabricIDs() []string {
+	c = c.withDefaults()
+	n := min(2*c.fabricPairs(), len(fabricLetters))
+	ids := make([]string, 0, len(c.Sites)*n)
+	for _, s := range c.Sites {
+		for f := range n {
+			ids = append(ids, fabricID(s, f))
+		}
+	}
+	return ids
+}
+
 // hostsOnPair is how many of a site's hosts are on fabric pair k: host i
 // is on pair i % pairs.
 func hostsOnPair(hosts, pairs, k int) int {

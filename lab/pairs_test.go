@@ -530,3 +530,16 @@ func TestFabricPairsMove(t *testing.T) {
 		t.Fatalf("after the move to west-esx04: %+v", v)
 	}
 }
+
+// TestFabricIDs: Config.FabricIDs names the fabrics World.Fabrics lists.
+func TestFabricIDs(t *testing.T) {
+	for _, c := range []Config{{Seed: 1}, {Seed: 1, FabricPairsPerSite: 1}, {Seed: 1, FabricPairsPerSite: 3, Sites: []string{"ams", "fra", "lon"}}} {
+		var want []string
+		for _, f := range newWorld(t, c).Fabrics() {
+			want = append(want, f.ID)
+		}
+		if got := c.FabricIDs(); !slices.Equal(got, want) {
+			t.Fatalf("%d pairs: FabricIDs %v, the world has %v", c.FabricPairsPerSite, got, want)
+		}
+	}
+}
