@@ -184,9 +184,9 @@ func build(w *World) error {
 		for h := range H {
 			vendor := rng.IntN(2)
 			x := host{id: hostIDs[h], site: int32(si), pair: int32(h % P), booted: ago(90 * 24 * time.Hour)}
-			for f := range 2 {
+			for side := range 2 {
 				p, n := nextHBA(vendor)
-				x.hbas[f] = hba{name: fmt.Sprintf("vmhba%d", 2+f), wwpn: p, wwnn: n, maxVports: int32(cfg.MaxVportsPerHBA)}
+				x.hbas[side] = hba{name: fmt.Sprintf("vmhba%d", 2+side), wwpn: p, wwnn: n, maxVports: int32(cfg.MaxVportsPerHBA)}
 			}
 			hv.hosts = append(hv.hosts, x)
 		}
@@ -212,19 +212,19 @@ func build(w *World) error {
 				v.shares = 500
 			}
 			v.poweredOn = x.booted + seconds(rng.Int64N(int64(-x.booted/time.Second)))
-			for f := range 2 {
+			for side := range 2 {
 				for s := range 2 {
 					pn, nn, err := gen.Pair()
 					if err != nil {
 						return fmt.Errorf("lab: naming the vports of %s: %w", v.id, err)
 					}
-					v.vp[f][s] = vport{wwpn: pn, wwnn: nn}
+					v.vp[side][s] = vport{wwpn: pn, wwnn: nn}
 				}
 				// Set a runs on the host; set b waits, zoned and masked but
 				// logged in nowhere, for a migration to bring it up at the
 				// destination while set a still serves the source.
-				v.vp[f][0].hba, v.vp[f][0].active = x.hbas[f].wwpn, true
-				x.hbas[f].vportsInUse++
+				v.vp[side][0].hba, v.vp[side][0].active = x.hbas[side].wwpn, true
+				x.hbas[side].vportsInUse++
 			}
 			hv.vms = append(hv.vms, v)
 
