@@ -41,26 +41,47 @@ type arrayModel struct {
 // port, 2,048 on an IBM FlashSystem port).
 var arrayModels = []arrayModel{{"LabStore 8400", 3276}, {"LabStore 5200", 2048}}
 
-// siteData is what a site's two switches are built from once every random
-// draw has been made, so that they can be built in parallel without changing
-// the world a seed makes.
+// siteData is what a site's switches are built from once every random draw
+// has been made, so that they can be built in parallel without changing the
+// world a seed makes. Per-fabric slices are by the fabric's index within
+// the site, fabricOf(pair, side).
 type siteData struct {
-	switches       [2]*Switch
+	switches       []*Switch
 	arrays         []*Array
 	arrayOnline    []time.Duration
-	host0, vm0     int // first index in the hypervisor's tables
-	backup         [2]login
-	tapes          [2][tapeDrives]login
+	host0, vm0     int                 // first index in the hypervisor's tables
+	backup         []login             // a backup server per fabric pair, a port on each of its fabrics
+	tapes          [][tapeDrives]login // a tape library's drives per fabric
 	vmIDs          []string
 	hostsN, vmsN   int
+	pairs          int
 	targetsPerVP   int
 	portsPerFabric int
 }
 
 // targetPort is the index, among an array's ports on one fabric, of the tth
-// target of the array's jth VM: consecutive VMs take consecutive ports so
-// that initiators spread evenly over the ports.
+// target of the array's jth VM on that fabric's pair: consecutive VMs take
+// consecutive ports so that initiators spread evenly over the ports.
 func targetPort(j, t, ports, targets int) int { return (j*targets + t) % ports }
+
+// pairSlots numbers the VMs of each array on each fabric pair in VM order:
+// next(a, k) is how many VMs of array a on pair k came before, the j of
+// targetPort. With one pair, the jth VM of array a is VM j*A+a, as before
+// pairs existed.
+type pairSlots struct {
+	pairs int
+	n     []int
+}
+
+func newPairSlots(arrays, pairs int) pairSlots {
+	return pairSlots{pairs: pairs, n: make([]int, arrays*pairs)}
+}
+
+func (s pairSlots) next(a, k int) int {
+	j := s.n[a*s.pairs+k]
+	s.n[a*s.pairs+k]++
+	return j
+}
 
 func seconds(n int64) time.Duration { return time.Duration(n) * time.Second }
 
@@ -80,7 +101,7 @@ func build(w *World) error {
 	w.vports = gen
 
 	S, A, H, V := len(cfg.Sites), cfg.ArraysPerSite, cfg.HostsPerSite, cfg.VMsPerSite
-	N, T := cfg.TargetPortsPerFabric, cfg.TargetsPerVport
+	N, T, P := cfg.TargetPortsPerFabric, cfg.TargetsPerVport, cfg.fabricPairs()
 	hv := &Hypervisor{w: w, hosts: make([]host, 0, S*H), vms: make([]vm, 0, S*V)}
 	w.hv = hv
 	sites := make([]*siteData, S)
@@ -100,12 +121,16 @@ func build(w *World) error {
 	}
 
 	for si, site := range cfg.Sites {
-		sd := &siteData{host0: len(hv.hosts), vm0: len(hv.vms), hostsN: H, vmsN: V,
+		sd := &siteData{host0: len(hv.hosts), vm0: len(hv.vms), hostsN: H, vmsN: V, pairs: P,
 			targetsPerVP: T, portsPerFabric: N}
 		sites[si] = sd
-		for f := range 2 {
-			sd.switches[f] = &Switch{w: w, id: fabricID(site, f), site: site, fabric: f, zoning: zoning{cfgName: cfgName(site, f)}}
-			w.switches = append(w.switches, sd.switches[f])
+		for k := range P {
+			for side := range 2 {
+				f := fabricOf(k, side)
+				s := &Switch{w: w, id: fabricID(site, f), site: site, pair: k, side: side, zoning: zoning{cfgName: cfgName(site, f)}}
+				sd.switches = append(sd.switches, s)
+				w.switches = append(w.switches, s)
+			}
 		}
 
 		// Arrays. Per-VM slices are sized up front: a large world's arrays
@@ -120,14 +145,14 @@ func build(w *World) error {
 			arr := &Array{
 				w: w, id: id, site: site,
 				info:   array.Info{Name: id, Vendor: labVendor, Model: model.name, Serial: fmt.Sprintf("LAB%07d", serial)},
-				ports:  make([]array.TargetPort, 2*N),
+				ports:  make([]array.TargetPort, 2*P*N),
 				vols:   make([]volume, 0, 2*perArray),
 				snaps:  make([]snapshot, 0, 3*perArray),
 				groups: make([]hostGroup, 0, perArray),
 				luns:   make([]lunMap, 0, 2*perArray),
 			}
 			node := wwn.NAA5(ouiStorage, serial<<8)
-			for f := range 2 {
+			for f := range 2 * P {
 				for k := range N {
 					// 3PAR-style node:slot:port, one controller node per fabric.
 					arr.ports[f*N+k] = array.TargetPort{
@@ -158,10 +183,10 @@ func build(w *World) error {
 		hostIDs := idSeq(site+"-esx", width(H, 2), H, "")
 		for h := range H {
 			vendor := rng.IntN(2)
-			x := host{id: hostIDs[h], site: int32(si), booted: ago(90 * 24 * time.Hour)}
-			for f := range 2 {
+			x := host{id: hostIDs[h], site: int32(si), pair: int32(h % P), booted: ago(90 * 24 * time.Hour)}
+			for side := range 2 {
 				p, n := nextHBA(vendor)
-				x.hbas[f] = hba{name: fmt.Sprintf("vmhba%d", 2+f), wwpn: p, wwnn: n, maxVports: int32(cfg.MaxVportsPerHBA)}
+				x.hbas[side] = hba{name: fmt.Sprintf("vmhba%d", 2+side), wwpn: p, wwnn: n, maxVports: int32(cfg.MaxVportsPerHBA)}
 			}
 			hv.hosts = append(hv.hosts, x)
 		}
@@ -171,10 +196,13 @@ func build(w *World) error {
 		sd.vmIDs = idSeq(site+"-vm", vw, V, "")
 		volIDs := [2][]string{idSeq(site+"-vm", vw, V, "-d0"), idSeq(site+"-vm", vw, V, "-d1")}
 		groupArena := make([]wwn.WWN, V*(4+2*T))
+		slots := newPairSlots(A, P)
 		for i := range V {
 			hi := sd.host0 + i%H
 			x := &hv.hosts[hi]
 			a, j := i%A, i/A
+			k := int(x.pair)
+			jk := slots.next(a, k) // j, with one pair
 			arr := sd.arrays[a]
 			v := vm{id: sd.vmIDs[i], host: int32(hi), shares: 1000}
 			switch rng.IntN(10) {
@@ -184,30 +212,31 @@ func build(w *World) error {
 				v.shares = 500
 			}
 			v.poweredOn = x.booted + seconds(rng.Int64N(int64(-x.booted/time.Second)))
-			for f := range 2 {
+			for side := range 2 {
 				for s := range 2 {
 					pn, nn, err := gen.Pair()
 					if err != nil {
 						return fmt.Errorf("lab: naming the vports of %s: %w", v.id, err)
 					}
-					v.vp[f][s] = vport{wwpn: pn, wwnn: nn}
+					v.vp[side][s] = vport{wwpn: pn, wwnn: nn}
 				}
 				// Set a runs on the host; set b waits, zoned and masked but
 				// logged in nowhere, for a migration to bring it up at the
 				// destination while set a still serves the source.
-				v.vp[f][0].hba, v.vp[f][0].active = x.hbas[f].wwpn, true
-				x.hbas[f].vportsInUse++
+				v.vp[side][0].hba, v.vp[side][0].active = x.hbas[side].wwpn, true
+				x.hbas[side].vportsInUse++
 			}
 			hv.vms = append(hv.vms, v)
 
 			g := int32(len(arr.groups))
-			k := 4 + 2*T
-			ws := groupArena[:k:k]
-			groupArena = groupArena[k:]
+			n := 4 + 2*T
+			ws := groupArena[:n:n]
+			groupArena = groupArena[n:]
 			ws[0], ws[1], ws[2], ws[3] = v.vp[0][0].wwpn, v.vp[0][1].wwpn, v.vp[1][0].wwpn, v.vp[1][1].wwpn
-			for f := range 2 {
+			for side := range 2 {
+				f := fabricOf(k, side)
 				for t := range T {
-					ws[4+f*T+t] = arr.ports[f*N+targetPort(j, t, N, T)].WWPN
+					ws[4+side*T+t] = arr.ports[f*N+targetPort(jk, t, N, T)].WWPN
 				}
 			}
 			arr.groups = append(arr.groups, hostGroup{name: v.id, wwpns: ws, nInit: 4})
@@ -244,16 +273,21 @@ func build(w *World) error {
 			}
 		}
 
-		// The backup server and the tape library that sanmob must not touch.
-		vendor := rng.IntN(2)
-		for f := range 2 {
-			p, n := nextHBA(vendor)
-			sd.backup[f] = login{wwpn: p, wwnn: n, at: ago(200 * 24 * time.Hour)}
-			for d := range tapeDrives {
-				s := uint64(tapeSerial) << 4
-				tapeSerial++
-				sd.tapes[f][d] = login{wwpn: wwn.NAA5(ouiTape, s|1), wwnn: wwn.NAA5(ouiTape, s), target: true,
-					at: ago(200 * 24 * time.Hour)}
+		// The backup server and the tape library that sanmob must not touch:
+		// one of each per fabric pair, on both its fabrics.
+		sd.backup, sd.tapes = make([]login, 2*P), make([][tapeDrives]login, 2*P)
+		for k := range P {
+			vendor := rng.IntN(2)
+			for side := range 2 {
+				f := fabricOf(k, side)
+				p, n := nextHBA(vendor)
+				sd.backup[f] = login{wwpn: p, wwnn: n, at: ago(200 * 24 * time.Hour)}
+				for d := range tapeDrives {
+					s := uint64(tapeSerial) << 4
+					tapeSerial++
+					sd.tapes[f][d] = login{wwpn: wwn.NAA5(ouiTape, s|1), wwnn: wwn.NAA5(ouiTape, s), target: true,
+						at: ago(200 * 24 * time.Hour)}
+				}
 			}
 		}
 	}
@@ -274,15 +308,23 @@ func build(w *World) error {
 	return nil
 }
 
-// build fills a switch's name server and zone database from its site.
+// build fills a switch's name server and zone database from its site and
+// the hosts and VMs of its fabric pair.
 func (s *Switch) build(sd *siteData, hv *Hypervisor) {
-	f := s.fabric
-	A, N, T := len(sd.arrays), sd.portsPerFabric, sd.targetsPerVP
+	f := fabricOf(s.pair, s.side)
+	A, N, T, P := len(sd.arrays), sd.portsPerFabric, sd.targetsPerVP, sd.pairs
+	onPair := func(v *vm) bool { return int(hv.hosts[v.host].pair) == s.pair }
+	hostsN, vmsN := hostsOnPair(sd.hostsN, P, s.pair), 0
+	for i := range sd.vmsN {
+		if onPair(&hv.vms[sd.vm0+i]) {
+			vmsN++
+		}
+	}
 
 	// Name server: targets, the backup server and tapes, then the hosts,
 	// each on a physical port; every instantiated vport as an FDISC on its
 	// host's port.
-	s.logins = make([]login, 0, A*N+1+tapeDrives+sd.hostsN+sd.vmsN)
+	s.logins = make([]login, 0, A*N+1+tapeDrives+hostsN+vmsN)
 	var port int32
 	add := func(l login) {
 		l.port = port
@@ -300,16 +342,19 @@ func (s *Switch) build(sd *siteData, hv *Hypervisor) {
 		add(t)
 	}
 	hostPort0 := port
-	s.host0, s.hosts, s.hostPort0 = sd.host0, sd.hostsN, hostPort0
-	for h := range sd.hostsN {
-		x := &hv.hosts[sd.host0+h]
-		add(login{wwpn: x.hbas[f].wwpn, wwnn: x.hbas[f].wwnn, at: x.booted})
+	s.host0, s.hosts, s.pairs, s.hostPort0 = sd.host0, hostsN, P, hostPort0
+	for h := range hostsN {
+		x := &hv.hosts[sd.host0+s.pair+h*P]
+		add(login{wwpn: x.hbas[s.side].wwpn, wwnn: x.hbas[s.side].wwnn, at: x.booted})
 	}
-	nextNPIV := make([]uint8, sd.hostsN)
+	nextNPIV := make([]uint8, hostsN)
 	for i := range sd.vmsN {
 		v := &hv.vms[sd.vm0+i]
-		h := int(v.host) - sd.host0
-		for _, p := range v.vp[f] {
+		if !onPair(v) {
+			continue
+		}
+		h := (int(v.host) - sd.host0) / P // the host's port, less hostPort0
+		for _, p := range v.vp[s.side] {
 			if p.hba.IsZero() {
 				continue
 			}
@@ -320,8 +365,9 @@ func (s *Switch) build(sd *siteData, hv *Hypervisor) {
 	}
 	slices.SortFunc(s.logins, loginLess)
 
-	// Zones: both sets of every VM to its targets, then the admin zones.
-	nz := sd.vmsN*2*T + len(adminZones)
+	// Zones: both sets of every VM of the pair to its targets, then the
+	// admin zones.
+	nz := vmsN*2*T + len(adminZones)
 	s.zones = make([]zone, 0, nz)
 	s.members = make([]wwn.WWN, 0, 2*nz)
 	// Every name goes into one string: a large fabric has 200,000 of them.
@@ -345,12 +391,17 @@ func (s *Switch) build(sd *siteData, hv *Hypervisor) {
 		s.members = append(s.members, principals...)
 	}
 	var scratch [fabric.MaxZoneNameLen]byte
+	slots := newPairSlots(A, 1) // this pair's alone
 	for i := range sd.vmsN {
 		v := &hv.vms[sd.vm0+i]
-		arr := sd.arrays[i%A]
-		for _, p := range v.vp[f] {
+		if !onPair(v) {
+			continue
+		}
+		a := i % A
+		arr, j := sd.arrays[a], slots.next(a, 0)
+		for _, p := range v.vp[s.side] {
 			for t := range T {
-				tgt := arr.ports[f*N+targetPort(i/A, t, N, T)].WWPN
+				tgt := arr.ports[f*N+targetPort(j, t, N, T)].WWPN
 				names.Write(fabric.AppendSISTZoneName(scratch[:0], v.id, p.wwpn, arr.id, tgt))
 				addZone([]wwn.WWN{p.wwpn, tgt}, nil)
 			}

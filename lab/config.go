@@ -29,6 +29,13 @@ type Config struct {
 	TargetPortsPerFabric int // per array per fabric
 	TargetsPerVport      int // target ports each vport is SIST-zoned to
 	MaxVportsPerHBA      int
+	// FabricPairsPerSite is how many pairs of fabrics each site has: pair 0
+	// is fabrics <site>-a and <site>-b, pair 1 <site>-c and <site>-d, and
+	// so on. Host i of a site is on pair i % FabricPairsPerSite, with an
+	// HBA on each fabric of it; every array has TargetPortsPerFabric ports
+	// on every fabric of its site. 0 means 1: the world of two fabrics a
+	// site, byte for byte the same as before pairs existed.
+	FabricPairsPerSite int
 	// Speed is how many virtual seconds pass per real second.
 	Speed float64
 	// CommitLatency is the virtual time one zone commit takes.
@@ -90,6 +97,8 @@ const (
 	maxHostsPerSite      = 60000
 	maxVMsPerSite        = 1000000
 	maxTargetPortsFabric = 64
+	maxFabricPairs       = 4   // fabrics a..h
+	maxArrayPorts        = 255 // an array port's WWPN numbers it in one byte (build.go)
 	maxNPIVPerPort       = 255 // FC: FDISC addresses per N_Port (port byte 01..ff)
 	maxDomains           = 239 // FC domain ids 1..239
 	portsPerDomain       = 256
@@ -187,6 +196,16 @@ func (c Config) Validate() error {
 	inRange("TargetPortsPerFabric", c.TargetPortsPerFabric, 1, maxTargetPortsFabric)
 	inRange("TargetsPerVport", c.TargetsPerVport, 1, max(c.TargetPortsPerFabric, 1))
 	inRange("MaxVportsPerHBA", c.MaxVportsPerHBA, 1, maxNPIVPerPort)
+	inRange("FabricPairsPerSite", c.FabricPairsPerSite, 0, maxFabricPairs)
+	pairs := c.fabricPairs()
+	if c.HostsPerSite > 0 && c.HostsPerSite < pairs {
+		fail("%d hosts a site leave fabric pairs without hosts: FabricPairsPerSite %d wants at least as many hosts a site",
+			c.HostsPerSite, pairs)
+	}
+	if ports := 2 * pairs * c.TargetPortsPerFabric; ports > maxArrayPorts {
+		fail("%d fabric pairs of %d target ports give an array %d ports, more than %d",
+			pairs, c.TargetPortsPerFabric, ports, maxArrayPorts)
+	}
 	if c.HostsPerSite > 0 && c.VMsPerSite > 0 && c.MaxVportsPerHBA > 0 {
 		if perHost := (c.VMsPerSite + c.HostsPerSite - 1) / c.HostsPerSite; perHost > c.MaxVportsPerHBA {
 			fail("%d VMs on %d hosts put %d vports on an HBA, more than MaxVportsPerHBA %d",
@@ -219,7 +238,11 @@ func (c Config) Validate() error {
 	}
 	if len(bad) == 0 {
 		for _, s := range c.Sites {
-			if need := zoneDBBytes(c, s); need > c.ZoneDBMaxBytes {
+			need := 0
+			for k := range pairs {
+				need = max(need, zoneDBBytesOfPair(c, s, k))
+			}
+			if need > c.ZoneDBMaxBytes {
 				fail("fabrics of site %s need a %d-byte zone database, more than ZoneDBMaxBytes %d", s, need, c.ZoneDBMaxBytes)
 			}
 		}
@@ -242,23 +265,75 @@ func validSiteID(s string) bool {
 	return true
 }
 
-// physicalPortsPerFabric counts the FLOGI logins one fabric carries: the
-// arrays' target ports, the backup server and tape drives, and the hosts.
-func physicalPortsPerFabric(c Config) int {
-	return c.ArraysPerSite*c.TargetPortsPerFabric + 1 + tapeDrives + c.HostsPerSite
+// fabricPairs is the number of fabric pairs a site has: FabricPairsPerSite,
+// 0 meaning 1.
+func (c Config) fabricPairs() int { return max(c.FabricPairsPerSite, 1) }
+
+// FabricIDs are the ids of the fabrics the world of c has, in the order
+// World.Fabrics lists them, known before it is built: site by site,
+// <site>-a, <site>-b, then <site>-c, <site>-d for a second pair, and so on.
+// Defaults fill zero fields; a config Validate refuses may name fewer.
+func (c Config) FabricIDs() []string {
+	c = c.withDefaults()
+	n := min(2*c.fabricPairs(), len(fabricLetters))
+	ids := make([]string, 0, len(c.Sites)*n)
+	for _, s := range c.Sites {
+		for f := range n {
+			ids = append(ids, fabricID(s, f))
+		}
+	}
+	return ids
 }
 
-// zoneDBBytes is the exact size of the canonical serialization (see
-// Switch.recomputeChecksum) of a freshly built fabric of site, computed from
-// the config alone so Validate can refuse a world before building it.
-func zoneDBBytes(c Config, site string) int {
+// hostsOnPair is how many of a site's hosts are on fabric pair k: host i
+// is on pair i % pairs.
+func hostsOnPair(hosts, pairs, k int) int {
+	if k >= hosts {
+		return 0
+	}
+	return (hosts - k + pairs - 1) / pairs
+}
+
+// physicalPortsPerFabric counts the FLOGI logins the busiest fabric (one
+// of pair 0) carries: the arrays' target ports, the backup server and tape
+// drives, and the hosts of its pair.
+func physicalPortsPerFabric(c Config) int {
+	return c.ArraysPerSite*c.TargetPortsPerFabric + 1 + tapeDrives + hostsOnPair(c.HostsPerSite, c.fabricPairs(), 0)
+}
+
+// zoneDBBytes is zoneDBBytesOfPair of pair 0.
+func zoneDBBytes(c Config, site string) int { return zoneDBBytesOfPair(c, site, 0) }
+
+// vmsOfArrayOnPair counts the VMs of a site that are on array a and on a
+// host of fabric pair k. VM i is on array i % ArraysPerSite and host
+// i % HostsPerSite.
+func vmsOfArrayOnPair(c Config, a, k int) int {
+	A, P := c.ArraysPerSite, c.fabricPairs()
+	if P == 1 {
+		vms := c.VMsPerSite / A
+		if a < c.VMsPerSite%A {
+			vms++
+		}
+		return vms
+	}
+	n := 0
+	for i := a; i < c.VMsPerSite; i += A {
+		if i%c.HostsPerSite%P == k {
+			n++
+		}
+	}
+	return n
+}
+
+// zoneDBBytesOfPair is the exact size of the canonical serialization (see
+// Switch.recomputeChecksum) of a freshly built fabric of site's fabric pair
+// k, computed from the config alone so Validate can refuse a world before
+// building it. Both fabrics of a pair are the same size.
+func zoneDBBytesOfPair(c Config, site string, k int) int {
 	vmIDLen := len(site) + len("-vm") + width(c.VMsPerSite, 3)
 	total, effNames, effCount := 0, 0, 0
 	for a := range c.ArraysPerSite {
-		vms := c.VMsPerSite / c.ArraysPerSite
-		if a < c.VMsPerSite%c.ArraysPerSite {
-			vms++
-		}
+		vms := vmsOfArrayOnPair(c, a, k)
 		zones := vms * 2 * c.TargetsPerVport // both sets
 		nameLen := sistZoneNameLen(vmIDLen, len(arrayID(site, a)))
 		total += zones * zoneLineBytes(nameLen, 2, 0)

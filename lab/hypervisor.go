@@ -22,7 +22,8 @@ type Hypervisor struct {
 type host struct {
 	id     string
 	site   int32
-	hbas   [2]hba // one per fabric: a, b
+	pair   int32  // the site's fabric pair the host is on: HostsPerSite index % FabricPairsPerSite
+	hbas   [2]hba // one per fabric of its pair, by side: a (or c, e, ...), b (or d, f, ...)
 	booted time.Duration
 }
 
@@ -33,8 +34,10 @@ type hba struct {
 	vportsInUse int32
 }
 
-// vm keeps its vports inline, [fabric][set], because every VM has exactly a
-// pair per fabric of its site.
+// vm keeps its vports inline, [side][set], because every VM has exactly a
+// pair per fabric of its host's fabric pair. A vport's fabric is not kept:
+// it is side's fabric of the pair of the host the VM is on, so a move to a
+// host on another pair takes the vports to that pair's fabrics.
 type vm struct {
 	id        string
 	host      int32
@@ -89,7 +92,7 @@ func (h *Hypervisor) VMs(ctx context.Context) ([]compute.VM, error) {
 		hst := &h.hosts[v.host]
 		ps := vps[4*i : 4*i+4 : 4*i+4]
 		for f := range v.vp {
-			fid := h.w.switches[2*int(hst.site)+f].id
+			fid := h.w.switchOf(int(hst.site), int(hst.pair), f).id
 			for s, p := range v.vp[f] {
 				ps[2*f+s] = compute.Vport{WWPN: p.wwpn, WWNN: p.wwnn, Fabric: fid,
 					HBA: p.hba, Set: vportSets[s], Active: p.active}
@@ -102,7 +105,7 @@ func (h *Hypervisor) VMs(ctx context.Context) ([]compute.VM, error) {
 }
 
 // vport finds a VM's vport by WWPN, or nil. The build names vports from one
-// sequence VM by VM, fabric by fabric, set by set, each pair taking two
+// sequence VM by VM, side by side, set by set, each pair taking two
 // names, so the kth WWPN of the sequence is vms[k/4].vp[k/2%2][k%2]: the
 // name says where to look. The caller holds h.mu.
 func (h *Hypervisor) vport(p wwn.WWN) *vport {

@@ -11,11 +11,21 @@ import (
 // Ids. Hosts and VMs are zero-padded so that id order is creation order,
 // which keeps every listing deterministic without sorting.
 
-var fabricLetters = [2]string{"a", "b"}
+// A site's fabrics are lettered in pairs: pair 0 is a and b, pair 1 c and
+// d, up to maxFabricPairs. f is a fabric's index within its site,
+// fabricOf(pair, side).
+const fabricLetters = "abcdefgh"
 
-func fabricID(site string, f int) string { return site + "-" + fabricLetters[f] }
-func cfgName(site string, f int) string  { return "cfg_" + site + "_" + fabricLetters[f] }
-func arrayID(site string, a int) string  { return site + "-arr" + strconv.Itoa(a+1) }
+func fabricID(site string, f int) string { return site + "-" + fabricLetters[f:f+1] }
+func cfgName(site string, f int) string  { return "cfg_" + site + "_" + fabricLetters[f:f+1] }
+
+// fabricOf is the index within its site of side (0 or 1) of fabric pair k.
+func fabricOf(k, side int) int { return 2*k + side }
+
+// Every fabric a config allows has a letter.
+const _ = uint(len(fabricLetters) - 2*maxFabricPairs)
+
+func arrayID(site string, a int) string { return site + "-arr" + strconv.Itoa(a+1) }
 func poolID(arrayID string, p int) string {
 	return arrayID + "-pool" + strconv.Itoa(p+1)
 }

@@ -81,7 +81,7 @@ func (s *Switch) loginVport(physical, wwpn, wwnn wwn.WWN) (uint64, error) {
 	if h >= 0 {
 		hv.mu.RLock()
 		x := &hv.hosts[h]
-		id, b := x.id, x.hbas[s.fabric]
+		id, b := x.id, x.hbas[s.side]
 		hv.mu.RUnlock()
 		if b.vportsInUse >= b.maxVports {
 			return 0, fmt.Errorf("lab: %s of host %s carries %d vports, its limit: %w", b.name, id, b.vportsInUse, fabric.ErrFull)
@@ -104,7 +104,7 @@ func (s *Switch) loginVport(physical, wwpn, wwnn wwn.WWN) (uint64, error) {
 	s.logins = slices.Insert(s.logins, at, login{wwpn: wwpn, wwnn: wwnn, phys: physical,
 		at: now, port: phys.port, npiv: npiv})
 	if h >= 0 {
-		hv.hosts[h].hbas[s.fabric].vportsInUse++
+		hv.hosts[h].hbas[s.side].vportsInUse++
 	}
 	if vp := hv.vport(wwpn); vp != nil {
 		vp.hba = physical
@@ -146,7 +146,7 @@ func (s *Switch) logoutVport(wwpn wwn.WWN) (uint64, error) {
 	defer s.mu.Unlock()
 	s.logins = slices.Delete(s.logins, i, i+1)
 	if h := s.hostOf(l.port); h >= 0 {
-		hv.hosts[h].hbas[s.fabric].vportsInUse--
+		hv.hosts[h].hbas[s.side].vportsInUse--
 	}
 	if vp := hv.vport(wwpn); vp != nil && vp.hba == l.phys {
 		vp.hba = wwn.WWN{}
@@ -201,8 +201,8 @@ func (s *Switch) freeNPIV(i int) (npiv uint8, at int) {
 // hostOf returns the hypervisor's index of the host whose HBA is on the
 // physical port, or -1 (the arrays, the backup server and the tapes).
 func (s *Switch) hostOf(port int32) int {
-	if h := int(port - s.hostPort0); h >= 0 && h < s.hosts {
-		return s.host0 + h
+	if i := int(port - s.hostPort0); i >= 0 && i < s.hosts {
+		return s.host0 + s.pair + i*s.pairs
 	}
 	return -1
 }

@@ -43,13 +43,21 @@ type header struct {
 	MaxVportsPerHBA      int      `json:"maxVportsPerHBA"`
 	ZoneDBMaxBytes       int      `json:"zoneDBMaxBytes"`
 	EpochUnixNano        int64    `json:"epochUnixNano"`
+	// FabricPairsPerSite is kept only when above 1, so that the header of a
+	// world of one pair is the one written before pairs existed, and a
+	// directory made then resumes.
+	FabricPairsPerSite int `json:"fabricPairsPerSite,omitempty"`
 }
 
 func headerOf(c Config) header {
-	return header{Format: journalFormat, Seed: c.Seed, Sites: c.Sites, ArraysPerSite: c.ArraysPerSite,
+	h := header{Format: journalFormat, Seed: c.Seed, Sites: c.Sites, ArraysPerSite: c.ArraysPerSite,
 		HostsPerSite: c.HostsPerSite, VMsPerSite: c.VMsPerSite, TargetPortsPerFabric: c.TargetPortsPerFabric,
 		TargetsPerVport: c.TargetsPerVport, MaxVportsPerHBA: c.MaxVportsPerHBA, ZoneDBMaxBytes: c.ZoneDBMaxBytes,
 		EpochUnixNano: c.Epoch.UnixNano()}
+	if p := c.fabricPairs(); p > 1 {
+		h.FabricPairsPerSite = p
+	}
+	return h
 }
 
 // differences names the fields in which h, made for another world, differs
@@ -79,6 +87,7 @@ func (h header) differences(want header) []string {
 		{"targetsPerVport", h.TargetsPerVport, want.TargetsPerVport},
 		{"maxVportsPerHBA", h.MaxVportsPerHBA, want.MaxVportsPerHBA},
 		{"zoneDBMaxBytes", h.ZoneDBMaxBytes, want.ZoneDBMaxBytes},
+		{"fabricPairsPerSite", max(h.FabricPairsPerSite, 1), max(want.FabricPairsPerSite, 1)},
 	} {
 		if f.got != f.want {
 			add(f.name, f.got, f.want)

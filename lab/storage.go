@@ -31,7 +31,7 @@ type Array struct {
 	// groups stay as tombstones, so that the indices that refer to them
 	// never move; a write costs no renumbering whatever the array's size.
 	mu     sync.RWMutex
-	ports  []array.TargetPort // fabric a's, then fabric b's: TargetPortsPerFabric each
+	ports  []array.TargetPort // by fabric of the site (a, b, c...): TargetPortsPerFabric each
 	pools  []pool
 	vols   []volume
 	snaps  []snapshot

@@ -20,15 +20,17 @@ import (
 // zone database. A large fabric spans several domains (256 ports each); the
 // principal answers for all of them, as a FOS switch does for the fabric.
 type Switch struct {
-	w      *World
-	id     string
-	site   string
-	fabric int // 0 = a, 1 = b
+	w    *World
+	id   string
+	site string
+	pair int // the site's fabric pair the switch is of
+	side int // 0 = a (c, e, ...), 1 = b (d, f, ...): which HBA of a host of the pair logs in here
 
-	// Where the site's hosts log in: its ith host (the hypervisor's host0+i)
-	// on physical port hostPort0+i. Set by build.
-	host0, hosts int
-	hostPort0    int32
+	// Where the hosts of the pair log in: the site's hosts pair,
+	// pair+pairs, pair+2*pairs... (the hypervisor's host0+pair+i*pairs)
+	// on physical ports hostPort0+i, i < hosts. Set by build.
+	host0, hosts, pairs int
+	hostPort0           int32
 
 	// locked is the fabric lock a commit holds from start to end; a commit
 	// that finds it taken is refused as busy, as FOS refuses a second

@@ -58,7 +58,7 @@ type World struct {
 	clock    *Clock
 	sites    []Site
 	links    []Link
-	switches []*Switch // per site: fabric a, fabric b
+	switches []*Switch // per site, per fabric pair: side a, side b (see switchOf)
 	arrays   []*Array  // per site, by number
 	hv       *Hypervisor
 	byID     map[string]any // fabrics and arrays: few next to hosts and VMs, which are parsed
@@ -227,7 +227,8 @@ func (w *World) Sites() []Site { return append([]Site(nil), w.sites...) }
 // Links lists one link per pair of sites.
 func (w *World) Links() []Link { return append([]Link(nil), w.links...) }
 
-// Fabrics lists the fabrics, two per site.
+// Fabrics lists the fabrics, site by site, two per fabric pair: a site's
+// a, b, c, d and so on.
 func (w *World) Fabrics() []FabricRef {
 	out := make([]FabricRef, len(w.switches))
 	for i, s := range w.switches {
@@ -271,6 +272,11 @@ func (w *World) Switch(id string) (*Switch, bool) {
 func (w *World) Array(id string) (*Array, bool) {
 	a, ok := w.byID[id].(*Array)
 	return a, ok
+}
+
+// switchOf is the switch of side (0 or 1) of fabric pair k of site s.
+func (w *World) switchOf(s, k, side int) *Switch {
+	return w.switches[s*2*w.cfg.fabricPairs()+fabricOf(k, side)]
 }
 
 func (w *World) siteIndex(id string) (int, bool) {

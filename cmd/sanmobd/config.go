@@ -37,6 +37,9 @@ type Config struct {
 	LabSeed     int64
 	LabSize     string
 	LabReset    bool // discard the lab's device state under <data-dir>/lab: start from the seed
+	// LabFabricPairs is the lab's fabric pairs a site (lab.Config's
+	// FabricPairsPerSite): 0 or 1, fabrics a and b; 2 adds c and d...
+	LabFabricPairs int
 	// Compute is the compute driver: "lab" (sanmob drives the lab's
 	// hypervisor) or "external" (a hypervisor manager moves VMs and reports
 	// through POST /v1/migrations/{id}/compute; docs/compute-external.md).
@@ -114,6 +117,9 @@ func (c *Config) validate() error {
 	}
 	if c.LabSize != "small" && c.LabSize != "large" {
 		errs = append(errs, fmt.Errorf("--lab-size %q: small or large", c.LabSize))
+	}
+	if c.LabFabricPairs < 0 {
+		errs = append(errs, fmt.Errorf("--lab-fabric-pairs %d: must not be negative", c.LabFabricPairs))
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		errs = append(errs, fmt.Errorf("--log-format %q: text or json", c.LogFormat))
@@ -219,6 +225,7 @@ func (c *Config) labConfig() lab.Config {
 		}
 	}
 	lc.Seed, lc.Speed = seed, speed
+	lc.FabricPairsPerSite = c.LabFabricPairs
 	// The devices keep their state beside the store, as real ones keep
 	// theirs across a restart of the daemon.
 	lc.Dir, lc.Reset = filepath.Join(c.DataDir, "lab"), c.LabReset
@@ -228,6 +235,7 @@ func (c *Config) labConfig() lab.Config {
 // labFlags defines the lab's flags that live beside the lab's config here;
 // main registers them with the others.
 func labFlags(fs *flag.FlagSet, c *Config) {
+	fs.IntVar(&c.LabFabricPairs, "lab-fabric-pairs", 1, "fabric pairs a lab site has (1 to 4): 1 gives fabrics a and b, every host on both; 2 adds c and d, the site's hosts alternating between the pairs; changing it needs --lab-reset")
 	fs.BoolVar(&c.LabReset, "lab-reset", false, "discard the lab's device state (zone DBs, logins, volumes, masking, clock) under <data-dir>/lab and start it again from its seed")
 	fs.StringVar(&c.Compute, "compute", "lab", "compute driver: lab (sanmob moves the lab's VMs) or external (a hypervisor manager moves them and reports to POST /v1/migrations/{id}/compute; see docs/compute-external.md)")
 	fs.DurationVar(&c.ComputeTimeout, "compute-timeout", 15*time.Minute, "with --compute external: how long a move waits for the manager's report before the migration rolls back")
@@ -244,8 +252,8 @@ func (c *Config) checkZoning(lc lab.Config) []error {
 		errs = append(errs, err)
 	}
 	fabrics := map[string]bool{}
-	for _, s := range lc.Sites {
-		fabrics[s+"-a"], fabrics[s+"-b"] = true, true
+	for _, id := range lc.FabricIDs() {
+		fabrics[id] = true
 	}
 	for _, id := range slices.Sorted(maps.Keys(z.Policies)) {
 		switch p := fabric.Policy(z.Policies[id]); {
