@@ -16,44 +16,6 @@ import (
 	"github.com/sanmob/sanmob/fabric/wwn"
 )
 
-func TestFabricPairsValidate(t *testing.T) {
-	tests := []struct {
-		name string
-		mod  func(*Config)
-		want string // substring of the error; "" = valid
-	}{
-		{"zero is one pair", func(c *Config) { c.FabricPairsPerSite = 0 }, ""},
-		{"one pair", func(c *Config) { c.FabricPairsPerSite = 1 }, ""},
-		{"two pairs", func(c *Config) { c.FabricPairsPerSite = 2 }, ""},
-		{"four pairs, four hosts", func(c *Config) { c.FabricPairsPerSite = 4 }, ""},
-		{"negative", func(c *Config) { c.FabricPairsPerSite = -1 }, "FabricPairsPerSite = -1"},
-		{"beyond the letters", func(c *Config) { c.FabricPairsPerSite = 5 }, "FabricPairsPerSite = 5"},
-		{"a pair without hosts", func(c *Config) { c.FabricPairsPerSite, c.HostsPerSite = 3, 2 }, "without hosts"},
-		{"array ports beyond a byte", func(c *Config) { c.FabricPairsPerSite, c.TargetPortsPerFabric = 4, 32 }, "more than 255"},
-		{"array ports at a byte's end", func(c *Config) { c.FabricPairsPerSite, c.TargetPortsPerFabric = 3, 42 }, ""},
-		{"large, two pairs", func(c *Config) { *c = Large(); c.FabricPairsPerSite = 2 }, ""},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			c := Small()
-			tt.mod(&c)
-			err := c.Validate()
-			if tt.want == "" {
-				if err != nil {
-					t.Fatalf("Validate: %v", err)
-				}
-				return
-			}
-			if !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), tt.want) {
-				t.Fatalf("Validate = %v, want ErrInvalidConfig mentioning %q", err, tt.want)
-			}
-			if _, err := New(c); !errors.Is(err, ErrInvalidConfig) {
-				t.Fatalf("New = %v, want ErrInvalidConfig", err)
-			}
-		})
-	}
-}
-
 // TestFabricPairsOneIsZero: FabricPairsPerSite 1 is the world of 0, byte
 // for byte, journal header included.
 func TestFabricPairsOneIsZero(t *testing.T) {

@@ -67,6 +67,16 @@ func TestConfigValidate(t *testing.T) {
 		{"transfer cap", func(c *Config) { c.TransferCapBytesPerSec = 64 << 20 }, ""},
 		{"zone db too small", func(c *Config) { c.ZoneDBMaxBytes = 4096 }, "zone database"},
 		{"large at brocade limit", func(c *Config) { *c = Large(); c.ZoneDBMaxBytes = 1 << 20 }, "zone database"},
+		{"zero is one pair", func(c *Config) { c.FabricPairsPerSite = 0 }, ""},
+		{"one pair", func(c *Config) { c.FabricPairsPerSite = 1 }, ""},
+		{"two pairs", func(c *Config) { c.FabricPairsPerSite = 2 }, ""},
+		{"four pairs, four hosts", func(c *Config) { c.FabricPairsPerSite = 4 }, ""},
+		{"negative", func(c *Config) { c.FabricPairsPerSite = -1 }, "FabricPairsPerSite = -1"},
+		{"beyond the letters", func(c *Config) { c.FabricPairsPerSite = 5 }, "FabricPairsPerSite = 5"},
+		{"a pair without hosts", func(c *Config) { c.FabricPairsPerSite, c.HostsPerSite = 3, 2 }, "without hosts"},
+		{"array ports beyond a byte", func(c *Config) { c.FabricPairsPerSite, c.TargetPortsPerFabric = 4, 32 }, "more than 255"},
+		{"array ports at a byte's end", func(c *Config) { c.FabricPairsPerSite, c.TargetPortsPerFabric = 3, 42 }, ""},
+		{"large, two pairs", func(c *Config) { *c = Large(); c.FabricPairsPerSite = 2 }, ""},
 		{"too many ports", func(c *Config) {
 			c.HostsPerSite = 60000
 			c.VMsPerSite = 60000

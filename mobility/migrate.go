@@ -156,7 +156,13 @@ func (s *Service) PlanMove(spec MigrationSpec) (MigrationPlan, error) {
 	} else if moving {
 		in.Moving = true
 	}
-	p := MigrationPlan{VM: vm.ID, SourceHost: src.ID, DestinationHost: dst.ID, Mode: spec.Mode, Replication: cmp.Or(spec.Replication, PolicyReverse), Plan: PlanMigration(in)}
+	p := MigrationPlan{VM: vm.ID, SourceHost: src.ID, DestinationHost: dst.ID, Mode: spec.Mode, Plan: PlanMigration(in)}
+	switch {
+	case p.Kind == KindCrossSite:
+		p.Replication = cmp.Or(spec.Replication, PolicyReverse)
+	case spec.Replication != "":
+		p.Estimate.Notes = append(p.Estimate.Notes, fmt.Sprintf("replication %q ignored: only a cross-site move replicates", spec.Replication))
+	}
 	switch {
 	case p.Conflict:
 		return p, fmt.Errorf("vm %s: %s: %w", vm.ID, ReasonMoving, ErrConflict)

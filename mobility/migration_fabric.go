@@ -34,12 +34,9 @@ import (
 // planFabric fills a cross-fabric move's plan from the model and the
 // array as read now. The VM's volumes must be on one array.
 func (s *Service) planFabric(ctx context.Context, plan MigrationPlan, p *migrationPlan) error {
-	s.RLock()
-	vm, _ := s.VMLocked(plan.VM)
-	dst, _ := s.HostLocked(plan.DestinationHost)
-	s.RUnlock()
-	if vm == nil || dst == nil {
-		return notFound("vm or host", plan.VM+" "+plan.DestinationHost)
+	vm, dst, err := s.moveEnds(plan)
+	if err != nil {
+		return err
 	}
 	fm, err := fabricMapOf(plan, vm)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"slices"
@@ -88,7 +89,12 @@ func migrationIteration(t *testing.T, seed uint64) {
 		// whose target lags by the writes in flight.
 		cfg.LinkRTTMs = 20
 	}
-	t.Logf("link RTT %v ms", cfg.LinkRTTMs)
+	if rng.IntN(2) == 0 {
+		// Two fabric pairs per site: a move to a host of the other
+		// pair is cross-fabric.
+		cfg.FabricPairsPerSite = 2
+	}
+	t.Logf("link RTT %v ms, %d fabric pair(s) per site", cfg.LinkRTTMs, max(cfg.FabricPairsPerSite, 1))
 	h, ks := newKillHarness(t, cfg)
 	base := baselineOf(t, h)
 	defer watchWritable(t, h)()
@@ -223,7 +229,8 @@ func attachExtraVolume(t *testing.T, h *harness, vmID string) {
 }
 
 // startRandomMove starts a move of vm to a random host: at its site (a
-// same-fabric move) or at the other (cross-site), live or cold.
+// same-fabric move, or cross-fabric to a host of another fabric pair) or at
+// the other (cross-site), live or cold.
 func startRandomMove(t *testing.T, h *harness, rng *rand.Rand, vmID string) (propMove, bool) {
 	t.Helper()
 	vm, err := h.svc.VM(vmID)
@@ -608,9 +615,32 @@ func checkVMAtRest(t *testing.T, h *harness, vmID string) (group string) {
 		wwpns = append(wwpns, vp.WWPN)
 	}
 	fp := footprint(t, h.world, wwpns)
+	myFabrics := map[string]bool{}
+	for _, vp := range vm.Vports {
+		myFabrics[vp.Fabric] = true
+	}
 	for f := range fp.zonedOn {
-		if siteOf(f) != vm.Site {
-			t.Errorf("vm %s at %s: a zone of its vports is left on %s", vmID, vm.Site, f)
+		if !myFabrics[f] {
+			t.Errorf("vm %s at %s (fabrics %v): a zone of its vports is left on %s", vmID, vm.Site, slices.Sorted(maps.Keys(myFabrics)), f)
+		}
+	}
+	// Its maps present through target ports on its fabrics only.
+	portFabric := map[wwn.WWN]string{}
+	for _, f := range h.world.Fabrics() {
+		for _, l := range f.Switch.TruthLogins() {
+			portFabric[l.WWPN] = f.ID
+		}
+	}
+	for _, a := range h.world.Arrays() {
+		for _, m := range a.Array.TruthMappings() {
+			if !slices.ContainsFunc(m.Initiators, func(w wwn.WWN) bool { return slices.Contains(wwpns, w) }) {
+				continue
+			}
+			for _, tp := range m.TargetPorts {
+				if !myFabrics[portFabric[tp]] {
+					t.Errorf("vm %s: volume %s is presented on %s through target port %s on fabric %q, not one of the VM's", vmID, m.Volume, a.ID, tp, portFabric[tp])
+				}
+			}
 		}
 	}
 	for a, n := range fp.mappedAt {
@@ -633,7 +663,7 @@ func checkVMAtRest(t *testing.T, h *harness, vmID string) (group string) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if at.State != StateAttached || at.Array != v.Array || slices.ContainsFunc(at.Fabrics, func(f string) bool { return siteOf(f) != vm.Site }) {
+			if at.State != StateAttached || at.Array != v.Array || slices.ContainsFunc(at.Fabrics, func(f string) bool { return !myFabrics[f] }) {
 				t.Errorf("vm %s at %s: attachment of %s is %s on %s over %v (the volume is on %s)", vmID, vm.Site, ref.ID, at.State, at.Array, at.Fabrics, v.Array)
 			}
 		}

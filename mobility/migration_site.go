@@ -100,6 +100,18 @@ func fabricMapOf(plan MigrationPlan, vm *inventory.VM) (map[string]string, error
 	return plan.FabricMap, nil
 }
 
+// moveEnds is the VM a plan moves and its destination host, as recorded.
+func (s *Service) moveEnds(plan MigrationPlan) (*inventory.VM, *inventory.Host, error) {
+	s.RLock()
+	defer s.RUnlock()
+	vm, _ := s.VMLocked(plan.VM)
+	dst, _ := s.HostLocked(plan.DestinationHost)
+	if vm == nil || dst == nil {
+		return nil, nil, notFound("vm or host", plan.VM+" "+plan.DestinationHost)
+	}
+	return vm, dst, nil
+}
+
 // planSite fills a cross-site move's plan from the model and the devices
 // as last observed.
 func (s *Service) planSite(ctx context.Context, plan MigrationPlan, p *migrationPlan) error {
@@ -117,12 +129,9 @@ func (s *Service) planSite(ctx context.Context, plan MigrationPlan, p *migration
 	if do == nil {
 		return fmt.Errorf("array %s has not been read: %w", dest.ID, ErrUnavailable)
 	}
-	s.RLock()
-	vm, _ := s.VMLocked(plan.VM)
-	dst, _ := s.HostLocked(plan.DestinationHost)
-	s.RUnlock()
-	if vm == nil || dst == nil {
-		return notFound("vm or host", plan.VM+" "+plan.DestinationHost)
+	vm, dst, err := s.moveEnds(plan)
+	if err != nil {
+		return err
 	}
 	sm := &siteMove{DestArray: dest.ID, DestSite: dest.Site, Group: replicationGroupOf(vm.ID), Policy: cmp.Or(plan.Replication, PolicyReverse),
 		SrcHolds: map[string][]intentRecord{}, ReplMode: array.ReplicaAsync}

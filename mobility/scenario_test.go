@@ -22,7 +22,7 @@ import (
 //
 //	{
 //	  "description": "what the scenario shows",
-//	  "lab": {"speed": 600, "seed": 0, "linkRttMs": 4}, // optional: fastLab's otherwise
+//	  "lab": {"speed": 600, "seed": 0, "linkRttMs": 4, "fabricPairs": 2}, // optional: fastLab's otherwise
 //	        // (above 5 ms replication is asynchronous and only cold moves
 //	        // cross sites)
 //	  "steps": [ one object per step, one action each:
@@ -61,6 +61,9 @@ type scenario struct {
 		Speed     float64 `json:"speed"`
 		Seed      int64   `json:"seed"`
 		LinkRTTMs float64 `json:"linkRttMs"`
+		// FabricPairs is the lab's fabric pairs per site (hosts esx01
+		// and esx03 on a/b, esx02 and esx04 on c/d with 2).
+		FabricPairs int `json:"fabricPairs"`
 	} `json:"lab"`
 	Steps []scenarioStep `json:"steps"`
 }
@@ -162,6 +165,7 @@ func runScenario(t *testing.T, sc scenario) {
 	if sc.Lab.LinkRTTMs > 0 {
 		cfg.LinkRTTMs = sc.Lab.LinkRTTMs
 	}
+	cfg.FabricPairsPerSite = sc.Lab.FabricPairs
 	h, ks := newKillHarness(t, cfg)
 	base := baselineOf(t, h)
 	defer watchWritable(t, h)()

@@ -28,8 +28,7 @@ type apiPlan struct {
 
 // TestMigrationPlans: POST /v1/migrations with dryRun plans a move over the
 // lab as it is — its kind and estimate — answers 422 with every reason a
-// move may not run, and says plainly (501) that running a cross-site one is
-// not in this build yet.
+// move may not run.
 func TestMigrationPlans(t *testing.T) {
 	h := newHarness(t)
 	op := server.RoleOperator
