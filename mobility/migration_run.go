@@ -267,13 +267,17 @@ func (s *Service) moveVM(p migrationPlan, host string) func(context.Context, *sa
 		if !ok {
 			return fmt.Errorf("the compute driver cannot move VMs: %w", ErrNotImplemented)
 		}
-		forward := host == p.DestHost
 		var err error
-		if p, err = s.recordedPlan(ctx, x, forward); err != nil {
-			return err
-		}
-		if !forward && !p.PowerRead {
-			return nil // the move never touched the VM
+		if p.Mode == ModeCold {
+			// A live move keeps the VM running both ways; a cold one
+			// powers it on after, so it must know whether it was on.
+			forward := host == p.DestHost
+			if p, err = s.recordedPlan(ctx, x, forward); err != nil {
+				return err
+			}
+			if !forward && !p.PowerRead {
+				return nil // the move never touched the VM
+			}
 		}
 		c, cancel := s.computeCtx(ctx)
 		defer cancel()
