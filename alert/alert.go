@@ -23,6 +23,17 @@ const (
 	// further behind than its RPO allows, or it does not replicate at all
 	// (SUSPENDED, INVALID).
 	ReplicationLagHigh = "ReplicationLagHigh"
+	// PoolUsageHigh fires while a pool's used share of its physical
+	// capacity is past the nearly-full threshold (warning) or the full
+	// one (critical).
+	PoolUsageHigh = "PoolUsageHigh"
+	// PoolOvercommitHigh fires while a pool's provisioned bytes are past
+	// 95 % of what its maximum overcommit allows (warning) or past it
+	// (critical).
+	PoolOvercommitHigh = "PoolOvercommitHigh"
+	// PoolFullSoon fires while a pool's forecast says it fills within
+	// the days-to-full threshold.
+	PoolFullSoon = "PoolFullSoon"
 )
 
 // Severities.
