@@ -84,7 +84,7 @@ func (s *Service) PlanMove(spec MigrationSpec) (MigrationPlan, error) {
 	}
 	vm, err := s.VM(spec.VM)
 	if err != nil {
-		return MigrationPlan{}, err
+		return MigrationPlan{}, inventory.Ref(err, "vm", "vm", spec.VM)
 	}
 	src, err := s.Host(vm.Host)
 	if err != nil {
@@ -92,11 +92,11 @@ func (s *Service) PlanMove(spec MigrationSpec) (MigrationPlan, error) {
 	}
 	dst, err := s.Host(spec.DestinationHost)
 	if err != nil {
-		return MigrationPlan{}, err
+		return MigrationPlan{}, inventory.Ref(err, "destinationHost", "host", spec.DestinationHost)
 	}
 	if spec.DestinationArray != "" {
 		if _, ok := s.arrays[spec.DestinationArray]; !ok {
-			return MigrationPlan{}, notFound("array", spec.DestinationArray)
+			return MigrationPlan{}, &inventory.RefError{Field: "destinationArray", Kind: "array", ID: spec.DestinationArray}
 		}
 	}
 	in := PlanInput{VM: vm, SourceHost: src, DestHost: dst, Links: s.Links(), Mode: spec.Mode,
