@@ -1,6 +1,7 @@
 package mobility
 
 import (
+	"fmt"
 	"math"
 	"time"
 
@@ -74,4 +75,26 @@ func (s *Service) PoolHistory(id string, since time.Time) ([]thin.Point, error) 
 		return []thin.Point{}, nil
 	}
 	return pts, nil
+}
+
+// notPastFull keeps the candidates a volume of size bytes of the kind does
+// not push past the full threshold (thin.AdmitFull: thick volumes only);
+// none left is the first pool's *thin.PastFull.
+func (s *Service) notPastFull(cands []thin.Candidate, size int64, isThin bool) ([]thin.Candidate, error) {
+	full := s.thin.Thresholds().FullPercent
+	var first error
+	out := cands[:0:0]
+	for _, c := range cands {
+		if err := thin.AdmitFull(c.Pool, size, isThin, full); err != nil {
+			if first == nil {
+				first = fmt.Errorf("array %s: %w", c.Array, err)
+			}
+			continue
+		}
+		out = append(out, c)
+	}
+	if len(out) == 0 && first != nil {
+		return nil, first
+	}
+	return out, nil
 }

@@ -1,6 +1,12 @@
 package thin
 
-import "testing"
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/sanmob/sanmob/array"
+)
 
 // TestUsageHysteresis: 80/90 with 5 points to re-arm.
 func TestUsageHysteresis(t *testing.T) {
@@ -32,5 +38,21 @@ func TestDaysHysteresis(t *testing.T) {
 		if lv != s.want {
 			t.Fatalf("step %d (%v days, known %v): level %d, want %d", i, s.d, s.known, lv, s.want)
 		}
+	}
+}
+
+// TestAdmitFull: a thick request that takes used past 90 % is refused with
+// the numbers; at 90 % exactly, and any thin request, pass.
+func TestAdmitFull(t *testing.T) {
+	p := array.Pool{ID: "p", PhysicalBytes: 1000, UsedBytes: 800}
+	if err := AdmitFull(p, 100, false, 90); err != nil {
+		t.Fatalf("to 90 %%: %v", err)
+	}
+	if err := AdmitFull(p, 500, true, 90); err != nil {
+		t.Fatalf("thin: %v", err)
+	}
+	err := AdmitFull(p, 101, false, 90)
+	if !errors.Is(err, array.ErrNoCapacity) || !strings.Contains(err.Error(), "800 used of 1000 physical would become 90.1%, past the full threshold of 90%") {
+		t.Fatalf("past 90 %%: %v", err)
 	}
 }
