@@ -1,6 +1,7 @@
 package thin
 
 import (
+	"cmp"
 	"slices"
 	"time"
 )
@@ -105,7 +106,7 @@ func aggregate(start int64, ss []sample) hour {
 // HourlyFor before now; it returns the cut-offs it used (unix ms).
 func (h *History) Expire(now time.Time) {
 	rawCut := now.Add(-h.ret.RawFor).UnixMilli()
-	i, _ := slices.BinarySearchFunc(h.raw, rawCut, func(s sample, t int64) int { return cmpInt(s.at, t) })
+	i, _ := slices.BinarySearchFunc(h.raw, rawCut, func(s sample, t int64) int { return cmp.Compare(s.at, t) })
 	// Keep the samples of an hour not yet aggregated, whatever their age.
 	if n := len(h.hours); n > 0 {
 		for i > 0 && hourOf(h.raw[i-1].at) > h.hours[n-1].start {
@@ -116,18 +117,8 @@ func (h *History) Expire(now time.Time) {
 	}
 	h.raw = slices.Delete(h.raw, 0, i)
 	hourCut := now.Add(-h.ret.HourlyFor).UnixMilli()
-	j, _ := slices.BinarySearchFunc(h.hours, hourCut, func(x hour, t int64) int { return cmpInt(x.start, t) })
+	j, _ := slices.BinarySearchFunc(h.hours, hourCut, func(x hour, t int64) int { return cmp.Compare(x.start, t) })
 	h.hours = slices.Delete(h.hours, 0, j)
-}
-
-func cmpInt(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // Points is the history since since, downsampled by age: hourly means
