@@ -52,3 +52,6 @@ echo "## daemon: cold start on the large lab with a lab journal of 10,000 change
 $GO build -o bin/sanmobd ./cmd/sanmobd
 $GO build -o bin/sanmobbench ./cmd/sanmobbench
 ./bin/sanmobbench --sanmobd bin/sanmobd --lab-size large --journal 10000,0 | tee "$out/daemon.txt"
+
+echo "## issue 11: thin forecasts — sanmob (windowed least squares with R² gating, Holt, by backtest) beside predict_linear over 6 h, same traces, same run"
+$GO test -run '^$' -bench 'ForecastAccuracy' -benchtime 1x -count 3 -timeout 30m ./thin/ | tee "$out/thin.txt"

@@ -13,6 +13,7 @@ import (
 	"github.com/sanmob/sanmob/inventory"
 	"github.com/sanmob/sanmob/mobility"
 	"github.com/sanmob/sanmob/replication"
+	"github.com/sanmob/sanmob/thin"
 )
 
 // List is the envelope of every collection: {"items": [...]}; Continue is
@@ -71,6 +72,7 @@ func (s *Server) routeTable() []route {
 		read("getArray", "/v1/arrays/{id}", "one array", inventory.Array{}, s.getArray),
 		read("listPools", "/v1/pools", "capacity pools", List[inventory.Pool]{}, s.listPools, queryParam{"array", "string", "only pools of this array"}),
 		read("getPool", "/v1/pools/{id}", "one pool", inventory.Pool{}, s.getPool),
+		read("getPoolHistory", "/v1/pools/{id}/history", "the pool's used and provisioned bytes over time: raw samples for two days, hourly means before (90 days)", List[thin.Point]{}, s.getPoolHistory, queryParam{"since", "string", "only points at or after this RFC 3339 time"}),
 		read("listVolumes", "/v1/volumes", "volumes", List[inventory.Volume]{}, s.listVolumes, append([]queryParam{{"array", "string", "only volumes on this array"}, {"pool", "string", "only volumes in this pool"}}, pageParams...)...),
 		{name: "createVolume", method: http.MethodPost, path: "/v1/volumes", summary: "create a volume after thin admission; idempotent by name", req: mobility.VolumeSpec{}, resp: inventory.Volume{}, status: http.StatusCreated, roles: []Role{RoleAdmin, RoleCSI}, handler: s.createVolume},
 		read("getVolume", "/v1/volumes/{id}", "one volume", inventory.Volume{}, s.getVolume),

@@ -91,7 +91,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, mob: cfg.Mobility, tokens: cfg.Tokens, log: cfg.Log, reg: cfg.Registry}
 	s.metrics = newMetrics(cfg.Registry)
-	cfg.Registry.MustRegister(newModelCollector(cfg.Mobility))
+	cfg.Registry.MustRegister(newModelCollector(cfg.Mobility), newPoolCollector(cfg.Mobility))
 	s.routes = s.routeTable()
 	s.router = mux.NewRouter()
 	s.router.NotFoundHandler = s.wrap(route{name: "unmatched", public: true}, func(w http.ResponseWriter, r *http.Request) {
