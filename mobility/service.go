@@ -102,6 +102,8 @@ type Service struct {
 	repl   *replication.Watcher // the replication groups as last read
 	copies *copySlots           // initial copies running per link
 
+	dark darkState // first sightings of dark volumes (darkstorage.go)
+
 	poolMu    sync.Mutex
 	poolHolds map[string]map[string]int64 // by moving VM: bytes held per destination array/pool
 	startMu   sync.Mutex                  // one StartMigration plans at a time (see there)
@@ -172,6 +174,7 @@ func New(cfg Config) (*Service, error) {
 			s.log.WithError(err).Warn("replication groups not read")
 		}
 	})
+	dev.OnRefresh(func(context.Context) { s.noteDark() })
 	if s.zoner, err = s.newZoner(); err != nil {
 		return nil, fmt.Errorf("mobility: zoning: %w", err)
 	}
