@@ -3,6 +3,7 @@ package lab
 import (
 	"context"
 	"errors"
+	"maps"
 	"math"
 	"slices"
 	"strings"
@@ -202,7 +203,7 @@ func TestWorkloadsAreSeeded(t *testing.T) {
 	}
 	wa, pa := state(Config{Seed: 1, Workloads: true})
 	wb, pb := state(Config{Seed: 1, Workloads: true})
-	if !mapsEqual(wa, wb) || !slices.EqualFunc(pa, pb, slices.Equal) {
+	if !maps.Equal(wa, wb) || !slices.EqualFunc(pa, pb, slices.Equal) {
 		t.Fatal("one seed, two answers")
 	}
 	if len(wa) != 4 {
@@ -241,18 +242,6 @@ func TestWorkloadsAreSeeded(t *testing.T) {
 			t.Fatalf("array %s differs at hour 0 with workloads", r.ID)
 		}
 	}
-}
-
-func mapsEqual(a, b map[string]Workload) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if w, ok := b[k]; !ok || w != v {
-			return false
-		}
-	}
-	return true
 }
 
 // The world make run starts (lab.Small, seed 1, workloads on in the
