@@ -108,6 +108,8 @@ type Service struct {
 	thin   *thin.Watcher        // the pools' history, forecasts and alerts (pools.go)
 	copies *copySlots           // initial copies running per link
 
+	dark darkState // first sightings of dark volumes (darkstorage.go)
+
 	poolMu    sync.Mutex
 	poolHolds map[string]map[string]int64 // by moving VM: bytes held per destination array/pool
 	startMu   sync.Mutex                  // one StartMigration plans at a time (see there)
@@ -179,6 +181,7 @@ func New(cfg Config) (*Service, error) {
 		}
 	})
 	s.thin = s.newThinWatcher(dev)
+	dev.OnRefresh(func(context.Context) { s.noteDark() })
 	if s.zoner, err = s.newZoner(); err != nil {
 		return nil, fmt.Errorf("mobility: zoning: %w", err)
 	}

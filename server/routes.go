@@ -97,6 +97,7 @@ func (s *Server) routeTable() []route {
 		{name: "createAttachment", method: http.MethodPost, path: "/v1/attachments", summary: "mask a volume to a node (host or VM) and zone every fabric its initiators sit on; returns the publish context", req: mobility.AttachmentSpec{}, resp: mobility.Attachment{}, status: http.StatusCreated, roles: []Role{RoleAdmin, RoleCSI}, handler: s.createAttachment},
 		read("listAttachments", "/v1/attachments", "attachments", List[mobility.Attachment]{}, s.listAttachments, queryParam{"volume", "string", "only this volume's"}),
 		{name: "deleteAttachment", method: http.MethodDelete, path: "/v1/attachments/{volume}/{node}", summary: "unmask and unzone what only this attachment needed", status: http.StatusNoContent, roles: []Role{RoleAdmin, RoleCSI}, handler: s.deleteAttachment},
+		read("darkStorage", "/v1/reports/dark-storage", "dark storage: volumes allocated but presented to nothing, or only to hosts and VMs the inventory no longer has, with provisioned and used bytes and since when sanmob has seen them dark; totals cover every dark volume, not only the page", DarkStorage{}, s.darkStorage, pageParams...),
 		read("listSnapshots", "/v1/snapshots", "snapshots", List[inventory.SnapshotView]{}, s.listSnapshots, append([]queryParam{{"volume", "string", "only snapshots of this volume"}}, pageParams...)...),
 
 		{name: "labZoneDB", method: http.MethodGet, path: "/v1/lab/fabrics/{id}/zonedb", lab: true, roles: []Role{RoleAdmin}, summary: "the lab switch's own zone DB", resp: LabZoneDB{}, status: http.StatusOK, handler: s.labZoneDB},
