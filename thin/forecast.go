@@ -35,7 +35,7 @@ const (
 // Forecast is how a pool's used bytes are expected to grow, and why it is,
 // or is not, trusted (the forecast object of GET /v1/pools).
 type Forecast struct {
-	// Method is the model chosen (least-squares or holt); "" when there is
+	// Method is the model chosen (least-squares, holt or seasonal); "" when there is
 	// too little history to fit either.
 	Method string `json:"method"`
 	// Window is the least-squares fit's window (EMC/Chamness choice), or
@@ -57,10 +57,13 @@ type Forecast struct {
 	// it is (or null).
 	Explanation string `json:"explanation"`
 	// DaysToFullLow is the pessimistic days to full PoolFullSoon fires on:
-	// when the trend reaches the capacity less twice the backtest error
-	// (the model was that far off over the last week).
+	// when the upper end of the prediction interval (the model plus the
+	// last week's highest peak above it plus twice the standard error of
+	// the fit and of the backtest error, growing with the horizon) reaches
+	// the capacity.
 	DaysToFullLow *float64 `json:"daysToFullLow"`
-	// DaysToFull is when the used bytes reach the capacity at the trend;
+	// DaysToFull is when the used bytes' peaks reach the capacity (the
+	// model, its cycle included, plus the typical daily peak above it);
 	// nil when not trusted or not growing. Not part of the forecast object
 	// in the API (the pool carries it).
 	DaysToFull *float64 `json:"-"`
@@ -68,8 +71,8 @@ type Forecast struct {
 
 // ForecastConfig tunes Predict; the zero value takes the defaults.
 type ForecastConfig struct {
-	// Windows are the least-squares windows, shortest first (default 6 h,
-	// 1 d, 3 d, 7 d, 14 d).
+	// Windows are the least-squares windows, shortest first (default 1 d,
+	// 3 d, 7 d, 14 d).
 	Windows []time.Duration
 	// MinR2 gates trust (default 0.9, EMC/Chamness).
 	MinR2 float64
