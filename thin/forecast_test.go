@@ -99,3 +99,99 @@ func TestLeastSquaresExact(t *testing.T) {
 		t.Fatalf("got %v %v %v %v", level, perDay, r2, ok)
 	}
 }
+
+// line is hourly points of a linear trend with Gaussian-like noise of sd
+// (a fixed pseudo-random sequence), over n hours.
+func line(n int, base, perHour, sd float64) []Point {
+	var pts []Point
+	x := uint64(12345)
+	for h := range n {
+		// sum of 4 uniforms, centred and scaled to sd
+		var u float64
+		for range 4 {
+			x = x*6364136223846793005 + 1442695040888963407
+			u += float64(x>>11) / (1 << 53)
+		}
+		v := base + perHour*float64(h) + sd*(u-2)*math.Sqrt(3)
+		pts = append(pts, Point{At: traceEpoch.Add(time.Duration(h) * time.Hour), UsedBytes: int64(v)})
+	}
+	return pts
+}
+
+// TestIntervalWidensWithNoise: the same trend with more noise gives the
+// same days to full about, and a pessimistic end further below it; the
+// interval is wider at a longer horizon.
+func TestIntervalWidensWithNoise(t *testing.T) {
+	const capacity = 1e13
+	gap := func(sd float64) float64 {
+		fc := Predict(line(14*24, 5e12, 5e12/(40*24), sd), capacity, ForecastConfig{})
+		if fc.DaysToFull == nil || fc.DaysToFullLow == nil {
+			t.Fatalf("sd %g: %+v", sd, fc)
+		}
+		if *fc.DaysToFullLow > *fc.DaysToFull {
+			t.Fatalf("sd %g: low %v above %v", sd, *fc.DaysToFullLow, *fc.DaysToFull)
+		}
+		return *fc.DaysToFull - *fc.DaysToFullLow
+	}
+	quiet, loud := gap(1e9), gap(3e10)
+	if !(loud > 2*quiet) || loud <= 0 {
+		t.Fatalf("gap %v days with little noise, %v with much: want it to widen", quiet, loud)
+	}
+	ls := fitLeastSquares(line(14*24, 5e12, 1e9, 3e10), DefaultWindows, 0.9)
+	if i1, i30 := interval(ls, 1e10, 7, 1), interval(ls, 1e10, 7, 30); !(i30 > i1) {
+		t.Fatalf("interval at 1 day %v, at 30 days %v: want it to widen", i1, i30)
+	}
+}
+
+// TestPredictSeasonal: on weekly and daily seasonal traces the forecast
+// from 15 days in is trusted, seasonal or not, and its days to full —
+// when a peak reaches capacity — is near the truth; the pessimistic end
+// is not after it.
+func TestPredictSeasonal(t *testing.T) {
+	for seed := uint64(1); seed <= 8; seed++ {
+		tr := genTrace("seasonal", seed)
+		at := traceEpoch.Add(15 * 24 * time.Hour)
+		actual := tr.fullAt.Sub(at).Hours() / 24
+		if actual <= 1 {
+			continue
+		}
+		fc := Predict(hourly(tr, at), traceCap, ForecastConfig{})
+		if !fc.Trusted || fc.DaysToFull == nil {
+			t.Errorf("seed %d: not trusted: %s", seed, fc.Explanation)
+			continue
+		}
+		if math.Abs(*fc.DaysToFull-actual) > 0.1*actual+1 || *fc.DaysToFullLow > actual+0.5 {
+			t.Errorf("seed %d: days to full %.2f (low %.2f), actual %.2f: %s", seed, *fc.DaysToFull, *fc.DaysToFullLow, actual, fc.Explanation)
+		}
+	}
+}
+
+// TestSeasonalPeaks: a trend with a weekly swing of 4 % fills when the swing
+// is at its top, days before the trend does.
+func TestSeasonalPeaks(t *testing.T) {
+	const capacity = 1e13
+	var pts []Point
+	for h := range 21 * 24 {
+		d := float64(h) / 24
+		v := 4e12 + 1e11*d + 4e11*math.Sin(2*math.Pi*d/7)
+		pts = append(pts, Point{At: traceEpoch.Add(time.Duration(h) * time.Hour), UsedBytes: int64(v)})
+	}
+	fc := Predict(pts, capacity, ForecastConfig{})
+	if fc.Method != MethodSeasonal || fc.DaysToFull == nil {
+		t.Fatalf("%+v", fc)
+	}
+	// The truth: the first hour after the last point at capacity.
+	now := float64(len(pts)-1) / 24
+	truth := math.NaN()
+	for h := 0; h < 100*24; h++ {
+		d := now + float64(h)/24
+		if 4e12+1e11*d+4e11*math.Sin(2*math.Pi*d/7) >= capacity {
+			truth = float64(h) / 24
+			break
+		}
+	}
+	trendOnly := (capacity - (4e12 + 1e11*now)) / 1e11
+	if math.Abs(*fc.DaysToFull-truth) > 0.5 || truth > trendOnly-1 {
+		t.Fatalf("days to full %.2f, truth %.2f, the trend alone %.2f: %s", *fc.DaysToFull, truth, trendOnly, fc.Explanation)
+	}
+}

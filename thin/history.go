@@ -153,7 +153,7 @@ func (h *History) Series() []Point {
 	half := int64(time.Hour/time.Millisecond) / 2
 	lastHour := int64(-1 << 62)
 	for _, x := range h.hours {
-		out = append(out, Point{At: time.UnixMilli(x.start + half).UTC(), UsedBytes: x.used, ProvisionedBytes: x.prov})
+		out = append(out, Point{At: time.UnixMilli(x.start + half).UTC(), UsedBytes: x.used, ProvisionedBytes: x.prov, peak: x.maxUsed})
 		lastHour = x.start
 	}
 	for i := 0; i < len(h.raw); {
@@ -166,7 +166,7 @@ func (h *History) Series() []Point {
 		}
 		if hs > lastHour {
 			a := aggregate(hs, h.raw[i:j])
-			out = append(out, Point{At: time.UnixMilli(int64(st / float64(j-i))).UTC(), UsedBytes: a.used, ProvisionedBytes: a.prov})
+			out = append(out, Point{At: time.UnixMilli(int64(st / float64(j-i))).UTC(), UsedBytes: a.used, ProvisionedBytes: a.prov, peak: a.maxUsed})
 		}
 		i = j
 	}

@@ -1,5 +1,10 @@
 package thin
 
+import (
+	"math"
+	"time"
+)
+
 // Thresholds are when the pool alerts fire, with AIQUM's defaults, and how
 // far a value must fall back before an alert re-arms (hysteresis, as LVM's
 // dmeventd does), so that a pool hovering at a threshold does not flap.
@@ -23,16 +28,22 @@ type Thresholds struct {
 	// (AIQUM: 15; critical: 3, sanmob's choice — a few days is what it
 	// takes to buy and install disks at the quickest).
 	DaysToFull, DaysToFullCritical float64
-	// DaysRearmFraction: a forecast must say this much more than a
-	// threshold to clear it (default 0.1: 16.5 days for 15).
+	// DaysRearmFraction: the pessimistic days to full must be this much
+	// more than a threshold to clear it (default 0.5: 22.5 days for 15),
+	// and for DaysRearmFor: an alert that means "the pool may fill within
+	// 15 days" must not clear because the forecast switched model or a
+	// burst ended, and re-fire an hour later with its lead lost.
 	DaysRearmFraction float64
+	// DaysRearmFor is how long the days must stay past the re-arm point
+	// (default 24 h).
+	DaysRearmFor time.Duration
 }
 
 // DefaultThresholds are AIQUM's.
 func DefaultThresholds() Thresholds {
 	return Thresholds{NearlyFullPercent: 80, FullPercent: 90, UsageRearmPoints: 5,
 		OvercommitWarnPercent: 95, OvercommitCritPercent: 100, OvercommitRearmPoints: 5,
-		DaysToFull: 15, DaysToFullCritical: 3, DaysRearmFraction: 0.1}
+		DaysToFull: 15, DaysToFullCritical: 3, DaysRearmFraction: 0.5, DaysRearmFor: 24 * time.Hour}
 }
 
 func (t Thresholds) withDefaults() Thresholds {
@@ -51,6 +62,9 @@ func (t Thresholds) withDefaults() Thresholds {
 	set(&t.DaysToFull, d.DaysToFull)
 	set(&t.DaysToFullCritical, d.DaysToFullCritical)
 	set(&t.DaysRearmFraction, d.DaysRearmFraction)
+	if t.DaysRearmFor <= 0 {
+		t.DaysRearmFor = d.DaysRearmFor
+	}
 	return t
 }
 
@@ -100,4 +114,51 @@ func falling(cur Level, days float64, known bool, warn, crit, frac float64) Leve
 		return LevelWarning
 	}
 	return LevelNone
+}
+
+// FullSoonRule is PoolFullSoon's state for one pool: its level, since when
+// a lower level has been called for, and when a forecast was last trusted.
+// The zero value is a pool with no alert.
+type FullSoonRule struct {
+	Level       Level
+	lowerSince  time.Time // zero while the level is not called to fall
+	lastTrusted time.Time
+}
+
+// Step evaluates the rule at now on the forecast fc (nil days: not
+// growing) and returns the new level. It fires on the pessimistic days to
+// full (fc.DaysToFullLow), at once; it falls only when falling, with
+// t.DaysRearmFraction, has called for a lower level for t.DaysRearmFor on
+// end. While no forecast is trusted the level is held, up to hold; after
+// that the forecast counts as "never full" (and the alert clears after
+// DaysRearmFor more).
+func (r *FullSoonRule) Step(now time.Time, fc Forecast, t Thresholds, hold time.Duration) Level {
+	days, known := math.Inf(1), fc.Trusted
+	if fc.Trusted {
+		r.lastTrusted = now
+		if fc.DaysToFullLow != nil {
+			days = *fc.DaysToFullLow
+		}
+	} else if now.Sub(r.lastTrusted) > hold {
+		known = true
+	}
+	return r.StepDays(now, days, known, t)
+}
+
+// StepDays is Step on a days to full already known (or not: known false
+// holds the level).
+func (r *FullSoonRule) StepDays(now time.Time, days float64, known bool, t Thresholds) Level {
+	t = t.withDefaults()
+	next := falling(r.Level, days, known, t.DaysToFull, t.DaysToFullCritical, t.DaysRearmFraction)
+	switch {
+	case next >= r.Level:
+		r.lowerSince = time.Time{}
+		r.Level = next
+	case r.lowerSince.IsZero():
+		r.lowerSince = now
+	case now.Sub(r.lowerSince) >= t.DaysRearmFor:
+		r.lowerSince = time.Time{}
+		r.Level = next
+	}
+	return r.Level
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sanmob/sanmob/array"
 )
@@ -54,5 +55,51 @@ func TestAdmitFull(t *testing.T) {
 	err := AdmitFull(p, 101, false, 90)
 	if !errors.Is(err, array.ErrNoCapacity) || !strings.Contains(err.Error(), "800 used of 1000 physical would become 90.1%, past the full threshold of 90%") {
 		t.Fatalf("past 90 %%: %v", err)
+	}
+}
+
+// TestFullSoonSticky: PoolFullSoon fires at once on the pessimistic days;
+// a model switch that says 20 days, a day of "not growing" or of no
+// trusted forecast does not clear it; only 24 h past 22.5 days does.
+func TestFullSoonSticky(t *testing.T) {
+	th := Thresholds{}
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	fc := func(low float64, trusted bool) Forecast {
+		f := Forecast{Trusted: trusted}
+		if low >= 0 {
+			d := low + 1
+			f.DaysToFull, f.DaysToFullLow = &d, &low
+		}
+		return f
+	}
+	steps := []struct {
+		hours float64
+		fc    Forecast
+		want  Level
+	}{
+		{0, fc(30, true), LevelNone},
+		{1, fc(14.9, true), LevelWarning},
+		{2, fc(20, true), LevelWarning},  // another model: under 22.5
+		{3, fc(-1, true), LevelWarning},  // not growing, an hour
+		{20, fc(-1, true), LevelWarning}, // 17 h not growing
+		{21, fc(14, true), LevelWarning}, // back
+		{22, fc(0, false), LevelWarning}, // not trusted: held
+		{40, fc(0, false), LevelWarning},
+		{23 + 24 + 1, fc(0, false), LevelWarning}, // untrusted past the hold: counts as never full, not yet for 24 h
+		{23 + 48 + 2, fc(0, false), LevelNone},
+		{80, fc(2, true), LevelCritical},
+		{81, fc(4, true), LevelCritical},       // critical wants 24 h over 4.5
+		{82, fc(10, true), LevelCritical},      // a warning level called for
+		{82 + 23, fc(10, true), LevelCritical}, // 23 h
+		{82 + 24, fc(10, true), LevelWarning},
+		{110, fc(30, true), LevelWarning},
+		{110 + 24, fc(30, true), LevelNone},
+	}
+	var r FullSoonRule
+	for i, s := range steps {
+		got := r.Step(now.Add(time.Duration(s.hours*float64(time.Hour))), s.fc, th, DefaultHoldUntrusted)
+		if got != s.want {
+			t.Fatalf("step %d (hour %v): level %d, want %d", i, s.hours, got, s.want)
+		}
 	}
 }

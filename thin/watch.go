@@ -70,11 +70,11 @@ type Status struct {
 
 // poolState is the Watcher's per-pool memory.
 type poolState struct {
-	array       string
-	hist        *History
-	status      Status
-	lastTrusted time.Time
-	labels      map[string]map[string]string // firing alert labels by alertname
+	array    string
+	hist     *History
+	status   Status
+	fullSoon FullSoonRule
+	labels   map[string]map[string]string // firing alert labels by alertname
 }
 
 // Watcher samples every pool on a period, keeps its history in the store,
@@ -361,16 +361,7 @@ func (w *Watcher) evaluate(ps *poolState, p array.Pool, now time.Time) {
 	}
 	st.Usage = rising(st.Usage, used, t.NearlyFullPercent, t.FullPercent, t.UsageRearmPoints)
 	st.Overcommit = rising(st.Overcommit, st.OvercommitPercentOfMax, t.OvercommitWarnPercent, t.OvercommitCritPercent, t.OvercommitRearmPoints)
-	days, known := math.Inf(1), fc.Trusted
-	if fc.Trusted {
-		ps.lastTrusted = now
-		if fc.DaysToFullLow != nil {
-			days = *fc.DaysToFullLow
-		}
-	} else if now.Sub(ps.lastTrusted) > w.cfg.HoldUntrusted {
-		known = true // no trusted forecast for too long: resolve
-	}
-	st.FullSoon = falling(st.FullSoon, days, known, t.DaysToFull, t.DaysToFullCritical, t.DaysRearmFraction)
+	st.FullSoon = ps.fullSoon.Step(now, fc, t, w.cfg.HoldUntrusted)
 
 	dtf := "null"
 	if fc.DaysToFull != nil {
