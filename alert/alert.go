@@ -9,7 +9,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sirupsen/logrus"
 	"k8s.io/utils/clock"
+
+	"github.com/sanmob/sanmob/store"
 )
 
 // Names of the alerts (label alertname).
@@ -52,7 +55,9 @@ type Alert struct {
 	Fingerprint string            `json:"fingerprint"`
 }
 
-// Manager holds the firing alerts and the last resolved ones.
+// Manager holds the firing alerts and the last resolved ones, numbers
+// every change (an Event) and keeps the last ones for the sinks that
+// deliver them. With Restore it keeps all of that in the store too.
 type Manager struct {
 	clock clock.PassiveClock // the time alerts are stamped with
 	keep  int
@@ -60,6 +65,12 @@ type Manager struct {
 	mu       sync.Mutex
 	firing   map[string]*Alert
 	resolved []Alert // oldest first, at most keep
+	seq      uint64  // the last event's
+	events   []Event // the last maxEvents, oldest first
+	subs     map[*Subscription]struct{}
+	wake     []chan struct{} // the sinks', each of capacity 1
+	st       *store.Store    // nil: memory only
+	log      logrus.FieldLogger
 }
 
 // NewManager stamps alerts with clk and keeps up to keep resolved alerts
@@ -68,7 +79,8 @@ func NewManager(clk clock.PassiveClock, keep int) *Manager {
 	if keep <= 0 {
 		keep = 256
 	}
-	return &Manager{clock: clk, keep: keep, firing: map[string]*Alert{}}
+	return &Manager{clock: clk, keep: keep, firing: map[string]*Alert{}, subs: map[*Subscription]struct{}{},
+		log: logrus.StandardLogger()}
 }
 
 // Fingerprint identifies a label set: FNV-64a over the sorted labels, as
@@ -86,32 +98,55 @@ func Fingerprint(labels map[string]string) string {
 
 // Set makes the alert with these labels fire (keeping its start time if it
 // already does, and taking the new annotations) or, with firing false,
-// resolve if it fires. It reports whether anything changed state.
+// resolve if it fires. It reports whether anything changed state; each
+// change is one Event, written to the store (when the Manager has one)
+// before Set returns, then offered to the subscribers and the sinks.
 func (m *Manager) Set(labels, annotations map[string]string, firing bool) bool {
 	fp := Fingerprint(labels)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	a, ok := m.firing[fp]
+	var e Event
 	switch {
 	case firing && ok:
-		a.Annotations = maps.Clone(annotations)
+		if !maps.Equal(a.Annotations, annotations) {
+			a.Annotations = maps.Clone(annotations)
+			m.persistLocked(func(tx *store.Tx) error { return tx.Put(kindFiring, fp, a) })
+		}
 		return false
 	case firing:
-		m.firing[fp] = &Alert{Status: "firing", Labels: maps.Clone(labels), Annotations: maps.Clone(annotations),
+		a = &Alert{Status: "firing", Labels: maps.Clone(labels), Annotations: maps.Clone(annotations),
 			StartsAt: m.clock.Now(), Fingerprint: fp}
-		return true
+		m.firing[fp] = a
+		e = Event{Type: EventFired, Alert: *a}
 	case ok:
 		delete(m.firing, fp)
 		end := m.clock.Now()
 		r := *a
 		r.Status, r.EndsAt = "resolved", &end
 		m.resolved = append(m.resolved, r)
-		if len(m.resolved) > m.keep {
-			m.resolved = slices.Delete(m.resolved, 0, len(m.resolved)-m.keep)
-		}
-		return true
+		e = Event{Type: EventResolved, Alert: r}
+	default:
+		return false
 	}
-	return false
+	m.seq++
+	e.Seq = m.seq
+	m.events = append(m.events, e)
+	var trimmedResolved []Alert
+	if len(m.resolved) > m.keep {
+		n := len(m.resolved) - m.keep
+		trimmedResolved = slices.Clone(m.resolved[:n])
+		m.resolved = slices.Delete(m.resolved, 0, n)
+	}
+	var trimmedEvents []Event
+	if len(m.events) > maxEvents {
+		n := len(m.events) - maxEvents
+		trimmedEvents = slices.Clone(m.events[:n])
+		m.events = slices.Delete(m.events, 0, n)
+	}
+	m.persistLocked(func(tx *store.Tx) error { return writeChange(tx, e, trimmedResolved, trimmedEvents) })
+	m.publishLocked(e)
+	return true
 }
 
 // List returns the firing alerts, oldest first, then the resolved ones,
@@ -119,6 +154,15 @@ func (m *Manager) Set(labels, annotations map[string]string, firing bool) bool {
 func (m *Manager) List() []Alert {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	out := m.firingLocked()
+	for i := len(m.resolved) - 1; i >= 0; i-- {
+		out = append(out, m.resolved[i])
+	}
+	return out
+}
+
+// firingLocked returns copies of the firing alerts, oldest first.
+func (m *Manager) firingLocked() []Alert {
 	out := make([]Alert, 0, len(m.firing)+len(m.resolved))
 	for _, a := range m.firing {
 		out = append(out, *a)
@@ -129,8 +173,5 @@ func (m *Manager) List() []Alert {
 		}
 		return strings.Compare(a.Fingerprint, b.Fingerprint)
 	})
-	for i := len(m.resolved) - 1; i >= 0; i-- {
-		out = append(out, m.resolved[i])
-	}
 	return out
 }
