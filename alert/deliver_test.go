@@ -23,7 +23,7 @@ func quiet() logrus.FieldLogger {
 	return l
 }
 
-func openStore(t *testing.T, dir string) *store.Store {
+func openStore(t testing.TB, dir string) *store.Store {
 	t.Helper()
 	st, err := store.Open(store.Options{Dir: dir, Logger: quiet()})
 	if err != nil {
@@ -45,7 +45,7 @@ type receiver struct {
 	got    atomic.Int32 // requests, accepted or not
 }
 
-func newReceiver(t *testing.T) *receiver {
+func newReceiver(t testing.TB) *receiver {
 	r := &receiver{msgs: make(chan WebhookMessage, 100)}
 	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		r.got.Add(1)

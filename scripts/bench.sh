@@ -52,3 +52,6 @@ echo "## daemon: cold start on the large lab with a lab journal of 10,000 change
 $GO build -o bin/sanmobd ./cmd/sanmobd
 $GO build -o bin/sanmobbench ./cmd/sanmobbench
 ./bin/sanmobbench --sanmobd bin/sanmobd --lab-size large --journal 10000,0 | tee "$out/daemon.txt"
+
+echo "## issue 11: alert delivery, Set to webhook receiver (group wait 1 s and 0) and changes lost across a receiver outage"
+$GO test -run '^$' -bench 'Delivery' -benchtime 20x -count 3 ./alert/ | tee "$out/alerts.txt"
