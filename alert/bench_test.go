@@ -38,6 +38,10 @@ func BenchmarkDeliveryLatency(b *testing.B) {
 			done := make(chan struct{})
 			go func() { defer close(done); _ = d.Run(ctx) }()
 			defer func() { cancel(); <-done }()
+			// One alert first, untimed: a receiver that starts after it
+			// fired gets it at once, without the group wait.
+			m.Set(drift("warm-up"), nil, true)
+			<-r.msgs
 			var lat []time.Duration
 			b.ResetTimer()
 			for i := range b.N {
@@ -53,6 +57,7 @@ func BenchmarkDeliveryLatency(b *testing.B) {
 			b.StopTimer()
 			slices.Sort(lat)
 			b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+			b.ReportMetric(float64(lat[0].Microseconds())/1000, "min-ms")
 			b.ReportMetric(float64(lat[len(lat)-1].Microseconds())/1000, "max-ms")
 		})
 	}
