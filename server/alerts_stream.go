@@ -30,21 +30,7 @@ func (s *Server) alertEvents(w http.ResponseWriter, r *http.Request) {
 	if !out.send("snapshot", 0, List[alert.Alert]{Items: snap}) {
 		return
 	}
-	tick := out.ticker()
-	defer tick.Stop()
-	ctx := r.Context()
-	for {
-		select {
-		case e, ok := <-sub.C():
-			if !ok || !out.send(e.Type, e.Seq, e) || e.Type == alert.EventResync {
-				return
-			}
-		case <-tick.C:
-			if !out.heartbeat() {
-				return
-			}
-		case <-ctx.Done():
-			return
-		}
-	}
+	follow(r.Context(), out, sub.C(), func(e alert.Event) bool {
+		return out.send(e.Type, e.Seq, e) && e.Type != alert.EventResync
+	})
 }

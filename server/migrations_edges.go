@@ -51,23 +51,5 @@ func (s *Server) migrationEvents(w http.ResponseWriter, r *http.Request) {
 	if !out.send("snapshot", 0, m) {
 		return
 	}
-	tick := out.ticker()
-	defer tick.Stop()
-	for {
-		select {
-		case e, ok := <-ch:
-			if !ok {
-				return
-			}
-			if !out.send(e.Type, e.Seq, e) {
-				return
-			}
-		case <-tick.C:
-			if !out.heartbeat() {
-				return
-			}
-		case <-ctx.Done():
-			return
-		}
-	}
+	follow(ctx, out, ch, func(e mobility.MigrationEvent) bool { return out.send(e.Type, e.Seq, e) })
 }

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -57,3 +58,25 @@ func (s *sse) heartbeat() bool {
 
 // ticker ticks every sseHeartbeat.
 func (s *sse) ticker() *time.Ticker { return time.NewTicker(time.Duration(sseHeartbeat.Load())) }
+
+// follow sends what ch delivers through send, and a heartbeat every
+// sseHeartbeat, until ch closes, send says stop (false), the client goes
+// or ctx ends.
+func follow[E any](ctx context.Context, out *sse, ch <-chan E, send func(E) bool) {
+	tick := out.ticker()
+	defer tick.Stop()
+	for {
+		select {
+		case e, ok := <-ch:
+			if !ok || !send(e) {
+				return
+			}
+		case <-tick.C:
+			if !out.heartbeat() {
+				return
+			}
+		case <-ctx.Done():
+			return
+		}
+	}
+}
