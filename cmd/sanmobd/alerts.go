@@ -27,8 +27,8 @@ type alertFile struct {
 // main defines with the others.
 func alertFlags(fs *flag.FlagSet, c *Config) {
 	fs.Var((*multiFlag)(&c.Alertmanagers), "alertmanager-url", "Alertmanager base URL to push alerts to (POST {url}/api/v2/alerts; repeatable)")
-	fs.DurationVar(&c.AlertGroupWait, "alert-group-wait", alert.DefaultGroupWait, "how long an alert change waits for others before the webhook notification goes out (0: at once)")
-	fs.DurationVar(&c.AlertResendInterval, "alert-resend-interval", alert.DefaultResendInterval, "how often every firing alert is pushed to the Alertmanagers again (Alertmanager asks for 30s to 3m)")
+	fs.DurationVar(&c.AlertGroupWait, "alert-group-wait", alert.DefaultGroupWait, "how long an alert change waits for others before it goes to the receivers, so that a burst is one notification (0: at once)")
+	fs.DurationVar(&c.AlertResendInterval, "alert-resend-interval", alert.DefaultResendInterval, "how often every firing alert is pushed to the Alertmanagers again (Alertmanager asks for 30s to 3m; 0: the default)")
 	fs.StringVar(&c.AlertExternalURL, "alert-external-url", "", "sanmob's API URL as receivers should link to it (externalURL, generatorURL; default http://<listen address>)")
 }
 
@@ -36,7 +36,18 @@ func alertFlags(fs *flag.FlagSet, c *Config) {
 // config file, and merges the file's into the Config.
 func (c *Config) checkAlerts() []error {
 	var errs []error
+	checkURLs := func(what string, urls []string) {
+		for i, u := range urls {
+			if err := alert.CheckURL(u); err != nil {
+				errs = append(errs, fmt.Errorf("%s %q: want an http(s) URL: %v", fmt.Sprintf(what, i), u, err))
+			}
+		}
+	}
+	checkURLs("--alert-webhook", c.AlertWebhooks)
+	checkURLs("--alertmanager-url", c.Alertmanagers)
 	if f := c.file.Alerts; f != nil {
+		checkURLs("--config: alerts.webhooks[%d]", f.Webhooks)
+		checkURLs("--config: alerts.alertmanagers[%d]", f.Alertmanagers)
 		c.AlertWebhooks = append(c.AlertWebhooks, f.Webhooks...)
 		c.Alertmanagers = append(c.Alertmanagers, f.Alertmanagers...)
 		c.AlertGroupBy = f.GroupBy
@@ -55,21 +66,11 @@ func (c *Config) checkAlerts() []error {
 			*p.dst = d
 		}
 	}
-	for _, u := range c.AlertWebhooks {
-		if err := alert.CheckURL(u); err != nil {
-			errs = append(errs, fmt.Errorf("--alert-webhook %q: want an http(s) URL: %v", u, err))
-		}
-	}
-	for _, u := range c.Alertmanagers {
-		if err := alert.CheckURL(u); err != nil {
-			errs = append(errs, fmt.Errorf("--alertmanager-url %q: want an http(s) URL: %v", u, err))
-		}
-	}
 	if c.AlertGroupWait < 0 {
 		errs = append(errs, fmt.Errorf("--alert-group-wait %v: must not be negative", c.AlertGroupWait))
 	}
-	if c.AlertResendInterval <= 0 {
-		errs = append(errs, fmt.Errorf("--alert-resend-interval %v: must be positive", c.AlertResendInterval))
+	if c.AlertResendInterval < 0 { // 0: the default
+		errs = append(errs, fmt.Errorf("--alert-resend-interval %v: must not be negative", c.AlertResendInterval))
 	}
 	if c.AlertExternalURL != "" {
 		if err := alert.CheckURL(c.AlertExternalURL); err != nil {
