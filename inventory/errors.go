@@ -1,6 +1,7 @@
 package inventory
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/sanmob/sanmob/errclass"
@@ -35,6 +36,32 @@ func invalid(field, format string, args ...any) error {
 }
 
 func notFound(kind, id string) error { return fmt.Errorf("%s %q: %w", kind, id, ErrNotFound) }
+
+// RefError is ErrNotFound for an object a request field names (a move's
+// destinationHost), so that a client sees which input names nothing.
+type RefError struct {
+	Field, Kind, ID string
+}
+
+func (e *RefError) Error() string {
+	id := e.ID
+	if len(id) > 128 {
+		id = id[:128] + "…"
+	}
+	return fmt.Sprintf("%s: %s %q: %v", e.Field, e.Kind, id, ErrNotFound)
+}
+
+// Unwrap makes errors.Is(err, ErrNotFound) true.
+func (e *RefError) Unwrap() error { return ErrNotFound }
+
+// Ref turns err, when it is ErrNotFound, into a RefError for field naming
+// an object of kind id; other errors are returned as they are.
+func Ref(err error, field, kind, id string) error {
+	if errors.Is(err, ErrNotFound) {
+		return &RefError{Field: field, Kind: kind, ID: id}
+	}
+	return err
+}
 
 // Invalid is a FieldError for field with a formatted reason.
 func Invalid(field, format string, args ...any) error { return invalid(field, format, args...) }

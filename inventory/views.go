@@ -181,20 +181,25 @@ func (s *Inventory) arrayView(a *devices.ArrayDev) Array {
 // Pool is a pool as the API shows it; the forecast fields belong to the thin
 // package and stay empty until it samples history.
 type Pool struct {
-	ID               string    `json:"id"`
-	Name             string    `json:"name"`
-	Array            string    `json:"array"`
-	Site             string    `json:"site"`
-	PhysicalBytes    int64     `json:"physicalBytes"`
-	UsedBytes        int64     `json:"usedBytes"`
-	ProvisionedBytes int64     `json:"provisionedBytes"`
-	FreeBytes        int64     `json:"freeBytes"`
-	Overcommit       float64   `json:"overcommit"`
-	MaxOvercommit    float64   `json:"maxOvercommit"`
-	UsedPercent      float64   `json:"usedPercent"`
-	DaysToFull       *float64  `json:"daysToFull"`
-	Forecast         any       `json:"forecast"`
-	ObservedAt       time.Time `json:"observedAt"`
+	ID               string  `json:"id"`
+	Name             string  `json:"name"`
+	Array            string  `json:"array"`
+	Site             string  `json:"site"`
+	PhysicalBytes    int64   `json:"physicalBytes"`
+	UsedBytes        int64   `json:"usedBytes"`
+	ProvisionedBytes int64   `json:"provisionedBytes"`
+	FreeBytes        int64   `json:"freeBytes"`
+	Overcommit       float64 `json:"overcommit"`
+	MaxOvercommit    float64 `json:"maxOvercommit"`
+	ReservedPercent  int     `json:"reservedPercent"`
+	// OvercommitPercentOfMax is the share of Cinder's total_available —
+	// (physical − reserve) · maxOvercommit — provisioned (thin); null when
+	// the whole pool is reserved.
+	OvercommitPercentOfMax *float64  `json:"overcommitPercentOfMax"`
+	UsedPercent            float64   `json:"usedPercent"`
+	DaysToFull             *float64  `json:"daysToFull"`
+	Forecast               any       `json:"forecast"`
+	ObservedAt             time.Time `json:"observedAt"`
 }
 
 // Pools lists every pool of every array that has answered.
@@ -231,7 +236,7 @@ func poolView(a *devices.ArrayDev, o *devices.ArrayObs, p array.Pool) Pool {
 	v := Pool{
 		ID: p.ID, Name: p.Name, Array: a.ID, Site: a.Site, PhysicalBytes: p.PhysicalBytes, UsedBytes: p.UsedBytes,
 		ProvisionedBytes: p.ProvisionedBytes, FreeBytes: p.PhysicalBytes - p.UsedBytes, MaxOvercommit: p.MaxOvercommit,
-		ObservedAt: o.At,
+		ReservedPercent: p.ReservedPercent, ObservedAt: o.At,
 	}
 	if p.PhysicalBytes > 0 {
 		v.Overcommit = round2(float64(p.ProvisionedBytes) / float64(p.PhysicalBytes))

@@ -3,6 +3,7 @@ package lab
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"strings"
 	"time"
@@ -62,6 +63,18 @@ type Config struct {
 	// device's state: it is not journaled, and a world resumed from Dir
 	// takes the one its Config gives.
 	TransferCapBytesPerSec float64
+	// Workloads, when true, grows every thin pool by a model drawn from
+	// the seed (linear, weekly seasonal, step, bursts or flat), one pool of
+	// the world heading for full within a virtual day or two; see
+	// workload.go. False: every mapped thin volume writes at its own
+	// steady hourly rate, as the lab did before workloads. Kept in the
+	// journal's header: a Dir made with other workloads is refused.
+	Workloads bool
+	// PoolWorkloads sets the workload of the pools it names, by pool id,
+	// with or without Workloads (a test's way to pick a model). A pool id
+	// the world does not have, or a workload that does not check, is an
+	// error.
+	PoolWorkloads map[string]Workload
 	// Dir, when set, is where the devices keep their state: every change
 	// they make is on disk there before the call that made it returns, and
 	// New resumes the world from it, its clock included (see persist.go).
@@ -130,6 +143,7 @@ func (c Config) withDefaults() Config {
 	} else {
 		c.Sites = append([]string(nil), c.Sites...)
 	}
+	c.PoolWorkloads = maps.Clone(c.PoolWorkloads)
 	setInt := func(p *int, d int) {
 		if *p == 0 {
 			*p = d
@@ -235,6 +249,9 @@ func (c Config) Validate() error {
 	}
 	if c.ZoneDBMaxBytes < 0 {
 		fail("ZoneDBMaxBytes = %d, want > 0", c.ZoneDBMaxBytes)
+	}
+	if len(bad) == 0 {
+		bad = append(bad, c.checkPoolWorkloads()...)
 	}
 	if len(bad) == 0 {
 		for _, s := range c.Sites {

@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -47,13 +48,16 @@ type header struct {
 	// world of one pair is the one written before pairs existed, and a
 	// directory made then resumes.
 	FabricPairsPerSite int `json:"fabricPairsPerSite,omitempty"`
+	// Workloads is Config.workloadsHeader: empty without workloads, so
+	// that a directory made before they existed resumes.
+	Workloads string `json:"workloads,omitempty"`
 }
 
 func headerOf(c Config) header {
 	h := header{Format: journalFormat, Seed: c.Seed, Sites: c.Sites, ArraysPerSite: c.ArraysPerSite,
 		HostsPerSite: c.HostsPerSite, VMsPerSite: c.VMsPerSite, TargetPortsPerFabric: c.TargetPortsPerFabric,
 		TargetsPerVport: c.TargetsPerVport, MaxVportsPerHBA: c.MaxVportsPerHBA, ZoneDBMaxBytes: c.ZoneDBMaxBytes,
-		EpochUnixNano: c.Epoch.UnixNano()}
+		EpochUnixNano: c.Epoch.UnixNano(), Workloads: c.workloadsHeader()}
 	if p := c.fabricPairs(); p > 1 {
 		h.FabricPairsPerSite = p
 	}
@@ -92,6 +96,9 @@ func (h header) differences(want header) []string {
 		if f.got != f.want {
 			add(f.name, f.got, f.want)
 		}
+	}
+	if h.Workloads != want.Workloads {
+		add("workloads", cmp.Or(h.Workloads, "none"), cmp.Or(want.Workloads, "none"))
 	}
 	if want.EpochUnixNano != 0 && h.EpochUnixNano != want.EpochUnixNano {
 		add("epoch", time.Unix(0, h.EpochUnixNano).UTC(), time.Unix(0, want.EpochUnixNano).UTC())

@@ -24,7 +24,9 @@ import (
 // Thin accounting. A thin volume's used bytes are what its workload wrote.
 // Every volume presented through at least one LUN map is written to at a
 // steady rate of its own, 1 to 10 parts in 10,000 of its size per virtual
-// hour, drawn from a hash of its WWN and so from the seed; it accrues in
+// hour, drawn from a hash of its WWN and so from the seed, scaled hour by
+// hour by its pool's workload when the world has workloads (workload.go:
+// linear, weekly seasonal, step, bursts or flat); it accrues in
 // whole virtual hours since the epoch, lazily, when the array is next read
 // or written (accrue), until the volume is full. A pool's logical bytes
 // (its thin volumes' and snapshots') follow, and its physical usage with
@@ -127,37 +129,84 @@ func (a *Array) rlock() {
 	a.mu.RLock()
 }
 
-// accrue applies the writes of mapped thin volumes up to virtual hour h, in
-// volume order, each volume capped at its size and each pool at its free
-// physical space. The caller holds a.mu for writing.
+// accrue applies the writes of mapped thin volumes up to virtual hour h,
+// each volume capped at its size and each pool at its free physical space.
+// A pool whose volumes' writes fit in its room takes them at once; one they
+// would overflow takes them hour by hour, the volumes that come first
+// taking what room each hour leaves, until it is full. Either way the
+// result is the one of accruing every hour in turn, so that usage is a
+// function of the hour, never of when the array was read. The caller holds
+// a.mu for writing.
 func (a *Array) accrue(h int64) {
 	if h <= a.hours {
 		return
 	}
-	n := h - a.hours
+	h0 := a.hours
 	a.hours = h
-	room := make([]int64, len(a.pools))
+	n := len(a.pools)
+	c0, c1, need := make([]int64, n), make([]int64, n), make([]int64, n)
 	for i := range a.pools {
-		room[i] = a.pools[i].logicalRoom()
+		c0[i], c1[i] = a.pools[i].g.cum(h0), a.pools[i].g.cum(h)
 	}
 	for i := range a.vols {
 		v := &a.vols[i]
-		if v.deleted || !v.thin || v.maps == 0 || v.used >= v.size {
-			continue
-		}
-		r := v.writeRate()
-		if r == 0 {
-			continue
-		}
-		gain := v.size - v.used
-		if n <= gain/r {
-			gain = r * n
-		}
-		gain = min(gain, room[v.pool])
-		v.used += gain
-		a.pools[v.pool].logical += gain
-		room[v.pool] -= gain
+		need[v.pool] = satAdd(need[v.pool], v.gain(c0[v.pool], c1[v.pool]))
 	}
+	fits := make([]bool, n)
+	for i := range a.pools {
+		fits[i] = need[i] <= a.pools[i].logicalRoom()
+	}
+	for i := range a.vols {
+		v := &a.vols[i]
+		if fits[v.pool] {
+			g := v.gain(c0[v.pool], c1[v.pool])
+			v.used += g
+			a.pools[v.pool].logical += g
+		}
+	}
+	for p := range a.pools {
+		if !fits[p] {
+			a.accrueHourly(int32(p), h0, h, c0[p])
+		}
+	}
+}
+
+// accrueHourly accrues pool p's volumes hour by hour from h0, whose C is
+// c0, to h, or until the pool is full.
+func (a *Array) accrueHourly(p int32, h0, h, c0 int64) {
+	pl := &a.pools[p]
+	for k := h0; k < h; k++ {
+		room := pl.logicalRoom()
+		if room == 0 {
+			return // and stays so: nothing but a change frees space
+		}
+		c1 := pl.g.cum(k + 1)
+		for i := range a.vols {
+			v := &a.vols[i]
+			if v.pool != p {
+				continue
+			}
+			g := min(v.gain(c0, c1), room)
+			v.used += g
+			pl.logical += g
+			room -= g
+		}
+		c0 = c1
+	}
+}
+
+// gain is what v writes between the hours whose C are c0 and c1 (W(c1) −
+// W(c0) of workload.go; r an hour without workloads), capped at its size:
+// nothing unless it is a mapped thin volume.
+func (v *volume) gain(c0, c1 int64) int64 {
+	if v.deleted || !v.thin || v.maps == 0 || v.used >= v.size || c1 == c0 {
+		return 0
+	}
+	r := v.writeRate()
+	if r == 0 {
+		return 0
+	}
+	return min(written(r, c1)-written(r, c0), v.size-v.used)
 }
 
 // writeRate is the bytes v's workload writes per virtual hour while it is

@@ -60,6 +60,7 @@ type pool struct {
 	maxOvercommit         float64
 	reservedPercent       int
 	targetOC, targetUsed  float64 // drawn at build, met when the pool is sized
+	g                     growth  // its workload (workload.go)
 }
 
 type volume struct {

@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"maps"
 	"math/rand/v2"
 	"strconv"
 	"strings"
@@ -155,6 +156,7 @@ func open(cfg Config, j *journal, ops []op) (*World, error) {
 	if err := build(w); err != nil {
 		return nil, err
 	}
+	w.setWorkloads()
 	for _, s := range w.switches {
 		w.byID[s.id] = s
 	}
@@ -215,6 +217,7 @@ func (w *World) Recovered() string { return w.recovered }
 func (w *World) Config() Config {
 	c := w.cfg
 	c.Sites = append([]string(nil), c.Sites...)
+	c.PoolWorkloads = maps.Clone(c.PoolWorkloads)
 	return c
 }
 

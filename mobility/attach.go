@@ -108,10 +108,12 @@ func zoneIntents(n node, targets map[string][]wwn.WWN, arrayID string) []intentR
 	return out
 }
 
-// targetsFor picks, on each fabric the node sits on, up to two of the
-// array's target ports logged in there — the same two for every volume of
-// the node (its zones are then shared), spread across nodes by a hash.
-func (s *Service) targetsFor(n node, a *devices.ArrayDev, o *devices.ArrayObs) (map[string][]wwn.WWN, error) {
+// targetsFor picks, on each fabric the node sits on, the array's target
+// ports logged in there that prefer names (the ports the node's host group
+// presents through already), else up to two of them — the same two for
+// every volume of the node (its zones are then shared), spread across
+// nodes by a hash.
+func (s *Service) targetsFor(n node, a *devices.ArrayDev, o *devices.ArrayObs, prefer []wwn.WWN) (map[string][]wwn.WWN, error) {
 	out := map[string][]wwn.WWN{}
 	h := sha256.Sum256([]byte(n.id))
 	for fid := range n.initiators {
@@ -130,6 +132,10 @@ func (s *Service) targetsFor(n node, a *devices.ArrayDev, o *devices.ArrayObs) (
 			continue
 		}
 		slices.SortFunc(ports, wwn.WWN.Compare)
+		if kept := slices.DeleteFunc(slices.Clone(ports), func(p wwn.WWN) bool { return !slices.Contains(prefer, p) }); len(kept) > 0 {
+			out[fid] = kept
+			continue
+		}
 		k := int(h[0]) % len(ports)
 		for i := range min(2, len(ports)) {
 			out[fid] = append(out[fid], ports[(k+i)%len(ports)])

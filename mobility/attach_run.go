@@ -204,21 +204,30 @@ func (s *Service) planAttach(spec AttachmentSpec) (attachPlan, error) {
 	if o == nil {
 		return attachPlan{}, fmt.Errorf("array %s has not been read: %w", a.ID, ErrUnavailable)
 	}
-	targets, err := s.targetsFor(n, a, o)
+	hg, had, hgMaps := hostGroupOf(n, o)
+	// A group's target ports are shared by its volumes (a masking view's
+	// are): the attach presents through the ports the group has where it
+	// has some, so that the node's other volumes keep theirs.
+	var groupPorts []wwn.WWN
+	if len(hgMaps) > 0 {
+		groupPorts = o.Mappings[hgMaps[0]].TargetPorts
+	}
+	targets, err := s.targetsFor(n, a, o, groupPorts)
 	if err != nil {
 		return attachPlan{}, err
 	}
-	hg, had, hgMaps := hostGroupOf(n, o)
 	defer s.hgLocks.Lock(a.ID + "/" + hg)()
 	lun := s.lunFor(v, a.ID, o, hg, hgMaps)
 	if lun < 0 {
 		return attachPlan{}, fmt.Errorf("host group %s has no free LUN id: %w", hg, ErrConflict)
 	}
 	p := attachPlan{Op: opAttach, Volume: v.ID, Node: n.id, NodeKind: n.kind, Array: a.ID, HostGroup: hg, LUN: lun, CreatedAt: s.clk.Now()}
+	var picked []wwn.WWN
 	for _, fid := range sortedKeys(targets) {
 		p.Fabrics = append(p.Fabrics, fid)
-		p.TargetPorts = append(p.TargetPorts, targets[fid]...)
+		picked = append(picked, targets[fid]...)
 	}
+	p.TargetPorts = union(picked, groupPorts) // the group keeps the ports it had
 	p.Intents = zoneIntents(n, targets, a.ID)
 	for _, fid := range sortedKeys(n.initiators) {
 		p.Initiators = append(p.Initiators, n.initiators[fid]...)
@@ -229,7 +238,7 @@ func (s *Service) planAttach(spec AttachmentSpec) (attachPlan, error) {
 		}
 	}
 	p.MappedBefore = slices.ContainsFunc(hgMaps, func(mi int32) bool { return o.Mappings[mi].Volume == v.ID })
-	p.PublishContext = publishContext(v, lun, p.TargetPorts, p.Fabrics)
+	p.PublishContext = publishContext(v, lun, picked, p.Fabrics)
 	s.reserve(a.ID+"/"+hg, lun, v.ID)
 	return p, nil
 }

@@ -377,3 +377,72 @@ func TestAttachLogsInANewVMsActiveVports(t *testing.T) {
 		t.Fatalf("%d duplicate logins", n)
 	}
 }
+
+// TestAttachKeepsTheNodesOtherPaths: a host group's target ports are
+// shared by its volumes, so an attach to a VM whose group exists presents
+// through the ports it has; the VM's own volumes keep every path through
+// the attach and after the detach (an attach that moved the group to
+// other ports, and a detach that then released their zones, cut the VM
+// off from its boot disk).
+func TestAttachKeepsTheNodesOtherPaths(t *testing.T) {
+	h := newHarness(t, nil)
+	ctx := context.Background()
+	const vmID = "east-vm009"
+	paths := func(when string) int {
+		t.Helper()
+		h.svc.Refresh(ctx)
+		tp, err := h.svc.Topology(ctx, vmID, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, p := range tp.Paths {
+			if p.Volume == vmID+"-d0" || p.Volume == vmID+"-d1" {
+				n++
+			}
+		}
+		if len(tp.Issues) > 0 {
+			t.Errorf("%s: topology issues %v", when, tp.Issues)
+		}
+		return n
+	}
+	portsOf := func() map[string][]wwn.WWN {
+		out := map[string][]wwn.WWN{}
+		a, _ := h.world.Array("east-arr1")
+		for _, m := range a.TruthMappings() {
+			if m.HostGroup == vmID {
+				ps := slices.Clone(m.TargetPorts)
+				slices.SortFunc(ps, wwn.WWN.Compare)
+				out[m.Volume] = ps
+			}
+		}
+		return out
+	}
+	before, ports := paths("before"), portsOf()
+	if before == 0 || len(ports) == 0 {
+		t.Fatalf("the lab VM has %d paths and maps %v", before, ports)
+	}
+	v, err := h.svc.CreateVolume(ctx, VolumeSpec{Name: "extra", SizeBytes: 10 << 30, Site: "east"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.svc.Attach(ctx, AttachmentSpec{Volume: v.ID, Node: vmID}); err != nil {
+		t.Fatal(err)
+	}
+	after := portsOf()
+	for vol, ps := range ports {
+		if !slices.Equal(after[vol], ps) {
+			t.Errorf("attach moved volume %s from target ports %v to %v", vol, ps, after[vol])
+		}
+	}
+	if n := paths("attached"); n != before {
+		t.Errorf("the VM's own volumes have %d paths with the extra volume attached, %d before", n, before)
+	}
+	if err := h.svc.Detach(ctx, v.ID, vmID); err != nil {
+		t.Fatal(err)
+	}
+	if n := paths("detached"); n != before {
+		t.Errorf("the VM's own volumes have %d paths after the detach, %d before", n, before)
+	}
+	checkInvariants(t, h)
+}

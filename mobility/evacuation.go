@@ -329,13 +329,13 @@ func (s *Service) StartEvacuation(spec EvacuationSpec) (Evacuation, error) {
 		spec.MaxParallel = DefaultEvacuationParallel
 	}
 	if _, err := s.Host(spec.Host); err != nil {
-		return Evacuation{}, err
+		return Evacuation{}, inventory.Ref(err, "host", "host", spec.Host)
 	}
 	dests := make([]inventory.Host, 0, len(spec.DestinationHosts))
-	for _, id := range spec.DestinationHosts {
+	for i, id := range spec.DestinationHosts {
 		h, err := s.Host(id)
 		if err != nil {
-			return Evacuation{}, err
+			return Evacuation{}, inventory.Ref(err, fmt.Sprintf("destinationHosts[%d]", i), "host", id)
 		}
 		dests = append(dests, h)
 	}

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/sanmob/sanmob/array"
+	"github.com/sanmob/sanmob/devices"
 	"github.com/sanmob/sanmob/errclass"
 	"github.com/sanmob/sanmob/inventory"
 )
@@ -83,7 +84,7 @@ func (s *Service) PlanMove(spec MigrationSpec) (MigrationPlan, error) {
 	}
 	vm, err := s.VM(spec.VM)
 	if err != nil {
-		return MigrationPlan{}, err
+		return MigrationPlan{}, inventory.Ref(err, "vm", "vm", spec.VM)
 	}
 	src, err := s.Host(vm.Host)
 	if err != nil {
@@ -91,11 +92,11 @@ func (s *Service) PlanMove(spec MigrationSpec) (MigrationPlan, error) {
 	}
 	dst, err := s.Host(spec.DestinationHost)
 	if err != nil {
-		return MigrationPlan{}, err
+		return MigrationPlan{}, inventory.Ref(err, "destinationHost", "host", spec.DestinationHost)
 	}
 	if spec.DestinationArray != "" {
 		if _, ok := s.arrays[spec.DestinationArray]; !ok {
-			return MigrationPlan{}, notFound("array", spec.DestinationArray)
+			return MigrationPlan{}, &inventory.RefError{Field: "destinationArray", Kind: "array", ID: spec.DestinationArray}
 		}
 	}
 	in := PlanInput{VM: vm, SourceHost: src, DestHost: dst, Links: s.Links(), Mode: spec.Mode,
@@ -148,6 +149,7 @@ func (s *Service) PlanMove(spec MigrationSpec) (MigrationPlan, error) {
 			for i := range pa.Pools { // what running moves are about to provision
 				pa.Pools[i].ProvisionedBytes += s.heldBytes(id, pa.Pools[i].ID)
 			}
+			pa.Fabrics = s.portFabrics(o)
 		}
 		in.Arrays[id] = pa
 	}
@@ -170,4 +172,21 @@ func (s *Service) PlanMove(spec MigrationSpec) (MigrationPlan, error) {
 		return p, &NotFeasibleError{Plan: p}
 	}
 	return p, nil
+}
+
+// portFabrics is the fabrics of a site where one of the array's target
+// ports is logged in, as last read; nil when a fabric there has not been
+// read (the planner then cannot tell).
+func (s *Service) portFabrics(o *devices.ArrayObs) []string {
+	var out []string
+	for _, fid := range s.fabIDs {
+		fo := s.fabrics[fid].Obs.Load()
+		if fo == nil {
+			return nil
+		}
+		if slices.ContainsFunc(o.Ports, func(p array.TargetPort) bool { return fo.LoggedIn(p.WWPN) }) {
+			out = append(out, fid)
+		}
+	}
+	return out
 }

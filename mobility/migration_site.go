@@ -222,7 +222,11 @@ func (s *Service) destPaths(vm *inventory.VM, site string, a *devices.ArrayDev, 
 		f := sm.FabricMap[vp.Fabric]
 		n.initiators[f] = append(n.initiators[f], vp.WWPN)
 	}
-	targets, err := s.targetsFor(n, a, o)
+	var groupPorts []wwn.WWN
+	if _, _, maps := hostGroupOf(n, o); len(maps) > 0 {
+		groupPorts = o.Mappings[maps[0]].TargetPorts
+	}
+	targets, err := s.targetsFor(n, a, o, groupPorts)
 	if err != nil {
 		return err
 	}

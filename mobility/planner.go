@@ -62,6 +62,9 @@ const (
 type PlanArray struct {
 	Site  string
 	Pools []array.Pool
+	// Fabrics are those where a target port of the array is logged in;
+	// nil: not known (a fabric not read yet), and not checked.
+	Fabrics []string
 }
 
 // PlanInput is everything a plan depends on. The planner reads nothing
@@ -174,8 +177,39 @@ func PlanMigration(in PlanInput) Plan {
 	} else {
 		p.sameSite(vols)
 	}
+	p.reach(vols)
 	p.plan.Feasible = len(p.plan.Reasons) == 0
 	return p.plan
+}
+
+// reach checks that the array the VM's volumes are presented from after
+// the move — the destination array of a cross-site move, the volumes' own
+// otherwise — has a target port on every fabric the VM's vports land on:
+// a fabric left out would leave the VM with half its paths.
+func (p *planner) reach(vols []inventory.Volume) {
+	if len(vols) == 0 || p.plan.FabricMap == nil || p.plan.Kind == KindSameFabric {
+		return
+	}
+	arrays := []string{p.plan.DestArray}
+	if p.plan.Kind != KindCrossSite {
+		arrays = nil
+		for _, v := range vols {
+			if !slices.Contains(arrays, v.Array) {
+				arrays = append(arrays, v.Array)
+			}
+		}
+	}
+	for _, id := range arrays {
+		a, ok := p.in.Arrays[id]
+		if !ok || a.Fabrics == nil {
+			continue
+		}
+		for _, f := range slices.Sorted(maps.Values(p.plan.FabricMap)) {
+			if !slices.Contains(a.Fabrics, f) {
+				p.reason("array %s has no target port logged in on fabric %s, where the VM's vports would land", id, f)
+			}
+		}
+	}
 }
 
 // sourceSite is where the VM's compute runs now.

@@ -86,6 +86,19 @@ func TestPlanMigration(t *testing.T) {
 			in.DestHost = planHost("e3", "east", planHBA("east-a", 255, 0), planHBA("east-c", 255, 0))
 		}, want{kind: KindCrossFabric, seconds: 1, downtime: 0.3, notes: []string{"fabric east-b log in on fabric east-c"},
 			noteAbsent: []string{"fabric east-a log in"}}},
+		{"cross-fabric to fabrics the array is not on", func(in *PlanInput) {
+			in.DestHost = planHost("e3", "east", planHBA("east-c", 255, 0), planHBA("east-d", 8, 0))
+			a := in.Arrays["east-arr"]
+			a.Fabrics = []string{"east-a", "east-b", "east-c"}
+			in.Arrays["east-arr"] = a
+		}, want{kind: KindCrossFabric, seconds: 1, downtime: 0.3,
+			reasons: []string{"array east-arr has no target port logged in on fabric east-d"}}},
+		{"cross-fabric to fabrics the array is on", func(in *PlanInput) {
+			in.DestHost = planHost("e3", "east", planHBA("east-c", 255, 0), planHBA("east-d", 8, 0))
+			a := in.Arrays["east-arr"]
+			a.Fabrics = []string{"east-a", "east-b", "east-c", "east-d"}
+			in.Arrays["east-arr"] = a
+		}, want{kind: KindCrossFabric, seconds: 1, downtime: 0.3}},
 		// 45e6 bytes (30e6 + 20e6 used) at 5e6 B/s = 9 s; nothing written: no tail; + 1 s cutover.
 		{"cross-site live, unknown write rate", toWest,
 			want{kind: KindCrossSite, bytes: 50e6, seconds: 11, downtime: 0.3, destArray: "west-arr",

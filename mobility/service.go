@@ -22,6 +22,7 @@ import (
 	"github.com/sanmob/sanmob/replication"
 	"github.com/sanmob/sanmob/saga"
 	"github.com/sanmob/sanmob/store"
+	"github.com/sanmob/sanmob/thin"
 )
 
 // Config wires the core to its store, clock and devices.
@@ -58,6 +59,10 @@ type Config struct {
 	// ReplicationRPO is what ReplicationLagHigh holds replication groups to
 	// (default replication.DefaultRPO).
 	ReplicationRPO time.Duration
+	// Thin configures the pool watcher (sampling period, retention,
+	// thresholds); its Devices, Store, Clock, Alerts, Log and Sites are the
+	// service's.
+	Thin thin.Config
 }
 
 // Replication is the replication groups' watcher: the groups and pairs as
@@ -100,7 +105,10 @@ type Service struct {
 	drift map[string]*atomic.Pointer[driftMemo] // by fabric: what the last drift check compared
 
 	repl   *replication.Watcher // the replication groups as last read
+	thin   *thin.Watcher        // the pools' history, forecasts and alerts (pools.go)
 	copies *copySlots           // initial copies running per link
+
+	dark darkState // first sightings of dark volumes (darkstorage.go)
 
 	poolMu    sync.Mutex
 	poolHolds map[string]map[string]int64 // by moving VM: bytes held per destination array/pool
@@ -172,6 +180,8 @@ func New(cfg Config) (*Service, error) {
 			s.log.WithError(err).Warn("replication groups not read")
 		}
 	})
+	s.thin = s.newThinWatcher(dev)
+	dev.OnRefresh(func(context.Context) { s.noteDark() })
 	if s.zoner, err = s.newZoner(); err != nil {
 		return nil, fmt.Errorf("mobility: zoning: %w", err)
 	}
@@ -196,15 +206,21 @@ func New(cfg Config) (*Service, error) {
 // Start loads the inventory and the attachments, reads every device once
 // and, on the very first start, discovers the inventory from the devices.
 func (s *Service) Start(ctx context.Context) error {
-	if err := s.Inventory.Start(ctx, func() error { return errors.Join(s.loadAttachments(), s.loadMigrations()) }); err != nil {
+	if err := s.Inventory.Start(ctx, func() error { return errors.Join(s.loadAttachments(), s.loadMigrations(), s.thin.Load()) }); err != nil {
 		return err
 	}
 	s.started.Store(true)
 	return nil
 }
 
-// Run refreshes the observed device state until ctx ends.
-func (s *Service) Run(ctx context.Context) { _ = s.dev.Run(ctx) }
+// Run refreshes the observed device state until ctx ends,
+// and samples the pools (thin) on the service's clock beside it.
+func (s *Service) Run(ctx context.Context) {
+	done := make(chan struct{})
+	go func() { defer close(done); s.thin.Run(ctx) }()
+	_ = s.dev.Run(ctx)
+	<-done
+}
 
 // RunSagas runs the saga executor until ctx ends: it resumes the runs a
 // crash left unfinished, then every run submitted. Start it after Start

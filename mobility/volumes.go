@@ -156,6 +156,9 @@ func (s *Service) CreateVolume(ctx context.Context, spec VolumeSpec) (inventory.
 	if err != nil {
 		return inventory.Volume{}, err
 	}
+	if cands, err = s.notPastFull(cands, spec.SizeBytes, isThin); err != nil {
+		return inventory.Volume{}, err
+	}
 	var last error
 	for _, c := range cands {
 		a := s.arrays[c.Array]
@@ -285,7 +288,11 @@ func (s *Service) ExpandVolume(ctx context.Context, id string, sizeBytes int64) 
 		return inventory.Volume{}, fmt.Errorf("volume %s is on unknown array %s: %w", id, v.Array, ErrConflict)
 	}
 	if p, ok := observedPool(a, v.Pool); ok {
-		if err := thin.AdmitGrowth(p, v.SizeBytes, sizeBytes, v.Thin); err != nil {
+		err := thin.AdmitGrowth(p, v.SizeBytes, sizeBytes, v.Thin)
+		if err == nil {
+			err = thin.AdmitFull(p, sizeBytes-v.SizeBytes, v.Thin, s.thin.Thresholds().FullPercent)
+		}
+		if err != nil {
 			return inventory.Volume{}, fmt.Errorf("volume %s from %d to %d bytes: %w", id, v.SizeBytes, sizeBytes, err)
 		}
 	}

@@ -120,3 +120,28 @@ func TestVolumeAdmissionOverREST(t *testing.T) {
 		}
 	})
 }
+
+// TestThickPastFull: a thick volume that would take its pool's used bytes
+// past the full threshold (90 %) is refused with 507 and the numbers, even
+// though the pool's free physical space could take it.
+func TestThickPastFull(t *testing.T) {
+	h := newHarness(t)
+	ps, err := h.world.Arrays()[0].Array.Pools(context.Background())
+	if err != nil || len(ps) == 0 {
+		t.Fatalf("lab pools: %v %v", ps, err)
+	}
+	p := ps[0]
+	size := int64(0.9*float64(p.PhysicalBytes)) - p.UsedBytes + 1
+	if size <= 0 || size > thin.Room(p, false) {
+		t.Fatalf("pool %+v: no size between 90 %% and its thick room %d", p, thin.Room(p, false))
+	}
+	r := h.do(server.RoleAdmin, http.MethodPost, "/v1/volumes", map[string]any{"name": "fat", "sizeBytes": size, "pool": p.ID, "thin": false})
+	pr := wantProblem(t, r, http.StatusInsufficientStorage)
+	if !strings.Contains(pr.Detail, "past the full threshold of 90%") || !strings.Contains(pr.Detail, fmt.Sprintf("cannot take %d more bytes thick", size)) {
+		t.Fatalf("detail %q lacks the numbers", pr.Detail)
+	}
+	r = h.do(server.RoleAdmin, http.MethodPost, "/v1/volumes", map[string]any{"name": "fits", "sizeBytes": size - 1, "pool": p.ID, "thin": false})
+	if r.Status != http.StatusCreated {
+		t.Fatalf("up to 90 %%: %v", r)
+	}
+}

@@ -158,6 +158,12 @@ func TestBadInput(t *testing.T) {
 		{name: "vm moved to another site by patch", method: "PATCH", path: "/v1/vms/east-vm001", body: map[string]any{"host": "west-esx01"}, want: 400},
 		{name: "vm to an unknown host", method: "PATCH", path: "/v1/vms/east-vm001", body: map[string]any{"host": "nope"}, want: 400, param: "host"},
 		{name: "host site change while running vms", method: "PATCH", path: "/v1/hosts/east-esx01", body: map[string]any{"site": "west"}, want: 409},
+		{name: "move to an unknown host", method: "POST", path: "/v1/migrations", body: map[string]any{"vm": "east-vm001", "destinationHost": "nope-esx99"}, want: 404, param: "destinationHost"},
+		{name: "move of an unknown vm", method: "POST", path: "/v1/migrations", body: map[string]any{"vm": "nope", "destinationHost": "east-esx02", "dryRun": true}, want: 404, param: "vm"},
+		{name: "move to an unknown array", method: "POST", path: "/v1/migrations", body: map[string]any{"vm": "east-vm001", "destinationHost": "west-esx02", "destinationArray": "nope", "dryRun": true}, want: 404, param: "destinationArray"},
+		{name: "move to a long unknown host", method: "POST", path: "/v1/migrations", body: map[string]any{"vm": "east-vm001", "destinationHost": strings.Repeat("h", 10000)}, want: 404, param: "destinationHost", detail: "…"},
+		{name: "evacuate to an unknown host", method: "POST", path: "/v1/evacuations", body: map[string]any{"host": "west-esx03", "destinationHosts": []string{"west-esx01", "nope"}}, want: 404, param: "destinationHosts[1]"},
+		{name: "evacuate an unknown host", method: "POST", path: "/v1/evacuations", body: map[string]any{"host": "nope", "destinationHosts": []string{"west-esx01"}}, want: 404, param: "host"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

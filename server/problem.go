@@ -145,6 +145,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		w.Header().Set("Retry-After", retryAfter)
 	}
 	var fe *inventory.FieldError
+	var re *inventory.RefError
 	var be *FieldErr
 	var nf *mobility.NotFeasibleError
 	if errors.As(err, &nf) {
@@ -153,6 +154,8 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.As(err, &fe):
 		p.InvalidParams = []InvalidParam{{Name: fe.Field, Reason: fe.Reason}}
+	case errors.As(err, &re):
+		p.InvalidParams = []InvalidParam{{Name: re.Field, Reason: "no such " + re.Kind}}
 	case errors.As(err, &be) && be.Field != "":
 		p.InvalidParams = []InvalidParam{{Name: be.Field, Reason: be.Reason}}
 	}

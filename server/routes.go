@@ -13,6 +13,7 @@ import (
 	"github.com/sanmob/sanmob/inventory"
 	"github.com/sanmob/sanmob/mobility"
 	"github.com/sanmob/sanmob/replication"
+	"github.com/sanmob/sanmob/thin"
 )
 
 // List is the envelope of every collection: {"items": [...]}; Continue is
@@ -72,6 +73,7 @@ func (s *Server) routeTable() []route {
 		read("getArray", "/v1/arrays/{id}", "one array", inventory.Array{}, s.getArray),
 		read("listPools", "/v1/pools", "capacity pools", List[inventory.Pool]{}, s.listPools, queryParam{"array", "string", "only pools of this array"}),
 		read("getPool", "/v1/pools/{id}", "one pool", inventory.Pool{}, s.getPool),
+		read("getPoolHistory", "/v1/pools/{id}/history", "the pool's used and provisioned bytes over time: raw samples for two days, hourly means before (90 days)", List[thin.Point]{}, s.getPoolHistory, queryParam{"since", "string", "only points at or after this RFC 3339 time"}),
 		read("listVolumes", "/v1/volumes", "volumes", List[inventory.Volume]{}, s.listVolumes, append([]queryParam{{"array", "string", "only volumes on this array"}, {"pool", "string", "only volumes in this pool"}}, pageParams...)...),
 		{name: "createVolume", method: http.MethodPost, path: "/v1/volumes", summary: "create a volume after thin admission; idempotent by name", req: mobility.VolumeSpec{}, resp: inventory.Volume{}, status: http.StatusCreated, roles: []Role{RoleAdmin, RoleCSI}, handler: s.createVolume},
 		read("getVolume", "/v1/volumes/{id}", "one volume", inventory.Volume{}, s.getVolume),
@@ -96,6 +98,7 @@ func (s *Server) routeTable() []route {
 		{name: "createAttachment", method: http.MethodPost, path: "/v1/attachments", summary: "mask a volume to a node (host or VM) and zone every fabric its initiators sit on; returns the publish context", req: mobility.AttachmentSpec{}, resp: mobility.Attachment{}, status: http.StatusCreated, roles: []Role{RoleAdmin, RoleCSI}, handler: s.createAttachment},
 		read("listAttachments", "/v1/attachments", "attachments", List[mobility.Attachment]{}, s.listAttachments, queryParam{"volume", "string", "only this volume's"}),
 		{name: "deleteAttachment", method: http.MethodDelete, path: "/v1/attachments/{volume}/{node}", summary: "unmask and unzone what only this attachment needed", status: http.StatusNoContent, roles: []Role{RoleAdmin, RoleCSI}, handler: s.deleteAttachment},
+		read("darkStorage", "/v1/reports/dark-storage", "dark storage: volumes allocated but presented to nothing, or only to hosts and VMs the inventory no longer has, with provisioned and used bytes and since when sanmob has seen them dark; totals cover every dark volume, not only the page", DarkStorage{}, s.darkStorage, pageParams...),
 		read("listSnapshots", "/v1/snapshots", "snapshots", List[inventory.SnapshotView]{}, s.listSnapshots, append([]queryParam{{"volume", "string", "only snapshots of this volume"}}, pageParams...)...),
 
 		{name: "labZoneDB", method: http.MethodGet, path: "/v1/lab/fabrics/{id}/zonedb", lab: true, roles: []Role{RoleAdmin}, summary: "the lab switch's own zone DB", resp: LabZoneDB{}, status: http.StatusOK, handler: s.labZoneDB},

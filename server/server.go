@@ -97,7 +97,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, mob: cfg.Mobility, tokens: cfg.Tokens, log: cfg.Log, reg: cfg.Registry}
 	s.metrics = newMetrics(cfg.Registry)
-	cfg.Registry.MustRegister(newModelCollector(cfg.Mobility))
+	cfg.Registry.MustRegister(newModelCollector(cfg.Mobility), newPoolCollector(cfg.Mobility))
 	if cfg.AlertDelivery != nil {
 		cfg.Registry.MustRegister(newDeliveryCollector(cfg.AlertDelivery))
 	}

@@ -37,6 +37,9 @@ type Config struct {
 	LabSeed     int64
 	LabSize     string
 	LabReset    bool // discard the lab's device state under <data-dir>/lab: start from the seed
+	// LabWorkloads grows the lab's pools by the models the seed draws
+	// (lab.Config's Workloads): one of them heads for full.
+	LabWorkloads bool
 	// LabFabricPairs is the lab's fabric pairs a site (lab.Config's
 	// FabricPairsPerSite): 0 or 1, fabrics a and b; 2 adds c and d...
 	LabFabricPairs int
@@ -230,6 +233,7 @@ func (c *Config) labConfig() lab.Config {
 	}
 	lc.Seed, lc.Speed = seed, speed
 	lc.FabricPairsPerSite = c.LabFabricPairs
+	lc.Workloads = c.LabWorkloads
 	// The devices keep their state beside the store, as real ones keep
 	// theirs across a restart of the daemon.
 	lc.Dir, lc.Reset = filepath.Join(c.DataDir, "lab"), c.LabReset
@@ -240,6 +244,7 @@ func (c *Config) labConfig() lab.Config {
 // main registers them with the others.
 func labFlags(fs *flag.FlagSet, c *Config) {
 	fs.IntVar(&c.LabFabricPairs, "lab-fabric-pairs", 1, "fabric pairs a lab site has (1 to 4): 1 gives fabrics a and b, every host on both; 2 adds c and d, the site's hosts alternating between the pairs; changing it needs --lab-reset")
+	fs.BoolVar(&c.LabWorkloads, "lab-workloads", true, "grow the lab's thin pools by models the seed draws (linear, weekly seasonal, step, bursts, flat), one pool heading for full within a virtual day; false: every presented volume writes at its own steady rate, as lab state made before workloads existed does (changing it needs --lab-reset)")
 	fs.BoolVar(&c.LabReset, "lab-reset", false, "discard the lab's device state (zone DBs, logins, volumes, masking, clock) under <data-dir>/lab and start it again from its seed")
 	fs.StringVar(&c.Compute, "compute", "lab", "compute driver: lab (sanmob moves the lab's VMs) or external (a hypervisor manager moves them and reports to POST /v1/migrations/{id}/compute; see docs/compute-external.md)")
 	fs.DurationVar(&c.ComputeTimeout, "compute-timeout", 15*time.Minute, "with --compute external: how long a move waits for the manager's report before the migration rolls back")

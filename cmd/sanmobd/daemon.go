@@ -99,6 +99,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if msg := world.Recovered(); msg != "" {
 		log.Warn("lab: " + msg)
 	}
+	logWorkloads(log, world.PoolWorkloads())
 	if world.Fresh() && storeExisted && !d.cfg.LabReset {
 		log.WithField("dir", filepath.Join(d.cfg.DataDir, "lab")).Warn("the lab's devices start from the seed although the store holds records made against them: its device state was missing; expect drift and volumes reported missing")
 	}

@@ -1,0 +1,64 @@
+package server
+
+import (
+	"net/http"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/sanmob/sanmob/mobility"
+)
+
+// DarkStorage is GET /v1/reports/dark-storage: a page of the dark volumes
+// (sorted by volume, then array) and the totals of all of them, not only
+// of the page.
+type DarkStorage struct {
+	Items        []mobility.DarkVolume `json:"items"`
+	Continue     string                `json:"continue,omitempty"`
+	Totals       mobility.DarkTotals   `json:"totals"`
+	UnreadArrays []string              `json:"unreadArrays,omitempty"`
+	ObservedAt   time.Time             `json:"observedAt"`
+}
+
+func (s *Server) darkStorage(w http.ResponseWriter, r *http.Request) {
+	if !onlyParams(w, r, pageParams) {
+		return
+	}
+	rep, err := s.mob.DarkStorage()
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	l, ok := page(w, r, rep.Items, func(d mobility.DarkVolume) string { return d.Volume + "\x00" + d.Array })
+	if !ok {
+		return
+	}
+	writeJSON(w, http.StatusOK, DarkStorage{Items: l.Items, Continue: l.Continue, Totals: rep.Totals,
+		UnreadArrays: rep.Unread, ObservedAt: rep.ObservedAt})
+}
+
+// onlyParams refuses, 400, a query naming a parameter the route does not
+// take, so that a misspelt filter is an error rather than ignored.
+func onlyParams(w http.ResponseWriter, r *http.Request, allowed []queryParam) bool {
+	var bad []string
+	for name := range r.URL.Query() {
+		if !slices.ContainsFunc(allowed, func(q queryParam) bool { return q.name == name }) {
+			bad = append(bad, name)
+		}
+	}
+	if len(bad) == 0 {
+		return true
+	}
+	sort.Strings(bad)
+	names := make([]string, len(allowed))
+	for i, q := range allowed {
+		names[i] = q.name
+	}
+	p := newProblem(http.StatusBadRequest, "unknown query parameter "+bad[0]+"; this route takes "+strings.Join(names, ", "))
+	for _, b := range bad {
+		p = withParam(p, b, "unknown parameter")
+	}
+	writeProblem(w, r, p)
+	return false
+}
