@@ -71,6 +71,9 @@ type Manager struct {
 	wake     []chan struct{} // the sinks', each of capacity 1
 	st       *store.Store    // nil: memory only
 	log      logrus.FieldLogger
+	// unconfirmed are the alerts Restore brought back firing that no
+	// raiser has set since (see ResolveUnconfirmed).
+	unconfirmed map[string]bool
 }
 
 // NewManager stamps alerts with clk and keeps up to keep resolved alerts
@@ -106,7 +109,7 @@ func (m *Manager) Set(labels, annotations map[string]string, firing bool) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	a, ok := m.firing[fp]
-	var e Event
+	delete(m.unconfirmed, fp) // its raiser has looked again
 	switch {
 	case firing && ok:
 		if !maps.Equal(a.Annotations, annotations) {
@@ -118,17 +121,28 @@ func (m *Manager) Set(labels, annotations map[string]string, firing bool) bool {
 		a = &Alert{Status: "firing", Labels: maps.Clone(labels), Annotations: maps.Clone(annotations),
 			StartsAt: m.clock.Now(), Fingerprint: fp}
 		m.firing[fp] = a
-		e = Event{Type: EventFired, Alert: *a}
+		m.changeLocked(Event{Type: EventFired, Alert: *a})
+		return true
 	case ok:
-		delete(m.firing, fp)
-		end := m.clock.Now()
-		r := *a
-		r.Status, r.EndsAt = "resolved", &end
-		m.resolved = append(m.resolved, r)
-		e = Event{Type: EventResolved, Alert: r}
-	default:
-		return false
+		m.resolveLocked(a)
+		return true
 	}
+	return false
+}
+
+// resolveLocked resolves the firing alert a now.
+func (m *Manager) resolveLocked(a *Alert) {
+	delete(m.firing, a.Fingerprint)
+	end := m.clock.Now()
+	r := *a
+	r.Status, r.EndsAt = "resolved", &end
+	m.resolved = append(m.resolved, r)
+	m.changeLocked(Event{Type: EventResolved, Alert: r})
+}
+
+// changeLocked numbers e, logs it, trims the bounded lists, stores it all
+// and hands e to the subscribers and sinks.
+func (m *Manager) changeLocked(e Event) {
 	m.seq++
 	e.Seq = m.seq
 	m.events = append(m.events, e)
@@ -146,7 +160,27 @@ func (m *Manager) Set(labels, annotations map[string]string, firing bool) bool {
 	}
 	m.persistLocked(func(tx *store.Tx) error { return writeChange(tx, e, trimmedResolved, trimmedEvents) })
 	m.publishLocked(e)
-	return true
+}
+
+// ResolveUnconfirmed resolves the alerts named names that Restore brought
+// back firing and that no raiser has set (firing or not) since, and returns
+// them. A raiser remembers what it fired only in memory: after a restart it
+// sets what still fires, but cannot resolve what it no longer remembers.
+// The daemon calls this once its raisers have each looked at everything at
+// least once; an alert they did not set again has gone away while sanmob
+// was down. It works once: later calls resolve nothing.
+func (m *Manager) ResolveUnconfirmed(names ...string) []Alert {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []Alert
+	for _, a := range m.firingLocked() {
+		if m.unconfirmed[a.Fingerprint] && slices.Contains(names, a.Labels["alertname"]) {
+			m.resolveLocked(m.firing[a.Fingerprint])
+			out = append(out, m.resolved[len(m.resolved)-1])
+		}
+	}
+	m.unconfirmed = nil
+	return out
 }
 
 // List returns the firing alerts, oldest first, then the resolved ones,

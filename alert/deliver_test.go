@@ -411,3 +411,55 @@ func TestNewDeliveryRefusesBadURLs(t *testing.T) {
 		}
 	}
 }
+
+// A raiser that keeps what it fired in memory cannot resolve, after a
+// restart, an alert whose condition went away while sanmob was down:
+// ResolveUnconfirmed does, for the names the daemon says are raised again,
+// once, and only for alerts no raiser has set since the restore.
+func TestResolveUnconfirmed(t *testing.T) {
+	dir := t.TempDir()
+	st := openStore(t, dir)
+	defer st.Close()
+	m := NewManager(clock.RealClock{}, 0)
+	if err := m.Restore(st, quiet()); err != nil {
+		t.Fatal(err)
+	}
+	failed := map[string]string{"alertname": OperationFailed, "severity": Critical, "volume": "v1"}
+	m.Set(drift("still"), nil, true)
+	m.Set(drift("gone"), nil, true)
+	m.Set(failed, nil, true)
+	if got := m.ResolveUnconfirmed(FabricDrift); len(got) != 0 {
+		t.Fatalf("resolved %+v without a restore", got)
+	}
+
+	m = NewManager(clock.RealClock{}, 0)
+	if err := m.Restore(st, quiet()); err != nil {
+		t.Fatal(err)
+	}
+	r := newReceiver(t)
+	_, _ = startDelivery(t, m, DeliveryConfig{Webhooks: []string{r.URL}})
+	// A receiver seen for the first time gets what fires: 3 alerts.
+	for n := 0; n < 3; {
+		n += len(r.next(t).Alerts)
+	}
+	m.Set(drift("still"), nil, true) // its raiser looked again
+	got := m.ResolveUnconfirmed(FabricDrift, ReplicationLagHigh)
+	if len(got) != 1 || got[0].Labels["fabric"] != "gone" || got[0].Status != "resolved" || got[0].EndsAt == nil {
+		t.Fatalf("resolved %+v, want the drift on gone", got)
+	}
+	if msg := r.next(t); len(msg.Alerts) != 1 || msg.Alerts[0].Labels["fabric"] != "gone" || msg.Alerts[0].Status != "resolved" {
+		t.Fatalf("webhook %+v", msg)
+	}
+	var firing []string
+	for _, a := range m.List() {
+		if a.Status == "firing" {
+			firing = append(firing, a.Labels["alertname"]+"/"+a.Labels["fabric"])
+		}
+	}
+	if strings.Join(firing, ",") != "FabricDrift/still,OperationFailed/" {
+		t.Fatalf("firing after: %v", firing)
+	}
+	if again := m.ResolveUnconfirmed(OperationFailed); len(again) != 0 {
+		t.Fatalf("a second call resolved %+v", again)
+	}
+}

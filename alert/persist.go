@@ -78,6 +78,10 @@ func (m *Manager) Restore(st *store.Store, log logrus.FieldLogger) error {
 	defer m.mu.Unlock()
 	m.st, m.log = st, log
 	m.firing = firing
+	m.unconfirmed = map[string]bool{}
+	for fp := range firing {
+		m.unconfirmed[fp] = true
+	}
 	if len(resolved) > m.keep {
 		resolved = resolved[len(resolved)-m.keep:]
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -11,6 +12,8 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/sanmob/sanmob/alert"
+	"github.com/sanmob/sanmob/internal/clockwait"
+	"github.com/sanmob/sanmob/thin"
 )
 
 // alertFile is the config file's alerts section; its receivers add to the
@@ -108,4 +111,37 @@ func (d *Daemon) alertDelivery(m *alert.Manager, clk clock.WithTicker, api net.A
 		e.WithField("labSpeed", labSpeed).Warn("alerts carry the lab's virtual time, which runs ahead of the Alertmanager's clock: it will see them start, and resolved ones end, in its future; run the lab at --lab-speed 1 when pushing to a real Alertmanager")
 	}
 	return del, nil
+}
+
+// reRaised are the alerts whose raisers look at everything again after a
+// start (the drift check, the replication and thin watchers) and set what
+// still fires. OperationFailed is not among them: a restart does not end a
+// failed run, and its raiser resolves it when the run ends.
+var reRaised = []string{alert.FabricDrift, alert.ReplicationLagHigh, alert.PoolUsageHigh, alert.PoolOvercommitHigh, alert.PoolFullSoon}
+
+// confirmGrace is how long after the inventory has loaded the raisers get
+// to set again what still fires: three rounds of the slower of the device
+// refresh and the thin sampler.
+func (d *Daemon) confirmGrace() time.Duration {
+	refresh := d.cfg.RefreshInterval
+	if refresh <= 0 {
+		refresh = 30 * time.Second // devices' default
+	}
+	return 3 * max(refresh, thin.DefaultPeriod)
+}
+
+// confirmAlerts resolves, once the grace is over, the alerts restored from
+// the store that their raisers did not set again: their condition went away
+// while sanmob was down.
+func confirmAlerts(m *alert.Manager, clk clock.Clock, grace time.Duration, log logrus.FieldLogger) func(context.Context) error {
+	return func(ctx context.Context) error {
+		if clockwait.Sleep(ctx, clk, grace) != nil {
+			return nil
+		}
+		for _, a := range m.ResolveUnconfirmed(reRaised...) {
+			log.WithFields(logrus.Fields{"alertname": a.Labels["alertname"], "fingerprint": a.Fingerprint, "labels": a.Labels}).
+				Info("alert resolved: it fired before the restart and its raiser did not raise it again")
+		}
+		return nil
+	}
 }

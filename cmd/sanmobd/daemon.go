@@ -178,6 +178,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 		// The saga executor: resumes the changes a crash interrupted, then
 		// runs every attach and detach.
 		{name: "sagas", run: mob.RunSagas},
+		// Resolves the restored alerts nobody raised again.
+		{name: "alert-confirm", run: confirmAlerts(alerts, world.Clock(), d.confirmGrace(), log.WithField("component", "alert"))},
 	}
 	start := func(ctx context.Context) error {
 		t0 := time.Now()
