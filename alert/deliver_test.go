@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -155,8 +156,8 @@ func TestWebhookGroupsByAlertname(t *testing.T) {
 	}
 }
 
-// The receiver answers 503, then its port is closed, then it comes back:
-// every change reaches it, in order, none twice.
+// The receiver answers 503 for a while, then comes back: every change
+// reaches it, in order, none twice.
 func TestWebhookReceiverDownNothingLost(t *testing.T) {
 	r := newReceiver(t)
 	r.status.Store(http.StatusServiceUnavailable)
@@ -461,5 +462,40 @@ func TestResolveUnconfirmed(t *testing.T) {
 	}
 	if again := m.ResolveUnconfirmed(OperationFailed); len(again) != 0 {
 		t.Fatalf("a second call resolved %+v", again)
+	}
+}
+
+// Nothing listens on the receiver's port (connection refused) while an
+// alert fires; once a receiver listens there, the alert reaches it.
+func TestWebhookConnectionRefusedThenBack(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	_ = ln.Close()
+	m := NewManager(clock.RealClock{}, 0)
+	d, _ := startDelivery(t, m, DeliveryConfig{Webhooks: []string{"http://" + addr + "/hook"}})
+	m.Set(drift("a"), nil, true)
+	for deadline := time.Now().Add(10 * time.Second); d.Stats()[0].Retried < 2; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no retries of a refused connection")
+		}
+	}
+	r := &receiver{msgs: make(chan WebhookMessage, 10)}
+	ln, err = net.Listen("tcp", addr)
+	if err != nil {
+		t.Skipf("the port was taken meanwhile: %v", err)
+	}
+	r.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		var msg WebhookMessage
+		_ = json.NewDecoder(req.Body).Decode(&msg)
+		r.msgs <- msg
+	}))
+	r.Listener = ln
+	r.Start()
+	defer r.Close()
+	if msg := r.next(t); len(msg.Alerts) != 1 || msg.Alerts[0].Labels["fabric"] != "a" || msg.Alerts[0].Status != "firing" {
+		t.Fatalf("after the refusals: %+v", msg)
 	}
 }
