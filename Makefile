@@ -5,6 +5,10 @@ GOBIN ?= $(shell $(GO) env GOPATH)/bin
 # staticcheck 2026.2.2; the module proxy serves it by module version only.
 STATICCHECK_VERSION := v0.8.2
 STATICCHECK := $(GOBIN)/staticcheck
+# Alertmanager for the alert delivery end-to-end test (cmd/sanmobd); v0.28.1
+# builds with this toolchain, newer ones do not.
+ALERTMANAGER_VERSION := v0.28.1
+ALERTMANAGER := $(GOBIN)/alertmanager
 DATA_DIR ?= ./data
 LISTEN ?= 127.0.0.1:8080
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
@@ -24,13 +28,16 @@ run: build
 # go.mod tidiness, and every test with the race detector.
 test: verify unit
 
-unit:
-	$(GO) test -race -count=1 -timeout 20m ./...
+unit: $(ALERTMANAGER)
+	SANMOB_ALERTMANAGER=$(ALERTMANAGER) $(GO) test -race -count=1 -timeout 20m ./...
 
-tools: $(STATICCHECK)
+tools: $(STATICCHECK) $(ALERTMANAGER)
 
 $(STATICCHECK):
 	$(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+$(ALERTMANAGER):
+	$(GO) install github.com/prometheus/alertmanager/cmd/alertmanager@$(ALERTMANAGER_VERSION)
 
 verify: tools
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

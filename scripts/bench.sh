@@ -55,3 +55,6 @@ $GO build -o bin/sanmobbench ./cmd/sanmobbench
 
 echo "## issue 11: thin forecasts — sanmob (windowed least squares with R² gating, Holt, by backtest) beside predict_linear over 6 h, same traces, same run"
 $GO test -run '^$' -bench 'ForecastAccuracy' -benchtime 1x -count 3 -timeout 30m ./thin/ | tee "$out/thin.txt"
+
+echo "## issue 11: alert delivery, Set to webhook receiver (group wait 1 s and 0) and changes lost across a receiver outage"
+$GO test -run '^$' -bench 'Delivery' -benchtime 20x -count 3 ./alert/ | tee "$out/alerts.txt"

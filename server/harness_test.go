@@ -16,6 +16,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/sanmob/sanmob/alert"
 	"github.com/sanmob/sanmob/compute"
 	"github.com/sanmob/sanmob/lab"
 	"github.com/sanmob/sanmob/mobility"
@@ -44,12 +45,15 @@ type harness struct {
 	mob   *mobility.Service
 	srv   *server.Server
 	ts    *httptest.Server
+	// alerts is the manager mobility raises on and the server streams.
+	alerts *alert.Manager
 }
 
 type harnessOptions struct {
 	noLab   bool
 	ready   func() (bool, []string)
 	compute func(compute.Driver) compute.Driver
+	deliver func(*alert.Manager) *alert.Delivery
 }
 
 type harnessOption func(*harnessOptions)
@@ -62,6 +66,11 @@ func withoutLab() harnessOption { return func(o *harnessOptions) { o.noLab = tru
 // external driver in front of it, say).
 func withCompute(wrap func(compute.Driver) compute.Driver) harnessOption {
 	return func(o *harnessOptions) { o.compute = wrap }
+}
+
+// withDelivery gives the server the alert delivery make builds.
+func withDelivery(make func(*alert.Manager) *alert.Delivery) harnessOption {
+	return func(o *harnessOptions) { o.deliver = make }
 }
 
 // withReady installs a daemon readiness hook.
@@ -93,7 +102,8 @@ func newHarness(t testing.TB, opts ...harnessOption) *harness {
 		t.Fatalf("lab.New: %v", err)
 	}
 	// As cmd/sanmobd/daemon.go wires it.
-	mcfg := labwire.Mobility(world, mobility.Config{Store: st, Log: log})
+	alerts := alert.NewManager(world.Clock(), 0)
+	mcfg := labwire.Mobility(world, mobility.Config{Store: st, Log: log, Alerts: alerts})
 	if o.compute != nil {
 		mcfg.Compute = o.compute(mcfg.Compute)
 	}
@@ -122,7 +132,10 @@ func newHarness(t testing.TB, opts ...harnessOption) *harness {
 		}
 		tokens = append(tokens, server.Token{Name: string(role) + "-token", Role: role, Hash: h})
 	}
-	cfg := server.Config{Mobility: mob, Tokens: tokens, Log: log, Ready: o.ready, Version: "test"}
+	cfg := server.Config{Mobility: mob, Tokens: tokens, Log: log, Ready: o.ready, Version: "test", Alerts: alerts}
+	if o.deliver != nil {
+		cfg.AlertDelivery = o.deliver(alerts)
+	}
 	if !o.noLab {
 		cfg.Lab = labwire.API(world)
 	}
@@ -137,7 +150,7 @@ func newHarness(t testing.TB, opts ...harnessOption) *harness {
 	ts.Config.ConnContext = server.ConnContext
 	ts.Start()
 	t.Cleanup(ts.Close)
-	return &harness{t: t, world: world, mob: mob, srv: srv, ts: ts}
+	return &harness{t: t, world: world, mob: mob, srv: srv, ts: ts, alerts: alerts}
 }
 
 // with returns the harness reporting to t, for subtests.

@@ -57,7 +57,7 @@ func newModelCollector(mob *mobility.Service) *modelCollector {
 		objects:      prometheus.NewDesc("sanmob_inventory_objects", "Objects in the inventory.", []string{"kind"}, nil),
 		commits:      prometheus.NewDesc("sanmob_zoning_commits_total", "Zoning transactions sanmob committed to the fabric since it started.", []string{"fabric", "policy"}, nil),
 		attachments:  prometheus.NewDesc("sanmob_attachments", "Volumes attached to nodes (masked and zoned).", nil, nil),
-		alerts:       prometheus.NewDesc("sanmob_alerts_firing", "Alerts firing, by name.", []string{"alertname"}, nil),
+		alerts:       prometheus.NewDesc("sanmob_alerts_firing", "Alerts firing, by name and severity.", []string{"alertname", "severity"}, nil),
 	}
 }
 
@@ -101,13 +101,14 @@ func (c *modelCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.commits, prometheus.CounterValue, float64(f.ZoneCommits), f.ID, f.ZonePolicy)
 	}
 	ch <- prometheus.MustNewConstMetric(c.attachments, prometheus.GaugeValue, float64(len(c.mob.Attachments(""))))
-	firing := map[string]int{}
+	type nameSeverity struct{ name, severity string }
+	firing := map[nameSeverity]int{}
 	for _, a := range c.mob.Alerts() {
 		if a.Status == "firing" {
-			firing[a.Labels["alertname"]]++
+			firing[nameSeverity{a.Labels["alertname"], a.Labels["severity"]}]++
 		}
 	}
-	for name, n := range firing {
-		ch <- prometheus.MustNewConstMetric(c.alerts, prometheus.GaugeValue, float64(n), name)
+	for k, n := range firing {
+		ch <- prometheus.MustNewConstMetric(c.alerts, prometheus.GaugeValue, float64(n), k.name, k.severity)
 	}
 }

@@ -206,7 +206,7 @@ func TestZoningAndAttachMetrics(t *testing.T) {
 	}
 	h.mob.Refresh(context.Background())
 	body = scrape()
-	for _, want := range []string{`sanmob_zoning_commits_total{fabric="east-a",policy="sist"} 1`, `sanmob_attachments 1`, `sanmob_alerts_firing{alertname="FabricDrift"} 1`} {
+	for _, want := range []string{`sanmob_zoning_commits_total{fabric="east-a",policy="sist"} 1`, `sanmob_attachments 1`, `sanmob_alerts_firing{alertname="FabricDrift",severity="warning"} 1`} {
 		if !strings.Contains(body, want) {
 			t.Errorf("metrics lack %s", want)
 		}

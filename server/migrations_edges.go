@@ -1,24 +1,13 @@
 package server
 
 import (
-	"encoding/json"
-	"fmt"
 	"net/http"
-	"sync/atomic"
-	"time"
 
 	"github.com/sanmob/sanmob/mobility"
 )
 
 // The edges of a migration: abort, the hypervisor manager's compute report
 // and the Server-Sent Events stream of its transitions.
-
-// sseHeartbeat is how often (in nanoseconds) an idle event stream sends a
-// comment line, so that proxies and clients do not take a quiet stream for a
-// dead one; atomic, so that a test may change it under live streams.
-var sseHeartbeat atomic.Int64
-
-func init() { sseHeartbeat.Store(int64(15 * time.Second)) }
 
 func (s *Server) abortMigration(w http.ResponseWriter, r *http.Request) {
 	m, err := s.mob.AbortMigration(vars(r)["id"])
@@ -55,46 +44,12 @@ func (s *Server) migrationEvents(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-cache")
-	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
-	w.WriteHeader(http.StatusOK)
-	if r.Method == http.MethodHead {
+	out := startSSE(w, r)
+	if out == nil {
 		return
 	}
-	rc := http.NewResponseController(w)
-	send := func(event string, id uint64, v any) bool {
-		data, err := json.Marshal(v)
-		if err != nil {
-			entry(w).WithError(err).Error("encoding an event")
-			return false
-		}
-		if _, err := fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", id, event, data); err != nil {
-			return false
-		}
-		return rc.Flush() == nil
-	}
-	if !send("snapshot", 0, m) {
+	if !out.send("snapshot", 0, m) {
 		return
 	}
-	tick := time.NewTicker(time.Duration(sseHeartbeat.Load()))
-	defer tick.Stop()
-	for {
-		select {
-		case e, ok := <-ch:
-			if !ok {
-				return
-			}
-			if !send(e.Type, e.Seq, e) {
-				return
-			}
-		case <-tick.C:
-			if _, err := fmt.Fprint(w, ": heartbeat\n\n"); err != nil || rc.Flush() != nil {
-				return
-			}
-		case <-ctx.Done():
-			return
-		}
-	}
+	follow(ctx, out, ch, func(e mobility.MigrationEvent) bool { return out.send(e.Type, e.Seq, e) })
 }

@@ -300,7 +300,11 @@ func TestOpenAPIOperationsAnswer(t *testing.T) {
 				override = deletes
 			}
 			path := samplePath(tpl, override)
-			r := h.with(t).send(request{role: server.RoleAdmin, method: method, path: path, body: emptyBodyFor(method)})
+			sendMethod := method
+			if path == "/v1/alerts/stream" {
+				sendMethod = http.MethodHead // the stream never ends; HEAD gets its status and headers
+			}
+			r := h.with(t).send(request{role: server.RoleAdmin, method: sendMethod, path: path, body: emptyBodyFor(method)})
 			switch r.Status {
 			case http.StatusMethodNotAllowed:
 				t.Errorf("%v: the documented method is not allowed", r)

@@ -53,6 +53,7 @@ func (s *Server) routeTable() []route {
 		read("listZones", "/v1/fabrics/{id}/zones", "zones on the fabric with owner (sanmob|external) and users", List[inventory.ZoneView]{}, s.listZones),
 		{name: "reconcileFabric", method: http.MethodPost, path: "/v1/fabrics/{id}/reconcile", summary: "compare sanmob's zones with the switch; ?apply=true repairs sanmob's own (missing, changed, orphaned) and never touches another's", query: []queryParam{{"apply", "boolean", "repair what differs"}}, resp: fabric.Drift{}, status: http.StatusOK, roles: []Role{RoleAdmin, RoleOperator}, handler: s.reconcileFabric},
 		read("listAlerts", "/v1/alerts", "firing alerts, then recently resolved ones", List[alert.Alert]{}, s.listAlerts),
+		read("alertEvents", "/v1/alerts/stream", "Server-Sent Events (text/event-stream) of the alerts: a snapshot event (data {items: the firing alerts}, id 0), then one fired or resolved event per change (data: this schema, id: its seq), a heartbeat comment every 15 s; ends after a resync event when the client reads too slowly (reconnect: a new snapshot)", alert.Event{}, s.alertEvents),
 
 		read("listHosts", "/v1/hosts", "hosts", List[inventory.Host]{}, s.listHosts, append([]queryParam{{"site", "string", "only hosts at this site"}}, pageParams...)...),
 		{name: "createHost", method: http.MethodPost, path: "/v1/hosts", summary: "add a host", req: inventory.HostSpec{}, resp: inventory.Host{}, status: http.StatusCreated, roles: []Role{RoleAdmin}, handler: s.createHost},

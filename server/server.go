@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/sirupsen/logrus"
 
+	"github.com/sanmob/sanmob/alert"
 	"github.com/sanmob/sanmob/mobility"
 )
 
@@ -35,6 +36,11 @@ type Config struct {
 	Ready func() (bool, []string)
 	// Version is reported in the OpenAPI document.
 	Version string
+	// Alerts is the alert manager the raisers share (the one given to
+	// mobility); GET /v1/alerts/stream streams its changes. Nil: 503 there.
+	Alerts *alert.Manager
+	// AlertDelivery, when set, has its per-receiver counters exported.
+	AlertDelivery *alert.Delivery
 }
 
 // Server is the HTTP API.
@@ -92,6 +98,9 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, mob: cfg.Mobility, tokens: cfg.Tokens, log: cfg.Log, reg: cfg.Registry}
 	s.metrics = newMetrics(cfg.Registry)
 	cfg.Registry.MustRegister(newModelCollector(cfg.Mobility), newPoolCollector(cfg.Mobility))
+	if cfg.AlertDelivery != nil {
+		cfg.Registry.MustRegister(newDeliveryCollector(cfg.AlertDelivery))
+	}
 	s.routes = s.routeTable()
 	s.router = mux.NewRouter()
 	s.router.NotFoundHandler = s.wrap(route{name: "unmatched", public: true}, func(w http.ResponseWriter, r *http.Request) {

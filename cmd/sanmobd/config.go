@@ -46,13 +46,20 @@ type Config struct {
 	// Compute is the compute driver: "lab" (sanmob drives the lab's
 	// hypervisor) or "external" (a hypervisor manager moves VMs and reports
 	// through POST /v1/migrations/{id}/compute; docs/compute-external.md).
-	Compute         string
-	ComputeTimeout  time.Duration // how long an external move waits for its report
-	AlertWebhooks   []string
-	LogFormat       string
-	LogLevel        string
-	RefreshInterval time.Duration
-	PprofListen     string
+	Compute        string
+	ComputeTimeout time.Duration // how long an external move waits for its report
+	AlertWebhooks  []string
+	// Alert delivery (alerts.go): Alertmanagers to push to, the webhook
+	// group wait and labels, the push's resend interval, sanmob's URL.
+	Alertmanagers       []string
+	AlertGroupWait      time.Duration
+	AlertGroupBy        []string
+	AlertResendInterval time.Duration
+	AlertExternalURL    string
+	LogFormat           string
+	LogLevel            string
+	RefreshInterval     time.Duration
+	PprofListen         string
 
 	file fileConfig
 }
@@ -89,6 +96,7 @@ type fileConfig struct {
 			Last  uint64 `yaml:"last"`
 		} `yaml:"pools"`
 	} `yaml:"npiv"`
+	Alerts  *alertFile       `yaml:"alerts"`
 	Fabrics []map[string]any `yaml:"fabrics"`
 	Arrays  []map[string]any `yaml:"arrays"`
 }
@@ -126,11 +134,6 @@ func (c *Config) validate() error {
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		errs = append(errs, fmt.Errorf("--log-format %q: text or json", c.LogFormat))
-	}
-	for _, u := range c.AlertWebhooks {
-		if p, err := url.Parse(u); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
-			errs = append(errs, fmt.Errorf("--alert-webhook %q: want an http(s) URL", u))
-		}
 	}
 	if c.PprofListen != "" {
 		if _, _, err := net.SplitHostPort(c.PprofListen); err != nil {
@@ -181,6 +184,7 @@ func (c *Config) validate() error {
 			}
 		}
 	}
+	errs = append(errs, c.checkAlerts()...)
 	if len(errs) == 0 {
 		// The whole lab world is checked here, before anything touches disk.
 		lc := c.labConfig()

@@ -114,8 +114,16 @@ func (d *Daemon) Run(ctx context.Context) error {
 	// would be; today they are the lab's own (driver "lab").
 	fabrics, arrays := labwire.Specs(world)
 	// One alert manager for every raiser (the core today; thin and qdepth
-	// next) and, with issue 7, the sinks that deliver.
+	// next) and the sinks that deliver; its alerts, their changes and what
+	// each receiver got are kept in the store across restarts.
 	alerts := alert.NewManager(world.Clock(), 0)
+	if err := alerts.Restore(st, log.WithField("component", "alert")); err != nil {
+		return err
+	}
+	delivery, err := d.alertDelivery(alerts, world.Clock(), ln.Addr(), world.Clock().Speed())
+	if err != nil {
+		return err
+	}
 	mcfg, err := labwire.MobilityFrom(world, fabrics, arrays, mobility.Config{Store: st, Log: log, RefreshInterval: d.cfg.RefreshInterval,
 		ZonePolicies: d.cfg.zonePolicies(), ZoneMode: mode, VportPools: pools, Alerts: alerts})
 	if err != nil {
@@ -140,7 +148,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 		}
 		return true, nil
 	}
-	api, err := server.New(server.Config{Mobility: mob, Lab: labwire.API(world), Tokens: tokens, Log: log, Version: version, Ready: storeReady})
+	api, err := server.New(server.Config{Mobility: mob, Lab: labwire.API(world), Tokens: tokens, Log: log, Version: version, Ready: storeReady,
+		Alerts: alerts, AlertDelivery: delivery})
 	if err != nil {
 		return err
 	}
@@ -157,6 +166,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 		// removes its socket.
 		{name: "csi", run: func(ctx context.Context) error { return csiSrv.Serve(ctx, csiLn) }},
 	}
+	if delivery != nil {
+		serving = append(serving, runnable{name: "alerts", run: delivery.Run})
+	}
 	if d.cfg.PprofListen != "" {
 		serving = append(serving, runnable{name: "pprof", run: pprofRunnable(d.cfg.PprofListen, log)})
 	}
@@ -166,6 +178,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 		// The saga executor: resumes the changes a crash interrupted, then
 		// runs every attach and detach.
 		{name: "sagas", run: mob.RunSagas},
+		// Resolves the restored alerts nobody raised again.
+		{name: "alert-confirm", run: confirmAlerts(alerts, world.Clock(), d.confirmGrace(), log.WithField("component", "alert"))},
 	}
 	start := func(ctx context.Context) error {
 		t0 := time.Now()
@@ -181,9 +195,6 @@ func (d *Daemon) Run(ctx context.Context) error {
 	log.WithFields(logrus.Fields{"listen": ln.Addr().String(), "csiEndpoint": d.cfg.CSIEndpoint, "dataDir": d.cfg.DataDir, "lab": true, "labSpeed": world.Clock().Speed()}).Info("sanmobd serving; loading the inventory")
 	if len(d.cfg.file.Fabrics) > 0 || len(d.cfg.file.Arrays) > 0 {
 		log.Warn("--lab: the fabrics and arrays named in --config are ignored; this build drives only the embedded lab")
-	}
-	if len(d.cfg.AlertWebhooks) > 0 {
-		log.WithField("webhooks", d.cfg.AlertWebhooks).Warn("alert delivery is not in this build yet; webhooks are not called")
 	}
 	return runRunnables(ctx, log, serving, start, started)
 }
