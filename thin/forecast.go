@@ -48,8 +48,9 @@ type Forecast struct {
 	GrowthBytesPerDay float64 `json:"growthBytesPerDay"`
 	// BacktestErrorBytes is the model's mean absolute error when fitted on
 	// the history up to a week ago (a third of it, when shorter) and asked
-	// for the points since.
-	BacktestErrorBytes float64 `json:"backtestErrorBytes"`
+	// for the points since; null when the history is too short to fit
+	// that far back.
+	BacktestErrorBytes *float64 `json:"backtestErrorBytes"`
 	// Trusted says whether the model passed the R² gate: then DaysToFull
 	// may be believed, and its absence means the pool is not growing.
 	Trusted bool `json:"trusted"`
@@ -191,12 +192,15 @@ func Predict(series []Point, capacity int64, cfg ForecastConfig) Forecast {
 		}
 	}
 	c := cands[pick]
-	fc := Forecast{Method: c.method, Window: dur(c.window), R2: round3(c.r2), GrowthBytesPerDay: math.Round(c.perDay),
-		BacktestErrorBytes: math.Round(errs[pick])}
-	chose := fmt.Sprintf("%s (R² %.2f, backtest error %.0f bytes)", describe(c), c.r2, errs[pick])
+	fc := Forecast{Method: c.method, Window: dur(c.window), R2: round3(c.r2), GrowthBytesPerDay: math.Round(c.perDay)}
+	if e := errs[pick]; !math.IsInf(e, 0) && !math.IsNaN(e) {
+		e = math.Round(e)
+		fc.BacktestErrorBytes = &e
+	}
+	chose := fmt.Sprintf("%s (R² %.2f, %s)", describe(c), c.r2, backtestWords(errs[pick]))
 	for i, o := range cands {
 		if i != pick {
-			chose += fmt.Sprintf(" over %s (R² %.2f, backtest error %.0f bytes)", describe(o), o.r2, errs[i])
+			chose += fmt.Sprintf(" over %s (R² %.2f, %s)", describe(o), o.r2, backtestWords(errs[i]))
 		}
 	}
 	if c.perDay <= 0 {
@@ -735,4 +739,13 @@ func backtest(series []Point, c fit, cfg ForecastConfig) (float64, float64) {
 		e += math.Abs(f.predict(p.At) - float64(p.UsedBytes))
 	}
 	return e / float64(len(future)), hd
+}
+
+// backtestWords says a backtest error in words: a model fitted on too
+// short a history to look back has none.
+func backtestWords(e float64) string {
+	if math.IsInf(e, 0) || math.IsNaN(e) {
+		return "no backtest yet: too little history"
+	}
+	return fmt.Sprintf("backtest error %.0f bytes", e)
 }

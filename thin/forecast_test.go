@@ -1,6 +1,7 @@
 package thin
 
 import (
+	"encoding/json"
 	"math"
 	"strings"
 	"testing"
@@ -193,5 +194,44 @@ func TestSeasonalPeaks(t *testing.T) {
 	trendOnly := (capacity - (4e12 + 1e11*now)) / 1e11
 	if math.Abs(*fc.DaysToFull-truth) > 0.5 || truth > trendOnly-1 {
 		t.Fatalf("days to full %.2f, truth %.2f, the trend alone %.2f: %s", *fc.DaysToFull, truth, trendOnly, fc.Explanation)
+	}
+}
+
+// TestForecastAlwaysEncodes: whatever the history — every length from
+// none to weeks, constant, a single jump, a pool already full — a forecast
+// encodes as JSON (no NaN or ±Inf in it): /v1/pools answered 500 when a
+// backtest had too little history and its error was +Inf.
+func TestForecastAlwaysEncodes(t *testing.T) {
+	hourly := func(pts []Point) []Point {
+		var out []Point
+		for i := 0; i < len(pts); i += 6 {
+			out = append(out, pts[i])
+		}
+		return out
+	}
+	var series [][]Point
+	for _, kind := range traceKinds {
+		series = append(series, hourly(genTrace(kind, 3).pts))
+	}
+	constant := make([]Point, 400)
+	jump := make([]Point, 400)
+	full := make([]Point, 400)
+	for i := range constant {
+		at := traceEpoch.Add(time.Duration(i) * time.Hour)
+		constant[i] = Point{At: at, UsedBytes: traceCap / 2}
+		jump[i] = Point{At: at, UsedBytes: traceCap / 4}
+		if i >= 200 {
+			jump[i].UsedBytes = traceCap / 2
+		}
+		full[i] = Point{At: at, UsedBytes: traceCap}
+	}
+	series = append(series, constant, jump, full)
+	for si, s := range series {
+		for n := 0; n <= len(s); n += max(1, n/8) {
+			fc := Predict(s[:n], traceCap, ForecastConfig{})
+			if _, err := json.Marshal(fc); err != nil {
+				t.Fatalf("series %d, %d points: %v (%+v)", si, n, err, fc)
+			}
+		}
 	}
 }
