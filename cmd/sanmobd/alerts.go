@@ -127,7 +127,11 @@ func (d *Daemon) confirmGrace() time.Duration {
 	if refresh <= 0 {
 		refresh = 30 * time.Second // devices' default
 	}
-	return 3 * max(refresh, thin.DefaultPeriod)
+	sample := d.cfg.PoolSamplePeriod
+	if sample <= 0 {
+		sample = thin.DefaultPeriod
+	}
+	return 3 * max(refresh, sample)
 }
 
 // confirmAlerts resolves, once the grace is over, the alerts restored from

@@ -91,6 +91,12 @@ func newHookReceiver(t *testing.T) *hookReceiver {
 // one) are logged and skipped.
 func (h *hookReceiver) next(t *testing.T, who string) ([]byte, alert.WebhookMessage) {
 	t.Helper()
+	return h.nextOf(t, who, alert.FabricDrift)
+}
+
+// nextOf is next for the alerts named name.
+func (h *hookReceiver) nextOf(t *testing.T, who, name string) ([]byte, alert.WebhookMessage) {
+	t.Helper()
 	timeout := time.After(30 * time.Second)
 	for {
 		select {
@@ -99,13 +105,13 @@ func (h *hookReceiver) next(t *testing.T, who string) ([]byte, alert.WebhookMess
 			if err := json.Unmarshal(raw, &m); err != nil {
 				t.Fatalf("%s: payload %s: %v", who, raw, err)
 			}
-			if m.GroupLabels["alertname"] != alert.FabricDrift {
+			if m.GroupLabels["alertname"] != name {
 				t.Logf("%s: skipping %s", who, raw)
 				continue
 			}
 			return raw, m
 		case <-timeout:
-			t.Fatalf("%s: no FabricDrift webhook within 30s", who)
+			t.Fatalf("%s: no %s webhook within 30s", who, name)
 			return nil, alert.WebhookMessage{}
 		}
 	}
@@ -363,4 +369,73 @@ func TestAlertDeliveryEndToEnd(t *testing.T) {
 		}
 	default:
 	}
+}
+
+// TestPoolOvercommitHighEndToEnd: the issue's "done when": thin volumes
+// provisioned past 95 % of what a pool's maximum overcommit allows raise
+// PoolOvercommitHigh, which reaches a webhook in the v4 format and a real
+// Alertmanager; deleting them resolves it, once, with endsAt.
+func TestPoolOvercommitHighEndToEnd(t *testing.T) {
+	t.Parallel()
+	amHook := newHookReceiver(t)
+	am := startAlertmanager(t, amHook.URL)
+	hook := newHookReceiver(t)
+	d := startDaemon(t, t.TempDir(), "--lab-speed", "1", "--lab-workloads=false", "--pool-sample-period", "500ms",
+		"--alertmanager-url", am, "--alert-webhook", hook.URL, "--alert-group-wait", "100ms")
+	const poolID = "east-arr1-pool1"
+	var pool struct {
+		PhysicalBytes    int64   `json:"physicalBytes"`
+		ProvisionedBytes int64   `json:"provisionedBytes"`
+		MaxOvercommit    float64 `json:"maxOvercommit"`
+		ReservedPercent  float64 `json:"reservedPercent"`
+	}
+	d.call(http.MethodGet, "/v1/pools/"+poolID, nil, http.StatusOK, &pool)
+	// Cinder: total_available = (total − floor(total·reserved%/100)) · max.
+	avail := float64(pool.PhysicalBytes-int64(float64(pool.PhysicalBytes)*pool.ReservedPercent/100)) * pool.MaxOvercommit
+	size := (int64(0.97*avail) - pool.ProvisionedBytes) &^ (1<<20 - 1)
+	if size <= 0 {
+		t.Fatalf("pool %s is past 97%% of its maximum overcommit already: %+v", poolID, pool)
+	}
+	var vol struct {
+		ID string `json:"id"`
+	}
+	d.call(http.MethodPost, "/v1/volumes", map[string]any{"name": "overcommit", "sizeBytes": size, "pool": poolID, "thin": true}, http.StatusCreated, &vol)
+
+	isOurs := func(a alert.WebhookAlert) bool { return a.Labels["pool"] == poolID }
+	var fired alert.WebhookAlert
+	for fired.Labels == nil {
+		raw, m := hook.nextOf(t, "sanmob webhook", alert.PoolOvercommitHigh)
+		if m.Version != "4" {
+			t.Fatalf("payload version %q: %s", m.Version, raw)
+		}
+		if i := slices.IndexFunc(m.Alerts, isOurs); i >= 0 && m.Alerts[i].Status == "firing" {
+			fired = m.Alerts[i]
+		}
+	}
+	if fired.Labels["severity"] != alert.Warning || fired.Labels["array"] != "east-arr1" || fired.Annotations["summary"] == "" {
+		t.Fatalf("PoolOvercommitHigh as sent: %+v", fired)
+	}
+	amAlerts(t, am, func(as []amAlert) bool {
+		return slices.ContainsFunc(as, func(a amAlert) bool {
+			return a.Labels["alertname"] == alert.PoolOvercommitHigh && a.Labels["pool"] == poolID && a.Status.State == "active"
+		})
+	})
+
+	d.call(http.MethodDelete, "/v1/volumes/"+vol.ID, nil, http.StatusNoContent, nil)
+	for {
+		_, m := hook.nextOf(t, "sanmob webhook", alert.PoolOvercommitHigh)
+		i := slices.IndexFunc(m.Alerts, isOurs)
+		if i < 0 || m.Alerts[i].Status != "resolved" {
+			continue
+		}
+		if r := m.Alerts[i]; !r.EndsAt.After(r.StartsAt) || !r.StartsAt.Equal(fired.StartsAt) {
+			t.Fatalf("resolution %+v of the alert fired at %v", r, fired.StartsAt)
+		}
+		break
+	}
+	amAlerts(t, am, func(as []amAlert) bool {
+		return !slices.ContainsFunc(as, func(a amAlert) bool {
+			return a.Labels["alertname"] == alert.PoolOvercommitHigh && a.Labels["pool"] == poolID && a.Status.State == "active"
+		})
+	})
 }

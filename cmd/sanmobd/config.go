@@ -59,6 +59,7 @@ type Config struct {
 	LogFormat           string
 	LogLevel            string
 	RefreshInterval     time.Duration
+	PoolSamplePeriod    time.Duration
 	PprofListen         string
 
 	file fileConfig
@@ -139,6 +140,9 @@ func (c *Config) validate() error {
 		if _, _, err := net.SplitHostPort(c.PprofListen); err != nil {
 			errs = append(errs, fmt.Errorf("--pprof-listen %q: %v", c.PprofListen, err))
 		}
+	}
+	if c.PoolSamplePeriod < 0 {
+		errs = append(errs, errors.New("--pool-sample-period must not be negative"))
 	}
 	if c.RefreshInterval < 0 {
 		errs = append(errs, errors.New("--refresh-interval must not be negative"))

@@ -24,6 +24,7 @@ import (
 	"github.com/sanmob/sanmob/server"
 	csiserver "github.com/sanmob/sanmob/server/csi"
 	"github.com/sanmob/sanmob/store"
+	"github.com/sanmob/sanmob/thin"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -125,7 +126,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 		return err
 	}
 	mcfg, err := labwire.MobilityFrom(world, fabrics, arrays, mobility.Config{Store: st, Log: log, RefreshInterval: d.cfg.RefreshInterval,
-		ZonePolicies: d.cfg.zonePolicies(), ZoneMode: mode, VportPools: pools, Alerts: alerts})
+		ZonePolicies: d.cfg.zonePolicies(), ZoneMode: mode, VportPools: pools, Alerts: alerts,
+		Thin: thin.Config{Period: d.cfg.PoolSamplePeriod}})
 	if err != nil {
 		return err
 	}

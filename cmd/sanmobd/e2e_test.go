@@ -1165,6 +1165,7 @@ func TestBadFlags(t *testing.T) {
 		{name: "listen", args: []string{"--listen", "nonsense"}, want: []string{"--listen", "nonsense"}},
 		{name: "csi endpoint", args: []string{"--csi-endpoint", "http://x"}, want: []string{"--csi-endpoint"}},
 		{name: "alert webhook", args: []string{"--alert-webhook", "ftp://x"}, want: []string{"--alert-webhook", "ftp://x"}},
+		{name: "negative pool sample period", args: []string{"--pool-sample-period", "-1s"}, want: []string{"--pool-sample-period"}},
 		{name: "second alert webhook", args: []string{"--alert-webhook", "http://ok.example/hook", "--alert-webhook", "nohost"}, want: []string{"--alert-webhook", "nohost"}},
 		{name: "alertmanager url", args: []string{"--alertmanager-url", "localhost:9093"}, want: []string{"--alertmanager-url", "localhost:9093"}},
 		{name: "alert group wait", args: []string{"--alert-group-wait", "-1s"}, want: []string{"--alert-group-wait"}},

@@ -34,6 +34,7 @@ func main() {
 	fs.StringVar(&cfg.PprofListen, "pprof-listen", "", "serve net/http/pprof on this address (off by default; bind to loopback)")
 	labFlags(fs, &cfg)
 	fs.DurationVar(&cfg.RefreshInterval, "refresh-interval", 0, "how often device state is re-read (default 30s)")
+	fs.DurationVar(&cfg.PoolSamplePeriod, "pool-sample-period", 0, "how often every pool is sampled for its history, forecast and alerts, on the daemon's clock (default 1m)")
 	_ = fs.Parse(os.Args[1:])
 	if fs.NArg() > 0 {
 		fmt.Fprintf(os.Stderr, "sanmobd: unexpected arguments %v\n", fs.Args())
