@@ -59,6 +59,17 @@ func (s *Service) fillPool(v *inventory.Pool) {
 	if !ok {
 		return
 	}
+	if sp := st.Sampled; st.At.After(v.ObservedAt) && sp.PhysicalBytes > 0 {
+		// The sampler read the array after the last refresh: show what
+		// the forecast and the alerts are made of, not an older reading.
+		v.UsedBytes, v.ProvisionedBytes, v.FreeBytes = sp.UsedBytes, sp.ProvisionedBytes, sp.PhysicalBytes-sp.UsedBytes
+		v.Overcommit = math.Round(100*float64(sp.ProvisionedBytes)/float64(sp.PhysicalBytes)) / 100
+		v.UsedPercent = math.Round(10000*float64(sp.UsedBytes)/float64(sp.PhysicalBytes)) / 100
+		v.ObservedAt = st.At
+		if oc := st.OvercommitPercentOfMax; !math.IsInf(oc, 0) {
+			v.OvercommitPercentOfMax = &oc
+		}
+	}
 	fc := st.Forecast
 	v.DaysToFull, v.Forecast = fc.DaysToFull, &fc
 }
@@ -78,14 +89,21 @@ func (s *Service) PoolHistory(id string, since time.Time) ([]thin.Point, error) 
 }
 
 // notPastFull keeps the candidates a volume of size bytes of the kind does
-// not push past the full threshold (thin.AdmitFull: thick volumes only);
-// none left is the first pool's *thin.PastFull.
+// not push past the full threshold (thin.AdmitFull: a thick volume that
+// would, a thin one into a pool past it already); none left is the first
+// pool's *thin.PastFull. A pool's used bytes are the larger of the devices'
+// last refresh and the sampler's last reading: a pool filling fast is not
+// admitted on a reading from before it filled.
 func (s *Service) notPastFull(cands []thin.Candidate, size int64, isThin bool) ([]thin.Candidate, error) {
 	full := s.thin.Thresholds().FullPercent
 	var first error
 	out := cands[:0:0]
 	for _, c := range cands {
-		if err := thin.AdmitFull(c.Pool, size, isThin, full); err != nil {
+		p := c.Pool
+		if st, ok := s.thin.Status(p.ID); ok && st.Sampled.ID == p.ID && st.Sampled.UsedBytes > p.UsedBytes {
+			p.UsedBytes = st.Sampled.UsedBytes
+		}
+		if err := thin.AdmitFull(p, size, isThin, full); err != nil {
 			if first == nil {
 				first = fmt.Errorf("array %s: %w", c.Array, err)
 			}

@@ -222,7 +222,7 @@ func Predict(series []Point, capacity int64, cfg ForecastConfig) Forecast {
 	lo = min(lo, d)
 	days, low := math.Round(d*100)/100, math.Round(lo*100)/100
 	fc.DaysToFull, fc.DaysToFullLow, fc.Trusted = &days, &low, true
-	fc.Explanation = fmt.Sprintf("%s: %.0f of %d bytes used, growing %.0f bytes/day, peaks %.0f bytes above it; full in %.2f days (%.2f at the pessimistic end)",
+	fc.Explanation = fmt.Sprintf("%s: the fit's level is %.0f bytes of %d, growing %.0f bytes/day, peaks %.0f bytes above it; full in %.2f days (%.2f at the pessimistic end)",
 		chose, c.level, capacity, c.perDay, typ, days, low)
 	return fc
 }

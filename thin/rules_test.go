@@ -43,7 +43,8 @@ func TestDaysHysteresis(t *testing.T) {
 }
 
 // TestAdmitFull: a thick request that takes used past 90 % is refused with
-// the numbers; at 90 % exactly, and any thin request, pass.
+// the numbers; at 90 % exactly passes; a thin request passes until the pool
+// is past full already, then is refused too (its writes would find no room).
 func TestAdmitFull(t *testing.T) {
 	p := array.Pool{ID: "p", PhysicalBytes: 1000, UsedBytes: 800}
 	if err := AdmitFull(p, 100, false, 90); err != nil {
@@ -55,6 +56,14 @@ func TestAdmitFull(t *testing.T) {
 	err := AdmitFull(p, 101, false, 90)
 	if !errors.Is(err, array.ErrNoCapacity) || !strings.Contains(err.Error(), "800 used of 1000 physical would become 90.1%, past the full threshold of 90%") {
 		t.Fatalf("past 90 %%: %v", err)
+	}
+	full := array.Pool{ID: "p", PhysicalBytes: 1000, UsedBytes: 1000}
+	err = AdmitFull(full, 1, true, 90)
+	if !errors.Is(err, array.ErrNoCapacity) || !strings.Contains(err.Error(), "takes no thin volume: 1000 used of 1000 physical is 100.0%") {
+		t.Fatalf("thin into a full pool: %v", err)
+	}
+	if err := AdmitFull(array.Pool{ID: "p", PhysicalBytes: 1000, UsedBytes: 899}, 1<<40, true, 90); err != nil {
+		t.Fatalf("thin below full: %v", err)
 	}
 }
 

@@ -63,8 +63,11 @@ type Status struct {
 	// OvercommitPercentOfMax is provisioned / ((physical − reserve) · max
 	// overcommit) · 100: how much of Cinder's total_available is taken.
 	OvercommitPercentOfMax float64
-	Forecast               Forecast
-	Usage, Overcommit      Level
+	// Sampled is the pool as sampled at At: newer than the devices' last
+	// refresh when the sampler read the array itself.
+	Sampled           array.Pool
+	Forecast          Forecast
+	Usage, Overcommit Level
 	FullSoon               Level
 }
 
@@ -353,7 +356,7 @@ func (w *Watcher) evaluate(ps *poolState, p array.Pool, now time.Time) {
 	t := w.cfg.Thresholds
 	fc := Predict(ps.hist.Series(), p.PhysicalBytes, w.cfg.Forecast)
 	st := &ps.status
-	st.Pool, st.Array, st.At, st.Forecast = p.ID, ps.array, now, fc
+	st.Pool, st.Array, st.At, st.Forecast, st.Sampled = p.ID, ps.array, now, fc, p
 	st.OvercommitPercentOfMax = round2(OvercommitPercentOfMax(p))
 	used := 0.0
 	if p.PhysicalBytes > 0 {
