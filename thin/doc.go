@@ -37,10 +37,13 @@
 // trusted or the pool is not growing.
 // The rules (rules.go) are AIQUM's thresholds with hysteresis as LVM's
 // dmeventd does it: an alert clears only once its value is back a margin
-// below the threshold. PoolFullSoon means "the pool may be full within 15
-// days": it clears only when the pessimistic days have been half as much
-// again (22.5) for 24 h, so that a model switch, the end of a burst or a
-// day without a trusted forecast does not clear it (FullSoonRule).
+// below the threshold. PoolFullSoon warns when "the pool may be full within
+// 15 days" (the pessimistic bound) and pages critical when the forecast
+// itself says full within 3 days: a bursty pool's bound can dip to a day
+// while its forecast says weeks. It clears only when the pessimistic days
+// have been half as much again (22.5) for 24 h, so that a model switch, the
+// end of a burst or a day without a trusted forecast does not clear it
+// (FullSoonRule).
 //
 // It must not know HTTP or gRPC, nor mobility, which asks it before it
 // creates or grows a volume and serves what the Watcher knows.

@@ -99,14 +99,14 @@ func rising(cur Level, v, warn, crit, rearm float64) Level {
 // fall to a threshold and clears only when days exceed it by the fraction.
 // known is false when there is no trusted forecast: the level is held (a
 // forecast that loses trust for an hour must not clear and re-raise).
-func falling(cur Level, days float64, known bool, warn, crit, frac float64) Level {
+func falling(cur Level, days, critDays float64, known bool, warn, crit, frac float64) Level {
 	if !known {
 		return cur
 	}
 	switch {
-	case days <= crit:
+	case critDays <= crit:
 		return LevelCritical
-	case cur == LevelCritical && days <= crit*(1+frac):
+	case cur == LevelCritical && critDays <= crit*(1+frac):
 		return LevelCritical
 	case days <= warn:
 		return LevelWarning
@@ -133,23 +133,34 @@ type FullSoonRule struct {
 // that the forecast counts as "never full" (and the alert clears after
 // DaysRearmFor more).
 func (r *FullSoonRule) Step(now time.Time, fc Forecast, t Thresholds, hold time.Duration) Level {
-	days, known := math.Inf(1), fc.Trusted
+	days, crit, known := math.Inf(1), math.Inf(1), fc.Trusted
 	if fc.Trusted {
 		r.lastTrusted = now
 		if fc.DaysToFullLow != nil {
 			days = *fc.DaysToFullLow
 		}
+		if fc.DaysToFull != nil {
+			crit = *fc.DaysToFull
+		}
 	} else if now.Sub(r.lastTrusted) > hold {
 		known = true
 	}
-	return r.StepDays(now, days, known, t)
+	return r.stepDays(now, days, crit, known, t)
 }
 
 // StepDays is Step on a days to full already known (or not: known false
-// holds the level).
+// holds the level), the same for both severities.
 func (r *FullSoonRule) StepDays(now time.Time, days float64, known bool, t Thresholds) Level {
+	return r.stepDays(now, days, days, known, t)
+}
+
+// stepDays warns on days (the pessimistic bound: the pool may be full
+// that soon) and pages critical on critDays (the forecast itself: it is
+// expected full that soon), so that a bursty pool whose bound dips under
+// three days while its forecast says weeks warns without paging.
+func (r *FullSoonRule) stepDays(now time.Time, days, critDays float64, known bool, t Thresholds) Level {
 	t = t.withDefaults()
-	next := falling(r.Level, days, known, t.DaysToFull, t.DaysToFullCritical, t.DaysRearmFraction)
+	next := falling(r.Level, days, critDays, known, t.DaysToFull, t.DaysToFullCritical, t.DaysRearmFraction)
 	switch {
 	case next >= r.Level:
 		r.lowerSince = time.Time{}

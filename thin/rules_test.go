@@ -35,7 +35,7 @@ func TestDaysHysteresis(t *testing.T) {
 		{16.6, true, LevelNone}, {2, true, LevelCritical}, {3.2, true, LevelCritical}, {3.4, true, LevelWarning}, {99, false, LevelWarning}, {100, true, LevelNone}}
 	lv := LevelNone
 	for i, s := range steps {
-		lv = falling(lv, s.d, s.known, 15, 3, 0.1)
+		lv = falling(lv, s.d, s.d, s.known, 15, 3, 0.1)
 		if lv != s.want {
 			t.Fatalf("step %d (%v days, known %v): level %d, want %d", i, s.d, s.known, lv, s.want)
 		}
@@ -76,7 +76,7 @@ func TestFullSoonSticky(t *testing.T) {
 	fc := func(low float64, trusted bool) Forecast {
 		f := Forecast{Trusted: trusted}
 		if low >= 0 {
-			d := low + 1
+			d := low
 			f.DaysToFull, f.DaysToFullLow = &d, &low
 		}
 		return f
@@ -110,5 +110,21 @@ func TestFullSoonSticky(t *testing.T) {
 		if got != s.want {
 			t.Fatalf("step %d (hour %v): level %d, want %d", i, s.hours, got, s.want)
 		}
+	}
+}
+
+// TestFullSoonCriticalOnTheForecast: PoolFullSoon warns on the pessimistic
+// bound but pages critical only when the forecast itself says full within
+// 3 days: a bursty pool whose bound dips to 1.8 days while its forecast
+// says 16 warns (a tryout saw it page critical).
+func TestFullSoonCriticalOnTheForecast(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	fc := func(point, low float64) Forecast { return Forecast{Trusted: true, DaysToFull: &point, DaysToFullLow: &low} }
+	var r FullSoonRule
+	if got := r.Step(now, fc(16.4, 1.8), Thresholds{}, DefaultHoldUntrusted); got != LevelWarning {
+		t.Fatalf("forecast 16.4 days, bound 1.8: level %d, want a warning", got)
+	}
+	if got := r.Step(now.Add(time.Hour), fc(2.5, 1.2), Thresholds{}, DefaultHoldUntrusted); got != LevelCritical {
+		t.Fatalf("forecast 2.5 days: level %d, want critical", got)
 	}
 }
