@@ -119,7 +119,9 @@ func TestFullSoonSticky(t *testing.T) {
 // says 16 warns (a tryout saw it page critical).
 func TestFullSoonCriticalOnTheForecast(t *testing.T) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	fc := func(point, low float64) Forecast { return Forecast{Trusted: true, DaysToFull: &point, DaysToFullLow: &low} }
+	fc := func(point, low float64) Forecast {
+		return Forecast{Trusted: true, DaysToFull: &point, DaysToFullLow: &low}
+	}
 	var r FullSoonRule
 	if got := r.Step(now, fc(16.4, 1.8), Thresholds{}, DefaultHoldUntrusted); got != LevelWarning {
 		t.Fatalf("forecast 16.4 days, bound 1.8: level %d, want a warning", got)

@@ -68,7 +68,7 @@ type Status struct {
 	Sampled           array.Pool
 	Forecast          Forecast
 	Usage, Overcommit Level
-	FullSoon               Level
+	FullSoon          Level
 }
 
 // poolState is the Watcher's per-pool memory.
