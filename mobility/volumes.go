@@ -81,7 +81,13 @@ func (s *Service) candidates(f thin.Filter) ([]thin.Candidate, error) {
 	}
 	cands := s.placer().Candidates(f)
 	if f.Pool != "" && len(cands) == 0 {
-		return nil, notFound("pool", f.Pool)
+		// A pool that exists but outside the site or array named is the
+		// request's contradiction, not a missing pool.
+		if anywhere := s.placer().Candidates(thin.Filter{Pool: f.Pool, Thin: f.Thin}); len(anywhere) > 0 {
+			c := anywhere[0]
+			return nil, invalid("pool", "pool %s is on array %s at site %s, not where the request places it%s", f.Pool, c.Array, c.Site, f)
+		}
+		return nil, &inventory.RefError{Field: "pool", Kind: "pool", ID: f.Pool}
 	}
 	return cands, nil
 }

@@ -164,6 +164,8 @@ func TestBadInput(t *testing.T) {
 		{name: "move to a long unknown host", method: "POST", path: "/v1/migrations", body: map[string]any{"vm": "east-vm001", "destinationHost": strings.Repeat("h", 10000)}, want: 404, param: "destinationHost", detail: "…"},
 		{name: "evacuate to an unknown host", method: "POST", path: "/v1/evacuations", body: map[string]any{"host": "west-esx03", "destinationHosts": []string{"west-esx01", "nope"}}, want: 404, param: "destinationHosts[1]"},
 		{name: "evacuate an unknown host", method: "POST", path: "/v1/evacuations", body: map[string]any{"host": "nope", "destinationHosts": []string{"west-esx01"}}, want: 404, param: "host"},
+		{name: "volume in a pool of another site", method: "POST", path: "/v1/volumes", body: map[string]any{"name": "m", "sizeBytes": 1 << 30, "site": "east", "pool": "west-arr1-pool1"}, want: 400, param: "pool", detail: "site west"},
+		{name: "volume in an unknown pool", method: "POST", path: "/v1/volumes", body: map[string]any{"name": "m", "sizeBytes": 1 << 30, "pool": "nope"}, want: 404, param: "pool"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
