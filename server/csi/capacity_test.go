@@ -86,3 +86,30 @@ func TestCapacityAdmission(t *testing.T) {
 		t.Errorf("expand to exactly the room: %v, %v", got, err)
 	}
 }
+
+// TestThickPastFullOverCSI: CreateVolume of a thick volume that would take
+// its pool past the full threshold (90 %) is RESOURCE_EXHAUSTED with the
+// numbers, as over REST; one byte less is created.
+func TestThickPastFullOverCSI(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	const pool = "east-arr1-pool1"
+	p := labPool(t, h, pool)
+	size := int64(0.9*float64(p.PhysicalBytes)) - p.UsedBytes + 1
+	if size <= 0 || size > thin.Room(p, false) {
+		t.Fatalf("pool %+v: no size between 90 %% and its thick room %d", p, thin.Room(p, false))
+	}
+	create := func(name string, size int64) error {
+		_, err := h.ctl.CreateVolume(ctx, &csi.CreateVolumeRequest{Name: name, VolumeCapabilities: []*csi.VolumeCapability{mountCap(snw)},
+			CapacityRange: &csi.CapacityRange{RequiredBytes: size}, Parameters: map[string]string{"pool": pool, "thin": "false"}})
+		return err
+	}
+	err := create("fat", size)
+	if status.Code(err) != codes.ResourceExhausted || !strings.Contains(status.Convert(err).Message(), "past the full threshold of 90%") ||
+		!strings.Contains(status.Convert(err).Message(), fmt.Sprintf("cannot take %d more bytes thick", size)) {
+		t.Fatalf("%v, want RESOURCE_EXHAUSTED with the numbers", err)
+	}
+	if err := create("fits", size-1); err != nil {
+		t.Fatalf("up to 90 %%: %v", err)
+	}
+}
