@@ -233,16 +233,28 @@ func (s *Inventory) Pool(id string) (Pool, error) {
 }
 
 func poolView(a *devices.ArrayDev, o *devices.ArrayObs, p array.Pool) Pool {
-	v := Pool{
-		ID: p.ID, Name: p.Name, Array: a.ID, Site: a.Site, PhysicalBytes: p.PhysicalBytes, UsedBytes: p.UsedBytes,
-		ProvisionedBytes: p.ProvisionedBytes, FreeBytes: p.PhysicalBytes - p.UsedBytes, MaxOvercommit: p.MaxOvercommit,
-		ReservedPercent: p.ReservedPercent, ObservedAt: o.At,
-	}
+	v := Pool{ID: p.ID, Name: p.Name, Array: a.ID, Site: a.Site}
+	v.SetReading(p, o.At)
+	return v
+}
+
+// SetReading sets v's byte counts, limits and the figures derived from
+// them from p as read at at (a newer reading than the devices' refresh).
+func (v *Pool) SetReading(p array.Pool, at time.Time) {
+	v.PhysicalBytes, v.UsedBytes, v.ProvisionedBytes = p.PhysicalBytes, p.UsedBytes, p.ProvisionedBytes
+	v.FreeBytes, v.MaxOvercommit, v.ReservedPercent = p.PhysicalBytes-p.UsedBytes, p.MaxOvercommit, p.ReservedPercent
+	v.ObservedAt, v.Overcommit, v.UsedPercent = at, 0, 0
 	if p.PhysicalBytes > 0 {
 		v.Overcommit = round2(float64(p.ProvisionedBytes) / float64(p.PhysicalBytes))
 		v.UsedPercent = round2(100 * float64(p.UsedBytes) / float64(p.PhysicalBytes))
 	}
-	return v
+}
+
+// Limits is the part of v that capacity rules read, as an array reports a
+// pool.
+func (v *Pool) Limits() array.Pool {
+	return array.Pool{ID: v.ID, Name: v.Name, PhysicalBytes: v.PhysicalBytes, UsedBytes: v.UsedBytes,
+		ProvisionedBytes: v.ProvisionedBytes, MaxOvercommit: v.MaxOvercommit, ReservedPercent: v.ReservedPercent}
 }
 
 func round2(f float64) float64 { return math.Round(f*100) / 100 }

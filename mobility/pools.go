@@ -47,31 +47,20 @@ func (s *Service) Pool(id string) (inventory.Pool, error) {
 }
 
 func (s *Service) fillPool(v *inventory.Pool) {
-	if a := s.arrays[v.Array]; a != nil {
-		if p, ok := observedPool(a, v.ID); ok {
-			if oc := thin.OvercommitPercentOfMax(p); !math.IsInf(oc, 0) {
-				oc = math.Round(oc*100) / 100
-				v.OvercommitPercentOfMax = &oc
-			}
-		}
-	}
-	st, ok := s.thin.Status(v.ID)
-	if !ok {
-		return
-	}
-	if sp := st.Sampled; st.At.After(v.ObservedAt) && sp.PhysicalBytes > 0 {
+	st, sampled := s.thin.Status(v.ID)
+	if sampled && st.At.After(v.ObservedAt) && st.Sampled.PhysicalBytes > 0 {
 		// The sampler read the array after the last refresh: show what
 		// the forecast and the alerts are made of, not an older reading.
-		v.UsedBytes, v.ProvisionedBytes, v.FreeBytes = sp.UsedBytes, sp.ProvisionedBytes, sp.PhysicalBytes-sp.UsedBytes
-		v.Overcommit = math.Round(100*float64(sp.ProvisionedBytes)/float64(sp.PhysicalBytes)) / 100
-		v.UsedPercent = math.Round(10000*float64(sp.UsedBytes)/float64(sp.PhysicalBytes)) / 100
-		v.ObservedAt = st.At
-		if oc := st.OvercommitPercentOfMax; !math.IsInf(oc, 0) {
-			v.OvercommitPercentOfMax = &oc
-		}
+		v.SetReading(st.Sampled, st.At)
 	}
-	fc := st.Forecast
-	v.DaysToFull, v.Forecast = fc.DaysToFull, &fc
+	if oc := thin.OvercommitPercentOfMax(v.Limits()); !math.IsInf(oc, 0) {
+		oc = math.Round(oc*100) / 100
+		v.OvercommitPercentOfMax = &oc
+	}
+	if sampled {
+		fc := st.Forecast
+		v.DaysToFull, v.Forecast = fc.DaysToFull, &fc
+	}
 }
 
 // PoolHistory is a pool's history since since, downsampled by age (raw
