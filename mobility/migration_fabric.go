@@ -131,12 +131,7 @@ func (s *Service) cleanSourcePorts(p migrationPlan, forward bool) stepFn {
 		if err := s.remapVolumes(ctx, sm, func(v moveVolume) []wwn.WWN { return union(v.SrcTargetPorts, sm.DestTargets) }); err != nil {
 			return err
 		}
-		for _, u := range sortedKeys(sm.SrcHolds) {
-			if err := s.zoner.Ensure(ctx, u, intentsOf(sm.SrcHolds[u])); err != nil {
-				return MarkDevice("fabric", err)
-			}
-		}
-		return nil
+		return s.ensureSource(ctx, sm)
 	}
 }
 
@@ -190,6 +185,17 @@ func (s *Service) releaseLeft(ctx context.Context, sm *siteMove) error {
 			return keep[pairKey{in.Fabric, in.Initiator, in.Target}]
 		})
 		if err := s.zoner.Release(ctx, u, intentsOf(left)); err != nil {
+			return MarkDevice("fabric", err)
+		}
+	}
+	return nil
+}
+
+// ensureSource ensures back, for every user that held zones of the VM when
+// the move was planned, the zones it held: releaseLeft's undo.
+func (s *Service) ensureSource(ctx context.Context, sm *siteMove) error {
+	for _, u := range sortedKeys(sm.SrcHolds) {
+		if err := s.zoner.Ensure(ctx, u, intentsOf(sm.SrcHolds[u])); err != nil {
 			return MarkDevice("fabric", err)
 		}
 	}

@@ -459,11 +459,7 @@ func (s *Service) cleanSource(p migrationPlan, forward bool) stepFn {
 			s.readArrayNow(ctx, a)
 		}
 		if !forward {
-			for _, u := range slices.Sorted(maps.Keys(sm.SrcHolds)) {
-				if err := s.zoner.Ensure(ctx, u, intentsOf(sm.SrcHolds[u])); err != nil {
-					return MarkDevice("fabric", err)
-				}
-			}
+			return s.ensureSource(ctx, sm)
 		}
 		return nil
 	}
