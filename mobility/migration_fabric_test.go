@@ -5,7 +5,6 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/sanmob/sanmob/fabric/wwn"
 	"github.com/sanmob/sanmob/lab"
 )
 
@@ -15,35 +14,6 @@ func pairsLab() lab.Config {
 	c := fastLab()
 	c.FabricPairsPerSite = 2
 	return c
-}
-
-// pathFabrics is, as the devices say, the fabrics with a zone naming one
-// of wwpns, and the fabrics of the target ports the arrays present to
-// them through.
-func pathFabrics(t *testing.T, w *lab.World, wwpns []wwn.WWN) (zoned, presented map[string]bool) {
-	t.Helper()
-	zoned, presented = map[string]bool{}, map[string]bool{}
-	portFabric := map[wwn.WWN]string{}
-	for _, f := range w.Fabrics() {
-		for _, z := range f.Switch.TruthZoneDB().Zones {
-			if slices.ContainsFunc(z.Members, func(m wwn.WWN) bool { return slices.Contains(wwpns, m) }) {
-				zoned[f.ID] = true
-			}
-		}
-		for _, l := range f.Switch.TruthLogins() {
-			portFabric[l.WWPN] = f.ID
-		}
-	}
-	for _, a := range w.Arrays() {
-		for _, m := range a.Array.TruthMappings() {
-			if slices.ContainsFunc(m.Initiators, func(i wwn.WWN) bool { return slices.Contains(wwpns, i) }) {
-				for _, tp := range m.TargetPorts {
-					presented[portFabric[tp]] = true
-				}
-			}
-		}
-	}
-	return zoned, presented
 }
 
 func keysOf(m map[string]bool) []string {
@@ -77,11 +47,11 @@ func TestCrossFabricMove(t *testing.T) {
 	for _, r := range vm.Volumes {
 		lunsBefore[r.ID] = r.LUN
 	}
-	zoned, presented := pathFabrics(t, h.world, wwpns)
-	if got := keysOf(zoned); !slices.Equal(got, []string{"east-a", "east-b"}) {
+	before := footprint(t, h.world, wwpns)
+	if got := keysOf(before.zonedOn); !slices.Equal(got, []string{"east-a", "east-b"}) {
 		t.Fatalf("before: zoned on %v", got)
 	}
-	if got := keysOf(presented); !slices.Equal(got, []string{"east-a", "east-b"}) {
+	if got := keysOf(before.presentedOn); !slices.Equal(got, []string{"east-a", "east-b"}) {
 		t.Fatalf("before: presented through %v", got)
 	}
 	for _, step := range []struct {
@@ -108,11 +78,11 @@ func TestCrossFabricMove(t *testing.T) {
 		if end.Phase != "succeeded" || end.Kind != KindCrossFabric {
 			t.Fatalf("%s move to %s ended %s (%s): %s %+v", m.Kind, step.to, end.Phase, end.Kind, end.Error, end.Steps)
 		}
-		zoned, presented := pathFabrics(t, h.world, wwpns)
-		if got := keysOf(zoned); !slices.Equal(got, step.fabrics) {
+		fp := footprint(t, h.world, wwpns)
+		if got := keysOf(fp.zonedOn); !slices.Equal(got, step.fabrics) {
 			t.Errorf("after the move to %s: zoned on %v, want %v", step.to, got, step.fabrics)
 		}
-		if got := keysOf(presented); !slices.Equal(got, step.fabrics) {
+		if got := keysOf(fp.presentedOn); !slices.Equal(got, step.fabrics) {
 			t.Errorf("after the move to %s: presented through %v, want %v", step.to, got, step.fabrics)
 		}
 		vm, err := h.svc.VM(vmID)

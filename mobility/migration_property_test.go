@@ -625,22 +625,9 @@ func checkVMAtRest(t *testing.T, h *harness, vmID string) (group string) {
 		}
 	}
 	// Its maps present through target ports on its fabrics only.
-	portFabric := map[wwn.WWN]string{}
-	for _, f := range h.world.Fabrics() {
-		for _, l := range f.Switch.TruthLogins() {
-			portFabric[l.WWPN] = f.ID
-		}
-	}
-	for _, a := range h.world.Arrays() {
-		for _, m := range a.Array.TruthMappings() {
-			if !slices.ContainsFunc(m.Initiators, func(w wwn.WWN) bool { return slices.Contains(wwpns, w) }) {
-				continue
-			}
-			for _, tp := range m.TargetPorts {
-				if !myFabrics[portFabric[tp]] {
-					t.Errorf("vm %s: volume %s is presented on %s through target port %s on fabric %q, not one of the VM's", vmID, m.Volume, a.ID, tp, portFabric[tp])
-				}
-			}
+	for f := range fp.presentedOn {
+		if !myFabrics[f] {
+			t.Errorf("vm %s: its volumes are presented through a target port on fabric %q, not one of the VM's %v", vmID, f, slices.Sorted(maps.Keys(myFabrics)))
 		}
 	}
 	for a, n := range fp.mappedAt {

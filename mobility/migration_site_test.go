@@ -32,14 +32,19 @@ type vmFootprint struct {
 	loggedOn   map[string]int  // fabric → how many of its vports are logged in there
 	mappedAt   map[string]int  // array → maps of its volumes to its vports
 	writableAt map[string]int  // array → writable ones
+	// presentedOn: fabrics of the target ports those maps present through
+	// ("" for a port logged in nowhere).
+	presentedOn map[string]bool
 }
 
 func footprint(t *testing.T, w *lab.World, wwpns []wwn.WWN) vmFootprint {
 	t.Helper()
-	fp := vmFootprint{zonedOn: map[string]bool{}, loggedOn: map[string]int{}, mappedAt: map[string]int{}, writableAt: map[string]int{}}
+	fp := vmFootprint{zonedOn: map[string]bool{}, loggedOn: map[string]int{}, mappedAt: map[string]int{}, writableAt: map[string]int{},
+		presentedOn: map[string]bool{}}
 	mine := func(ws []wwn.WWN) bool {
 		return slices.ContainsFunc(ws, func(x wwn.WWN) bool { return slices.Contains(wwpns, x) })
 	}
+	portFabric := map[wwn.WWN]string{}
 	for _, f := range w.Fabrics() {
 		for _, z := range f.Switch.TruthZoneDB().Zones {
 			if mine(z.Members) || mine(z.Principals) {
@@ -47,6 +52,7 @@ func footprint(t *testing.T, w *lab.World, wwpns []wwn.WWN) vmFootprint {
 			}
 		}
 		for _, l := range f.Switch.TruthLogins() {
+			portFabric[l.WWPN] = f.ID
 			if slices.Contains(wwpns, l.WWPN) {
 				fp.loggedOn[f.ID]++
 			}
@@ -55,6 +61,9 @@ func footprint(t *testing.T, w *lab.World, wwpns []wwn.WWN) vmFootprint {
 	for _, a := range w.Arrays() {
 		for _, m := range a.Array.TruthMappings() {
 			if mine(m.Initiators) {
+				for _, tp := range m.TargetPorts {
+					fp.presentedOn[portFabric[tp]] = true
+				}
 				fp.mappedAt[a.ID]++
 				if m.Writable {
 					fp.writableAt[a.ID]++
