@@ -208,6 +208,22 @@ func externalHarness(t *testing.T, timeout time.Duration) (*harness, *external.D
 	return h, ext
 }
 
+// startEastMove starts a move of the lab VM vmID to another host of site
+// east, and returns the VM as it was before.
+func startEastMove(t *testing.T, h *harness, vmID string) (inventory.VM, Migration) {
+	t.Helper()
+	_, dst := otherEastHost(t, h, vmID)
+	before, err := h.svc.VM(vmID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := h.svc.StartMigration(MigrationSpec{VM: vmID, DestinationHost: dst})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return before, m
+}
+
 // TestExternalComputeSwitched: with the external driver the migration
 // waits for the manager (phase waiting-compute, in the stream and in
 // migrationPhase); a switched report lets it finish.
@@ -215,11 +231,7 @@ func TestExternalComputeSwitched(t *testing.T) {
 	h, ext := externalHarness(t, time.Hour)
 	ctx := context.Background()
 	const vmID = "east-vm006"
-	_, dst := otherEastHost(t, h, vmID)
-	m, err := h.svc.StartMigration(MigrationSpec{VM: vmID, DestinationHost: dst})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, m := startEastMove(t, h, vmID)
 	snap, ch, err := h.svc.MigrationEvents(ctx, m.ID)
 	if err != nil {
 		t.Fatal(err)
@@ -262,8 +274,8 @@ func TestExternalComputeSwitched(t *testing.T) {
 		t.Errorf("events %+v: want waiting-compute then running", evs)
 	}
 	h.svc.Refresh(ctx)
-	if vm, _ := h.svc.VM(vmID); vm.Host != dst {
-		t.Fatalf("vm on %s, want %s", vm.Host, dst)
+	if vm, _ := h.svc.VM(vmID); vm.Host != m.DestinationHost {
+		t.Fatalf("vm on %s, want %s", vm.Host, m.DestinationHost)
 	}
 	if _, err := h.svc.ReportCompute(m.ID, ComputeReport{State: ComputeSwitched}); !errors.Is(err, ErrConflict) {
 		t.Errorf("report after the end: %v", err)
@@ -276,12 +288,7 @@ func TestExternalComputeFailedRollsBack(t *testing.T) {
 	h, _ := externalHarness(t, time.Hour)
 	ctx := context.Background()
 	const vmID = "east-vm008"
-	_, dst := otherEastHost(t, h, vmID)
-	before, _ := h.svc.VM(vmID)
-	m, err := h.svc.StartMigration(MigrationSpec{VM: vmID, DestinationHost: dst})
-	if err != nil {
-		t.Fatal(err)
-	}
+	before, m := startEastMove(t, h, vmID)
 	waitPhase(t, h, m.ID, PhaseWaitingCompute)
 	if _, err := h.svc.ReportCompute(m.ID, ComputeReport{State: ComputeFailed, Detail: "DRS refused: host in maintenance"}); err != nil {
 		t.Fatal(err)
@@ -299,12 +306,7 @@ func TestExternalComputeTimeoutRollsBack(t *testing.T) {
 	h, ext := externalHarness(t, 2*time.Minute) // 2 s of real time at the lab's speed
 	ctx := context.Background()
 	const vmID = "east-vm009"
-	_, dst := otherEastHost(t, h, vmID)
-	before, _ := h.svc.VM(vmID)
-	m, err := h.svc.StartMigration(MigrationSpec{VM: vmID, DestinationHost: dst})
-	if err != nil {
-		t.Fatal(err)
-	}
+	before, m := startEastMove(t, h, vmID)
 	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	end, err := h.svc.WaitMigration(wctx, m.ID)
@@ -326,12 +328,7 @@ func TestAbortWhileWaitingCompute(t *testing.T) {
 	h, ext := externalHarness(t, time.Hour)
 	ctx := context.Background()
 	const vmID = "east-vm010"
-	_, dst := otherEastHost(t, h, vmID)
-	before, _ := h.svc.VM(vmID)
-	m, err := h.svc.StartMigration(MigrationSpec{VM: vmID, DestinationHost: dst})
-	if err != nil {
-		t.Fatal(err)
-	}
+	before, m := startEastMove(t, h, vmID)
 	waitPhase(t, h, m.ID, PhaseWaitingCompute)
 	a, err := h.svc.AbortMigration(m.ID)
 	if err != nil {
@@ -359,11 +356,7 @@ func TestAbortWhileWaitingCompute(t *testing.T) {
 func TestReportComputeNotExternal(t *testing.T) {
 	h := newHarness(t, nil)
 	const vmID = "east-vm011"
-	_, dst := otherEastHost(t, h, vmID)
-	m, err := h.svc.StartMigration(MigrationSpec{VM: vmID, DestinationHost: dst})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, m := startEastMove(t, h, vmID)
 	if _, err := h.svc.ReportCompute(m.ID, ComputeReport{State: ComputeSwitched}); !errors.Is(err, ErrConflict) ||
 		!strings.Contains(err.Error(), "not external") {
 		t.Errorf("report to the lab driver: %v", err)
