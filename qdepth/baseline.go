@@ -6,7 +6,7 @@ import (
 )
 
 // The baseline controllers sanmob's controller is to be measured against
-// (DOMAIN.md "Queue depth and congestion"). Each is a Controller; the
+// (DOMAIN.md "Queue depth and congestion"). Each is a Policy; the
 // stateful ones keep their state per Key and are not safe for concurrent
 // use.
 

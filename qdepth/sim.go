@@ -82,7 +82,7 @@ type Config struct {
 	QFullDelay    time.Duration // port to host time of a QUEUE FULL reply; 0 is 50 µs
 	RetryDelay    time.Duration // host wait before it reissues a refused command; 0 is 1 ms
 
-	Controller Controller // nil keeps the initial windows
+	Controller Policy // nil keeps the initial windows
 }
 
 // Key names one host's issue queue to one LUN.
@@ -108,10 +108,10 @@ type Period struct {
 	Obs        []Observation // one per (host, LUN) that has VMs, ordered by host then LUN
 }
 
-// Controller sets queue depths: at the end of every period it is given the
+// Policy sets queue depths: at the end of every period it is given the
 // period's observations and returns the windows for the next period. Keys
 // it leaves out keep their window; a window below 1 counts as 1.
-type Controller interface {
+type Policy interface {
 	Control(p Period) map[Key]int
 }
 

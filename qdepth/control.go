@@ -1,0 +1,398 @@
+package qdepth
+
+import (
+	"cmp"
+	"math"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Queue is one host's command queue to one LUN, as sanmob knows it at the
+// end of a control period: where it lives, whose shares it carries, and
+// what the host measured over the period.
+type Queue struct {
+	Host, Volume string
+	Pool         string        // the back end; queues on one pool share its capacity
+	Threshold    time.Duration // the pool's latency threshold 𝓛
+	Ports        []string      // target ports the host reaches the LUN through
+	Shares       float64       // the shares of the VMs on Host that use Volume
+	Sample       *Sample       // the period's telemetry; nil when the host sent none
+}
+
+// Sample is a queue's telemetry over one control period.
+type Sample struct {
+	IOPS        float64
+	Latency     time.Duration // mean device latency
+	Outstanding float64       // commands the VMs have outstanding: at the array plus queued in the host
+	QFull, Busy int           // QUEUE FULL and BUSY replies
+	PortIOPS    map[string]float64
+}
+
+// PortLimit is a target port's command queue, shared by every initiator.
+// QueueLimit 0 is unknown: no budget is enforced on that port.
+type PortLimit struct {
+	WWPN       string
+	QueueLimit int
+}
+
+// Input is one control step's view of the world.
+type Input struct {
+	Now    time.Time
+	Queues []Queue
+	Ports  []PortLimit
+}
+
+// Decision is the recommendation for one queue, and what it rests on.
+type Decision struct {
+	Host, Volume         string
+	QueueDepth           int
+	PreferredTargetPorts []string
+	Latency              time.Duration // the period's measured latency (0: none measured)
+	Threshold            time.Duration
+	Congested            bool   // latency or QUEUE FULL past the limits, with hysteresis
+	Reason               string // what bound the depth: "shares", "latency", "queue-full", "port-budget", "idle", "max"
+}
+
+// Settings are the controller's knobs; the zero value of each is its default.
+type Settings struct {
+	Default  int     // depth before any measurement; 0 is 32 (ESXi DSNRO)
+	Min, Max int     // clamps; 0 is 4 and 256
+	Gamma    float64 // how far a step moves toward its target, (0, 1]; 0 is 0.8 (PARDA's γ)
+	// PortHeadroom is the fraction of a port's queue limit the windows of
+	// all hosts on it may add up to; 0 is 0.9.
+	PortHeadroom float64
+	// QFullCut multiplies a queue's window after a period with QUEUE FULL
+	// or BUSY; 0 is 0.5.
+	QFullCut float64
+	// CongestedAbove is the latency, as a multiple of the threshold, that
+	// counts a period as congested; 0 is 1.25. RaiseAfter congested periods
+	// in a row raise Congested; ClearAfter periods under the threshold
+	// without QUEUE FULL clear it; 0 is 2 and 3.
+	CongestedAbove         float64
+	RaiseAfter, ClearAfter int
+}
+
+func (s Settings) withDefaults() Settings {
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	deff := func(v *float64, d float64) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&s.Default, 32)
+	def(&s.Min, 4)
+	def(&s.Max, 256)
+	def(&s.RaiseAfter, 2)
+	def(&s.ClearAfter, 3)
+	deff(&s.Gamma, 0.8)
+	deff(&s.PortHeadroom, 0.9)
+	deff(&s.QFullCut, 0.5)
+	deff(&s.CongestedAbove, 1.25)
+	s.Gamma = min(s.Gamma, 1)
+	s.Default = min(max(s.Default, s.Min), s.Max)
+	return s
+}
+
+// QueueKey names a queue.
+type QueueKey struct{ Host, Volume string }
+
+type queueState struct {
+	window    float64
+	congested bool
+	hot, calm int // consecutive congested and calm periods
+}
+
+// State is what the controller carries from one step to the next. The zero
+// value is a fresh controller. Step never changes the State it is given.
+type State struct {
+	queues map[QueueKey]queueState
+}
+
+// Window is the unrounded window the state holds for k, and whether it
+// holds one.
+func (s State) Window(k QueueKey) (float64, bool) {
+	q, ok := s.queues[k]
+	return q.window, ok
+}
+
+// Controller is sanmob's queue-depth controller. Step is a pure function:
+// the same State and Input give the same result.
+type Controller struct{ Settings Settings }
+
+// Step runs one control period. Queues not in the input are forgotten, so
+// a VM that left a host stops counting there at the next step.
+func (c Controller) Step(prev State, in Input) (State, []Decision) {
+	set := c.Settings.withDefaults()
+	next := State{queues: make(map[QueueKey]queueState, len(in.Queues))}
+	queues := slices.Clone(in.Queues)
+	slices.SortFunc(queues, func(a, b Queue) int {
+		return cmp.Or(strings.Compare(a.Host, b.Host), strings.Compare(a.Volume, b.Volume))
+	})
+	ws := make([]*work, len(queues))
+	byPool := map[string][]*work{}
+	var pools []string
+	for i, q := range queues {
+		k := QueueKey{q.Host, q.Volume}
+		st, ok := prev.queues[k]
+		if !ok {
+			st.window = float64(set.Default)
+		}
+		w := &work{q: q, st: st, target: st.window, reason: "shares"}
+		if s := q.Sample; s != nil {
+			w.bounded = s.Outstanding >= 0.9*st.window
+		}
+		ws[i] = w
+		if _, seen := byPool[q.Pool]; !seen {
+			pools = append(pools, q.Pool)
+		}
+		byPool[q.Pool] = append(byPool[q.Pool], w)
+	}
+
+	// Each pool: Little's law gives the total outstanding that would hold
+	// the pool's latency at its threshold at the throughput it delivers now;
+	// that total is split among its queues by shares (water-filling, so a
+	// queue that wants less than its share gives the rest to the others).
+	for _, p := range pools {
+		group := byPool[p]
+		var x, latSum, prevTotal float64
+		threshold := group[0].q.Threshold
+		for _, w := range group {
+			prevTotal += w.st.window
+			if s := w.q.Sample; s != nil && s.IOPS > 0 {
+				x += s.IOPS
+				latSum += s.IOPS * s.Latency.Seconds()
+			}
+		}
+		if x == 0 || threshold <= 0 {
+			continue // nothing measured: keep the windows
+		}
+		lat := latSum / x
+		total := x * threshold.Seconds()
+		calm := lat <= threshold.Seconds()
+		if calm {
+			// A pool under its threshold is never squeezed; its windows may
+			// grow, at most doubling in a period.
+			total = max(total, prevTotal)
+			total = min(total, 2*prevTotal)
+		}
+		split(group, total, set, calm)
+	}
+
+	for _, w := range ws {
+		s := w.q.Sample
+		if s == nil {
+			continue
+		}
+		// A queue over its threshold never grows, whatever its pool does.
+		if t := w.q.Threshold.Seconds(); t > 0 && s.Latency.Seconds() > t {
+			w.target = min(w.target, w.st.window*max(t/s.Latency.Seconds(), 0.5))
+			w.reason = "latency"
+		}
+		stepped := w.st.window + set.Gamma*(w.target-w.st.window)
+		if s.QFull+s.Busy > 0 {
+			stepped = min(stepped, w.st.window*set.QFullCut)
+			w.reason = "queue-full"
+		}
+		w.target = stepped
+	}
+	for _, w := range ws {
+		w.target = min(max(w.target, float64(set.Min)), float64(set.Max))
+		if w.target == float64(set.Max) {
+			w.reason = "max"
+		}
+	}
+
+	balance(ws, in.Ports)
+
+	// Port budgets: the windows of every queue through a port, each queue
+	// counted over its preferred ports evenly, may not add up past the
+	// port's headroom; over it, every queue on the port is scaled down.
+	limits := map[string]int{}
+	for _, p := range in.Ports {
+		limits[p.WWPN] = p.QueueLimit
+	}
+	for range 4 {
+		load := map[string]float64{}
+		for _, w := range ws {
+			for _, p := range w.q.Ports {
+				load[p] += w.target / float64(len(w.q.Ports))
+			}
+		}
+		over := false
+		for _, w := range ws {
+			scale := 1.0
+			for _, p := range w.q.Ports {
+				if lim := limits[p]; lim > 0 {
+					budget := set.PortHeadroom * float64(lim)
+					if load[p] > budget {
+						scale = min(scale, budget/load[p])
+					}
+				}
+			}
+			if scale < 1 {
+				over = true
+				w.target = max(w.target*scale, 1)
+				w.reason = "port-budget"
+			}
+		}
+		if !over {
+			break
+		}
+	}
+
+	out := make([]Decision, 0, len(ws))
+	for _, w := range ws {
+		st := w.st
+		st.window = w.target
+		d := Decision{Host: w.q.Host, Volume: w.q.Volume, QueueDepth: int(math.Round(st.window)),
+			PreferredTargetPorts: w.q.Ports, Threshold: w.q.Threshold, Reason: w.reason}
+		if s := w.q.Sample; s != nil {
+			d.Latency = s.Latency
+			hot := s.QFull+s.Busy > 0 || (w.q.Threshold > 0 && float64(s.Latency) > set.CongestedAbove*float64(w.q.Threshold))
+			calm := s.QFull+s.Busy == 0 && s.Latency <= w.q.Threshold
+			switch {
+			case hot:
+				st.hot, st.calm = st.hot+1, 0
+			case calm:
+				st.hot, st.calm = 0, st.calm+1
+			default:
+				st.hot, st.calm = 0, 0
+			}
+			if st.hot >= set.RaiseAfter {
+				st.congested = true
+			}
+			if st.calm >= set.ClearAfter {
+				st.congested = false
+			}
+		}
+		d.Congested = st.congested
+		next.queues[QueueKey{w.q.Host, w.q.Volume}] = st
+		out = append(out, d)
+	}
+	return next, out
+}
+
+// work is one queue while a step runs.
+type work struct {
+	q       Queue
+	st      queueState
+	target  float64
+	reason  string
+	bounded bool // the window, not the VMs' demand, limits this queue
+}
+
+// split shares total among a pool's queues in proportion to their shares
+// (water-filling). A queue whose VMs want less than its window (not
+// bounded) is capped at what they keep outstanding plus half again, and
+// its unused share goes to the others. In a calm pool no queue is cut
+// below min(its window, Default): nothing needs its room.
+func split(group []*work, total float64, set Settings, calm bool) {
+	caps := make([]float64, len(group))
+	for i, w := range group {
+		caps[i] = float64(set.Max)
+		if s := w.q.Sample; s != nil && !w.bounded {
+			caps[i] = max(math.Ceil(1.5*s.Outstanding), float64(set.Min))
+		}
+		if calm {
+			caps[i] = max(caps[i], min(w.st.window, float64(set.Default)))
+		}
+	}
+	alloc := make([]float64, len(group))
+	open := make([]bool, len(group))
+	for i := range open {
+		open[i] = true
+	}
+	left := total
+	for range len(group) + 1 {
+		var shares float64
+		for i, w := range group {
+			if open[i] {
+				shares += shareOf(w)
+			}
+		}
+		if shares == 0 || left <= 0 {
+			break
+		}
+		capped := false
+		for i, w := range group {
+			if open[i] && left*shareOf(w)/shares >= caps[i] {
+				alloc[i], open[i], capped = caps[i], false, true
+				left -= caps[i]
+			}
+		}
+		if !capped {
+			for i, w := range group {
+				if open[i] {
+					alloc[i] = left * shareOf(w) / shares
+				}
+			}
+			break
+		}
+	}
+	for i, w := range group {
+		w.target = alloc[i]
+		if !w.bounded && w.q.Sample != nil {
+			w.reason = "idle"
+		}
+		if calm {
+			w.target = max(w.target, min(w.st.window, float64(set.Default)))
+		}
+	}
+}
+
+// shareOf is a queue's weight: its shares, or 1000 (a normal VM's) when
+// none are set.
+func shareOf(w *work) float64 {
+	if w.q.Shares > 0 {
+		return w.q.Shares
+	}
+	return 1000
+}
+
+// balance picks each queue's preferred target ports: queues, largest window
+// first, go to the port of theirs with the least projected use (windows
+// over queue limit), and a second port joins when its use is within a
+// tenth of the first's, so load spreads instead of piling on the "first
+// available" port.
+func balance(ws []*work, ports []PortLimit) {
+	limit := map[string]float64{}
+	for _, p := range ports {
+		if p.QueueLimit > 0 {
+			limit[p.WWPN] = float64(p.QueueLimit)
+		}
+	}
+	use := func(load map[string]float64, p string) float64 {
+		if l := limit[p]; l > 0 {
+			return load[p] / l
+		}
+		return load[p] / 2048
+	}
+	load := map[string]float64{}
+	order := slices.Clone(ws)
+	slices.SortStableFunc(order, func(a, b *work) int { return cmp.Compare(b.target, a.target) })
+	for _, w := range order {
+		cands := slices.Clone(w.q.Ports)
+		if len(cands) <= 1 {
+			for _, p := range cands {
+				load[p] += w.target
+			}
+			continue
+		}
+		slices.SortStableFunc(cands, func(a, b string) int {
+			return cmp.Or(cmp.Compare(use(load, a), use(load, b)), strings.Compare(a, b))
+		})
+		pick := cands[:1]
+		if use(load, cands[1]) <= use(load, cands[0])+0.1 {
+			pick = cands[:2]
+		}
+		for _, p := range pick {
+			load[p] += w.target / float64(len(pick))
+		}
+		w.q.Ports = slices.Clone(pick)
+	}
+}
