@@ -37,6 +37,10 @@ const (
 	// PoolFullSoon fires while a pool's forecast says it fills within
 	// the days-to-full threshold.
 	PoolFullSoon = "PoolFullSoon"
+	// QueueCongestion fires while a host's queue to a LUN runs past its
+	// pool's latency threshold or meets QUEUE FULL/BUSY (critical) for
+	// several control periods in a row.
+	QueueCongestion = "QueueCongestion"
 )
 
 // Severities.

@@ -57,6 +57,9 @@ type Pool struct {
 	ProvisionedBytes int64   `json:"provisionedBytes"`
 	MaxOvercommit    float64 `json:"maxOvercommit"`   // refuse provisioning beyond this ratio
 	ReservedPercent  int     `json:"reservedPercent"` // held back from allocation
+	// Media is what the pool is made of, "flash" or "disk" ("" unknown):
+	// it picks the default latency threshold of its queue depths.
+	Media string `json:"media,omitempty"`
 }
 
 // Volume is a LUN's backing volume.

@@ -290,6 +290,16 @@ func (s *Inventory) VolumeLocked(id string) (*Volume, bool) { v, ok := s.volumes
 // SetVMLocked replaces a VM's record in memory (the caller has stored it).
 func (s *Inventory) SetVMLocked(v *VM) { s.vms[v.ID] = v }
 
+// VMsLocked calls f with every VM record, in no order, until f returns
+// false; the caller holds the lock and must not change the records.
+func (s *Inventory) VMsLocked(f func(*VM) bool) {
+	for _, v := range s.vms {
+		if !f(v) {
+			return
+		}
+	}
+}
+
 // SetVolumeLocked replaces a volume's record in memory (the caller has
 // stored it).
 func (s *Inventory) SetVolumeLocked(v *Volume) { s.volumes[v.ID] = v }

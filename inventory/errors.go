@@ -44,11 +44,16 @@ type RefError struct {
 }
 
 func (e *RefError) Error() string {
-	id := e.ID
-	if len(id) > 128 {
-		id = id[:128] + "…"
+	return fmt.Sprintf("%s: %s %q: %v", e.Field, e.Kind, Clip(e.ID), ErrNotFound)
+}
+
+// Clip cuts a client-supplied string to 128 bytes for a message or a log
+// line, marking the cut.
+func Clip(s string) string {
+	if len(s) > 128 {
+		return s[:128] + "…"
 	}
-	return fmt.Sprintf("%s: %s %q: %v", e.Field, e.Kind, id, ErrNotFound)
+	return s
 }
 
 // Unwrap makes errors.Is(err, ErrNotFound) true.

@@ -192,6 +192,7 @@ type Pool struct {
 	Overcommit       float64 `json:"overcommit"`
 	MaxOvercommit    float64 `json:"maxOvercommit"`
 	ReservedPercent  int     `json:"reservedPercent"`
+	Media            string  `json:"media,omitempty"` // flash or disk, as the array says
 	// OvercommitPercentOfMax is the share of Cinder's total_available —
 	// (physical − reserve) · maxOvercommit — provisioned (thin); null when
 	// the whole pool is reserved.
@@ -233,7 +234,7 @@ func (s *Inventory) Pool(id string) (Pool, error) {
 }
 
 func poolView(a *devices.ArrayDev, o *devices.ArrayObs, p array.Pool) Pool {
-	v := Pool{ID: p.ID, Name: p.Name, Array: a.ID, Site: a.Site}
+	v := Pool{ID: p.ID, Name: p.Name, Array: a.ID, Site: a.Site, Media: p.Media}
 	v.SetReading(p, o.At)
 	return v
 }

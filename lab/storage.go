@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"math"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -148,6 +149,7 @@ func (a *Array) Pools(ctx context.Context) ([]array.Pool, error) {
 			ProvisionedBytes: p.prov,
 			MaxOvercommit:    p.maxOvercommit,
 			ReservedPercent:  p.reservedPercent,
+			Media:            poolMedia(p.id),
 		}
 	}
 	return out, nil
@@ -303,4 +305,13 @@ func (p *pool) size() {
 	p.physical = int64(math.Round(float64(p.prov)/p.targetOC/mib)) * mib
 	p.used0 = int64(math.Round(float64(p.physical)*p.targetUsed/mib) * mib)
 	p.reduction = float64(p.logical) / float64(max(p.used0, 1))
+}
+
+// poolMedia is what the lab says a pool is made of: every array's first
+// pool is all-flash, the others disk.
+func poolMedia(id string) string {
+	if strings.HasSuffix(id, "-pool1") {
+		return "flash"
+	}
+	return "disk"
 }

@@ -93,7 +93,7 @@ func (s *Service) fabricSteps(p migrationPlan) []saga.Step {
 		{Name: "present", Do: s.presentPorts(p.Site, true), Undo: s.presentPorts(p.Site, false)},
 		{Name: "login-idle", Do: s.loginSet(p.Idle), Undo: s.logoutSet(p.Idle)},
 		{Name: "move", Do: s.moveVM(p, p.DestHost), Undo: s.moveVM(p, p.SourceHost)},
-		{Name: "activate", Local: true, Do: s.activateSite(p, true), Undo: s.activateSite(p, false)},
+		{Name: "activate", Local: true, Do: s.reshared(s.activateSite(p, true)), Undo: s.reshared(s.activateSite(p, false))},
 		{Name: "logout-old", Do: s.logoutSet(p.Active), Undo: s.loginSet(p.Active)},
 		{Name: "clean-source", Do: s.cleanSourcePorts(p, true), Undo: s.cleanSourcePorts(p, false)},
 		{Name: "verify", Do: s.verifyMove(p)},

@@ -232,7 +232,7 @@ func (s *Service) migrationSteps(r saga.Run) ([]saga.Step, error) {
 	return []saga.Step{
 		{Name: "login-idle", Do: s.loginSet(p.Idle), Undo: s.logoutSet(p.Idle)},
 		{Name: "move", Do: s.moveVM(p, p.DestHost), Undo: s.moveVM(p, p.SourceHost)},
-		{Name: "activate", Local: true, Do: s.activate(p, true), Undo: s.activate(p, false)},
+		{Name: "activate", Local: true, Do: s.reshared(s.activate(p, true)), Undo: s.reshared(s.activate(p, false))},
 		{Name: "logout-old", Do: s.logoutSet(p.Active), Undo: s.loginSet(p.Active)},
 	}, nil
 }

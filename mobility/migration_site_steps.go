@@ -35,7 +35,7 @@ func (s *Service) siteSteps(p migrationPlan) []saga.Step {
 		{Name: "present", Do: s.present(sm, true), Undo: s.present(sm, false)},
 		{Name: "login-idle", Do: s.loginSet(p.Idle), Undo: s.logoutSet(p.Idle)},
 		{Name: "cutover", Do: s.cutover(p, true), Undo: s.cutover(p, false)},
-		{Name: "activate", Local: true, Do: s.activateSite(p, true), Undo: s.activateSite(p, false)},
+		{Name: "activate", Local: true, Do: s.reshared(s.activateSite(p, true)), Undo: s.reshared(s.activateSite(p, false))},
 		{Name: "logout-old", Do: s.logoutSet(p.Active), Undo: s.loginSet(p.Active)},
 		{Name: "clean-source", Do: s.cleanSource(p, true), Undo: s.cleanSource(p, false)},
 		{Name: "settle-replication", Do: s.settleReplication(sm)},

@@ -63,6 +63,8 @@ type Config struct {
 	// thresholds); its Devices, Store, Clock, Alerts, Log and Sites are the
 	// service's.
 	Thin thin.Config
+	// QueueDepth configures the queue-depth controller (queuedepth.go).
+	QueueDepth QueueDepthConfig
 }
 
 // Replication is the replication groups' watcher: the groups and pairs as
@@ -106,6 +108,7 @@ type Service struct {
 
 	repl   *replication.Watcher // the replication groups as last read
 	thin   *thin.Watcher        // the pools' history, forecasts and alerts (pools.go)
+	qd     *queueDepths         // telemetry, the queue-depth controller and its output (queuedepth.go)
 	copies *copySlots           // initial copies running per link
 
 	dark darkState // first sightings of dark volumes (darkstorage.go)
@@ -181,6 +184,7 @@ func New(cfg Config) (*Service, error) {
 		}
 	})
 	s.thin = s.newThinWatcher(dev)
+	s.qd = newQueueDepths(s, cfg.QueueDepth)
 	dev.OnRefresh(func(context.Context) { s.noteDark() })
 	if s.zoner, err = s.newZoner(); err != nil {
 		return nil, fmt.Errorf("mobility: zoning: %w", err)
@@ -213,13 +217,15 @@ func (s *Service) Start(ctx context.Context) error {
 	return nil
 }
 
-// Run refreshes the observed device state until ctx ends,
-// and samples the pools (thin) on the service's clock beside it.
+// Run refreshes the observed device state until ctx ends, and beside it,
+// on the service's clock, samples the pools (thin) and closes the
+// queue-depth control periods.
 func (s *Service) Run(ctx context.Context) {
-	done := make(chan struct{})
-	go func() { defer close(done); s.thin.Run(ctx) }()
+	var wg sync.WaitGroup
+	wg.Go(func() { s.thin.Run(ctx) })
+	wg.Go(func() { s.qd.run(ctx) })
 	_ = s.dev.Run(ctx)
-	<-done
+	wg.Wait()
 }
 
 // RunSagas runs the saga executor until ctx ends: it resumes the runs a

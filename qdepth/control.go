@@ -67,8 +67,8 @@ type Settings struct {
 	QFullCut float64
 	// CongestedAbove is the latency, as a multiple of the threshold, that
 	// counts a period as congested; 0 is 1.25. RaiseAfter congested periods
-	// in a row raise Congested; ClearAfter periods under the threshold
-	// without QUEUE FULL clear it; 0 is 2 and 3.
+	// in a row raise Congested; ClearAfter periods under 1.1 × the
+	// threshold without QUEUE FULL clear it; 0 is 2 and 3.
 	CongestedAbove         float64
 	RaiseAfter, ClearAfter int
 }
@@ -147,6 +147,9 @@ func (c Controller) Step(prev State, in Input) (State, []Decision) {
 			w.bounded = s.Outstanding >= 0.9*st.window
 		}
 		ws[i] = w
+		if q.Sample == nil {
+			continue // not measured this period: it keeps its window and takes no part of the split
+		}
 		if _, seen := byPool[q.Pool]; !seen {
 			pools = append(pools, q.Pool)
 		}
@@ -254,7 +257,10 @@ func (c Controller) Step(prev State, in Input) (State, []Decision) {
 		if s := w.q.Sample; s != nil {
 			d.Latency = s.Latency
 			hot := s.QFull+s.Busy > 0 || (w.q.Threshold > 0 && float64(s.Latency) > set.CongestedAbove*float64(w.q.Threshold))
-			calm := s.QFull+s.Busy == 0 && s.Latency <= w.q.Threshold
+			// Calm is under 1.1 × the threshold: the controller holds
+			// latency at the threshold, so a band over it keeps a
+			// converged queue from flapping between congested and not.
+			calm := s.QFull+s.Busy == 0 && float64(s.Latency) <= 1.1*float64(w.q.Threshold)
 			switch {
 			case hot:
 				st.hot, st.calm = st.hot+1, 0

@@ -111,6 +111,8 @@ func statusOf(err error) int {
 		return http.StatusConflict
 	case errors.Is(err, array.ErrNoCapacity), errors.Is(err, fabric.ErrFull):
 		return http.StatusInsufficientStorage
+	case errors.Is(err, mobility.ErrRateLimited):
+		return http.StatusTooManyRequests
 	case errors.Is(err, mobility.ErrNotFeasible):
 		return http.StatusUnprocessableEntity
 	case errors.Is(err, mobility.ErrNotImplemented):

@@ -54,6 +54,8 @@ type Server struct {
 	routes  []route
 	router  *mux.Router
 	openapi []byte
+	// telemetrySamples counts the I/O telemetry samples by result.
+	telemetrySamples *prometheus.CounterVec
 }
 
 type route struct {
@@ -97,7 +99,12 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, mob: cfg.Mobility, tokens: cfg.Tokens, log: cfg.Log, reg: cfg.Registry}
 	s.metrics = newMetrics(cfg.Registry)
-	cfg.Registry.MustRegister(newModelCollector(cfg.Mobility), newPoolCollector(cfg.Mobility))
+	cfg.Registry.MustRegister(newModelCollector(cfg.Mobility), newPoolCollector(cfg.Mobility), newQueueDepthCollector(cfg.Mobility))
+	s.telemetrySamples = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sanmob_telemetry_samples_total",
+		Help: "I/O telemetry samples received, by what became of them: accepted, stale (older than the last control period), ignored (a volume whose VM runs on another host), rejected (a batch refused as bad input) or limited (a batch refused by a host's rate).",
+	}, []string{"result"})
+	cfg.Registry.MustRegister(s.telemetrySamples)
 	if cfg.AlertDelivery != nil {
 		cfg.Registry.MustRegister(newDeliveryCollector(cfg.AlertDelivery))
 	}

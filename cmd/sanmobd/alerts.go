@@ -117,7 +117,7 @@ func (d *Daemon) alertDelivery(m *alert.Manager, clk clock.WithTicker, api net.A
 // start (the drift check, the replication and thin watchers) and set what
 // still fires. OperationFailed is not among them: a restart does not end a
 // failed run, and its raiser resolves it when the run ends.
-var reRaised = []string{alert.FabricDrift, alert.ReplicationLagHigh, alert.PoolUsageHigh, alert.PoolOvercommitHigh, alert.PoolFullSoon}
+var reRaised = []string{alert.FabricDrift, alert.ReplicationLagHigh, alert.PoolUsageHigh, alert.PoolOvercommitHigh, alert.PoolFullSoon, alert.QueueCongestion}
 
 // confirmGrace is how long after the inventory has loaded the raisers get
 // to set again what still fires: three rounds of the slower of the device

@@ -60,7 +60,12 @@ type Config struct {
 	LogLevel            string
 	RefreshInterval     time.Duration
 	PoolSamplePeriod    time.Duration
-	PprofListen         string
+	// Queue depths: the control period and the default thresholds.
+	QueueDepthPeriod                        time.Duration
+	QueueThresholdDisk, QueueThresholdFlash time.Duration
+	// LabIO has the lab's hosts send I/O telemetry (labio.go).
+	LabIO       bool
+	PprofListen string
 
 	file fileConfig
 }
@@ -97,7 +102,12 @@ type fileConfig struct {
 			Last  uint64 `yaml:"last"`
 		} `yaml:"pools"`
 	} `yaml:"npiv"`
-	Alerts  *alertFile       `yaml:"alerts"`
+	Alerts     *alertFile `yaml:"alerts"`
+	QueueDepth *struct {
+		// Thresholds are latency thresholds by pool id, as Go durations
+		// ("5ms"); pools not named get --queue-threshold-flash or -disk.
+		Thresholds map[string]string `yaml:"thresholds"`
+	} `yaml:"queueDepth"`
 	Fabrics []map[string]any `yaml:"fabrics"`
 	Arrays  []map[string]any `yaml:"arrays"`
 }
@@ -144,6 +154,14 @@ func (c *Config) validate() error {
 	if c.PoolSamplePeriod < 0 {
 		errs = append(errs, errors.New("--pool-sample-period must not be negative"))
 	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"--queue-depth-period", c.QueueDepthPeriod}, {"--queue-threshold-disk", c.QueueThresholdDisk}, {"--queue-threshold-flash", c.QueueThresholdFlash}} {
+		if d.v < 0 {
+			errs = append(errs, fmt.Errorf("%s must not be negative", d.name))
+		}
+	}
 	if c.RefreshInterval < 0 {
 		errs = append(errs, errors.New("--refresh-interval must not be negative"))
 	}
@@ -157,6 +175,9 @@ func (c *Config) validate() error {
 			if err := dec.Decode(&c.file); err != nil && !errors.Is(err, io.EOF) {
 				errs = append(errs, fmt.Errorf("--config %s: %w", c.ConfigFile, err))
 			}
+		}
+		if _, err := c.queueThresholds(); err != nil {
+			errs = append(errs, err)
 		}
 		for i, t := range c.file.Tokens {
 			if t.Name == "" {
@@ -334,4 +355,20 @@ func parseOUI(s string) (uint32, error) {
 		return 0, fmt.Errorf("%q: not hexadecimal", s)
 	}
 	return uint32(v), nil
+}
+
+// queueThresholds are the per-pool thresholds of the config file.
+func (c *Config) queueThresholds() (map[string]time.Duration, error) {
+	out := map[string]time.Duration{}
+	if c.file.QueueDepth == nil {
+		return out, nil
+	}
+	for pool, v := range c.file.QueueDepth.Thresholds {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return nil, fmt.Errorf("--config: queueDepth.thresholds.%s: %q is not a positive duration such as 5ms", pool, v)
+		}
+		out[pool] = d
+	}
+	return out, nil
 }

@@ -109,8 +109,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 			log.WithError(err).Error("closing the lab")
 		}
 	}()
-	mode, _ := d.cfg.zoneMode()    // validated in New
-	pools, _ := d.cfg.vportPools() // validated in New
+	thresholds, _ := d.cfg.queueThresholds() // validated in New
+	mode, _ := d.cfg.zoneMode()              // validated in New
+	pools, _ := d.cfg.vportPools()           // validated in New
 	// Every device is built by the driver its Spec names, as a real one
 	// would be; today they are the lab's own (driver "lab").
 	fabrics, arrays := labwire.Specs(world)
@@ -127,7 +128,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	mcfg, err := labwire.MobilityFrom(world, fabrics, arrays, mobility.Config{Store: st, Log: log, RefreshInterval: d.cfg.RefreshInterval,
 		ZonePolicies: d.cfg.zonePolicies(), ZoneMode: mode, VportPools: pools, Alerts: alerts,
-		Thin: thin.Config{Period: d.cfg.PoolSamplePeriod}})
+		Thin: thin.Config{Period: d.cfg.PoolSamplePeriod},
+		QueueDepth: mobility.QueueDepthConfig{Period: d.cfg.QueueDepthPeriod, Thresholds: thresholds,
+			DiskThreshold: d.cfg.QueueThresholdDisk, FlashThreshold: d.cfg.QueueThresholdFlash}})
 	if err != nil {
 		return err
 	}
@@ -182,6 +185,13 @@ func (d *Daemon) Run(ctx context.Context) error {
 		{name: "sagas", run: mob.RunSagas},
 		// Resolves the restored alerts nobody raised again.
 		{name: "alert-confirm", run: confirmAlerts(alerts, world.Clock(), d.confirmGrace(), log.WithField("component", "alert"))},
+	}
+	if d.cfg.LabIO && d.cfg.LabSize != "large" {
+		period := d.cfg.QueueDepthPeriod
+		if period <= 0 {
+			period = mobility.DefaultQueueDepthPeriod
+		}
+		started = append(started, runnable{name: "lab-io", run: (&labIO{mob: mob, clk: world.Clock(), period: period, log: log.WithField("component", "lab-io")}).run})
 	}
 	start := func(ctx context.Context) error {
 		t0 := time.Now()

@@ -1,0 +1,779 @@
+package mobility
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"math"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/sanmob/sanmob/alert"
+	"github.com/sanmob/sanmob/fabric/wwn"
+	"github.com/sanmob/sanmob/internal/clockwait"
+	"github.com/sanmob/sanmob/inventory"
+	"github.com/sanmob/sanmob/qdepth"
+	"github.com/sanmob/sanmob/saga"
+)
+
+// Queue depths (issue 12): hosts send I/O telemetry per (host, LUN, target
+// port); every control period the samples of the period, the VMs' shares
+// and the pools' thresholds go through qdepth's controller, whose
+// recommendations are served per host (and streamed), raise
+// QueueCongestion, and feed the gauges. Telemetry is a measurement, not a
+// record: it lives in memory, and after a restart the controller starts
+// again from the default depth and reconverges within a few periods.
+
+// QueueDepthConfig tunes the queue-depth controller.
+type QueueDepthConfig struct {
+	// Period is the control period, on the service's clock (default 2 s,
+	// PARDA's).
+	Period time.Duration
+	// Thresholds are latency thresholds by pool id; a pool not named gets
+	// FlashThreshold or DiskThreshold by its media.
+	Thresholds                    map[string]time.Duration
+	FlashThreshold, DiskThreshold time.Duration
+	// Settings are the controller's knobs (qdepth.Settings' defaults).
+	Settings qdepth.Settings
+	// MaxSamples is the most samples one telemetry batch may carry (default
+	// 5,000). HostRate is how many samples per second one host may send on
+	// average and HostBurst how many at once (defaults 1,000 and 10,000):
+	// past that a batch is refused with the wait before it would fit.
+	MaxSamples int
+	HostRate   float64
+	HostBurst  float64
+	// Wall is the real time the rate limits run on (default time.Now): they
+	// protect the daemon's CPU, which the lab's virtual clock does not
+	// speed up.
+	Wall func() time.Time
+}
+
+// DefaultQueueDepthPeriod is the control period when none is configured.
+const DefaultQueueDepthPeriod = 2 * time.Second
+
+func (c QueueDepthConfig) withDefaults() QueueDepthConfig {
+	if c.Period <= 0 {
+		c.Period = DefaultQueueDepthPeriod
+	}
+	if c.DiskThreshold <= 0 {
+		c.DiskThreshold = qdepth.DiskThreshold
+	}
+	if c.FlashThreshold <= 0 {
+		c.FlashThreshold = qdepth.FlashThreshold
+	}
+	if c.MaxSamples <= 0 {
+		c.MaxSamples = 5000
+	}
+	if c.HostRate <= 0 {
+		c.HostRate = 1000
+	}
+	if c.HostBurst <= 0 {
+		c.HostBurst = 10000
+	}
+	if c.Wall == nil {
+		c.Wall = time.Now
+	}
+	return c
+}
+
+// TelemetrySample is one host's measurement of one LUN through one target
+// port (API.md, POST /telemetry/io).
+type TelemetrySample struct {
+	Host           string    `json:"host"`
+	Volume         string    `json:"volume"`
+	TargetPortWWPN string    `json:"targetPortWWPN"`
+	At             time.Time `json:"at"`
+	IOPS           float64   `json:"iops"`
+	LatencyMs      float64   `json:"latencyMs"`   // mean device latency over the sample
+	Outstanding    float64   `json:"outstanding"` // commands outstanding: at the array plus queued in the host
+	QFull          int       `json:"qfull"`       // QUEUE FULL (TASK SET FULL) replies
+	Busy           int       `json:"busy"`        // BUSY replies
+}
+
+// TelemetryResult says what became of a batch: accepted samples count in
+// the current control period; stale ones were older than the previous
+// period's start; ignored ones name a volume that a VM on another host
+// uses (a host that has just lost the VM to a migration).
+type TelemetryResult struct {
+	Accepted int `json:"accepted"`
+	Stale    int `json:"stale"`
+	Ignored  int `json:"ignored"`
+}
+
+// RateLimitedError is a telemetry batch refused because its host sent too
+// much: RetryAfter is when it would fit.
+type RateLimitedError struct {
+	Host       string
+	RetryAfter time.Duration
+}
+
+func (e *RateLimitedError) Error() string {
+	return fmt.Sprintf("host %s sent more telemetry than its rate allows; retry in %s", inventory.Clip(e.Host), e.RetryAfter.Round(time.Second))
+}
+
+// Unwrap makes it a conflict-free client error the edges map to 429.
+func (e *RateLimitedError) Unwrap() error { return ErrRateLimited }
+
+// ErrRateLimited is the sentinel of RateLimitedError.
+var ErrRateLimited = fmt.Errorf("rate limited")
+
+// QueueDepth is the recommendation for one of a host's LUNs and what it
+// rests on.
+type QueueDepth struct {
+	Volume               string   `json:"volume"`
+	LUN                  *int     `json:"lun,omitempty"`
+	Pool                 string   `json:"pool"`
+	Array                string   `json:"array"`
+	QueueDepth           int      `json:"queueDepth"`
+	PreferredTargetPorts []string `json:"preferredTargetPorts"`
+	// LatencyMs is the period's measured mean device latency, null when
+	// the host sent no telemetry for the LUN in the period.
+	LatencyMs   *float64 `json:"latencyMs"`
+	ThresholdMs float64  `json:"thresholdMs"`
+	IOPS        *float64 `json:"iops"`
+	QFull       int      `json:"qfull"`
+	Busy        int      `json:"busy"`
+	// Shares is the sum of the shares of the host's VMs on the LUN (a VM
+	// without shares counts as 1000); VMs are those VMs.
+	Shares    int      `json:"shares"`
+	VMs       []string `json:"vms"`
+	Congested bool     `json:"congested"`
+	// Reason is what bound the depth: shares, latency, queue-full,
+	// port-budget, idle, max, or no-telemetry (the host has sent none
+	// lately: the default depth, every path preferred).
+	Reason string `json:"reason"`
+}
+
+// HostQueueDepths is one host's recommendations as of one control period.
+type HostQueueDepths struct {
+	Host          string       `json:"host"`
+	At            *time.Time   `json:"at"` // the control period's end; null before the first
+	PeriodSeconds float64      `json:"periodSeconds"`
+	Items         []QueueDepth `json:"items"`
+}
+
+type qdKey = qdepth.QueueKey
+
+// qdAcc is one (host, volume) queue's telemetry in the current period.
+type qdAcc struct {
+	ports       map[string]*qdPortAcc
+	qfull, busy int
+}
+
+type qdPortAcc struct {
+	n                          int
+	iops, latIOPS, lat, outstd float64
+}
+
+type qdBucket struct {
+	tokens float64
+	at     time.Time
+}
+
+// queueDepths is the controller's loop and what it last decided.
+type queueDepths struct {
+	s   *Service
+	cfg QueueDepthConfig
+	ctl qdepth.Controller
+
+	mu       sync.Mutex
+	acc      map[qdKey]*qdAcc
+	periodAt time.Time // the current period's start
+	lastSeen map[string]time.Time
+	buckets  map[string]*qdBucket
+	prev     qdepth.State // the state before the last step
+	state    qdepth.State // after it
+	lastIn   qdepth.Input // the last step's input (for a reshare)
+	out      map[string][]QueueDepth
+	at       time.Time
+	alerts   map[qdKey]map[string]string // raised QueueCongestion labels
+	subs     map[*qdSub]struct{}
+}
+
+type qdSub struct {
+	host string
+	ch   chan HostQueueDepths
+	gone bool
+}
+
+func newQueueDepths(s *Service, cfg QueueDepthConfig) *queueDepths {
+	cfg = cfg.withDefaults()
+	return &queueDepths{s: s, cfg: cfg, ctl: qdepth.Controller{Settings: cfg.Settings},
+		acc: map[qdKey]*qdAcc{}, lastSeen: map[string]time.Time{}, buckets: map[string]*qdBucket{},
+		out: map[string][]QueueDepth{}, alerts: map[qdKey]map[string]string{}, subs: map[*qdSub]struct{}{}}
+}
+
+// IngestTelemetry validates a batch and adds it to the current control
+// period. A batch is taken whole or not at all: the first bad sample is a
+// FieldError naming it; a host over its rate a RateLimitedError.
+func (s *Service) IngestTelemetry(samples []TelemetrySample) (TelemetryResult, error) {
+	return s.qd.ingest(samples)
+}
+
+func (q *queueDepths) ingest(samples []TelemetrySample) (TelemetryResult, error) {
+	var res TelemetryResult
+	if len(samples) == 0 {
+		return res, invalid("samples", "the batch is empty")
+	}
+	if len(samples) > q.cfg.MaxSamples {
+		return res, invalid("samples", "%d samples in one batch; at most %d", len(samples), q.cfg.MaxSamples)
+	}
+	now := q.s.clk.Now()
+	owner, err := q.validate(samples, now)
+	if err != nil {
+		return res, err
+	}
+	perHost := map[string]int{}
+	for _, x := range samples {
+		perHost[x.Host]++
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if err := q.admitLocked(perHost); err != nil {
+		return res, err
+	}
+	oldest := q.periodAt.Add(-q.cfg.Period)
+	for i, x := range samples {
+		if host, ok := owner[i]; ok && host != x.Host {
+			res.Ignored++
+			continue
+		}
+		if x.At.Before(oldest) {
+			res.Stale++
+			continue
+		}
+		k := qdKey{Host: x.Host, Volume: x.Volume}
+		a := q.acc[k]
+		if a == nil {
+			a = &qdAcc{ports: map[string]*qdPortAcc{}}
+			q.acc[k] = a
+		}
+		port := strings.ToLower(x.TargetPortWWPN)
+		if w, err := wwn.Parse(x.TargetPortWWPN); err == nil {
+			port = w.String()
+		}
+		p := a.ports[port]
+		if p == nil {
+			p = &qdPortAcc{}
+			a.ports[port] = p
+		}
+		p.n++
+		p.iops += x.IOPS
+		p.latIOPS += x.IOPS * x.LatencyMs
+		p.lat += x.LatencyMs
+		p.outstd += x.Outstanding
+		a.qfull += x.QFull
+		a.busy += x.Busy
+		q.lastSeen[x.Host] = now
+		res.Accepted++
+	}
+	return res, nil
+}
+
+// validate checks every sample and returns, by index, the host of the VM
+// that uses a sample's volume when that is known.
+func (q *queueDepths) validate(samples []TelemetrySample, now time.Time) (map[int]string, error) {
+	inv := q.s.Inventory
+	ports := map[string]string{} // target port WWPN → array
+	for _, a := range inv.Arrays() {
+		for _, p := range a.TargetPorts {
+			ports[p.WWPN.String()] = a.ID
+		}
+	}
+	owner := map[int]string{}
+	future := now.Add(max(time.Minute, 2*q.cfg.Period))
+	inv.RLock()
+	defer inv.RUnlock()
+	users := q.s.volumeUsersLocked()
+	for i, x := range samples {
+		f := func(name string) string { return fmt.Sprintf("[%d].%s", i, name) }
+		if x.Host == "" {
+			return nil, invalid(f("host"), "required")
+		}
+		if _, ok := inv.HostLocked(x.Host); !ok {
+			return nil, invalid(f("host"), "no such host %q", inventory.Clip(x.Host))
+		}
+		if x.Volume == "" {
+			return nil, invalid(f("volume"), "required")
+		}
+		v, ok := inv.VolumeLocked(x.Volume)
+		if !ok {
+			return nil, invalid(f("volume"), "no such volume %q", inventory.Clip(x.Volume))
+		}
+		w, err := wwn.Parse(x.TargetPortWWPN)
+		if err != nil {
+			return nil, invalid(f("targetPortWWPN"), "not a WWPN: %v", err)
+		}
+		arr, ok := ports[w.String()]
+		if !ok {
+			return nil, invalid(f("targetPortWWPN"), "%s is no array's target port", w)
+		}
+		if arr != v.Array {
+			return nil, invalid(f("targetPortWWPN"), "%s is a port of array %s; volume %s is on %s", w, arr, v.ID, v.Array)
+		}
+		if x.At.IsZero() {
+			return nil, invalid(f("at"), "required (RFC 3339)")
+		}
+		if x.At.After(future) {
+			return nil, invalid(f("at"), "%s is in the future (now %s)", x.At.Format(time.RFC3339), now.Format(time.RFC3339))
+		}
+		for _, n := range []struct {
+			name string
+			v    float64
+			max  float64
+		}{{"iops", x.IOPS, 1e8}, {"latencyMs", x.LatencyMs, 3.6e6}, {"outstanding", x.Outstanding, 1e6},
+			{"qfull", float64(x.QFull), 1e9}, {"busy", float64(x.Busy), 1e9}} {
+			if n.v < 0 || math.IsNaN(n.v) {
+				return nil, invalid(f(n.name), "must not be negative")
+			}
+			if n.v > n.max {
+				return nil, invalid(f(n.name), "%g is past any device's (at most %g)", n.v, n.max)
+			}
+		}
+		if hosts := users[x.Volume]; len(hosts) > 0 && !slices.Contains(hosts, x.Host) {
+			owner[i] = hosts[0]
+		}
+	}
+	return owner, nil
+}
+
+// admitLocked takes the batch's samples from each host's bucket, or none.
+func (q *queueDepths) admitLocked(perHost map[string]int) error {
+	now := q.cfg.Wall()
+	hosts := slices.Sorted(maps.Keys(perHost))
+	for _, h := range hosts {
+		b := q.bucket(h, now)
+		if need := float64(perHost[h]); need > b.tokens {
+			wait := time.Duration((need - b.tokens) / q.cfg.HostRate * float64(time.Second))
+			if need > q.cfg.HostBurst {
+				wait = time.Duration(need / q.cfg.HostRate * float64(time.Second))
+			}
+			return &RateLimitedError{Host: h, RetryAfter: max(wait, time.Second)}
+		}
+	}
+	for _, h := range hosts {
+		q.buckets[h].tokens -= float64(perHost[h])
+	}
+	return nil
+}
+
+func (q *queueDepths) bucket(h string, now time.Time) *qdBucket {
+	b := q.buckets[h]
+	if b == nil {
+		b = &qdBucket{tokens: q.cfg.HostBurst, at: now}
+		q.buckets[h] = b
+	}
+	if d := now.Sub(b.at); d > 0 {
+		b.tokens = min(q.cfg.HostBurst, b.tokens+d.Seconds()*q.cfg.HostRate)
+		b.at = now
+	}
+	return b
+}
+
+// volumeUsers maps each volume a VM uses to the hosts of those VMs; the
+// caller holds the inventory's lock.
+func (s *Service) volumeUsersLocked() map[string][]string {
+	out := map[string][]string{}
+	s.VMsLocked(func(vm *inventory.VM) bool {
+		for _, r := range vm.Volumes {
+			if !slices.Contains(out[r.ID], vm.Host) {
+				out[r.ID] = append(out[r.ID], vm.Host)
+			}
+		}
+		return true
+	})
+	return out
+}
+
+// run closes a control period every Period until ctx ends.
+func (q *queueDepths) run(ctx context.Context) {
+	q.mu.Lock()
+	q.periodAt = q.s.clk.Now()
+	q.mu.Unlock()
+	for clockwait.Sleep(ctx, q.s.cfg.Clock, q.cfg.Period) == nil {
+		q.step(ctx, false)
+	}
+}
+
+// step closes the current period (or, for a reshare, re-runs the last one
+// against today's placement and shares) and publishes the result.
+func (q *queueDepths) step(ctx context.Context, reshare bool) {
+	now := q.s.clk.Now()
+	q.mu.Lock()
+	var samples map[qdKey]*qdepth.Sample
+	prev := q.state
+	if reshare {
+		if q.at.IsZero() {
+			q.mu.Unlock()
+			return
+		}
+		prev = q.prev
+		samples = map[qdKey]*qdepth.Sample{}
+		for _, x := range q.lastIn.Queues {
+			if x.Sample != nil {
+				samples[qdKey{Host: x.Host, Volume: x.Volume}] = x.Sample
+			}
+		}
+		now = q.at
+	} else {
+		samples = make(map[qdKey]*qdepth.Sample, len(q.acc))
+		for k, a := range q.acc {
+			samples[k] = a.sample()
+		}
+		q.acc = map[qdKey]*qdAcc{}
+		q.periodAt = now
+	}
+	reporting := map[string]bool{}
+	quiet := 10 * q.cfg.Period
+	for h, at := range q.lastSeen {
+		if now.Sub(at) <= quiet {
+			reporting[h] = true
+		} else {
+			delete(q.lastSeen, h)
+		}
+	}
+	q.mu.Unlock()
+
+	in, meta := q.s.queueInput(ctx, now, reporting, samples, q.cfg)
+	next, ds := q.ctl.Step(prev, in)
+
+	out := map[string][]QueueDepth{}
+	for _, d := range ds {
+		k := qdKey{Host: d.Host, Volume: d.Volume}
+		m := meta[k]
+		qd := m.view
+		qd.QueueDepth = d.QueueDepth
+		qd.PreferredTargetPorts = nonNil(d.PreferredTargetPorts)
+		qd.Congested = d.Congested
+		qd.Reason = d.Reason
+		if x := samples[k]; x != nil {
+			lat, iops := float64(x.Latency)/float64(time.Millisecond), x.IOPS
+			qd.LatencyMs, qd.IOPS, qd.QFull, qd.Busy = &lat, &iops, x.QFull, x.Busy
+		}
+		out[d.Host] = append(out[d.Host], qd)
+	}
+	q.mu.Lock()
+	if !reshare {
+		q.prev = prev
+	}
+	q.state, q.lastIn, q.at = next, in, now
+	changed := map[string]bool{}
+	for h, items := range out {
+		if !slices.EqualFunc(items, q.out[h], sameDepth) {
+			changed[h] = true
+		}
+	}
+	for h := range q.out {
+		if _, ok := out[h]; !ok {
+			changed[h] = true
+		}
+	}
+	q.out = out
+	q.congestionLocked(out)
+	for sub := range q.subs {
+		if changed[sub.host] && !sub.gone {
+			select {
+			case sub.ch <- q.hostLocked(sub.host):
+			default:
+				sub.gone = true // too slow: the stream ends, the client reconnects
+				close(sub.ch)
+			}
+		}
+	}
+	q.mu.Unlock()
+}
+
+func sameDepth(a, b QueueDepth) bool {
+	return a.Volume == b.Volume && a.QueueDepth == b.QueueDepth && slices.Equal(a.PreferredTargetPorts, b.PreferredTargetPorts) &&
+		a.Congested == b.Congested && a.Shares == b.Shares && a.Reason == b.Reason
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+func (a *qdAcc) sample() *qdepth.Sample {
+	x := &qdepth.Sample{QFull: a.qfull, Busy: a.busy, PortIOPS: map[string]float64{}}
+	var latIOPS, lat float64
+	var n int
+	for port, p := range a.ports {
+		iops := p.iops / float64(p.n)
+		x.PortIOPS[port] = iops
+		x.IOPS += iops
+		x.Outstanding += p.outstd / float64(p.n)
+		latIOPS += p.latIOPS / float64(p.n)
+		lat += p.lat
+		n += p.n
+	}
+	ms := lat / float64(max(n, 1))
+	if x.IOPS > 0 {
+		ms = latIOPS / x.IOPS
+	}
+	x.Latency = time.Duration(ms * float64(time.Millisecond))
+	return x
+}
+
+type qdMeta struct{ view QueueDepth }
+
+// queueInput builds the controller's input: one queue per (host, volume)
+// of every VM on a reporting host, plus the volumes those hosts reported
+// that no VM on another host uses, with the VMs' shares, the pools'
+// thresholds, the ports the paths run through and the ports' limits.
+func (s *Service) queueInput(ctx context.Context, now time.Time, reporting map[string]bool,
+	samples map[qdKey]*qdepth.Sample, cfg QueueDepthConfig) (qdepth.Input, map[qdKey]qdMeta) {
+	in := qdepth.Input{Now: now}
+	if len(reporting) == 0 {
+		return in, map[qdKey]qdMeta{}
+	}
+	for _, a := range s.Inventory.Arrays() {
+		for _, p := range a.TargetPorts {
+			in.Ports = append(in.Ports, qdepth.PortLimit{WWPN: p.WWPN.String(), QueueLimit: p.QueueLimit})
+		}
+	}
+	media := map[string]string{}
+	for _, p := range s.Inventory.Pools("") {
+		media[p.ID] = p.Media
+	}
+	meta := map[qdKey]qdMeta{}
+	queues := map[qdKey]*qdepth.Queue{}
+	add := func(host string, vol inventory.Volume) *qdepth.Queue {
+		k := qdKey{Host: host, Volume: vol.ID}
+		if q := queues[k]; q != nil {
+			return q
+		}
+		q := &qdepth.Queue{Host: host, Volume: vol.ID, Pool: vol.Pool, Threshold: cfg.threshold(vol.Pool, media[vol.Pool]), Sample: samples[k]}
+		queues[k] = q
+		meta[k] = qdMeta{view: QueueDepth{Volume: vol.ID, LUN: vol.LUN, Pool: vol.Pool, Array: vol.Array,
+			ThresholdMs: float64(q.Threshold) / float64(time.Millisecond), VMs: []string{}, PreferredTargetPorts: []string{}}}
+		return q
+	}
+	users := map[string]string{}
+	var vms []inventory.VM
+	s.RLock()
+	s.VMsLocked(func(vm *inventory.VM) bool {
+		for _, r := range vm.Volumes {
+			users[r.ID] = vm.Host
+		}
+		if reporting[vm.Host] {
+			vms = append(vms, *vm)
+		}
+		return true
+	})
+	s.RUnlock()
+	slices.SortFunc(vms, func(a, b inventory.VM) int { return strings.Compare(a.ID, b.ID) })
+	for _, vm := range vms {
+		top, err := s.Topology(ctx, vm.ID, false)
+		if err != nil {
+			continue
+		}
+		for _, r := range vm.Volumes {
+			vol, err := s.Inventory.Volume(r.ID)
+			if err != nil {
+				continue
+			}
+			q := add(vm.Host, vol)
+			shares := vm.Shares
+			if shares <= 0 {
+				shares = 1000
+			}
+			q.Shares += float64(shares)
+			m := meta[qdKey{Host: vm.Host, Volume: vol.ID}]
+			m.view.Shares += shares
+			m.view.VMs = append(m.view.VMs, vm.ID)
+			meta[qdKey{Host: vm.Host, Volume: vol.ID}] = m
+			for _, p := range top.Paths {
+				if p.Volume == vol.ID && !p.TargetPortWWPN.IsZero() && !slices.Contains(q.Ports, p.TargetPortWWPN.String()) {
+					q.Ports = append(q.Ports, p.TargetPortWWPN.String())
+				}
+			}
+		}
+	}
+	for k, x := range samples {
+		if queues[k] != nil || !reporting[k.Host] {
+			continue
+		}
+		if h, ok := users[k.Volume]; ok && h != k.Host {
+			continue // the VM that uses it runs elsewhere now
+		}
+		vol, err := s.Inventory.Volume(k.Volume)
+		if err != nil {
+			continue
+		}
+		q := add(k.Host, vol)
+		q.Shares = 1000
+		m := meta[k]
+		m.view.Shares = 1000
+		meta[k] = m
+		for p := range x.PortIOPS {
+			q.Ports = append(q.Ports, p)
+		}
+	}
+	for _, q := range queues {
+		if len(q.Ports) == 0 && q.Sample != nil {
+			for p := range q.Sample.PortIOPS {
+				q.Ports = append(q.Ports, p)
+			}
+		}
+		sort.Strings(q.Ports)
+		in.Queues = append(in.Queues, *q)
+	}
+	slices.SortFunc(in.Queues, func(a, b qdepth.Queue) int {
+		return strings.Compare(a.Host+"\x00"+a.Volume, b.Host+"\x00"+b.Volume)
+	})
+	return in, meta
+}
+
+func (c QueueDepthConfig) threshold(pool, media string) time.Duration {
+	if t, ok := c.Thresholds[pool]; ok && t > 0 {
+		return t
+	}
+	if media == "flash" {
+		return c.FlashThreshold
+	}
+	return c.DiskThreshold
+}
+
+// congestionLocked raises QueueCongestion for each congested queue —
+// critical while the array answers QUEUE FULL or BUSY, warning for latency
+// alone — and resolves the ones that cleared or whose queue went away.
+func (q *queueDepths) congestionLocked(out map[string][]QueueDepth) {
+	seen := map[qdKey]bool{}
+	for host, items := range out {
+		for _, d := range items {
+			k := qdKey{Host: host, Volume: d.Volume}
+			if !d.Congested {
+				continue
+			}
+			seen[k] = true
+			sev := alert.Warning
+			if d.QFull+d.Busy > 0 {
+				sev = alert.Critical
+			}
+			labels := map[string]string{"alertname": alert.QueueCongestion, "severity": sev, "host": host,
+				"volume": d.Volume, "pool": d.Pool, "array": d.Array}
+			if old := q.alerts[k]; old != nil && old["severity"] != sev {
+				q.s.alerts.Set(old, nil, false)
+			}
+			lat := "no latency measured"
+			if d.LatencyMs != nil {
+				lat = fmt.Sprintf("latency %.1f ms", *d.LatencyMs)
+			}
+			summary := fmt.Sprintf("host %s, volume %s (pool %s): %s against a threshold of %.1f ms, %d QUEUE FULL and %d BUSY in the last period; recommended queue depth %d",
+				host, d.Volume, d.Pool, lat, d.ThresholdMs, d.QFull, d.Busy, d.QueueDepth)
+			if q.s.alerts.Set(labels, map[string]string{"summary": summary}, true) {
+				q.s.log.WithFields(logrus.Fields{"host": host, "volume": d.Volume, "severity": sev}).Warn(summary)
+			}
+			q.alerts[k] = labels
+		}
+	}
+	for k, labels := range q.alerts {
+		if !seen[k] {
+			q.s.alerts.Set(labels, nil, false)
+			delete(q.alerts, k)
+		}
+	}
+}
+
+// reshare re-runs the last control period against the placement and
+// shares as they are now: a migration's cutover calls it in the same step
+// that moves the VM's record, so that its shares govern its LUNs on the
+// destination host and the source forgets it without waiting a period.
+func (q *queueDepths) reshare() {
+	q.step(context.Background(), true)
+}
+
+// HostQueueDepths returns a host's recommendations; ErrNotFound for a host
+// the inventory does not have. A host that has sent no telemetry lately
+// gets its VMs' LUNs at the default depth, every path preferred.
+func (s *Service) HostQueueDepths(ctx context.Context, host string) (HostQueueDepths, error) {
+	if _, err := s.Inventory.Host(host); err != nil {
+		return HostQueueDepths{}, err
+	}
+	q := s.qd
+	q.mu.Lock()
+	out := q.hostLocked(host)
+	q.mu.Unlock()
+	if len(out.Items) > 0 {
+		return out, nil
+	}
+	in, meta := s.queueInput(ctx, s.clk.Now(), map[string]bool{host: true}, nil, q.cfg)
+	def := q.ctl.Settings
+	if def.Default <= 0 {
+		def.Default = 32
+	}
+	for _, x := range in.Queues {
+		v := meta[qdKey{Host: x.Host, Volume: x.Volume}].view
+		v.QueueDepth, v.PreferredTargetPorts, v.Reason = def.Default, nonNil(x.Ports), "no-telemetry"
+		out.Items = append(out.Items, v)
+	}
+	return out, nil
+}
+
+func (q *queueDepths) hostLocked(host string) HostQueueDepths {
+	out := HostQueueDepths{Host: host, PeriodSeconds: q.cfg.Period.Seconds(), Items: slices.Clone(q.out[host])}
+	if !q.at.IsZero() {
+		at := q.at
+		out.At = &at
+	}
+	if out.Items == nil {
+		out.Items = []QueueDepth{}
+	}
+	return out
+}
+
+// WatchQueueDepths subscribes to a host's recommendations: the channel
+// gets the host's view each time a control period changes it, and is
+// closed when the reader falls behind (it should subscribe again) or
+// cancel is called.
+func (s *Service) WatchQueueDepths(host string) (<-chan HostQueueDepths, func()) {
+	q := s.qd
+	sub := &qdSub{host: host, ch: make(chan HostQueueDepths, 8)}
+	q.mu.Lock()
+	q.subs[sub] = struct{}{}
+	q.mu.Unlock()
+	return sub.ch, func() {
+		q.mu.Lock()
+		defer q.mu.Unlock()
+		if _, ok := q.subs[sub]; ok {
+			delete(q.subs, sub)
+			if !sub.gone {
+				sub.gone = true
+				close(sub.ch)
+			}
+		}
+	}
+}
+
+// QueueDepthsAll is every host's recommendations as of the last period,
+// for the gauges.
+func (s *Service) QueueDepthsAll() map[string][]QueueDepth {
+	q := s.qd
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	out := make(map[string][]QueueDepth, len(q.out))
+	for h, items := range q.out {
+		out[h] = slices.Clone(items)
+	}
+	return out
+}
+
+// reshared runs an activate step, then, once the VM's record says where it
+// runs, the queue-depth reshare: the VM's shares govern its LUNs on the
+// host it is now on, in the same step.
+func (s *Service) reshared(do stepFn) stepFn {
+	return func(ctx context.Context, x *saga.Exec) error {
+		if err := do(ctx, x); err != nil {
+			return err
+		}
+		s.qd.reshare()
+		return nil
+	}
+}

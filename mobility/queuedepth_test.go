@@ -1,0 +1,296 @@
+package mobility
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sanmob/sanmob/alert"
+	"github.com/sanmob/sanmob/inventory"
+)
+
+// qdSamples is telemetry for each of a host's LUNs named in lat (ms),
+// through every port sanmob knows for it, as the host would send it.
+func qdSamples(t *testing.T, h *harness, host string, lat map[string]float64, iops, outstanding float64) []TelemetrySample {
+	t.Helper()
+	recs, err := h.svc.HostQueueDepths(context.Background(), host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []TelemetrySample
+	for _, r := range recs.Items {
+		l, ok := lat[r.Volume]
+		if !ok {
+			continue
+		}
+		if len(r.PreferredTargetPorts) == 0 {
+			t.Fatalf("%s on %s: no ports", r.Volume, host)
+		}
+		for _, p := range r.PreferredTargetPorts {
+			out = append(out, TelemetrySample{Host: host, Volume: r.Volume, TargetPortWWPN: p, At: h.world.Clock().Now(),
+				IOPS: iops / float64(len(r.PreferredTargetPorts)), LatencyMs: l, Outstanding: outstanding / float64(len(r.PreferredTargetPorts))})
+		}
+	}
+	if len(out) == 0 {
+		t.Fatalf("no LUN of %s among %v", host, lat)
+	}
+	return out
+}
+
+func ingest(t *testing.T, h *harness, samples []TelemetrySample) {
+	t.Helper()
+	if _, err := h.svc.IngestTelemetry(samples); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func depthOf(t *testing.T, h *harness, host, volume string) QueueDepth {
+	t.Helper()
+	recs, err := h.svc.HostQueueDepths(context.Background(), host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range recs.Items {
+		if r.Volume == volume {
+			return r
+		}
+	}
+	t.Fatalf("%s has no queue depth for %s: %+v", host, volume, recs.Items)
+	return QueueDepth{}
+}
+
+func firingCongestion(h *harness, host, volume string) (alert.Alert, bool) {
+	for _, a := range h.svc.alerts.List() {
+		l := a.Labels
+		if l["alertname"] == alert.QueueCongestion && l["host"] == host && l["volume"] == volume && a.Status == "firing" {
+			return a, true
+		}
+	}
+	return alert.Alert{}, false
+}
+
+// TestCongestedLUNGetsALowerDepthAndAnAlert: of one VM's two disks on one
+// host, the one whose telemetry says 90 ms against a 30 ms threshold ends
+// below the calm one and raises QueueCongestion; calm telemetry resolves it.
+func TestCongestedLUNGetsALowerDepthAndAnAlert(t *testing.T) {
+	h := newHarness(t, nil)
+	ctx := context.Background()
+	const host, hot, calm = "east-esx02", "east-vm002-d0", "east-vm002-d1"
+	if d := depthOf(t, h, host, hot); d.Reason != "no-telemetry" || d.QueueDepth != 32 || d.ThresholdMs != 30 {
+		t.Fatalf("before any telemetry: %+v", d)
+	}
+	for range 2 {
+		ingest(t, h, qdSamples(t, h, host, map[string]float64{hot: 45, calm: 3}, 800, 60))
+		h.svc.qd.step(ctx, false)
+	}
+	dh, dc := depthOf(t, h, host, hot), depthOf(t, h, host, calm)
+	t.Logf("hot %+v\ncalm %+v", dh, dc)
+	if dh.QueueDepth >= dc.QueueDepth || dh.QueueDepth >= 32 {
+		t.Fatalf("congested LUN at depth %d, calm one at %d", dh.QueueDepth, dc.QueueDepth)
+	}
+	if !dh.Congested || dc.Congested || dh.LatencyMs == nil || *dh.LatencyMs != 45 {
+		t.Fatalf("congested flags: hot %+v calm %+v", dh, dc)
+	}
+	a, ok := firingCongestion(h, host, hot)
+	if !ok || a.Labels["severity"] != alert.Warning || a.Labels["pool"] != "east-arr1-pool2" || !strings.Contains(a.Annotations["summary"], "45.0 ms") {
+		t.Fatalf("QueueCongestion for %s: %+v %v", hot, a, ok)
+	}
+	if _, ok := firingCongestion(h, host, calm); ok {
+		t.Fatalf("QueueCongestion for the calm LUN")
+	}
+	// QUEUE FULL makes it critical.
+	s := qdSamples(t, h, host, map[string]float64{hot: 45}, 800, 60)
+	s[0].QFull = 40
+	ingest(t, h, s)
+	h.svc.qd.step(ctx, false)
+	if a, ok := firingCongestion(h, host, hot); !ok || a.Labels["severity"] != alert.Critical {
+		t.Fatalf("with QUEUE FULL: %+v %v", a, ok)
+	}
+	if d := depthOf(t, h, host, hot); d.QueueDepth > dh.QueueDepth/2+1 || d.Reason != "queue-full" {
+		t.Fatalf("QUEUE FULL did not halve the depth: %+v after %d", d, dh.QueueDepth)
+	}
+	// Calm again: resolved after the hysteresis, not at once.
+	ingest(t, h, qdSamples(t, h, host, map[string]float64{hot: 5, calm: 3}, 800, 10))
+	h.svc.qd.step(ctx, false)
+	if _, ok := firingCongestion(h, host, hot); !ok {
+		t.Fatal("resolved after a single calm period")
+	}
+	for range 4 {
+		ingest(t, h, qdSamples(t, h, host, map[string]float64{hot: 5, calm: 3}, 800, 10))
+		h.svc.qd.step(ctx, false)
+	}
+	if a, ok := firingCongestion(h, host, hot); ok {
+		t.Fatalf("still firing after calm periods: %+v", a)
+	}
+}
+
+// TestBadTelemetryIsRefusedNamingTheSample: each bad sample is a 400-class
+// FieldError naming its index and field, and nothing of the batch counts.
+func TestBadTelemetryIsRefusedNamingTheSample(t *testing.T) {
+	h := newHarness(t, nil)
+	good := qdSamples(t, h, "east-esx02", map[string]float64{"east-vm002-d0": 5}, 100, 4)[0]
+	westPort := ""
+	for _, a := range h.svc.Arrays() {
+		if a.ID == "west-arr1" {
+			westPort = a.TargetPorts[0].WWPN.String()
+		}
+	}
+	cases := []struct {
+		name  string
+		edit  func(*TelemetrySample)
+		field string
+	}{
+		{"negative latency", func(s *TelemetrySample) { s.LatencyMs = -1 }, "[1].latencyMs"},
+		{"negative iops", func(s *TelemetrySample) { s.IOPS = -5 }, "[1].iops"},
+		{"negative outstanding", func(s *TelemetrySample) { s.Outstanding = -1 }, "[1].outstanding"},
+		{"negative qfull", func(s *TelemetrySample) { s.QFull = -1 }, "[1].qfull"},
+		{"absurd latency", func(s *TelemetrySample) { s.LatencyMs = 1e9 }, "[1].latencyMs"},
+		{"unknown host", func(s *TelemetrySample) { s.Host = "nope" }, "[1].host"},
+		{"no host", func(s *TelemetrySample) { s.Host = "" }, "[1].host"},
+		{"unknown volume", func(s *TelemetrySample) { s.Volume = "nope" }, "[1].volume"},
+		{"bad wwpn", func(s *TelemetrySample) { s.TargetPortWWPN = "zz" }, "[1].targetPortWWPN"},
+		{"unknown port", func(s *TelemetrySample) { s.TargetPortWWPN = "20:00:00:00:00:00:00:99" }, "[1].targetPortWWPN"},
+		{"another array's port", func(s *TelemetrySample) { s.TargetPortWWPN = westPort }, "[1].targetPortWWPN"},
+		{"no time", func(s *TelemetrySample) { s.At = time.Time{} }, "[1].at"},
+		{"future", func(s *TelemetrySample) { s.At = s.At.Add(time.Hour) }, "[1].at"},
+	}
+	for _, c := range cases {
+		bad := good
+		c.edit(&bad)
+		_, err := h.svc.IngestTelemetry([]TelemetrySample{good, bad})
+		var fe *inventory.FieldError
+		if !errors.As(err, &fe) || fe.Field != c.field || !errors.Is(err, ErrInvalid) {
+			t.Errorf("%s: %v, want a FieldError on %s", c.name, err, c.field)
+		}
+	}
+	if n := len(h.svc.qd.acc); n != 0 {
+		t.Fatalf("refused batches left %d queues of telemetry", n)
+	}
+	if _, err := h.svc.IngestTelemetry(nil); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("empty batch: %v", err)
+	}
+	h.svc.qd.cfg.MaxSamples = 2
+	if _, err := h.svc.IngestTelemetry([]TelemetrySample{good, good, good}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("3 samples past a limit of 2: %v", err)
+	}
+}
+
+// TestTelemetryRatePerHost: a host past its burst gets RateLimitedError
+// with the wait; another host is not held up; the bucket refills.
+func TestTelemetryRatePerHost(t *testing.T) {
+	h := newHarness(t, nil)
+	now := time.Unix(1e9, 0)
+	q := h.svc.qd
+	q.cfg.HostRate, q.cfg.HostBurst, q.cfg.Wall = 1, 3, func() time.Time { return now }
+	a := qdSamples(t, h, "east-esx02", map[string]float64{"east-vm002-d0": 5}, 100, 4)[0]
+	b := qdSamples(t, h, "east-esx04", map[string]float64{"east-vm004-d0": 5}, 100, 4)[0]
+	if _, err := h.svc.IngestTelemetry([]TelemetrySample{a, a, a}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := h.svc.IngestTelemetry([]TelemetrySample{a, a})
+	var rl *RateLimitedError
+	if !errors.As(err, &rl) || rl.Host != "east-esx02" || rl.RetryAfter != 2*time.Second || !errors.Is(err, ErrRateLimited) {
+		t.Fatalf("past the burst: %v (%+v)", err, rl)
+	}
+	if _, err := h.svc.IngestTelemetry([]TelemetrySample{b}); err != nil {
+		t.Fatalf("another host: %v", err)
+	}
+	now = now.Add(2 * time.Second)
+	if _, err := h.svc.IngestTelemetry([]TelemetrySample{a, a}); err != nil {
+		t.Fatalf("after the wait: %v", err)
+	}
+}
+
+// TestSharesFollowTheMigratedVM: a VM moved to another host carries its
+// shares there in the cutover's own step (the source forgets it before
+// any new period), and at the destination its LUNs' depths split the
+// pool by shares — and by new shares after a PATCH, at the next period.
+func TestSharesFollowTheMigratedVM(t *testing.T) {
+	h := newHarness(t, nil)
+	ctx := context.Background()
+	const vm, src, dst = "east-vm006", "east-esx02", "east-esx04"
+	// Both hosts report; the VM runs on the source.
+	other := "east-vm004-d0"
+	ingest(t, h, qdSamples(t, h, src, map[string]float64{vm + "-d0": 20}, 500, 20))
+	ingest(t, h, qdSamples(t, h, dst, map[string]float64{other: 20}, 500, 20))
+	h.svc.qd.step(ctx, false)
+	if d := depthOf(t, h, src, vm+"-d0"); len(d.VMs) != 1 || d.VMs[0] != vm {
+		t.Fatalf("source before: %+v", d)
+	}
+	if _, err := h.svc.UpdateVM(vm, inventory.VMPatch{Shares: ptr(3000)}); err != nil {
+		t.Fatal(err)
+	}
+	m, err := h.svc.StartMigration(MigrationSpec{VM: vm, DestinationHost: dst})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, err = h.svc.WaitMigration(ctx, m.ID); err != nil || m.Phase != "succeeded" {
+		t.Fatalf("migration: %v %+v", err, m)
+	}
+	// No period has closed since: the cutover's reshare did this.
+	h.svc.qd.mu.Lock()
+	srcItems, dstItems := h.svc.qd.out[src], h.svc.qd.out[dst]
+	h.svc.qd.mu.Unlock()
+	for _, d := range srcItems {
+		if strings.HasPrefix(d.Volume, vm+"-") {
+			t.Fatalf("the source still counts the moved VM: %+v", d)
+		}
+	}
+	var found bool
+	for _, d := range dstItems {
+		if d.Volume == vm+"-d0" {
+			found = true
+			if d.Shares != 3000 || len(d.VMs) != 1 || d.VMs[0] != vm {
+				t.Fatalf("destination: %+v", d)
+			}
+		}
+	}
+	if !found {
+		t.Fatalf("the destination does not count the moved VM: %+v", dstItems)
+	}
+	// Congested at the destination: depths split by shares.
+	otherShares := depthOf(t, h, dst, other).Shares
+	for range 10 {
+		diskPool(t, h, dst, []string{vm + "-d0", vm + "-d1", other})
+	}
+	ratio := func() float64 {
+		return float64(depthOf(t, h, dst, vm+"-d0").QueueDepth) / float64(depthOf(t, h, dst, other).QueueDepth)
+	}
+	want := 3000.0 / float64(otherShares)
+	if r := ratio(); r < want*0.9 || r > want*1.1 {
+		t.Fatalf("depth ratio %.2f, shares ratio %.2f: %+v %+v", r, want, depthOf(t, h, dst, vm+"-d0"), depthOf(t, h, dst, other))
+	}
+	if _, err := h.svc.UpdateVM(vm, inventory.VMPatch{Shares: ptr(otherShares)}); err != nil {
+		t.Fatal(err)
+	}
+	for range 10 {
+		diskPool(t, h, dst, []string{vm + "-d0", vm + "-d1", other})
+	}
+	if r := ratio(); r < 0.9 || r > 1.1 {
+		t.Fatalf("after equal shares: depth ratio %.2f", r)
+	}
+}
+
+// diskPool runs one control period of a disk pool (16 servers, 3,300
+// IOPS) that the host's LUNs vols share, each with 64 I/Os to do: the
+// host keeps its recommended depth of them at the array, and the latency
+// is what Little's law makes of the total.
+func diskPool(t *testing.T, h *harness, host string, vols []string) {
+	t.Helper()
+	const capacity, service = 3300.0, 16.0 / 3300
+	at := map[string]float64{}
+	var total float64
+	for _, v := range vols {
+		at[v] = min(64, float64(depthOf(t, h, host, v).QueueDepth))
+		total += at[v]
+	}
+	lat := max(service, total/capacity)
+	var batch []TelemetrySample
+	for _, v := range vols {
+		batch = append(batch, qdSamples(t, h, host, map[string]float64{v: lat * 1e3}, at[v]/lat, 64)...)
+	}
+	ingest(t, h, batch)
+	h.svc.qd.step(context.Background(), false)
+}
