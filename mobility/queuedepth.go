@@ -777,3 +777,7 @@ func (s *Service) reshared(do stepFn) stepFn {
 		return nil
 	}
 }
+
+// StepQueueDepths closes the current control period now instead of at its
+// time, as the loop would: for tests that drive periods themselves.
+func (s *Service) StepQueueDepths(ctx context.Context) { s.qd.step(ctx, false) }

@@ -1,0 +1,150 @@
+package server_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sanmob/sanmob/mobility"
+	"github.com/sanmob/sanmob/server"
+)
+
+// telemetryFor is one sample per port of each named LUN of host, at the
+// lab's now.
+func telemetryFor(t *testing.T, h *harness, host string, latMs float64, vols ...string) []mobility.TelemetrySample {
+	t.Helper()
+	qd := getJSON[mobility.HostQueueDepths](t, h, "/v1/hosts/"+host+"/queue-depths")
+	var out []mobility.TelemetrySample
+	for _, r := range qd.Items {
+		for _, v := range vols {
+			if r.Volume != v {
+				continue
+			}
+			for _, p := range r.PreferredTargetPorts {
+				out = append(out, mobility.TelemetrySample{Host: host, Volume: v, TargetPortWWPN: p, At: h.world.Clock().Now(),
+					IOPS: 400, LatencyMs: latMs, Outstanding: 30})
+			}
+		}
+	}
+	if len(out) == 0 {
+		t.Fatalf("no ports for %v on %s: %+v", vols, host, qd)
+	}
+	return out
+}
+
+func TestTelemetryEdges(t *testing.T) {
+	h := newHarness(t)
+	const host, vol = "east-esx02", "east-vm002-d0"
+	good := telemetryFor(t, h, host, 5, vol)
+
+	r := h.do(server.RoleCSI, http.MethodPost, "/v1/telemetry/io", good)
+	res := wantJSON[mobility.TelemetryResult](t, r, http.StatusOK)
+	if res.Accepted != len(good) {
+		t.Fatalf("%+v", res)
+	}
+	wantProblem(t, h.do(server.RoleViewer, http.MethodPost, "/v1/telemetry/io", good), http.StatusForbidden)
+
+	bad := append([]mobility.TelemetrySample(nil), good...)
+	bad = append(bad, good[0])
+	bad[len(bad)-1].LatencyMs = -3
+	p := wantProblem(t, h.do(server.RoleAdmin, http.MethodPost, "/v1/telemetry/io", bad), http.StatusBadRequest)
+	if want := fmt.Sprintf("[%d].latencyMs", len(bad)-1); len(p.InvalidParams) != 1 || p.InvalidParams[0].Name != want {
+		t.Fatalf("negative latency: %+v, want %s named", p, want)
+	}
+	for _, c := range []struct {
+		body, field string
+	}{
+		{`[{"host":"east-esx02","volume":"east-vm002-d0","latencyMs":"slow"}]`, "latencyMs"},
+		{`{"host":"east-esx02"}`, ""},
+		{`[{"host":"east-esx02","bogus":1}]`, ""},
+		{`[]`, "samples"},
+	} {
+		r := h.send(request{role: server.RoleAdmin, method: http.MethodPost, path: "/v1/telemetry/io", body: rawBody(c.body)})
+		p := wantProblem(t, r, http.StatusBadRequest)
+		if c.field != "" && (len(p.InvalidParams) != 1 || !strings.HasSuffix(p.InvalidParams[0].Name, c.field)) {
+			t.Errorf("%s: %+v, want %s named", c.body, p, c.field)
+		}
+	}
+	// Past 1 MiB: 413 before any decoding.
+	big := "[" + strings.Repeat(`{"host":"x"},`, 100000) + `{"host":"x"}]`
+	wantProblem(t, h.send(request{role: server.RoleAdmin, method: http.MethodPost, path: "/v1/telemetry/io", body: rawBody(big)}), http.StatusRequestEntityTooLarge)
+	// Past 5,000 samples: 400 naming the batch.
+	many := make([]mobility.TelemetrySample, 5001)
+	for i := range many {
+		many[i] = good[0]
+	}
+	p = wantProblem(t, h.send(request{role: server.RoleAdmin, method: http.MethodPost, path: "/v1/telemetry/io", body: many}), http.StatusBadRequest)
+	if len(p.InvalidParams) != 1 || p.InvalidParams[0].Name != "samples" {
+		t.Fatalf("5,001 samples: %+v", p)
+	}
+
+	// A host over its rate: 429 with Retry-After.
+	var limited *response
+	for range 20 {
+		r := h.do(server.RoleAdmin, http.MethodPost, "/v1/telemetry/io", many[:5000])
+		if r.Status == http.StatusTooManyRequests {
+			limited = r
+			break
+		}
+		wantJSON[mobility.TelemetryResult](t, r, http.StatusOK)
+	}
+	if limited == nil {
+		t.Fatal("20 batches of 5,000 samples from one host were never limited")
+	}
+	wantProblem(t, limited, http.StatusTooManyRequests)
+	if s, err := strconv.Atoi(limited.Header.Get("Retry-After")); err != nil || s < 1 {
+		t.Fatalf("Retry-After %q", limited.Header.Get("Retry-After"))
+	}
+
+	wantProblem(t, h.get(server.RoleViewer, "/v1/hosts/nope/queue-depths"), http.StatusNotFound)
+	wantProblem(t, h.get(server.RoleViewer, "/v1/hosts/"+host+"/queue-depths?watch=maybe"), http.StatusBadRequest)
+}
+
+// TestQueueDepthsWatchAndGauges: the SSE stream opens with the host's
+// recommendations and sends the next period's; /metrics carries them.
+func TestQueueDepthsWatchAndGauges(t *testing.T) {
+	h := newHarness(t)
+	const host, vol = "east-esx02", "east-vm002-d0"
+	defer server.SetSSEHeartbeat(20 * time.Millisecond)()
+	resp, events := sse(t, h, server.RoleViewer, "/v1/hosts/"+host+"/queue-depths?watch=true")
+	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
+		t.Fatalf("Content-Type %q", ct)
+	}
+	first := nextEvent(t, events, func(e sseEvent) bool { return e.event != "" })
+	var snap mobility.HostQueueDepths
+	if e := first[len(first)-1]; e.event != "snapshot" || json.Unmarshal([]byte(e.data), &snap) != nil || snap.Host != host || len(snap.Items) == 0 {
+		t.Fatalf("snapshot %+v", e)
+	}
+	wantJSON[mobility.TelemetryResult](t, h.do(server.RoleAdmin, http.MethodPost, "/v1/telemetry/io", telemetryFor(t, h, host, 80, vol)), http.StatusOK)
+	h.mob.StepQueueDepths(context.Background())
+	next := nextEvent(t, events, func(e sseEvent) bool { return e.event == "queue-depths" })
+	var got mobility.HostQueueDepths
+	if err := json.Unmarshal([]byte(next[len(next)-1].data), &got); err != nil || got.At == nil {
+		t.Fatalf("event %+v: %v", next[len(next)-1], err)
+	}
+	var measured bool
+	for _, d := range got.Items {
+		if d.Volume == vol {
+			measured = d.LatencyMs != nil && *d.LatencyMs == 80 && d.QueueDepth < 32
+		}
+	}
+	if !measured {
+		t.Fatalf("streamed %+v", got.Items)
+	}
+	m := h.get(noRole, "/metrics")
+	for _, want := range []string{
+		`sanmob_queue_depth_recommended{host="east-esx02",pool="east-arr1-pool2",volume="east-vm002-d0"}`,
+		`sanmob_lun_latency_seconds{host="east-esx02",pool="east-arr1-pool2",volume="east-vm002-d0"} 0.08`,
+		`sanmob_lun_latency_threshold_seconds{host="east-esx02",pool="east-arr1-pool2",volume="east-vm002-d0"} 0.03`,
+		`sanmob_telemetry_samples_total{result="accepted"}`,
+	} {
+		if !strings.Contains(string(m.Body), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+}
