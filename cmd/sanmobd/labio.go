@@ -29,9 +29,11 @@ import (
 // like Servers parallel servers of a fixed service time (flash: 64 × 0.32
 // ms ≈ 200,000 IOPS; disk: 16 × 4.85 ms ≈ 3,300 IOPS): by Little's law its
 // latency is its outstanding over its throughput. A target port past its
-// queue limit answers QUEUE FULL. One host, the unmanaged one, ignores the
-// recommendations and keeps a depth of 64, as a host without an agent
-// would: the pools it shares stay congested and QueueCongestion fires.
+// queue limit answers QUEUE FULL. One host, the unmanaged one (the first
+// on a disk pool), ignores the recommendations and keeps a depth of 64, as
+// a host without an agent would, and its VMs run a batch job (4× the
+// I/O): the pool it shares stays congested and QueueCongestion fires for
+// the hosts that do follow sanmob, whose depths go to the minimum.
 // It is a lab model, not a measurement: real figures come from hosts.
 type labIO struct {
 	mob       *mobility.Service
@@ -62,15 +64,34 @@ func labDemand(vm string) float64 {
 }
 
 func (l *labIO) run(ctx context.Context) error {
-	hosts := l.mob.Hosts(inventory.HostFilter{})
-	if len(hosts) > 0 {
-		l.unmanaged = hosts[0].ID
-		l.log.WithField("host", l.unmanaged).Info("lab: hosts send I/O telemetry; this one ignores sanmob's queue depths (depth 64), as a host without an agent would")
+	l.unmanaged = l.pickUnmanaged()
+	if l.unmanaged != "" {
+		l.log.WithField("host", l.unmanaged).Info("lab: hosts send I/O telemetry; this one ignores sanmob's queue depths (depth 64), as a host without an agent would, and runs 4× the I/O")
 	}
 	for clockwait.Sleep(ctx, l.clk, l.period/2) == nil {
 		l.send(ctx)
 	}
 	return nil
+}
+
+// pickUnmanaged is the first host (by id) whose VMs use a disk pool: the
+// pool it shares stays congested whatever the others do, which is what
+// the tour should show.
+func (l *labIO) pickUnmanaged() string {
+	media := map[string]string{}
+	for _, p := range l.mob.Pools("") {
+		media[p.ID] = p.Media
+	}
+	for _, h := range l.mob.Hosts(inventory.HostFilter{}) {
+		for _, vm := range l.mob.VMs(inventory.VMFilter{Host: h.ID}) {
+			for _, r := range vm.Volumes {
+				if v, err := l.mob.Volume(r.ID); err == nil && media[v.Pool] == "disk" {
+					return h.ID
+				}
+			}
+		}
+	}
+	return ""
 }
 
 type labQueue struct {
@@ -101,7 +122,11 @@ func (l *labIO) send(ctx context.Context) {
 		demand := map[string]float64{}
 		for _, vm := range l.mob.VMs(inventory.VMFilter{Host: h.ID}) {
 			for _, r := range vm.Volumes {
-				demand[r.ID] += labDemand(vm.ID) / float64(len(vm.Volumes))
+				d := labDemand(vm.ID) / float64(len(vm.Volumes))
+				if h.ID == l.unmanaged {
+					d *= 4 // a batch job: the noisy neighbour
+				}
+				demand[r.ID] += d
 			}
 		}
 		for _, r := range recs.Items {
