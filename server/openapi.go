@@ -66,6 +66,9 @@ func (s *Server) buildOpenAPI() ([]byte, error) {
 		if len(pathParams(rt.path)) > 0 {
 			responses["404"] = problem(http.StatusNotFound)
 		}
+		for _, code := range rt.errors {
+			responses[itoa(code)] = problem(code)
+		}
 		if rt.name == "readyz" || !rt.public {
 			responses["503"] = problem(http.StatusServiceUnavailable)
 		}

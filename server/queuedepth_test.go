@@ -101,6 +101,20 @@ func TestTelemetryEdges(t *testing.T) {
 		t.Fatalf("Retry-After %q", limited.Header.Get("Retry-After"))
 	}
 
+	var doc struct {
+		Paths map[string]map[string]struct {
+			Responses map[string]any `json:"responses"`
+		} `json:"paths"`
+	}
+	if err := json.Unmarshal(h.get(noRole, "/v1/openapi.json").Body, &doc); err != nil {
+		t.Fatal(err)
+	}
+	for _, code := range []string{"200", "400", "401", "403", "413", "415", "429"} {
+		if _, ok := doc.Paths["/v1/telemetry/io"]["post"].Responses[code]; !ok {
+			t.Errorf("OpenAPI: POST /v1/telemetry/io lacks %s", code)
+		}
+	}
+
 	wantProblem(t, h.get(server.RoleViewer, "/v1/hosts/nope/queue-depths"), http.StatusNotFound)
 	wantProblem(t, h.get(server.RoleViewer, "/v1/hosts/"+host+"/queue-depths?watch=maybe"), http.StatusBadRequest)
 }

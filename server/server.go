@@ -69,6 +69,7 @@ type route struct {
 	req     any // request body type, for the OpenAPI document
 	resp    any // success body type
 	status  int // success status
+	errors  []int // statuses besides the ones every route of its kind may answer (OpenAPI)
 	lab     bool
 	handler http.HandlerFunc
 }
