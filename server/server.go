@@ -66,9 +66,9 @@ type route struct {
 	roles   []Role // empty: any role may call it
 	summary string
 	query   []queryParam
-	req     any // request body type, for the OpenAPI document
-	resp    any // success body type
-	status  int // success status
+	req     any   // request body type, for the OpenAPI document
+	resp    any   // success body type
+	status  int   // success status
 	errors  []int // statuses besides the ones every route of its kind may answer (OpenAPI)
 	lab     bool
 	handler http.HandlerFunc
