@@ -181,6 +181,8 @@ type queueDepths struct {
 	cfg QueueDepthConfig
 	ctl qdepth.Controller
 
+	stepMu sync.Mutex // one step (a period's or a reshare) at a time
+
 	mu       sync.Mutex
 	acc      map[qdKey]*qdAcc
 	periodAt time.Time // the current period's start
@@ -403,6 +405,8 @@ func (q *queueDepths) run(ctx context.Context) {
 // step closes the current period (or, for a reshare, re-runs the last one
 // against today's placement and shares) and publishes the result.
 func (q *queueDepths) step(ctx context.Context, reshare bool) {
+	q.stepMu.Lock()
+	defer q.stepMu.Unlock()
 	now := q.s.clk.Now()
 	q.mu.Lock()
 	var samples map[qdKey]*qdepth.Sample
