@@ -2,6 +2,7 @@ package mobility
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"math"
@@ -113,10 +114,14 @@ type RateLimitedError struct {
 }
 
 func (e *RateLimitedError) Error() string {
-	return fmt.Sprintf("host %s sent more telemetry than its rate allows; retry in %s", inventory.Clip(e.Host), e.RetryAfter.Round(time.Second))
+	return fmt.Sprintf("host %s sent more telemetry than its rate allows; retry in %ds", inventory.Clip(e.Host), e.RetrySeconds())
 }
 
-// Unwrap makes it a conflict-free client error the edges map to 429.
+// RetrySeconds is RetryAfter in whole seconds, rounded up: what a
+// Retry-After header says.
+func (e *RateLimitedError) RetrySeconds() int { return int(math.Ceil(e.RetryAfter.Seconds())) }
+
+// Unwrap makes it a client error the edges map to 429.
 func (e *RateLimitedError) Unwrap() error { return ErrRateLimited }
 
 // ErrRateLimited is the sentinel of RateLimitedError.
@@ -187,13 +192,15 @@ type queueDepths struct {
 	acc      map[qdKey]*qdAcc
 	periodAt time.Time // the current period's start
 	lastSeen map[string]time.Time
-	buckets  map[string]*qdBucket
-	prev     qdepth.State // the state before the last step
-	state    qdepth.State // after it
-	lastIn   qdepth.Input // the last step's input (for a reshare)
+	buckets  map[string]*qdBucket // by source and host
+	counts   map[string]uint64    // telemetry samples by result
+	prev     qdepth.State         // the state before the last step
+	state    qdepth.State         // after it
+	lastIn   qdepth.Input         // the last step's input (for a reshare)
 	out      map[string][]QueueDepth
 	at       time.Time
 	alerts   map[qdKey]map[string]string // raised QueueCongestion labels
+	critCalm map[qdKey]int               // periods without QUEUE FULL/BUSY of a critical QueueCongestion
 	subs     map[*qdSub]struct{}
 }
 
@@ -206,18 +213,23 @@ type qdSub struct {
 func newQueueDepths(s *Service, cfg QueueDepthConfig) *queueDepths {
 	cfg = cfg.withDefaults()
 	return &queueDepths{s: s, cfg: cfg, ctl: qdepth.Controller{Settings: cfg.Settings},
-		acc: map[qdKey]*qdAcc{}, lastSeen: map[string]time.Time{}, buckets: map[string]*qdBucket{},
-		out: map[string][]QueueDepth{}, alerts: map[qdKey]map[string]string{}, subs: map[*qdSub]struct{}{}}
+		acc: map[qdKey]*qdAcc{}, lastSeen: map[string]time.Time{}, buckets: map[string]*qdBucket{}, counts: map[string]uint64{},
+		out: map[string][]QueueDepth{}, alerts: map[qdKey]map[string]string{}, critCalm: map[qdKey]int{}, subs: map[*qdSub]struct{}{}}
 }
 
 // IngestTelemetry validates a batch and adds it to the current control
 // period. A batch is taken whole or not at all: the first bad sample is a
-// FieldError naming it; a host over its rate a RateLimitedError.
-func (s *Service) IngestTelemetry(samples []TelemetrySample) (TelemetryResult, error) {
-	return s.qd.ingest(samples)
+// FieldError naming it; a host over its rate a RateLimitedError. source
+// names the sender (the API's token name): each sender has its own bucket
+// per host, so that one client flooding in a host's name cannot starve the
+// host's own agent.
+func (s *Service) IngestTelemetry(ctx context.Context, source string, samples []TelemetrySample) (TelemetryResult, error) {
+	res, err := s.qd.ingest(ctx, source, samples)
+	s.qd.count(res, err, len(samples))
+	return res, err
 }
 
-func (q *queueDepths) ingest(samples []TelemetrySample) (TelemetryResult, error) {
+func (q *queueDepths) ingest(ctx context.Context, source string, samples []TelemetrySample) (TelemetryResult, error) {
 	var res TelemetryResult
 	if len(samples) == 0 {
 		return res, invalid("samples", "the batch is empty")
@@ -226,7 +238,7 @@ func (q *queueDepths) ingest(samples []TelemetrySample) (TelemetryResult, error)
 		return res, invalid("samples", "%d samples in one batch; at most %d", len(samples), q.cfg.MaxSamples)
 	}
 	now := q.s.clk.Now()
-	owner, err := q.validate(samples, now)
+	owner, err := q.validate(ctx, samples, now)
 	if err != nil {
 		return res, err
 	}
@@ -236,12 +248,12 @@ func (q *queueDepths) ingest(samples []TelemetrySample) (TelemetryResult, error)
 	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if err := q.admitLocked(perHost); err != nil {
+	if err := q.admitLocked(source, perHost); err != nil {
 		return res, err
 	}
 	oldest := q.periodAt.Add(-q.cfg.Period)
 	for i, x := range samples {
-		if host, ok := owner[i]; ok && host != x.Host {
+		if _, ok := owner[i]; ok {
 			res.Ignored++
 			continue
 		}
@@ -255,8 +267,8 @@ func (q *queueDepths) ingest(samples []TelemetrySample) (TelemetryResult, error)
 			a = &qdAcc{ports: map[string]*qdPortAcc{}}
 			q.acc[k] = a
 		}
-		port := strings.ToLower(x.TargetPortWWPN)
-		if w, err := wwn.Parse(x.TargetPortWWPN); err == nil {
+		port := x.TargetPortWWPN
+		if w, err := wwn.Parse(port); err == nil {
 			port = w.String()
 		}
 		p := a.ports[port]
@@ -277,9 +289,40 @@ func (q *queueDepths) ingest(samples []TelemetrySample) (TelemetryResult, error)
 	return res, nil
 }
 
+// count adds a batch's outcome to the telemetry counters.
+func (q *queueDepths) count(res TelemetryResult, err error, n int) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	var rl *RateLimitedError
+	switch {
+	case err == nil:
+		q.counts["accepted"] += uint64(res.Accepted)
+		q.counts["stale"] += uint64(res.Stale)
+		q.counts["ignored"] += uint64(res.Ignored)
+	case errors.As(err, &rl):
+		q.counts["limited"] += uint64(n)
+	default:
+		q.counts["rejected"] += uint64(n)
+	}
+}
+
+// TelemetryCounts is how many samples were accepted, stale, ignored,
+// rejected (in a batch refused as bad input) and limited (in a batch
+// refused by a host's rate) since the start, for the metrics.
+func (s *Service) TelemetryCounts() map[string]uint64 {
+	s.qd.mu.Lock()
+	defer s.qd.mu.Unlock()
+	out := map[string]uint64{"accepted": 0, "stale": 0, "ignored": 0, "rejected": 0, "limited": 0}
+	maps.Copy(out, s.qd.counts)
+	return out
+}
+
 // validate checks every sample and returns, by index, the host of the VM
-// that uses a sample's volume when that is known.
-func (q *queueDepths) validate(samples []TelemetrySample, now time.Time) (map[int]string, error) {
+// that uses a sample's volume when that VM runs on another host (those
+// samples are ignored). A sample must name a volume the host has: one a VM
+// on it uses, or one attached to the host itself; and a target port the
+// host's paths to it run through.
+func (q *queueDepths) validate(ctx context.Context, samples []TelemetrySample, now time.Time) (map[int]string, error) {
 	inv := q.s.Inventory
 	ports := map[string]string{} // target port WWPN → array
 	for _, a := range inv.Arrays() {
@@ -289,67 +332,121 @@ func (q *queueDepths) validate(samples []TelemetrySample, now time.Time) (map[in
 	}
 	owner := map[int]string{}
 	future := now.Add(max(time.Minute, 2*q.cfg.Period))
-	inv.RLock()
-	defer inv.RUnlock()
-	users := q.s.volumeUsersLocked()
+	paths := map[qdKey][]string{} // the ports each (host, volume) of the batch may name
+	vmsOf := map[qdKey][]string{} // the VMs on host using volume, whose topology says
+	portOf := make([]string, len(samples))
+	err := func() error {
+		inv.RLock()
+		defer inv.RUnlock()
+		users := q.s.volumeUsersLocked()
+		for i, x := range samples {
+			f := func(name string) string { return fmt.Sprintf("[%d].%s", i, name) }
+			if x.Host == "" {
+				return invalid(f("host"), "required")
+			}
+			if _, ok := inv.HostLocked(x.Host); !ok {
+				return invalid(f("host"), "no such host %q", inventory.Clip(x.Host))
+			}
+			if x.Volume == "" {
+				return invalid(f("volume"), "required")
+			}
+			v, ok := inv.VolumeLocked(x.Volume)
+			if !ok {
+				return invalid(f("volume"), "no such volume %q", inventory.Clip(x.Volume))
+			}
+			w, err := wwn.Parse(x.TargetPortWWPN)
+			if err != nil {
+				return invalid(f("targetPortWWPN"), "not a WWPN: %v", err)
+			}
+			portOf[i] = w.String()
+			arr, ok := ports[portOf[i]]
+			if !ok {
+				return invalid(f("targetPortWWPN"), "%s is no array's target port", w)
+			}
+			if arr != v.Array {
+				return invalid(f("targetPortWWPN"), "%s is a port of array %s; volume %s is on %s", w, arr, v.ID, v.Array)
+			}
+			if x.At.IsZero() {
+				return invalid(f("at"), "required (RFC 3339)")
+			}
+			if x.At.After(future) {
+				return invalid(f("at"), "%s is in the future (now %s)", x.At.Format(time.RFC3339), now.Format(time.RFC3339))
+			}
+			for _, n := range []struct {
+				name string
+				v    float64
+				max  float64
+			}{{"iops", x.IOPS, 1e8}, {"latencyMs", x.LatencyMs, 3.6e6}, {"outstanding", x.Outstanding, 1e6},
+				{"qfull", float64(x.QFull), 1e9}, {"busy", float64(x.Busy), 1e9}} {
+				if n.v < 0 || math.IsNaN(n.v) {
+					return invalid(f(n.name), "must not be negative")
+				}
+				if n.v > n.max {
+					return invalid(f(n.name), "%g is past any device's (at most %g)", n.v, n.max)
+				}
+			}
+			k := qdKey{Host: x.Host, Volume: x.Volume}
+			byHost := users[x.Volume]
+			switch {
+			case len(byHost[x.Host]) > 0:
+				vmsOf[k] = byHost[x.Host]
+			case len(byHost) > 0:
+				owner[i] = slices.Sorted(maps.Keys(byHost))[0] // a VM elsewhere uses it: ignored
+			default:
+				rec, ok := q.s.attachments[attachKey(x.Volume, x.Host)]
+				if !ok {
+					return invalid(f("volume"), "volume %s is used by no VM on host %s and not attached to it", v.ID, inventory.Clip(x.Host))
+				}
+				if _, seen := paths[k]; !seen {
+					paths[k] = []string{}
+					for _, p := range rec.TargetPorts {
+						paths[k] = append(paths[k], p.String())
+					}
+				}
+			}
+		}
+		return nil
+	}()
+	if err != nil {
+		return nil, err
+	}
+	tops := map[string]inventory.Topology{}
+	for k, vms := range vmsOf {
+		for _, vm := range vms {
+			top, ok := tops[vm]
+			if !ok {
+				t, err := q.s.Topology(ctx, vm, false)
+				if err != nil {
+					return nil, err
+				}
+				top, tops[vm] = t, t
+			}
+			for _, p := range top.Paths {
+				if p.Volume == k.Volume && !p.TargetPortWWPN.IsZero() {
+					paths[k] = append(paths[k], p.TargetPortWWPN.String())
+				}
+			}
+		}
+	}
 	for i, x := range samples {
-		f := func(name string) string { return fmt.Sprintf("[%d].%s", i, name) }
-		if x.Host == "" {
-			return nil, invalid(f("host"), "required")
+		if _, ok := owner[i]; ok {
+			continue
 		}
-		if _, ok := inv.HostLocked(x.Host); !ok {
-			return nil, invalid(f("host"), "no such host %q", inventory.Clip(x.Host))
-		}
-		if x.Volume == "" {
-			return nil, invalid(f("volume"), "required")
-		}
-		v, ok := inv.VolumeLocked(x.Volume)
-		if !ok {
-			return nil, invalid(f("volume"), "no such volume %q", inventory.Clip(x.Volume))
-		}
-		w, err := wwn.Parse(x.TargetPortWWPN)
-		if err != nil {
-			return nil, invalid(f("targetPortWWPN"), "not a WWPN: %v", err)
-		}
-		arr, ok := ports[w.String()]
-		if !ok {
-			return nil, invalid(f("targetPortWWPN"), "%s is no array's target port", w)
-		}
-		if arr != v.Array {
-			return nil, invalid(f("targetPortWWPN"), "%s is a port of array %s; volume %s is on %s", w, arr, v.ID, v.Array)
-		}
-		if x.At.IsZero() {
-			return nil, invalid(f("at"), "required (RFC 3339)")
-		}
-		if x.At.After(future) {
-			return nil, invalid(f("at"), "%s is in the future (now %s)", x.At.Format(time.RFC3339), now.Format(time.RFC3339))
-		}
-		for _, n := range []struct {
-			name string
-			v    float64
-			max  float64
-		}{{"iops", x.IOPS, 1e8}, {"latencyMs", x.LatencyMs, 3.6e6}, {"outstanding", x.Outstanding, 1e6},
-			{"qfull", float64(x.QFull), 1e9}, {"busy", float64(x.Busy), 1e9}} {
-			if n.v < 0 || math.IsNaN(n.v) {
-				return nil, invalid(f(n.name), "must not be negative")
-			}
-			if n.v > n.max {
-				return nil, invalid(f(n.name), "%g is past any device's (at most %g)", n.v, n.max)
-			}
-		}
-		if hosts := users[x.Volume]; len(hosts) > 0 && !slices.Contains(hosts, x.Host) {
-			owner[i] = hosts[0]
+		if ps := paths[qdKey{Host: x.Host, Volume: x.Volume}]; !slices.Contains(ps, portOf[i]) {
+			slices.Sort(ps)
+			return nil, invalid(fmt.Sprintf("[%d].targetPortWWPN", i), "host %s has no path to volume %s through %s; its paths run through %v",
+				inventory.Clip(x.Host), x.Volume, portOf[i], slices.Compact(ps))
 		}
 	}
 	return owner, nil
 }
 
 // admitLocked takes the batch's samples from each host's bucket, or none.
-func (q *queueDepths) admitLocked(perHost map[string]int) error {
+func (q *queueDepths) admitLocked(source string, perHost map[string]int) error {
 	now := q.cfg.Wall()
 	hosts := slices.Sorted(maps.Keys(perHost))
 	for _, h := range hosts {
-		b := q.bucket(h, now)
+		b := q.bucket(source+"\x00"+h, now)
 		if need := float64(perHost[h]); need > b.tokens {
 			wait := time.Duration((need - b.tokens) / q.cfg.HostRate * float64(time.Second))
 			if need > q.cfg.HostBurst {
@@ -359,7 +456,7 @@ func (q *queueDepths) admitLocked(perHost map[string]int) error {
 		}
 	}
 	for _, h := range hosts {
-		q.buckets[h].tokens -= float64(perHost[h])
+		q.buckets[source+"\x00"+h].tokens -= float64(perHost[h])
 	}
 	return nil
 }
@@ -377,15 +474,16 @@ func (q *queueDepths) bucket(h string, now time.Time) *qdBucket {
 	return b
 }
 
-// volumeUsers maps each volume a VM uses to the hosts of those VMs; the
-// caller holds the inventory's lock.
-func (s *Service) volumeUsersLocked() map[string][]string {
-	out := map[string][]string{}
+// volumeUsersLocked maps each volume a VM uses to the hosts of those VMs
+// and, on each, the VMs; the caller holds the inventory's lock.
+func (s *Service) volumeUsersLocked() map[string]map[string][]string {
+	out := map[string]map[string][]string{}
 	s.VMsLocked(func(vm *inventory.VM) bool {
 		for _, r := range vm.Volumes {
-			if !slices.Contains(out[r.ID], vm.Host) {
-				out[r.ID] = append(out[r.ID], vm.Host)
+			if out[r.ID] == nil {
+				out[r.ID] = map[string][]string{}
 			}
+			out[r.ID][vm.Host] = append(out[r.ID][vm.Host], vm.ID)
 		}
 		return true
 	})
@@ -424,6 +522,9 @@ func (q *queueDepths) step(ctx context.Context, reshare bool) {
 			}
 		}
 		now = q.at
+		q.mu.Unlock()
+		samples, prev = q.s.carryMoved(samples, prev)
+		q.mu.Lock()
 	} else {
 		samples = make(map[qdKey]*qdepth.Sample, len(q.acc))
 		for k, a := range q.acc {
@@ -492,9 +593,12 @@ func (q *queueDepths) step(ctx context.Context, reshare bool) {
 	q.mu.Unlock()
 }
 
+// sameDepth tells whether a host has anything new to act on: a depth,
+// preferred ports, congestion, or whose shares the queue carries. The
+// latency and the reason move every period and are not news by themselves.
 func sameDepth(a, b QueueDepth) bool {
 	return a.Volume == b.Volume && a.QueueDepth == b.QueueDepth && slices.Equal(a.PreferredTargetPorts, b.PreferredTargetPorts) &&
-		a.Congested == b.Congested && a.Shares == b.Shares && a.Reason == b.Reason
+		a.Congested == b.Congested && a.Shares == b.Shares && slices.Equal(a.VMs, b.VMs)
 }
 
 func nonNil[T any](s []T) []T {
@@ -590,6 +694,8 @@ func (s *Service) queueInput(ctx context.Context, now time.Time, reporting map[s
 			}
 			q.Shares += float64(shares)
 			m := meta[qdKey{Host: vm.Host, Volume: vol.ID}]
+			lun := r.LUN
+			m.view.LUN = &lun
 			m.view.Shares += shares
 			m.view.VMs = append(m.view.VMs, vm.ID)
 			meta[qdKey{Host: vm.Host, Volume: vol.ID}] = m
@@ -657,9 +763,18 @@ func (q *queueDepths) congestionLocked(out map[string][]QueueDepth) {
 				continue
 			}
 			seen[k] = true
+			// Critical at the first QUEUE FULL or BUSY; back to warning
+			// only after ClearAfter periods without any, so that a queue
+			// on the edge does not page and unpage every period.
 			sev := alert.Warning
 			if d.QFull+d.Busy > 0 {
 				sev = alert.Critical
+				q.critCalm[k] = 0
+			} else if old := q.alerts[k]; old != nil && old["severity"] == alert.Critical {
+				q.critCalm[k]++
+				if q.critCalm[k] < qdClearAfter(q.cfg.Settings) {
+					sev = alert.Critical
+				}
 			}
 			labels := map[string]string{"alertname": alert.QueueCongestion, "severity": sev, "host": host,
 				"volume": d.Volume, "pool": d.Pool, "array": d.Array}
@@ -682,6 +797,7 @@ func (q *queueDepths) congestionLocked(out map[string][]QueueDepth) {
 		if !seen[k] {
 			q.s.alerts.Set(labels, nil, false)
 			delete(q.alerts, k)
+			delete(q.critCalm, k)
 		}
 	}
 }
@@ -785,3 +901,44 @@ func (s *Service) reshared(do stepFn) stepFn {
 // StepQueueDepths closes the current control period now instead of at its
 // time, as the loop would: for tests that drive periods themselves.
 func (s *Service) StepQueueDepths(ctx context.Context) { s.qd.step(ctx, false) }
+
+func qdClearAfter(s qdepth.Settings) int {
+	if s.ClearAfter > 0 {
+		return s.ClearAfter
+	}
+	return 3
+}
+
+// carryMoved moves, for every volume whose VMs now run on one other host
+// than the one its last period's sample came from, that sample and that
+// queue's window to the new host: a migrated VM's I/O goes with it, so the
+// destination's split counts it at once, with the depth it had converged
+// to rather than the default.
+func (s *Service) carryMoved(samples map[qdKey]*qdepth.Sample, st qdepth.State) (map[qdKey]*qdepth.Sample, qdepth.State) {
+	s.RLock()
+	users := s.volumeUsersLocked()
+	s.RUnlock()
+	out := make(map[qdKey]*qdepth.Sample, len(samples))
+	for k, x := range samples {
+		hosts := users[k.Volume]
+		if len(hosts) != 1 || len(hosts[k.Host]) > 0 {
+			out[k] = x
+			continue
+		}
+		var dst string
+		for h := range hosts {
+			dst = h
+		}
+		to := qdKey{Host: dst, Volume: k.Volume}
+		if _, ok := samples[to]; ok {
+			continue // the destination measures it itself
+		}
+		out[to] = x
+		if w, ok := st.Window(k); ok {
+			if _, has := st.Window(to); !has {
+				st = st.WithWindow(to, w)
+			}
+		}
+	}
+	return out, st
+}

@@ -3,6 +3,7 @@ package mobility
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -41,7 +42,7 @@ func qdSamples(t *testing.T, h *harness, host string, lat map[string]float64, io
 
 func ingest(t *testing.T, h *harness, samples []TelemetrySample) {
 	t.Helper()
-	if _, err := h.svc.IngestTelemetry(samples); err != nil {
+	if _, err := h.svc.IngestTelemetry(context.Background(), "test", samples); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -111,6 +112,20 @@ func TestCongestedLUNGetsALowerDepthAndAnAlert(t *testing.T) {
 	if d := depthOf(t, h, host, hot); d.QueueDepth > dh.QueueDepth/2+1 || d.Reason != "queue-full" {
 		t.Fatalf("QUEUE FULL did not halve the depth: %+v after %d", d, dh.QueueDepth)
 	}
+	// Still congested but without QUEUE FULL: critical holds for the
+	// hysteresis instead of flapping to warning at once.
+	for i := range 3 {
+		ingest(t, h, qdSamples(t, h, host, map[string]float64{hot: 45}, 800, 60))
+		h.svc.qd.step(ctx, false)
+		a, ok := firingCongestion(h, host, hot)
+		want := alert.Critical
+		if i == 2 {
+			want = alert.Warning
+		}
+		if !ok || a.Labels["severity"] != want {
+			t.Fatalf("period %d without QUEUE FULL: %+v %v, want %s", i+1, a.Labels, ok, want)
+		}
+	}
 	// Calm again: resolved after the hysteresis, not at once.
 	ingest(t, h, qdSamples(t, h, host, map[string]float64{hot: 5, calm: 3}, 800, 10))
 	h.svc.qd.step(ctx, false)
@@ -159,20 +174,45 @@ func TestBadTelemetryIsRefusedNamingTheSample(t *testing.T) {
 	for _, c := range cases {
 		bad := good
 		c.edit(&bad)
-		_, err := h.svc.IngestTelemetry([]TelemetrySample{good, bad})
+		_, err := h.svc.IngestTelemetry(context.Background(), "test", []TelemetrySample{good, bad})
 		var fe *inventory.FieldError
 		if !errors.As(err, &fe) || fe.Field != c.field || !errors.Is(err, ErrInvalid) {
 			t.Errorf("%s: %v, want a FieldError on %s", c.name, err, c.field)
 		}
 	}
+	// A volume the host has no VM on and no attachment to: refused.
+	orphan, err := h.svc.CreateVolume(context.Background(), VolumeSpec{Name: "orphan", SizeBytes: 1 << 30, Pool: "east-arr1-pool2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := good
+	bad.Volume = orphan.ID
+	var fe *inventory.FieldError
+	if _, err := h.svc.IngestTelemetry(context.Background(), "test", []TelemetrySample{good, bad}); !errors.As(err, &fe) || fe.Field != "[1].volume" {
+		t.Errorf("a volume not presented to the host: %v", err)
+	}
+	// A port of the right array that none of the host's paths to the
+	// volume runs through: refused.
+	paths := depthOf(t, h, "east-esx02", "east-vm002-d0").PreferredTargetPorts
+	for _, a := range h.svc.Arrays() {
+		for _, p := range a.TargetPorts {
+			if a.ID == "east-arr1" && !slices.Contains(paths, p.WWPN.String()) {
+				bad = good
+				bad.TargetPortWWPN = p.WWPN.String()
+			}
+		}
+	}
+	if _, err := h.svc.IngestTelemetry(context.Background(), "test", []TelemetrySample{good, bad}); !errors.As(err, &fe) || fe.Field != "[1].targetPortWWPN" {
+		t.Errorf("a port off the host's paths (%s; paths %v): %v", bad.TargetPortWWPN, paths, err)
+	}
 	if n := len(h.svc.qd.acc); n != 0 {
 		t.Fatalf("refused batches left %d queues of telemetry", n)
 	}
-	if _, err := h.svc.IngestTelemetry(nil); !errors.Is(err, ErrInvalid) {
+	if _, err := h.svc.IngestTelemetry(context.Background(), "test", nil); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("empty batch: %v", err)
 	}
 	h.svc.qd.cfg.MaxSamples = 2
-	if _, err := h.svc.IngestTelemetry([]TelemetrySample{good, good, good}); !errors.Is(err, ErrInvalid) {
+	if _, err := h.svc.IngestTelemetry(context.Background(), "test", []TelemetrySample{good, good, good}); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("3 samples past a limit of 2: %v", err)
 	}
 }
@@ -186,19 +226,27 @@ func TestTelemetryRatePerHost(t *testing.T) {
 	q.cfg.HostRate, q.cfg.HostBurst, q.cfg.Wall = 1, 3, func() time.Time { return now }
 	a := qdSamples(t, h, "east-esx02", map[string]float64{"east-vm002-d0": 5}, 100, 4)[0]
 	b := qdSamples(t, h, "east-esx04", map[string]float64{"east-vm004-d0": 5}, 100, 4)[0]
-	if _, err := h.svc.IngestTelemetry([]TelemetrySample{a, a, a}); err != nil {
+	if _, err := h.svc.IngestTelemetry(context.Background(), "test", []TelemetrySample{a, a, a}); err != nil {
 		t.Fatal(err)
 	}
-	_, err := h.svc.IngestTelemetry([]TelemetrySample{a, a})
+	_, err := h.svc.IngestTelemetry(context.Background(), "test", []TelemetrySample{a, a})
 	var rl *RateLimitedError
 	if !errors.As(err, &rl) || rl.Host != "east-esx02" || rl.RetryAfter != 2*time.Second || !errors.Is(err, ErrRateLimited) {
 		t.Fatalf("past the burst: %v (%+v)", err, rl)
 	}
-	if _, err := h.svc.IngestTelemetry([]TelemetrySample{b}); err != nil {
+	if _, err := h.svc.IngestTelemetry(context.Background(), "test", []TelemetrySample{b}); err != nil {
 		t.Fatalf("another host: %v", err)
 	}
+	// Another sender naming the same host has a bucket of its own: a
+	// flood in a host's name does not starve the host's agent.
+	if _, err := h.svc.IngestTelemetry(context.Background(), "agent", []TelemetrySample{a, a}); err != nil {
+		t.Fatalf("another sender: %v", err)
+	}
+	if c := h.svc.TelemetryCounts(); c["accepted"] != 6 || c["limited"] != 2 {
+		t.Fatalf("counts %v", c)
+	}
 	now = now.Add(2 * time.Second)
-	if _, err := h.svc.IngestTelemetry([]TelemetrySample{a, a}); err != nil {
+	if _, err := h.svc.IngestTelemetry(context.Background(), "test", []TelemetrySample{a, a}); err != nil {
 		t.Fatalf("after the wait: %v", err)
 	}
 }
@@ -211,11 +259,16 @@ func TestSharesFollowTheMigratedVM(t *testing.T) {
 	h := newHarness(t, nil)
 	ctx := context.Background()
 	const vm, src, dst = "east-vm006", "east-esx02", "east-esx04"
-	// Both hosts report; the VM runs on the source.
+	// Both hosts report; the VM runs on the source, where its disks
+	// converge on a congested pool.
 	other := "east-vm004-d0"
-	ingest(t, h, qdSamples(t, h, src, map[string]float64{vm + "-d0": 20}, 500, 20))
-	ingest(t, h, qdSamples(t, h, dst, map[string]float64{other: 20}, 500, 20))
-	h.svc.qd.step(ctx, false)
+	for range 8 {
+		diskPool(t, h, map[string][]string{src: {vm + "-d0", vm + "-d1", "east-vm002-d0"}, dst: {other}})
+	}
+	converged := depthOf(t, h, src, vm+"-d0").QueueDepth
+	if converged >= 32 {
+		t.Fatalf("the source never converged below the default: %d", converged)
+	}
 	if d := depthOf(t, h, src, vm+"-d0"); len(d.VMs) != 1 || d.VMs[0] != vm {
 		t.Fatalf("source before: %+v", d)
 	}
@@ -242,8 +295,13 @@ func TestSharesFollowTheMigratedVM(t *testing.T) {
 	for _, d := range dstItems {
 		if d.Volume == vm+"-d0" {
 			found = true
-			if d.Shares != 3000 || len(d.VMs) != 1 || d.VMs[0] != vm {
+			if d.Shares != 3000 || len(d.VMs) != 1 || d.VMs[0] != vm || d.LUN == nil || d.LatencyMs == nil {
 				t.Fatalf("destination: %+v", d)
+			}
+			// Its I/O came with it: the depth it had converged to, not
+			// the default, split with its shares among the measured.
+			if d.QueueDepth < converged*8/10 || d.QueueDepth > converged*12/10 {
+				t.Fatalf("destination depth %d after the cutover (converged %d at the source)", d.QueueDepth, converged)
 			}
 		}
 	}
@@ -253,7 +311,7 @@ func TestSharesFollowTheMigratedVM(t *testing.T) {
 	// Congested at the destination: depths split by shares.
 	otherShares := depthOf(t, h, dst, other).Shares
 	for range 10 {
-		diskPool(t, h, dst, []string{vm + "-d0", vm + "-d1", other})
+		diskPool(t, h, map[string][]string{dst: {vm + "-d0", vm + "-d1", other}})
 	}
 	ratio := func() float64 {
 		return float64(depthOf(t, h, dst, vm+"-d0").QueueDepth) / float64(depthOf(t, h, dst, other).QueueDepth)
@@ -266,7 +324,7 @@ func TestSharesFollowTheMigratedVM(t *testing.T) {
 		t.Fatal(err)
 	}
 	for range 10 {
-		diskPool(t, h, dst, []string{vm + "-d0", vm + "-d1", other})
+		diskPool(t, h, map[string][]string{dst: {vm + "-d0", vm + "-d1", other}})
 	}
 	if r := ratio(); r < 0.9 || r > 1.1 {
 		t.Fatalf("after equal shares: depth ratio %.2f", r)
@@ -274,22 +332,25 @@ func TestSharesFollowTheMigratedVM(t *testing.T) {
 }
 
 // diskPool runs one control period of a disk pool (16 servers, 3,300
-// IOPS) that the host's LUNs vols share, each with 64 I/Os to do: the
-// host keeps its recommended depth of them at the array, and the latency
-// is what Little's law makes of the total.
-func diskPool(t *testing.T, h *harness, host string, vols []string) {
+// IOPS) that the hosts' LUNs share, each with 64 I/Os to do: a host keeps
+// its recommended depth of them at the array, and the latency is what
+// Little's law makes of the total.
+func diskPool(t *testing.T, h *harness, vols map[string][]string) {
 	t.Helper()
 	const capacity, service = 3300.0, 16.0 / 3300
-	at := map[string]float64{}
+	at := map[qdKey]float64{}
 	var total float64
-	for _, v := range vols {
-		at[v] = min(64, float64(depthOf(t, h, host, v).QueueDepth))
-		total += at[v]
+	for host, vs := range vols {
+		for _, v := range vs {
+			k := qdKey{Host: host, Volume: v}
+			at[k] = min(64, float64(depthOf(t, h, host, v).QueueDepth))
+			total += at[k]
+		}
 	}
 	lat := max(service, total/capacity)
 	var batch []TelemetrySample
-	for _, v := range vols {
-		batch = append(batch, qdSamples(t, h, host, map[string]float64{v: lat * 1e3}, at[v]/lat, 64)...)
+	for k, n := range at {
+		batch = append(batch, qdSamples(t, h, k.Host, map[string]float64{k.Volume: lat * 1e3}, n/lat, 64)...)
 	}
 	ingest(t, h, batch)
 	h.svc.qd.step(context.Background(), false)

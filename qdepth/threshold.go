@@ -19,3 +19,16 @@ func DefaultThreshold(media string) time.Duration {
 	}
 	return DiskThreshold
 }
+
+// WithWindow is s with queue k's window set to w (a queue that moved
+// carries its window to its new key); s itself is unchanged.
+func (s State) WithWindow(k QueueKey, w float64) State {
+	next := State{queues: make(map[QueueKey]queueState, len(s.queues)+1)}
+	for key, q := range s.queues {
+		next.queues[key] = q
+	}
+	q := next.queues[k]
+	q.window = w
+	next.queues[k] = q
+	return next
+}

@@ -5,6 +5,7 @@ import (
 	"encoding"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"net"
@@ -210,13 +211,18 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // unknown fields, nothing after the value. A bad WWN is reported with the
 // field it sits in, which encoding/json does not say by itself.
 func decode(w http.ResponseWriter, r *http.Request, v any) error {
+	return decodeMax(w, r, v, maxBody)
+}
+
+// decodeMax is decode with a body limit of its own.
+func decodeMax(w http.ResponseWriter, r *http.Request, v any, limit int64) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || (mt != "application/json" && mt != "application/merge-patch+json") {
 			return &httpError{status: http.StatusUnsupportedMediaType, msg: "Content-Type must be application/json, got " + ct}
 		}
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+	r.Body = http.MaxBytesReader(w, r.Body, limit)
 	raw, err := io.ReadAll(r.Body)
 	if err != nil {
 		return bodyReadError(err)
@@ -241,7 +247,7 @@ func bodyReadError(err error) error {
 	var ne net.Error
 	switch {
 	case errors.As(err, &mbe):
-		return err
+		return &httpError{status: http.StatusRequestEntityTooLarge, msg: fmt.Sprintf("the request body is larger than %d bytes", mbe.Limit)}
 	case errors.Is(err, os.ErrDeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
 		return &httpError{status: http.StatusRequestTimeout, msg: "the request body did not arrive in time: " + err.Error()}
 	case errors.Is(err, io.ErrUnexpectedEOF):

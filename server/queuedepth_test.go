@@ -63,16 +63,37 @@ func TestTelemetryEdges(t *testing.T) {
 		{`{"host":"east-esx02"}`, ""},
 		{`[{"host":"east-esx02","bogus":1}]`, ""},
 		{`[]`, "samples"},
+		{`[{"host":"east-esx02","volume":"east-vm002-d0","targetPortWWPN":"50:00:00:00:00:00:00:01","at":"2026-01-01T00:00:00Z","iops":1,"outstanding":1}]`, "[0].latencyMs"},
+		{`[{"host":"east-esx02","volume":"east-vm002-d0","targetPortWWPN":"50:00:00:00:00:00:00:01","at":"2026-01-01T00:00:00Z","iops":null,"latencyMs":1,"outstanding":1}]`, "[0].iops"},
+		{`[{"host":"east-esx02","volume":"east-vm002-d0","targetPortWWPN":"50:00:00:00:00:00:00:01","at":"2026-01-01T00:00:00","iops":1,"latencyMs":1,"outstanding":1}]`, "[0].at"},
+		{`[{"host":"east-esx02","volume":"east-vm002-d0","targetPortWWPN":"50:00:00:00:00:00:00:01","at":"yesterday","iops":1,"latencyMs":1,"outstanding":1}]`, "[0].at"},
+		{`[{"host":"east-esx02","volume":"east-vm002-d0","targetPortWWPN":"50:00:00:00:00:00:00:01","at":"2026-01-01T00:00:00Z","iops":1e400,"latencyMs":1,"outstanding":1}]`, "[0]"},
+		{`[{"host":"east-esx02","iops":"many"}]`, "[0].iops"},
+		{`[{"host":"east-esx02","bogus":1}]`, "[0].bogus"},
+		{`[7]`, "[0]"},
 	} {
 		r := h.send(request{role: server.RoleAdmin, method: http.MethodPost, path: "/v1/telemetry/io", body: rawBody(c.body)})
 		p := wantProblem(t, r, http.StatusBadRequest)
-		if c.field != "" && (len(p.InvalidParams) != 1 || !strings.HasSuffix(p.InvalidParams[0].Name, c.field)) {
+		if c.field != "" && (len(p.InvalidParams) != 1 || !strings.HasPrefix(p.InvalidParams[0].Name, c.field) && !strings.HasSuffix(p.InvalidParams[0].Name, c.field)) {
 			t.Errorf("%s: %+v, want %s named", c.body, p, c.field)
 		}
 	}
-	// Past 1 MiB: 413 before any decoding.
-	big := "[" + strings.Repeat(`{"host":"x"},`, 100000) + `{"host":"x"}]`
-	wantProblem(t, h.send(request{role: server.RoleAdmin, method: http.MethodPost, path: "/v1/telemetry/io", body: rawBody(big)}), http.StatusRequestEntityTooLarge)
+	// Past 4 MiB: 413 saying the limit, before any decoding.
+	big := "[" + strings.Repeat(`{"host":"x"},`, 400000) + `{"host":"x"}]`
+	p = wantProblem(t, h.send(request{role: server.RoleAdmin, method: http.MethodPost, path: "/v1/telemetry/io", body: rawBody(big)}), http.StatusRequestEntityTooLarge)
+	if !strings.Contains(p.Detail, "4194304 bytes") {
+		t.Errorf("413 detail %q does not say the limit", p.Detail)
+	}
+	// 5,000 samples with full-precision numbers and nanosecond times,
+	// indented, fit the limit.
+	full := make([]mobility.TelemetrySample, 5000)
+	for i := range full {
+		full[i] = good[0]
+		full[i].IOPS, full[i].LatencyMs, full[i].Outstanding = 337.628915110047, 29.618316123, 12.3456789012
+		full[i].At = full[i].At.Add(123456789)
+	}
+	pretty, _ := json.MarshalIndent(full, "", "    ")
+	wantJSON[mobility.TelemetryResult](t, h.send(request{role: server.RoleOperator, method: http.MethodPost, path: "/v1/telemetry/io", body: rawBody(pretty)}), http.StatusOK)
 	// Past 5,000 samples: 400 naming the batch.
 	many := make([]mobility.TelemetrySample, 5001)
 	for i := range many {

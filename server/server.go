@@ -54,8 +54,6 @@ type Server struct {
 	routes  []route
 	router  *mux.Router
 	openapi []byte
-	// telemetrySamples counts the I/O telemetry samples by result.
-	telemetrySamples *prometheus.CounterVec
 }
 
 type route struct {
@@ -70,6 +68,7 @@ type route struct {
 	resp    any   // success body type
 	status  int   // success status
 	errors  []int // statuses besides the ones every route of its kind may answer (OpenAPI)
+	quiet   bool  // a write that succeeds is logged at debug, not info (telemetry, every few seconds per host)
 	lab     bool
 	handler http.HandlerFunc
 }
@@ -101,11 +100,6 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, mob: cfg.Mobility, tokens: cfg.Tokens, log: cfg.Log, reg: cfg.Registry}
 	s.metrics = newMetrics(cfg.Registry)
 	cfg.Registry.MustRegister(newModelCollector(cfg.Mobility), newPoolCollector(cfg.Mobility), newQueueDepthCollector(cfg.Mobility))
-	s.telemetrySamples = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "sanmob_telemetry_samples_total",
-		Help: "I/O telemetry samples received, by what became of them: accepted, stale (older than the last control period), ignored (a volume whose VM runs on another host), rejected (a batch refused as bad input) or limited (a batch refused by a host's rate).",
-	}, []string{"result"})
-	cfg.Registry.MustRegister(s.telemetrySamples)
 	if cfg.AlertDelivery != nil {
 		cfg.Registry.MustRegister(newDeliveryCollector(cfg.AlertDelivery))
 	}
@@ -177,6 +171,15 @@ func (l *reqLog) entry() logrus.FieldLogger {
 // entry is the log entry of the request w answers. It travels with the
 // ResponseWriter rather than the context: that spares every request a copy
 // of the *http.Request.
+// principal is the name of the token that authenticated the request w
+// answers; "" when none did.
+func principal(w http.ResponseWriter) string {
+	if rec, ok := w.(*statusRecorder); ok && rec.log != nil {
+		return rec.log.principal
+	}
+	return ""
+}
+
 func entry(w http.ResponseWriter) logrus.FieldLogger {
 	if rec, ok := w.(*statusRecorder); ok && rec.log != nil {
 		return rec.log.entry()
@@ -268,7 +271,7 @@ func (s *Server) wrap(rt route, h http.HandlerFunc) http.Handler {
 			switch {
 			case code >= 500 && rt.name != "readyz":
 				level = logrus.WarnLevel
-			case r.Method != http.MethodGet && r.Method != http.MethodHead:
+			case r.Method != http.MethodGet && r.Method != http.MethodHead && !(rt.quiet && code < 400):
 				level = logrus.InfoLevel
 			}
 			if s.enabled(level) {
