@@ -188,6 +188,10 @@ type queueDepths struct {
 
 	stepMu sync.Mutex // one step (a period's or a reshare) at a time
 
+	idxMu sync.Mutex
+	idx   *qdIndex           // who uses each volume (usersIndex)
+	paths map[string]qdPaths // each VM's ports per volume (portsOf)
+
 	mu       sync.Mutex
 	acc      map[qdKey]*qdAcc
 	periodAt time.Time // the current period's start
@@ -213,7 +217,7 @@ type qdSub struct {
 func newQueueDepths(s *Service, cfg QueueDepthConfig) *queueDepths {
 	cfg = cfg.withDefaults()
 	return &queueDepths{s: s, cfg: cfg, ctl: qdepth.Controller{Settings: cfg.Settings},
-		acc: map[qdKey]*qdAcc{}, lastSeen: map[string]time.Time{}, buckets: map[string]*qdBucket{}, counts: map[string]uint64{},
+		acc: map[qdKey]*qdAcc{}, lastSeen: map[string]time.Time{}, buckets: map[string]*qdBucket{}, counts: map[string]uint64{}, paths: map[string]qdPaths{},
 		out: map[string][]QueueDepth{}, alerts: map[qdKey]map[string]string{}, critCalm: map[qdKey]int{}, subs: map[*qdSub]struct{}{}}
 }
 
@@ -332,13 +336,14 @@ func (q *queueDepths) validate(ctx context.Context, samples []TelemetrySample, n
 	}
 	owner := map[int]string{}
 	future := now.Add(max(time.Minute, 2*q.cfg.Period))
-	paths := map[qdKey][]string{} // the ports each (host, volume) of the batch may name
-	vmsOf := map[qdKey][]string{} // the VMs on host using volume, whose topology says
+	users := q.usersIndex(2 * time.Second)
+	paths := map[qdKey][]string{}     // the ports each (host, volume) of the batch may name
+	vmsOf := map[qdKey][]string{}     // the VMs on host using volume, whose topology says
+	updated := map[string]time.Time{} // those VMs' records' UpdatedAt
 	portOf := make([]string, len(samples))
 	err := func() error {
 		inv.RLock()
 		defer inv.RUnlock()
-		users := q.s.volumeUsersLocked()
 		for i, x := range samples {
 			f := func(name string) string { return fmt.Sprintf("[%d].%s", i, name) }
 			if x.Host == "" {
@@ -387,9 +392,21 @@ func (q *queueDepths) validate(ctx context.Context, samples []TelemetrySample, n
 			}
 			k := qdKey{Host: x.Host, Volume: x.Volume}
 			byHost := users[x.Volume]
+			if len(byHost[x.Host]) == 0 {
+				// The index may be older than a VM made or moved since:
+				// ask the records themselves for this one.
+				if vms := q.s.vmsUsingLocked(x.Host, x.Volume); len(vms) > 0 {
+					byHost = map[string][]string{x.Host: vms}
+				}
+			}
 			switch {
 			case len(byHost[x.Host]) > 0:
 				vmsOf[k] = byHost[x.Host]
+				for _, id := range byHost[x.Host] {
+					if vm, ok := inv.VMLocked(id); ok {
+						updated[id] = vm.UpdatedAt
+					}
+				}
 			case len(byHost) > 0:
 				owner[i] = slices.Sorted(maps.Keys(byHost))[0] // a VM elsewhere uses it: ignored
 			default:
@@ -410,22 +427,13 @@ func (q *queueDepths) validate(ctx context.Context, samples []TelemetrySample, n
 	if err != nil {
 		return nil, err
 	}
-	tops := map[string]inventory.Topology{}
 	for k, vms := range vmsOf {
 		for _, vm := range vms {
-			top, ok := tops[vm]
-			if !ok {
-				t, err := q.s.Topology(ctx, vm, false)
-				if err != nil {
-					return nil, err
-				}
-				top, tops[vm] = t, t
+			ports, err := q.portsOf(ctx, vm, updated[vm])
+			if err != nil {
+				return nil, err
 			}
-			for _, p := range top.Paths {
-				if p.Volume == k.Volume && !p.TargetPortWWPN.IsZero() {
-					paths[k] = append(paths[k], p.TargetPortWWPN.String())
-				}
-			}
+			paths[k] = append(paths[k], ports[k.Volume]...)
 		}
 	}
 	for i, x := range samples {
@@ -678,7 +686,7 @@ func (s *Service) queueInput(ctx context.Context, now time.Time, reporting map[s
 	s.RUnlock()
 	slices.SortFunc(vms, func(a, b inventory.VM) int { return strings.Compare(a.ID, b.ID) })
 	for _, vm := range vms {
-		top, err := s.Topology(ctx, vm.ID, false)
+		ports, err := s.qd.portsOf(ctx, vm.ID, vm.UpdatedAt)
 		if err != nil {
 			continue
 		}
@@ -699,9 +707,9 @@ func (s *Service) queueInput(ctx context.Context, now time.Time, reporting map[s
 			m.view.Shares += shares
 			m.view.VMs = append(m.view.VMs, vm.ID)
 			meta[qdKey{Host: vm.Host, Volume: vol.ID}] = m
-			for _, p := range top.Paths {
-				if p.Volume == vol.ID && !p.TargetPortWWPN.IsZero() && !slices.Contains(q.Ports, p.TargetPortWWPN.String()) {
-					q.Ports = append(q.Ports, p.TargetPortWWPN.String())
+			for _, p := range ports[vol.ID] {
+				if !slices.Contains(q.Ports, p) {
+					q.Ports = append(q.Ports, p)
 				}
 			}
 		}
@@ -942,3 +950,79 @@ func (s *Service) carryMoved(samples map[qdKey]*qdepth.Sample, st qdepth.State) 
 	}
 	return out, st
 }
+
+// qdIndex is which hosts' VMs use each volume, as of when it was built.
+type qdIndex struct {
+	built time.Time // wall time
+	users map[string]map[string][]string
+}
+
+// usersIndex returns the volume → host → VMs index, rebuilt when older than
+// maxAge of real time: one scan of every VM serves every batch meanwhile.
+func (q *queueDepths) usersIndex(maxAge time.Duration) map[string]map[string][]string {
+	q.idxMu.Lock()
+	defer q.idxMu.Unlock()
+	now := q.cfg.Wall()
+	if q.idx == nil || now.Sub(q.idx.built) > maxAge || now.Before(q.idx.built) {
+		q.s.RLock()
+		users := q.s.volumeUsersLocked()
+		q.s.RUnlock()
+		q.idx = &qdIndex{built: now, users: users}
+	}
+	return q.idx.users
+}
+
+// vmsUsingLocked is the VMs on host that use volume, from the records; the
+// caller holds the inventory's lock.
+func (s *Service) vmsUsingLocked(host, volume string) []string {
+	var out []string
+	s.VMsLocked(func(vm *inventory.VM) bool {
+		if vm.Host == host && slices.ContainsFunc(vm.Volumes, func(r inventory.VolumeRef) bool { return r.ID == volume }) {
+			out = append(out, vm.ID)
+		}
+		return true
+	})
+	return out
+}
+
+// qdPaths is a VM's target ports per volume, from its topology.
+type qdPaths struct {
+	updated time.Time // the VM record's UpdatedAt when read
+	at      time.Time // the service's clock when read
+	ports   map[string][]string
+}
+
+// portsOf is the target ports a VM's paths to each of its volumes run
+// through, kept for pathTTL periods of the service's clock or until the
+// VM's record changes: a period reads each VM's topology far less often
+// than it runs.
+func (q *queueDepths) portsOf(ctx context.Context, vmID string, updated time.Time) (map[string][]string, error) {
+	now := q.s.clk.Now()
+	q.idxMu.Lock()
+	c, ok := q.paths[vmID]
+	q.idxMu.Unlock()
+	if ok && c.updated.Equal(updated) && now.Sub(c.at) < pathTTL*q.cfg.Period && !now.Before(c.at) {
+		return c.ports, nil
+	}
+	top, err := q.s.Topology(ctx, vmID, false)
+	if err != nil {
+		return nil, err
+	}
+	ports := map[string][]string{}
+	for _, p := range top.Paths {
+		if !p.TargetPortWWPN.IsZero() && !slices.Contains(ports[p.Volume], p.TargetPortWWPN.String()) {
+			ports[p.Volume] = append(ports[p.Volume], p.TargetPortWWPN.String())
+		}
+	}
+	q.idxMu.Lock()
+	if len(q.paths) > 2*q.s.Counts()["vms"]+64 {
+		clear(q.paths) // VMs deleted since: start again
+	}
+	q.paths[vmID] = qdPaths{updated: updated, at: now, ports: ports}
+	q.idxMu.Unlock()
+	return ports, nil
+}
+
+// pathTTL is how many control periods a VM's paths are trusted for: a zone
+// repaired or a path gone shows in the recommendations within it.
+const pathTTL = 15
