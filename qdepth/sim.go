@@ -1,7 +1,6 @@
 package qdepth
 
 import (
-	"container/heap"
 	"errors"
 	"fmt"
 	"math"
@@ -78,7 +77,8 @@ const (
 )
 
 // Event is a scripted change at a virtual time. Events at the same time
-// apply in their order in Config.Events.
+// apply in their order in Config.Events; an event at the end of a period
+// applies after it (at the start of the next).
 type Event struct {
 	At          time.Duration
 	Kind        EventKind
@@ -234,38 +234,88 @@ type event struct {
 	script int // index into Config.Events for evScript
 }
 
+// eventHeap is a binary min-heap of events by (at, scripted last, seq): a
+// total order, so runs are deterministic. Typed rather than
+// container/heap, whose interface boxes every event.
 type eventHeap []event
 
-func (h eventHeap) Len() int { return len(h) }
-func (h eventHeap) Less(i, j int) bool {
+func (h eventHeap) less(i, j int) bool {
 	if h[i].at != h[j].at {
 		return h[i].at < h[j].at
 	}
+	// A scripted event at a period's end comes after it: it belongs to the
+	// next period, and the period's control step does not see it.
+	if (h[i].kind == evScript) != (h[j].kind == evScript) {
+		return h[j].kind == evScript
+	}
 	return h[i].seq < h[j].seq
 }
-func (h eventHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
-func (h *eventHeap) Push(x any)   { *h = append(*h, x.(event)) }
-func (h *eventHeap) Pop() any {
-	old := *h
-	e := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return e
+
+func (h *eventHeap) push(e event) {
+	*h = append(*h, e)
+	q := *h
+	for i := len(q) - 1; i > 0; {
+		parent := (i - 1) / 2
+		if !q.less(i, parent) {
+			break
+		}
+		q[i], q[parent] = q[parent], q[i]
+		i = parent
+	}
+}
+
+func (h *eventHeap) pop() event {
+	q := *h
+	top := q[0]
+	n := len(q) - 1
+	q[0] = q[n]
+	q[n] = event{}
+	q = q[:n]
+	for i := 0; ; {
+		l, r, m := 2*i+1, 2*i+2, i
+		if l < n && q.less(l, m) {
+			m = l
+		}
+		if r < n && q.less(r, m) {
+			m = r
+		}
+		if m == i {
+			break
+		}
+		q[i], q[m] = q[m], q[i]
+		i = m
+	}
+	*h = q
+	return top
 }
 
 type counters struct {
 	completions int
 	latSum      time.Duration
 	qfull       int
-	byPort      map[int]int
+	byPort      []int // completions by port; nil until the first
 }
 
-func (c *counters) complete(port int, lat time.Duration) {
+func (c *counters) complete(port, ports int, lat time.Duration) {
 	c.completions++
 	c.latSum += lat
 	if c.byPort == nil {
-		c.byPort = map[int]int{}
+		c.byPort = make([]int, ports)
 	}
 	c.byPort[port]++
+}
+
+func (c *counters) portMap() map[int]int {
+	if c.byPort == nil {
+		return nil
+	}
+	m := map[int]int{}
+	for p, n := range c.byPort {
+		if n > 0 {
+			m[p] = n
+		}
+	}
+	return m
 }
 
 type queue struct {
@@ -277,7 +327,8 @@ type queue struct {
 	present  int // VMs present
 	window   int
 	inflight int
-	waiting  []*io // FIFO; retries go to the front
+	waiting  []*io // FIFO
+	retries  []*io // refused commands due again: sent before waiting
 
 	period, ctl counters // since the period's start, since the last control call
 }
@@ -405,7 +456,7 @@ func Run(cfg Config) (Result, error) {
 	}
 	for i, e := range cfg.Events {
 		s.seq++
-		heap.Push(&s.events, event{at: e.At, seq: s.seq, kind: evScript, script: i})
+		s.events.push(event{at: e.At, seq: s.seq, kind: evScript, script: i})
 	}
 	s.dispatchAll()
 	var tick time.Duration
@@ -425,7 +476,7 @@ func Run(cfg Config) (Result, error) {
 		}
 		last := start
 		for {
-			e := heap.Pop(&s.events).(event)
+			e := s.events.pop()
 			s.now = e.at
 			if e.kind == evPeriod {
 				break
@@ -444,7 +495,7 @@ func Run(cfg Config) (Result, error) {
 
 func (s *sim) push(at time.Duration, k evKind, x *io) {
 	s.seq++
-	heap.Push(&s.events, event{at: at, seq: s.seq, kind: k, io: x})
+	s.events.push(event{at: at, seq: s.seq, kind: k, io: x})
 }
 
 // arrive puts VM i on its host keeping n I/Os outstanding.
@@ -501,10 +552,14 @@ func (s *sim) dispatchAll() {
 // robin over its paths.
 func (s *sim) dispatch(qi int) {
 	q := s.queues[qi]
-	for q.inflight < q.window && len(q.waiting) > 0 {
-		x := q.waiting[0]
-		q.waiting[0] = nil
-		q.waiting = q.waiting[1:]
+	for q.inflight < q.window && len(q.retries)+len(q.waiting) > 0 {
+		from := &q.waiting
+		if len(q.retries) > 0 {
+			from = &q.retries
+		}
+		x := (*from)[0]
+		(*from)[0] = nil
+		*from = (*from)[1:]
 		q.inflight++
 		x.dispatched = s.now
 		port := q.ports[q.rr%len(q.ports)]
@@ -554,8 +609,8 @@ func (s *sim) handle(e event) {
 		s.portLoad[x.port]--
 		q.inflight--
 		dev := s.now - x.dispatched
-		q.period.complete(x.port, dev)
-		q.ctl.complete(x.port, dev)
+		q.period.complete(x.port, len(s.cfg.Ports), dev)
+		q.ctl.complete(x.port, len(s.cfg.Ports), dev)
 		vm := s.vms[x.vm]
 		vm.count--
 		vm.stats.Completions++
@@ -570,7 +625,9 @@ func (s *sim) handle(e event) {
 			s.busy--
 		}
 		if vm.count < vm.target {
-			s.issue(x.vm)
+			vm.count++
+			*x = io{vm: x.vm, key: x.key, issued: s.now} // reissued: the same slot, a new I/O
+			q.waiting = append(q.waiting, x)
 		}
 		// Freed: a slot in this queue, and at the port for every queue on it.
 		s.dispatch(x.key)
@@ -586,7 +643,7 @@ func (s *sim) handle(e event) {
 		s.push(s.now+s.cfg.RetryDelay, evRetry, x)
 		s.dispatch(x.key)
 	case evRetry:
-		q.waiting = append([]*io{x}, q.waiting...)
+		q.retries = append(q.retries, x)
 		s.dispatch(x.key)
 	}
 }
@@ -600,7 +657,7 @@ func (s *sim) observe(c func(*queue) *counters) []Observation {
 		}
 		n := c(q)
 		o := Observation{Key: q.key, Window: q.window, Shares: q.shares, Completions: n.completions,
-			QFull: n.qfull, InFlight: q.inflight, Waiting: len(q.waiting), PortCompletions: n.byPort}
+			QFull: n.qfull, InFlight: q.inflight, Waiting: len(q.retries) + len(q.waiting), PortCompletions: n.portMap()}
 		if n.completions > 0 {
 			o.MeanLatency = n.latSum / time.Duration(n.completions)
 		}
