@@ -448,8 +448,8 @@ func shareOf(w *work) float64 {
 	return 1000
 }
 
-// balance picks each queue's preferred target ports: queues, largest window
-// first, go to the port of theirs with the least projected use (windows
+// balance picks each queue's preferred target ports: queues, fewest paths
+// and then largest window first, go to the port of theirs with the least projected use (windows
 // over queue limit), and a second port joins when its use is within a
 // tenth of the first's, so load spreads instead of piling on the "first
 // available" port.
@@ -468,7 +468,11 @@ func balance(ws []*work, ports []PortLimit) {
 	}
 	load := map[string]float64{}
 	order := slices.Clone(ws)
-	slices.SortStableFunc(order, func(a, b *work) int { return cmp.Compare(b.target, a.target) })
+	// Queues with the fewest paths first (a queue with one path has no
+	// choice, and the others should steer around it), then the largest.
+	slices.SortStableFunc(order, func(a, b *work) int {
+		return cmp.Or(cmp.Compare(len(a.q.Ports), len(b.q.Ports)), cmp.Compare(b.target, a.target))
+	})
 	for _, w := range order {
 		cands := slices.Clone(w.q.Ports)
 		if len(cands) <= 1 {

@@ -301,3 +301,55 @@ func TestStepLearnsCapacityBesideUngovernedLoad(t *testing.T) {
 		t.Fatalf("a steep rise: capacity %.0f, want clamped to x = 1750", ps.capacity)
 	}
 }
+
+// noRoute hides Adapt's Paths: every queue stays round robin over all of
+// its LUN's ports (ESXi's default Round Robin path policy).
+type noRoute struct{ a *Adapt }
+
+func (n noRoute) Control(p Period) map[Key]int { return n.a.Control(p) }
+
+func TestPathBalancingMovesLoadOffASharedPort(t *testing.T) {
+	// lun0 is reached only through port a; lun1 through a and b. Round
+	// robin puts half of lun1's commands on a, beside all of lun0's; the
+	// controller's preferred ports move lun1 to b.
+	cfg := Config{Seed: 3, Backend: DiskProfile(), Period: 2 * time.Second, Duration: 40 * time.Second,
+		Ports: []Port{{Name: "a", QueueLimit: 64}, {Name: "b", QueueLimit: 64}},
+		LUNs:  []LUN{{Name: "lun0", Port: 0}, {Name: "lun1", Ports: []int{0, 1}}},
+		Hosts: []Host{
+			{Name: "h0", VMs: []VM{{Name: "x", LUN: 0, Outstanding: 128, Shares: 1000}}},
+			{Name: "h1", VMs: []VM{{Name: "y", LUN: 1, Outstanding: 128, Shares: 1000}}},
+			{Name: "h2", VMs: []VM{{Name: "z", LUN: 1, Outstanding: 128, Shares: 1000}}},
+		}}
+	run := func(route bool) (qfull int, load [2]int, iops float64, lat time.Duration) {
+		a := &Adapt{Threshold: DiskThreshold, Config: cfg}
+		c := cfg
+		c.Controller = a
+		if !route {
+			c.Controller = noRoute{a}
+		}
+		r := mustRun(t, c)
+		n := len(r.Periods)
+		for _, p := range r.Periods[n/2:] {
+			for _, o := range p.Obs {
+				for port, k := range o.PortCompletions {
+					load[port] += k
+				}
+			}
+		}
+		return r.QFull(n/2, n), load, r.TotalIOPS(n/2, n), Summarize(r.DeviceLatencies(-1, n/2, n)).Mean
+	}
+	q0, l0, x0, m0 := run(false)
+	q1, l1, x1, m1 := run(true)
+	t.Logf("round robin: %d QUEUE FULL, completions by port %v, %.0f IOPS, %v; preferred ports: %d, %v, %.0f IOPS, %v", q0, l0, x0, m0, q1, l1, x1, m1)
+	if float64(l1[0]) > 1.2*float64(l1[1]) || float64(l0[0]) < 1.5*float64(l0[1]) {
+		t.Fatalf("port a vs b: round robin %v, preferred ports %v: want a loaded under round robin and even with preferred ports", l0, l1)
+	}
+	if q1 > q0 {
+		t.Fatalf("preferred ports: %d QUEUE FULL, round robin %d", q1, q0)
+	}
+	// Round robin, port a's budget holds the windows under what the pool's
+	// threshold allows; balanced, the pool reaches it.
+	if math.Abs(m1.Seconds()/DiskThreshold.Seconds()-1) > 0.05 {
+		t.Fatalf("preferred ports: mean device latency %v, want %v ± 5 %%", m1, DiskThreshold)
+	}
+}
