@@ -33,7 +33,7 @@ func diskMedia() media {
 // does PARDA's β.
 func flashMedia() media {
 	return media{profile: FlashProfile(), threshold: FlashThreshold, period: 100 * time.Millisecond,
-		outstanding: 512, portLimit: 1024, betaPer1000: 16}
+		outstanding: 256, portLimit: 1024, betaPer1000: 16}
 }
 
 // scenario is a config without its policy, and where its events fall.
