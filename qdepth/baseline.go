@@ -33,9 +33,15 @@ type ESXiAdaptive struct {
 	QFullSampleSize int // QUEUE FULL replies per halving; ≤ 0 is 32
 	QFullThreshold  int // good completions per +1; ≤ 0 is 4
 	Max             int // the configured depth it returns to; ≤ 0 is 32
+	// Every, when shorter than the simulator's period, makes it react every
+	// Every (see Ticker); 0 reacts once a period.
+	Every time.Duration
 
 	state map[Key]*esxiState
 }
+
+// Tick is Every.
+func (e *ESXiAdaptive) Tick() time.Duration { return e.Every }
 
 type esxiState struct{ qfull, good int }
 
@@ -64,6 +70,65 @@ func (e *ESXiAdaptive) Control(p Period) map[Key]int {
 			st.good += o.Completions
 			depth += st.good / threshold
 			st.good %= threshold
+		}
+		w[o.Key] = min(max(depth, 1), maxDepth)
+	}
+	return w
+}
+
+// LinuxRamp is the Linux SCSI midlayer's queue-depth tracking per (host,
+// LUN), in the simplified form of DOMAIN.md: more than QFullLimit QUEUE
+// FULL replies since the depth last changed drop it by one; RampUp of
+// virtual time with no QUEUE FULL (since the last QUEUE FULL or the last
+// step up) raises it by one, up to Max.
+type LinuxRamp struct {
+	QFullLimit int           // ≤ 0 is 10
+	RampUp     time.Duration // ≤ 0 is 120 s (queue_ramp_up_period)
+	Max        int           // ≤ 0 is 64 (QLogic ql2xmaxqdepth)
+	Every      time.Duration // as ESXiAdaptive.Every
+
+	state map[Key]*linuxState
+}
+
+type linuxState struct {
+	qfull int
+	quiet time.Duration
+}
+
+// Tick is Every.
+func (l *LinuxRamp) Tick() time.Duration { return l.Every }
+
+// Control applies the interval's QUEUE FULL count and quiet time.
+func (l *LinuxRamp) Control(p Period) map[Key]int {
+	limit, maxDepth := orDefault(l.QFullLimit, 10), orDefault(l.Max, 64)
+	ramp := l.RampUp
+	if ramp <= 0 {
+		ramp = 120 * time.Second
+	}
+	if l.state == nil {
+		l.state = map[Key]*linuxState{}
+	}
+	w := make(map[Key]int, len(p.Obs))
+	for _, o := range p.Obs {
+		st := l.state[o.Key]
+		if st == nil {
+			st = &linuxState{}
+			l.state[o.Key] = st
+		}
+		depth := o.Window
+		if o.QFull > 0 {
+			st.qfull += o.QFull
+			st.quiet = 0
+			if st.qfull > limit {
+				depth--
+				st.qfull = 0
+			}
+		} else {
+			st.quiet += p.End - p.Start
+			if st.quiet >= ramp {
+				depth++
+				st.quiet = 0
+			}
 		}
 		w[o.Key] = min(max(depth, 1), maxDepth)
 	}

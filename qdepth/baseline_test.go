@@ -142,3 +142,46 @@ func TestPARDAStep(t *testing.T) {
 		t.Fatalf("got %.3f, want 16.4·0.8 + 2 = 15.12", got)
 	}
 }
+
+func TestLinuxRampStepsDownOnQueueFullAndUpWhenQuiet(t *testing.T) {
+	l := &LinuxRamp{}
+	k := Key{0, 0}
+	step := func(window, qfull int, d time.Duration) int {
+		return l.Control(Period{Start: 0, End: d, Obs: []Observation{{Key: k, Window: window, QFull: qfull, Completions: 100}}})[k]
+	}
+	if got := step(64, 10, time.Second); got != 64 {
+		t.Fatalf("10 QUEUE FULL: %d, want 64 (more than 10 needed)", got)
+	}
+	if got := step(64, 1, time.Second); got != 63 {
+		t.Fatalf("11th QUEUE FULL: %d, want 63", got)
+	}
+	if got := step(63, 0, 119*time.Second); got != 63 {
+		t.Fatalf("119 s quiet: %d", got)
+	}
+	if got := step(63, 0, time.Second); got != 64 {
+		t.Fatalf("120 s quiet: %d, want 64", got)
+	}
+	if got := step(64, 0, 200*time.Second); got != 64 {
+		t.Fatalf("clamp at Max: %d", got)
+	}
+	if got := step(64, 3, time.Second); got != 64 || l.state[k].quiet != 0 {
+		t.Fatalf("a QUEUE FULL restarts the quiet time: %d, %v", got, l.state[k].quiet)
+	}
+}
+
+func TestLinuxRampInTheSimulatorSettlesUnderThePortLimit(t *testing.T) {
+	cfg := twoHosts(DiskProfile(), 1, 1, 64)
+	cfg.Ports[0].QueueLimit = 96
+	cfg.Period = time.Second
+	cfg.Duration = 8 * time.Second
+	cfg.InitialWindow = 64
+	cfg.Controller = &LinuxRamp{Every: 10 * time.Millisecond}
+	r := mustRun(t, cfg)
+	n := len(r.Periods)
+	last := r.Periods[n-1]
+	sum := last.Obs[0].Window + last.Obs[1].Window
+	t.Logf("QFULL first period %d, last %d; windows %d+%d", r.QFull(0, 1), r.QFull(n-1, n), last.Obs[0].Window, last.Obs[1].Window)
+	if r.QFull(n-1, n) > r.QFull(0, 1)/10 || sum > 96+2 {
+		t.Fatalf("windows %d, QFULL %d then %d: want the sum near the port's 96 and far fewer", sum, r.QFull(0, 1), r.QFull(n-1, n))
+	}
+}

@@ -56,8 +56,13 @@ type Decision struct {
 
 // Settings are the controller's knobs; the zero value of each is its default.
 type Settings struct {
-	Default  int     // depth before any measurement; 0 is 32 (ESXi DSNRO)
-	Min, Max int     // clamps; 0 is 4 and 256
+	Default int // depth before any measurement; 0 is 32 (ESXi DSNRO)
+	// Min and Max clamp the window; 0 is 1 and 256. A fractional window is
+	// served by dithering (QueueDepth alternates between the integers
+	// around it so that its mean is the window), so a small share stays
+	// exact: a floor of 4 would give a 500-share queue 4 where its share of
+	// the pool is 1.75.
+	Min, Max int
 	Gamma    float64 // how far a step moves toward its target, (0, 1]; 0 is 0.8 (PARDA's γ)
 	// PortHeadroom is the fraction of a port's queue limit the windows of
 	// all hosts on it may add up to; 0 is 0.9.
@@ -85,7 +90,7 @@ func (s Settings) withDefaults() Settings {
 		}
 	}
 	def(&s.Default, 32)
-	def(&s.Min, 4)
+	def(&s.Min, 1)
 	def(&s.Max, 256)
 	def(&s.RaiseAfter, 2)
 	def(&s.ClearAfter, 3)
@@ -103,6 +108,7 @@ type QueueKey struct{ Host, Volume string }
 
 type queueState struct {
 	window    float64
+	carry     float64 // window − QueueDepth summed over the steps: the dither
 	congested bool
 	hot, calm int // consecutive congested and calm periods
 }
@@ -111,6 +117,15 @@ type queueState struct {
 // value is a fresh controller. Step never changes the State it is given.
 type State struct {
 	queues map[QueueKey]queueState
+	pools  map[string]poolState
+}
+
+// poolState is what a pool's last step measured, and what it has learnt of
+// the back end's capacity.
+type poolState struct {
+	outstanding float64 // the pool's queues' commands at the array, by Little's law (Σ IOPS·latency)
+	latency     float64 // their mean latency, seconds
+	capacity    float64 // commands/s per command of latency slope: 1/(dL/dN); 0 unknown
 }
 
 // Window is the unrounded window the state holds for k, and whether it
@@ -128,7 +143,7 @@ type Controller struct{ Settings Settings }
 // a VM that left a host stops counting there at the next step.
 func (c Controller) Step(prev State, in Input) (State, []Decision) {
 	set := c.Settings.withDefaults()
-	next := State{queues: make(map[QueueKey]queueState, len(in.Queues))}
+	next := State{queues: make(map[QueueKey]queueState, len(in.Queues)), pools: map[string]poolState{}}
 	queues := slices.Clone(in.Queues)
 	slices.SortFunc(queues, func(a, b Queue) int {
 		return cmp.Or(strings.Compare(a.Host, b.Host), strings.Compare(a.Volume, b.Volume))
@@ -175,7 +190,18 @@ func (c Controller) Step(prev State, in Input) (State, []Decision) {
 			continue // nothing measured: keep the windows
 		}
 		lat := latSum / x
+		ps := learn(prev.pools[p], latSum, lat, x)
+		next.pools[p] = ps
+		// Over the threshold, the latency falls by 1/C for each command
+		// taken out (C the back end's capacity): N − (L − 𝓛)·C. Alone on
+		// the back end C is x, and that is x·𝓛; beside load sanmob does
+		// not govern, C is more than x, and the learnt C cuts enough in
+		// one step where x·𝓛 would only close the gap by the governed
+		// fraction of the load each period.
 		total := x * threshold.Seconds()
+		if lat > threshold.Seconds() && ps.capacity > x {
+			total = max(latSum-(lat-threshold.Seconds())*ps.capacity, latSum/2)
+		}
 		calm := lat <= threshold.Seconds()
 		if calm {
 			// A pool under its threshold is never squeezed; its windows may
@@ -191,12 +217,14 @@ func (c Controller) Step(prev State, in Input) (State, []Decision) {
 		if s == nil {
 			continue
 		}
-		// A queue over its threshold never grows, whatever its pool does.
+		stepped := w.st.window + set.Gamma*(w.target-w.st.window)
+		// A queue over its threshold never grows, whatever its pool does:
+		// its window is capped at w·𝓛/L (at most halved by latency alone in
+		// one period, so one noisy period cannot collapse it).
 		if t := w.q.Threshold.Seconds(); t > 0 && s.Latency.Seconds() > t {
-			w.target = min(w.target, w.st.window*max(t/s.Latency.Seconds(), 0.5))
+			stepped = min(stepped, w.st.window*max(t/s.Latency.Seconds(), 0.5))
 			w.reason = "latency"
 		}
-		stepped := w.st.window + set.Gamma*(w.target-w.st.window)
 		if s.QFull+s.Busy > 0 {
 			stepped = min(stepped, w.st.window*set.QFullCut)
 			w.reason = "queue-full"
@@ -248,11 +276,14 @@ func (c Controller) Step(prev State, in Input) (State, []Decision) {
 		}
 	}
 
+	depths := dither(ws, byPool, pools)
 	out := make([]Decision, 0, len(ws))
-	for _, w := range ws {
+	for i, w := range ws {
 		st := w.st
 		st.window = w.target
-		d := Decision{Host: w.q.Host, Volume: w.q.Volume, QueueDepth: int(math.Round(st.window)),
+		depth := depths[i]
+		st.carry += st.window - float64(depth)
+		d := Decision{Host: w.q.Host, Volume: w.q.Volume, QueueDepth: depth,
 			PreferredTargetPorts: w.q.Ports, Threshold: w.q.Threshold, Reason: w.reason}
 		if s := w.q.Sample; s != nil {
 			d.Latency = s.Latency
@@ -283,6 +314,66 @@ func (c Controller) Step(prev State, in Input) (State, []Decision) {
 	return next, out
 }
 
+// learn updates a pool's capacity estimate from two periods: when its own
+// outstanding N moved by more than a tenth and its latency L moved the same
+// way by more than 2 %, C = ΔN/ΔL. Load it does not govern that changes at
+// the same time can only make the pair disagree in sign (skipped) or make C
+// look smaller (clamped to the measured throughput x, the estimate that
+// assumes no other load); C is kept within [x, 4x].
+func learn(prev poolState, n, lat, x float64) poolState {
+	next := poolState{outstanding: n, latency: lat, capacity: prev.capacity}
+	dn, dl := n-prev.outstanding, lat-prev.latency
+	if prev.latency > 0 && math.Abs(dn) > 0.1*max(n, prev.outstanding) && dn*dl > 0 && math.Abs(dl) > 0.02*lat {
+		next.capacity = dn / dl
+	}
+	if next.capacity > 0 {
+		next.capacity = min(max(next.capacity, x), 4*x)
+	}
+	return next
+}
+
+// dither turns windows into integer depths by error diffusion: each
+// queue's depths sum, over the steps, to its windows' sum (the carry stays
+// within ±1), so the mean depth is the exact fractional window; and within
+// a pool the queues whose carried-over fractions are largest round up, so
+// the pool's total depth is its total window rounded, not the sum of
+// every queue rounded the same way at once.
+func dither(ws []*work, byPool map[string][]*work, pools []string) []int {
+	index := make(map[*work]int, len(ws))
+	for i, w := range ws {
+		index[w] = i
+	}
+	depths := make([]int, len(ws))
+	for _, p := range pools {
+		group := byPool[p]
+		var total float64
+		v := make([]float64, len(group))
+		for j, w := range group {
+			v[j] = w.target + w.st.carry
+			total += v[j]
+			depths[index[w]] = int(math.Floor(v[j]))
+		}
+		up := int(math.Round(total))
+		for _, w := range group {
+			up -= depths[index[w]]
+		}
+		order := make([]int, len(group))
+		for j := range order {
+			order[j] = j
+		}
+		slices.SortStableFunc(order, func(a, b int) int {
+			return cmp.Compare(v[b]-math.Floor(v[b]), v[a]-math.Floor(v[a]))
+		})
+		for _, j := range order[:min(max(up, 0), len(order))] {
+			depths[index[group[j]]]++
+		}
+	}
+	for i := range depths {
+		depths[i] = max(depths[i], 1)
+	}
+	return depths
+}
+
 // work is one queue while a step runs.
 type work struct {
 	q       Queue
@@ -298,14 +389,17 @@ type work struct {
 // its unused share goes to the others. In a calm pool no queue is cut
 // below min(its window, Default): nothing needs its room.
 func split(group []*work, total float64, set Settings, calm bool) {
+	// caps: the most a queue is given; use: what it takes from the total
+	// when capped. A queue its VMs do not fill takes what they keep
+	// outstanding (Little's law counts commands, not windows), so the
+	// room its window leaves unused goes to the others.
 	caps := make([]float64, len(group))
+	use := make([]float64, len(group))
 	for i, w := range group {
-		caps[i] = float64(set.Max)
+		caps[i], use[i] = float64(set.Max), float64(set.Max)
 		if s := w.q.Sample; s != nil && !w.bounded {
 			caps[i] = max(math.Ceil(1.5*s.Outstanding), float64(set.Min))
-		}
-		if calm {
-			caps[i] = max(caps[i], min(w.st.window, float64(set.Default)))
+			use[i] = min(s.Outstanding, caps[i])
 		}
 	}
 	alloc := make([]float64, len(group))
@@ -328,7 +422,7 @@ func split(group []*work, total float64, set Settings, calm bool) {
 		for i, w := range group {
 			if open[i] && left*shareOf(w)/shares >= caps[i] {
 				alloc[i], open[i], capped = caps[i], false, true
-				left -= caps[i]
+				left -= use[i]
 			}
 		}
 		if !capped {
@@ -360,8 +454,8 @@ func shareOf(w *work) float64 {
 	return 1000
 }
 
-// balance picks each queue's preferred target ports: queues, largest window
-// first, go to the port of theirs with the least projected use (windows
+// balance picks each queue's preferred target ports: queues, fewest paths
+// and then largest window first, go to the port of theirs with the least projected use (windows
 // over queue limit), and a second port joins when its use is within a
 // tenth of the first's, so load spreads instead of piling on the "first
 // available" port.
@@ -380,7 +474,11 @@ func balance(ws []*work, ports []PortLimit) {
 	}
 	load := map[string]float64{}
 	order := slices.Clone(ws)
-	slices.SortStableFunc(order, func(a, b *work) int { return cmp.Compare(b.target, a.target) })
+	// Queues with the fewest paths first (a queue with one path has no
+	// choice, and the others should steer around it), then the largest.
+	slices.SortStableFunc(order, func(a, b *work) int {
+		return cmp.Or(cmp.Compare(len(a.q.Ports), len(b.q.Ports)), cmp.Compare(b.target, a.target))
+	})
 	for _, w := range order {
 		cands := slices.Clone(w.q.Ports)
 		if len(cands) <= 1 {
@@ -401,4 +499,22 @@ func balance(ws []*work, ports []PortLimit) {
 		}
 		w.q.Ports = slices.Clone(pick)
 	}
+}
+
+// Default latency thresholds 𝓛 by media. DiskThreshold is SIOC's default.
+// FlashThreshold is set from the flash profile the simulator models
+// (64 commands in service, 320 µs each, ≈ 200,000 IOPS): see the package
+// doc.
+const (
+	DiskThreshold  = 30 * time.Millisecond
+	FlashThreshold = 1500 * time.Microsecond
+)
+
+// DefaultThreshold is the threshold for a pool's media: "flash" is
+// FlashThreshold, anything else DiskThreshold.
+func DefaultThreshold(media string) time.Duration {
+	if media == "flash" {
+		return FlashThreshold
+	}
+	return DiskThreshold
 }

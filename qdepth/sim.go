@@ -1,7 +1,6 @@
 package qdepth
 
 import (
-	"container/heap"
 	"errors"
 	"fmt"
 	"math"
@@ -41,18 +40,50 @@ func (p Profile) sample(r *rand.Rand) time.Duration {
 }
 
 // VM is a closed-loop workload: it keeps Outstanding I/Os to one LUN, and
-// issues a new one as soon as one completes.
+// issues a new one as soon as one completes. An Absent VM is not on its
+// host until an Arrive event: it issues nothing and its shares do not count.
 type VM struct {
 	Name        string
 	LUN         int // index into Config.LUNs
 	Outstanding int
 	Shares      float64
+	Absent      bool
 }
 
-// Host is an initiator with its VMs.
+// Host is an initiator with its VMs. A host with FixedWindow > 0 is
+// uncontrolled: its queues keep that window, and the Policy neither sees
+// them nor sets them (a host that does not run the controller, or another
+// cluster's host on the same array).
 type Host struct {
-	Name string
-	VMs  []VM
+	Name        string
+	VMs         []VM
+	FixedWindow int
+}
+
+// EventKind is what a scripted Event does to a VM.
+type EventKind uint8
+
+const (
+	// SetOutstanding makes the VM keep Outstanding I/Os from now on: 0 or a
+	// few idles it, more brings it back. I/Os already issued complete.
+	SetOutstanding EventKind = iota
+	// Arrive puts an Absent VM on its host with its shares, keeping
+	// Outstanding I/Os (0 keeps the VM's configured count): a VM that
+	// migrates in, or, for every VM of a host, a host that joins.
+	Arrive
+	// Leave stops the VM: it issues nothing more, and its shares leave its
+	// host at once; its I/Os already issued complete.
+	Leave
+)
+
+// Event is a scripted change at a virtual time. Events at the same time
+// apply in their order in Config.Events; an event at the end of a period
+// applies after it (at the start of the next).
+type Event struct {
+	At          time.Duration
+	Kind        EventKind
+	Host, VM    int // indexes into Config.Hosts and that host's VMs
+	Outstanding int
 }
 
 // Port is an array target port. When QueueLimit commands are accepted and
@@ -62,10 +93,20 @@ type Port struct {
 	QueueLimit int
 }
 
-// LUN is a volume reached through one target port.
+// LUN is a volume reached through target ports: Ports when set, else Port.
+// A host sends a LUN's commands round robin over its queue's paths: all of
+// the LUN's ports unless the Policy is a Router that picks some.
 type LUN struct {
-	Name string
-	Port int // index into Config.Ports
+	Name  string
+	Port  int   // index into Config.Ports
+	Ports []int // indexes into Config.Ports; when set, Port is ignored
+}
+
+func (l LUN) ports() []int {
+	if len(l.Ports) > 0 {
+		return l.Ports
+	}
+	return []int{l.Port}
 }
 
 // Config is one simulation run. All times are virtual.
@@ -83,6 +124,7 @@ type Config struct {
 	RetryDelay    time.Duration // host wait before it reissues a refused command; 0 is 1 ms
 
 	Controller Policy // nil keeps the initial windows
+	Events     []Event
 }
 
 // Key names one host's issue queue to one LUN.
@@ -99,6 +141,9 @@ type Observation struct {
 	QFull       int           // QUEUE FULL replies received
 	InFlight    int           // commands at the array at the period's end
 	Waiting     int           // commands queued at the host at the period's end
+	// PortCompletions is Completions by target port (index into
+	// Config.Ports); nil when none completed.
+	PortCompletions map[int]int
 }
 
 // Period is what a controller sees at the end of a control period.
@@ -110,17 +155,43 @@ type Period struct {
 
 // Policy sets queue depths: at the end of every period it is given the
 // period's observations and returns the windows for the next period. Keys
-// it leaves out keep their window; a window below 1 counts as 1.
+// it leaves out keep their window; a window below 1 counts as 1. Queues of
+// uncontrolled hosts (Host.FixedWindow) and queues with no VM present are
+// not observed.
 type Policy interface {
 	Control(p Period) map[Key]int
 }
 
-// VMStats is one VM over one period: latency is from the VM issuing the I/O
-// to its completion, host queueing and QUEUE FULL retries included.
+// Ticker is a Policy that wants to run more often than once a period (ESXi
+// and Linux react per command; a short tick approximates that). Tick() in
+// (0, Config.Period) makes the simulator call Control every Tick() as well,
+// each time with the observations since the previous call; at the period's
+// end it is called as always. Its observations' Period fields then name the
+// tick's interval.
+type Ticker interface {
+	Tick() time.Duration
+}
+
+// Router is a Policy that also picks each queue's paths: after each Control
+// the simulator asks Paths for the target ports (indexes into Config.Ports,
+// each one of the LUN's) that each queue sends round robin over; a queue it
+// leaves out, or gives no valid port, keeps its paths.
+type Router interface {
+	Paths() map[Key][]int
+}
+
+// VMStats is one VM over one period. Latencies are VM-observed: from the VM
+// issuing the I/O to its completion, host queueing and QUEUE FULL retries
+// included. DeviceLatencies are of the same I/Os from their (last) dispatch
+// to the array to completion, what the host measures and the controllers
+// act on. Present and Outstanding are the VM's at the period's end.
 type VMStats struct {
-	Host, VM    int
-	Completions int
-	Latencies   []time.Duration
+	Host, VM        int
+	Completions     int
+	Latencies       []time.Duration
+	DeviceLatencies []time.Duration
+	Present         bool
+	Outstanding     int
 }
 
 // PeriodResult is one control period of a run.
@@ -143,56 +214,131 @@ const (
 	evQFull                  // a QUEUE FULL reply reaches the host
 	evRetry                  // a refused command is eligible again
 	evPeriod                 // end of a control period
+	evTick                   // a Ticker's control call within a period
+	evScript                 // a Config.Events entry
 )
 
 type io struct {
 	vm         int // global VM index
 	key        int // queue index
+	port       int // where it was last sent
 	issued     time.Duration
 	dispatched time.Duration
 }
 
 type event struct {
-	at   time.Duration
-	seq  uint64
-	kind evKind
-	io   *io
+	at     time.Duration
+	seq    uint64
+	kind   evKind
+	io     *io
+	script int // index into Config.Events for evScript
 }
 
+// eventHeap is a binary min-heap of events by (at, scripted last, seq): a
+// total order, so runs are deterministic. Typed rather than
+// container/heap, whose interface boxes every event.
 type eventHeap []event
 
-func (h eventHeap) Len() int { return len(h) }
-func (h eventHeap) Less(i, j int) bool {
+func (h eventHeap) less(i, j int) bool {
 	if h[i].at != h[j].at {
 		return h[i].at < h[j].at
 	}
+	// A scripted event at a period's end comes after it: it belongs to the
+	// next period, and the period's control step does not see it.
+	if (h[i].kind == evScript) != (h[j].kind == evScript) {
+		return h[j].kind == evScript
+	}
 	return h[i].seq < h[j].seq
 }
-func (h eventHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
-func (h *eventHeap) Push(x any)   { *h = append(*h, x.(event)) }
-func (h *eventHeap) Pop() any {
-	old := *h
-	e := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return e
+
+func (h *eventHeap) push(e event) {
+	*h = append(*h, e)
+	q := *h
+	for i := len(q) - 1; i > 0; {
+		parent := (i - 1) / 2
+		if !q.less(i, parent) {
+			break
+		}
+		q[i], q[parent] = q[parent], q[i]
+		i = parent
+	}
+}
+
+func (h *eventHeap) pop() event {
+	q := *h
+	top := q[0]
+	n := len(q) - 1
+	q[0] = q[n]
+	q[n] = event{}
+	q = q[:n]
+	for i := 0; ; {
+		l, r, m := 2*i+1, 2*i+2, i
+		if l < n && q.less(l, m) {
+			m = l
+		}
+		if r < n && q.less(r, m) {
+			m = r
+		}
+		if m == i {
+			break
+		}
+		q[i], q[m] = q[m], q[i]
+		i = m
+	}
+	*h = q
+	return top
+}
+
+type counters struct {
+	completions int
+	latSum      time.Duration
+	qfull       int
+	byPort      []int // completions by port; nil until the first
+}
+
+func (c *counters) complete(port, ports int, lat time.Duration) {
+	c.completions++
+	c.latSum += lat
+	if c.byPort == nil {
+		c.byPort = make([]int, ports)
+	}
+	c.byPort[port]++
+}
+
+func (c *counters) portMap() map[int]int {
+	if c.byPort == nil {
+		return nil
+	}
+	m := map[int]int{}
+	for p, n := range c.byPort {
+		if n > 0 {
+			m[p] = n
+		}
+	}
+	return m
 }
 
 type queue struct {
 	key      Key
-	port     int
+	ports    []int // the paths, round robin
+	rr       int
+	fixed    bool // an uncontrolled host's: the Policy never sees it
 	shares   float64
+	present  int // VMs present
 	window   int
 	inflight int
-	waiting  []*io // FIFO; retries go to the front
+	waiting  []*io // FIFO
+	retries  []*io // refused commands due again: sent before waiting
 
-	completions int
-	latSum      time.Duration
-	qfull       int
+	period, ctl counters // since the period's start, since the last control call
 }
 
 type vmState struct {
 	host, vm int
 	queue    int
+	present  bool
+	target   int // I/Os it keeps outstanding
+	count    int // I/Os it has outstanding (host queue, array, retries)
 	stats    VMStats
 }
 
@@ -229,11 +375,24 @@ func (c Config) Validate() error {
 		}
 	}
 	for i, l := range c.LUNs {
-		if l.Port < 0 || l.Port >= len(c.Ports) {
-			return fmt.Errorf("qdepth: lun %d: unknown port %d", i, l.Port)
+		for _, p := range l.ports() {
+			if p < 0 || p >= len(c.Ports) {
+				return fmt.Errorf("qdepth: lun %d: unknown port %d", i, p)
+			}
+		}
+	}
+	for i, e := range c.Events {
+		if e.Host < 0 || e.Host >= len(c.Hosts) || e.VM < 0 || e.VM >= len(c.Hosts[e.Host].VMs) {
+			return fmt.Errorf("qdepth: event %d: unknown host %d vm %d", i, e.Host, e.VM)
+		}
+		if e.At < 0 || e.Outstanding < 0 || e.Kind > Leave {
+			return fmt.Errorf("qdepth: event %d: negative time or outstanding, or unknown kind", i)
 		}
 	}
 	for h, host := range c.Hosts {
+		if host.FixedWindow < 0 {
+			return fmt.Errorf("qdepth: host %d: negative fixed window", h)
+		}
 		for v, vm := range host.VMs {
 			if vm.LUN < 0 || vm.LUN >= len(c.LUNs) {
 				return fmt.Errorf("qdepth: host %d vm %d: unknown lun %d", h, v, vm.LUN)
@@ -275,13 +434,14 @@ func Run(cfg Config) (Result, error) {
 					continue
 				}
 				k := Key{h, l}
-				qi, ok := index[k]
-				if !ok {
-					qi = len(s.queues)
-					index[k] = qi
-					s.queues = append(s.queues, &queue{key: k, port: cfg.LUNs[l].Port, window: cfg.InitialWindow})
+				if _, ok := index[k]; !ok {
+					index[k] = len(s.queues)
+					q := &queue{key: k, ports: slices.Clone(cfg.LUNs[l].ports()), window: cfg.InitialWindow}
+					if host.FixedWindow > 0 {
+						q.window, q.fixed = host.FixedWindow, true
+					}
+					s.queues = append(s.queues, q)
 				}
-				s.queues[qi].shares += vm.Shares
 			}
 		}
 		for v, vm := range host.VMs {
@@ -289,38 +449,95 @@ func Run(cfg Config) (Result, error) {
 		}
 	}
 	for i, vm := range s.vms {
-		for range cfg.Hosts[vm.host].VMs[vm.vm].Outstanding {
-			s.issue(i)
+		c := cfg.Hosts[vm.host].VMs[vm.vm]
+		if !c.Absent {
+			s.arrive(i, c.Outstanding)
 		}
 	}
+	for i, e := range cfg.Events {
+		s.seq++
+		s.events.push(event{at: e.At, seq: s.seq, kind: evScript, script: i})
+	}
 	s.dispatchAll()
+	var tick time.Duration
+	if t, ok := cfg.Controller.(Ticker); ok && t.Tick() > 0 && t.Tick() < cfg.Period {
+		tick = t.Tick()
+	}
 	res := Result{Config: cfg}
 	periods := int(cfg.Duration / cfg.Period)
 	for p := range periods {
 		start := time.Duration(p) * cfg.Period
 		end := start + cfg.Period
 		s.push(end, evPeriod, nil)
+		if tick > 0 {
+			for at := start + tick; at < end; at += tick {
+				s.push(at, evTick, nil)
+			}
+		}
+		last := start
 		for {
-			e := heap.Pop(&s.events).(event)
+			e := s.events.pop()
 			s.now = e.at
 			if e.kind == evPeriod {
 				break
 			}
+			if e.kind == evTick {
+				s.control(p, last, s.now)
+				last = s.now
+				continue
+			}
 			s.handle(e)
 		}
-		res.Periods = append(res.Periods, s.closePeriod(p, start, end))
+		res.Periods = append(res.Periods, s.closePeriod(p, start, end, last))
 	}
 	return res, nil
 }
 
 func (s *sim) push(at time.Duration, k evKind, x *io) {
 	s.seq++
-	heap.Push(&s.events, event{at: at, seq: s.seq, kind: k, io: x})
+	s.events.push(event{at: at, seq: s.seq, kind: k, io: x})
+}
+
+// arrive puts VM i on its host keeping n I/Os outstanding.
+func (s *sim) arrive(i, n int) {
+	vm := s.vms[i]
+	if !vm.present {
+		vm.present = true
+		q := s.queues[vm.queue]
+		q.present++
+		q.shares += s.cfg.Hosts[vm.host].VMs[vm.vm].Shares
+	}
+	s.setOutstanding(i, n)
+}
+
+func (s *sim) leave(i int) {
+	vm := s.vms[i]
+	if vm.present {
+		vm.present = false
+		q := s.queues[vm.queue]
+		q.present--
+		q.shares -= s.cfg.Hosts[vm.host].VMs[vm.vm].Shares
+		if q.present == 0 {
+			q.shares = 0
+		}
+	}
+	vm.target = 0
+}
+
+// setOutstanding makes VM i keep n I/Os outstanding: more are issued now,
+// fewer by not reissuing completions.
+func (s *sim) setOutstanding(i, n int) {
+	vm := s.vms[i]
+	vm.target = n
+	for vm.count < vm.target {
+		s.issue(i)
+	}
 }
 
 // issue queues a new I/O of VM i at its host.
 func (s *sim) issue(i int) {
 	vm := s.vms[i]
+	vm.count++
 	q := s.queues[vm.queue]
 	q.waiting = append(q.waiting, &io{vm: i, key: vm.queue, issued: s.now})
 }
@@ -331,22 +548,30 @@ func (s *sim) dispatchAll() {
 	}
 }
 
-// dispatch sends queued commands of queue qi while its window allows.
+// dispatch sends queued commands of queue qi while its window allows, round
+// robin over its paths.
 func (s *sim) dispatch(qi int) {
 	q := s.queues[qi]
-	for q.inflight < q.window && len(q.waiting) > 0 {
-		x := q.waiting[0]
-		q.waiting[0] = nil
-		q.waiting = q.waiting[1:]
+	for q.inflight < q.window && len(q.retries)+len(q.waiting) > 0 {
+		from := &q.waiting
+		if len(q.retries) > 0 {
+			from = &q.retries
+		}
+		x := (*from)[0]
+		(*from)[0] = nil
+		*from = (*from)[1:]
 		q.inflight++
 		x.dispatched = s.now
-		limit := s.cfg.Ports[q.port].QueueLimit
-		if limit > 0 && s.portLoad[q.port] >= limit {
-			s.portQFull[q.port]++
+		port := q.ports[q.rr%len(q.ports)]
+		q.rr++
+		x.port = port
+		limit := s.cfg.Ports[port].QueueLimit
+		if limit > 0 && s.portLoad[port] >= limit {
+			s.portQFull[port]++
 			s.push(s.now+s.cfg.QFullDelay, evQFull, x)
 			continue
 		}
-		s.portLoad[q.port]++
+		s.portLoad[port]++
 		if s.busy < s.cfg.Backend.Servers {
 			s.busy++
 			s.push(s.now+s.cfg.Backend.sample(s.rng), evComplete, x)
@@ -357,17 +582,40 @@ func (s *sim) dispatch(qi int) {
 }
 
 func (s *sim) handle(e event) {
+	if e.kind == evScript {
+		ev := s.cfg.Events[e.script]
+		i := slices.IndexFunc(s.vms, func(v *vmState) bool { return v.host == ev.Host && v.vm == ev.VM })
+		switch ev.Kind {
+		case SetOutstanding:
+			if s.vms[i].present {
+				s.setOutstanding(i, ev.Outstanding)
+			}
+		case Arrive:
+			n := ev.Outstanding
+			if n == 0 {
+				n = s.cfg.Hosts[ev.Host].VMs[ev.VM].Outstanding
+			}
+			s.arrive(i, n)
+		case Leave:
+			s.leave(i)
+		}
+		s.dispatch(s.vms[i].queue)
+		return
+	}
 	x := e.io
 	q := s.queues[x.key]
 	switch e.kind {
 	case evComplete:
-		s.portLoad[q.port]--
+		s.portLoad[x.port]--
 		q.inflight--
-		q.completions++
-		q.latSum += s.now - x.dispatched
+		dev := s.now - x.dispatched
+		q.period.complete(x.port, len(s.cfg.Ports), dev)
+		q.ctl.complete(x.port, len(s.cfg.Ports), dev)
 		vm := s.vms[x.vm]
+		vm.count--
 		vm.stats.Completions++
 		vm.stats.Latencies = append(vm.stats.Latencies, s.now-x.issued)
+		vm.stats.DeviceLatencies = append(vm.stats.DeviceLatencies, dev)
 		if len(s.backlog) > 0 {
 			next := s.backlog[0]
 			s.backlog[0] = nil
@@ -376,51 +624,95 @@ func (s *sim) handle(e event) {
 		} else {
 			s.busy--
 		}
-		s.issue(x.vm)
+		if vm.count < vm.target {
+			vm.count++
+			*x = io{vm: x.vm, key: x.key, issued: s.now} // reissued: the same slot, a new I/O
+			q.waiting = append(q.waiting, x)
+		}
 		// Freed: a slot in this queue, and at the port for every queue on it.
 		s.dispatch(x.key)
 		for qi, other := range s.queues {
-			if qi != x.key && other.port == q.port {
+			if qi != x.key && slices.Contains(other.ports, x.port) {
 				s.dispatch(qi)
 			}
 		}
 	case evQFull:
 		q.inflight--
-		q.qfull++
+		q.period.qfull++
+		q.ctl.qfull++
 		s.push(s.now+s.cfg.RetryDelay, evRetry, x)
 		s.dispatch(x.key)
 	case evRetry:
-		q.waiting = append([]*io{x}, q.waiting...)
+		q.retries = append(q.retries, x)
 		s.dispatch(x.key)
 	}
 }
 
-func (s *sim) closePeriod(p int, start, end time.Duration) PeriodResult {
-	pr := PeriodResult{Period: Period{Index: p, Start: start, End: end}}
+// observe is what the hosts report of the queues the Policy governs.
+func (s *sim) observe(c func(*queue) *counters) []Observation {
+	var obs []Observation
 	for _, q := range s.queues {
-		o := Observation{Key: q.key, Window: q.window, Shares: q.shares, Completions: q.completions,
-			QFull: q.qfull, InFlight: q.inflight, Waiting: len(q.waiting)}
-		if q.completions > 0 {
-			o.MeanLatency = q.latSum / time.Duration(q.completions)
+		if q.fixed || q.present == 0 {
+			continue
 		}
-		pr.Obs = append(pr.Obs, o)
-		q.completions, q.latSum, q.qfull = 0, 0, 0
+		n := c(q)
+		o := Observation{Key: q.key, Window: q.window, Shares: q.shares, Completions: n.completions,
+			QFull: n.qfull, InFlight: q.inflight, Waiting: len(q.retries) + len(q.waiting), PortCompletions: n.portMap()}
+		if n.completions > 0 {
+			o.MeanLatency = n.latSum / time.Duration(n.completions)
+		}
+		obs = append(obs, o)
+	}
+	return obs
+}
+
+// control calls the Policy with what happened since its last call and
+// applies its windows and paths.
+func (s *sim) control(p int, from, to time.Duration) {
+	if s.cfg.Controller == nil {
+		return
+	}
+	obs := s.observe(func(q *queue) *counters { return &q.ctl })
+	for _, q := range s.queues {
+		q.ctl = counters{}
+	}
+	w := s.cfg.Controller.Control(Period{Index: p, Start: from, End: to, Obs: obs})
+	for _, q := range s.queues {
+		if n, ok := w[q.key]; ok && !q.fixed {
+			q.window = max(n, 1)
+		}
+	}
+	if r, ok := s.cfg.Controller.(Router); ok {
+		for k, ports := range r.Paths() {
+			qi := slices.IndexFunc(s.queues, func(q *queue) bool { return q.key == k })
+			if qi < 0 || s.queues[qi].fixed {
+				continue
+			}
+			valid := slices.DeleteFunc(slices.Clone(ports), func(p int) bool {
+				return !slices.Contains(s.cfg.LUNs[k.LUN].ports(), p)
+			})
+			if len(valid) > 0 {
+				s.queues[qi].ports = valid
+			}
+		}
+	}
+	s.dispatchAll()
+}
+
+func (s *sim) closePeriod(p int, start, end, lastTick time.Duration) PeriodResult {
+	pr := PeriodResult{Period: Period{Index: p, Start: start, End: end}}
+	pr.Obs = s.observe(func(q *queue) *counters { return &q.period })
+	for _, q := range s.queues {
+		q.period = counters{}
 	}
 	for _, vm := range s.vms {
+		vm.stats.Present, vm.stats.Outstanding = vm.present, vm.target
 		pr.VMs = append(pr.VMs, vm.stats)
 		vm.stats = VMStats{Host: vm.host, VM: vm.vm}
 	}
 	pr.PortQFull = append([]int(nil), s.portQFull...)
 	clear(s.portQFull)
-	if s.cfg.Controller != nil {
-		w := s.cfg.Controller.Control(pr.Period)
-		for _, q := range s.queues {
-			if n, ok := w[q.key]; ok {
-				q.window = max(n, 1)
-			}
-		}
-		s.dispatchAll()
-	}
+	s.control(p, lastTick, end)
 	return pr
 }
 
@@ -470,6 +762,21 @@ func (r Result) Latencies(h, from, to int) []time.Duration {
 		for _, vm := range p.VMs {
 			if h < 0 || vm.Host == h {
 				out = append(out, vm.Latencies...)
+			}
+		}
+	}
+	return out
+}
+
+// DeviceLatencies gathers the device latencies (dispatch → completion)
+// over periods [from, to), of host h, or of all hosts when h < 0. The slice
+// is fresh.
+func (r Result) DeviceLatencies(h, from, to int) []time.Duration {
+	var out []time.Duration
+	for _, p := range r.Periods[from:to] {
+		for _, vm := range p.VMs {
+			if h < 0 || vm.Host == h {
+				out = append(out, vm.DeviceLatencies...)
 			}
 		}
 	}

@@ -186,3 +186,139 @@ func twoHosts(p Profile, shares0, shares1 float64, outstanding int) Config {
 		Duration: 60 * time.Second,
 	}
 }
+
+// countingPolicy records what it is shown and sets every queue to depth.
+type countingPolicy struct {
+	depth int
+	tick  time.Duration
+	calls []Period
+	paths map[Key][]int
+}
+
+func (c *countingPolicy) Control(p Period) map[Key]int {
+	c.calls = append(c.calls, p)
+	w := map[Key]int{}
+	for _, o := range p.Obs {
+		w[o.Key] = c.depth
+	}
+	return w
+}
+func (c *countingPolicy) Tick() time.Duration  { return c.tick }
+func (c *countingPolicy) Paths() map[Key][]int { return c.paths }
+
+func TestScriptedEvents(t *testing.T) {
+	cfg := twoHosts(DiskProfile(), 1000, 1000, 32)
+	cfg.Period = time.Second
+	cfg.Duration = 10 * time.Second
+	cfg.Hosts = append(cfg.Hosts, Host{Name: "h2", FixedWindow: 5, VMs: []VM{{Name: "x", Outstanding: 40, Absent: true}}})
+	cfg.Hosts[0].VMs = append(cfg.Hosts[0].VMs, VM{Name: "in", Outstanding: 8, Shares: 500, Absent: true})
+	cfg.Events = []Event{
+		{At: 2500 * time.Millisecond, Kind: SetOutstanding, Host: 1, VM: 0, Outstanding: 0},  // b idles
+		{At: 4500 * time.Millisecond, Kind: SetOutstanding, Host: 1, VM: 0, Outstanding: 32}, // and returns
+		{At: 5500 * time.Millisecond, Kind: Arrive, Host: 2, VM: 0},                          // an uncontrolled host joins
+		{At: 6500 * time.Millisecond, Kind: Arrive, Host: 0, VM: 1},                          // a VM migrates in
+		{At: 8500 * time.Millisecond, Kind: Leave, Host: 1, VM: 0},                           // b stops
+	}
+	pol := &countingPolicy{depth: 64}
+	cfg.Controller = pol
+	r := mustRun(t, cfg)
+	vmDone := func(p, h, v int) int {
+		for _, s := range r.Periods[p].VMs {
+			if s.Host == h && s.VM == v {
+				return s.Completions
+			}
+		}
+		t.Fatalf("period %d: no vm %d/%d", p, h, v)
+		return 0
+	}
+	if vmDone(1, 1, 0) == 0 || vmDone(3, 1, 0) != 0 || vmDone(4, 1, 0) == 0 {
+		t.Fatalf("idle and return: b completed %d, %d, %d in periods 1, 3, 4", vmDone(1, 1, 0), vmDone(3, 1, 0), vmDone(4, 1, 0))
+	}
+	if vmDone(9, 1, 0) != 0 {
+		t.Fatal("b completed I/O after it left")
+	}
+	if vmDone(4, 2, 0) != 0 || vmDone(6, 2, 0) == 0 {
+		t.Fatal("the uncontrolled host did not join at 5.5 s")
+	}
+	if vmDone(5, 0, 1) != 0 || vmDone(7, 0, 1) == 0 {
+		t.Fatal("the VM did not migrate in at 6.5 s")
+	}
+	for _, p := range r.Periods {
+		for _, o := range p.Obs {
+			if o.Host == 2 {
+				t.Fatalf("period %d: the uncontrolled host was observed: %+v", p.Index, o)
+			}
+			if o.Host == 1 && p.Index >= 8 {
+				t.Fatalf("period %d: a queue with no VM left was observed", p.Index)
+			}
+			if o.Host == 0 {
+				want := 1000.0
+				if p.Index >= 6 {
+					want = 1500 // the migrated VM's shares follow it
+				}
+				if o.Shares != want {
+					t.Fatalf("period %d: host 0 shares %.0f, want %.0f", p.Index, o.Shares, want)
+				}
+			}
+		}
+	}
+	// Device latency is part of the VM-observed latency; with 40
+	// outstanding behind a window of 5 the uncontrolled VM waits at its host.
+	dev, vm := Summarize(r.DeviceLatencies(2, 6, 10)), Summarize(r.Latencies(2, 6, 10))
+	if dev.N != vm.N || dev.Mean*3 > vm.Mean {
+		t.Fatalf("uncontrolled host: device %+v, VM-observed %+v", dev, vm)
+	}
+	if len(pol.calls) != 10 {
+		t.Fatalf("%d control calls, want one a period", len(pol.calls))
+	}
+}
+
+func TestTickerIsCalledWithinPeriods(t *testing.T) {
+	cfg := twoHosts(DiskProfile(), 1, 1, 16)
+	cfg.Period = time.Second
+	cfg.Duration = 3 * time.Second
+	pol := &countingPolicy{depth: 8, tick: 250 * time.Millisecond}
+	cfg.Controller = pol
+	r := mustRun(t, cfg)
+	if len(pol.calls) != 12 {
+		t.Fatalf("%d calls, want 4 a period", len(pol.calls))
+	}
+	var byTicks, byPeriods int
+	for _, c := range pol.calls {
+		if c.End-c.Start != 250*time.Millisecond {
+			t.Fatalf("call over [%v, %v)", c.Start, c.End)
+		}
+		for _, o := range c.Obs {
+			byTicks += o.Completions
+		}
+	}
+	for _, p := range r.Periods {
+		for _, o := range p.Obs {
+			byPeriods += o.Completions
+		}
+	}
+	if byTicks != byPeriods {
+		t.Fatalf("ticks saw %d completions, periods %d", byTicks, byPeriods)
+	}
+}
+
+func TestRouterPicksPaths(t *testing.T) {
+	cfg := twoHosts(DiskProfile(), 1, 1, 16)
+	cfg.Ports = []Port{{Name: "a"}, {Name: "b"}, {Name: "c"}}
+	cfg.LUNs[0].Ports = []int{0, 1}
+	cfg.Period = time.Second
+	cfg.Duration = 3 * time.Second
+	pol := &countingPolicy{depth: 16, paths: map[Key][]int{{0, 0}: {1}, {1, 0}: {2}}} // 2 is not the LUN's
+	cfg.Controller = pol
+	r := mustRun(t, cfg)
+	first, last := r.Periods[0].Obs, r.Periods[2].Obs
+	if first[0].PortCompletions[0] == 0 || first[0].PortCompletions[1] == 0 {
+		t.Fatalf("before routing, round robin over both ports: %v", first[0].PortCompletions)
+	}
+	if last[0].PortCompletions[0] != 0 || last[0].PortCompletions[1] == 0 {
+		t.Fatalf("host 0 routed to port 1: %v", last[0].PortCompletions)
+	}
+	if last[1].PortCompletions[0] == 0 || last[1].PortCompletions[1] == 0 {
+		t.Fatalf("host 1's invalid path ignored: %v", last[1].PortCompletions)
+	}
+}

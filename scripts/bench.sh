@@ -58,3 +58,6 @@ $GO test -run '^$' -bench 'ForecastAccuracy' -benchtime 1x -count 3 -timeout 30m
 
 echo "## issue 11: alert delivery, Set to webhook receiver (group wait 1 s and 0) and changes lost across a receiver outage"
 $GO test -run '^$' -bench 'Delivery' -benchtime 20x -count 3 ./alert/ | tee "$out/alerts.txt"
+
+echo "## issue 12: queue depth — static 32/64, ESXi adaptive, Linux ramp, PARDA and sanmob on the same simulated scenarios (virtual time)"
+$GO test -run '^$' -bench QueueDepthComparison -benchtime 1x -count 3 -v -timeout 30m ./qdepth/ | tee "$out/qdepth.txt"
