@@ -651,7 +651,7 @@ func (s *Service) queueInput(ctx context.Context, now time.Time, reporting map[s
 	}
 	for _, a := range s.Inventory.Arrays() {
 		for _, p := range a.TargetPorts {
-			in.Ports = append(in.Ports, qdepth.PortLimit{WWPN: p.WWPN.String(), QueueLimit: p.QueueLimit})
+			in.Ports = append(in.Ports, qdepth.PortLimit{WWPN: p.WWPN.String(), QueueLimit: p.QueueLimit, Fabric: p.Fabric})
 		}
 	}
 	media := map[string]string{}
@@ -942,11 +942,7 @@ func (s *Service) carryMoved(samples map[qdKey]*qdepth.Sample, st qdepth.State) 
 			continue // the destination measures it itself
 		}
 		out[to] = x
-		if w, ok := st.Window(k); ok {
-			if _, has := st.Window(to); !has {
-				st = st.WithWindow(to, w)
-			}
-		}
+		st = st.Moved(k, to)
 	}
 	return out, st
 }

@@ -34,6 +34,10 @@ type Sample struct {
 type PortLimit struct {
 	WWPN       string
 	QueueLimit int
+	// Fabric is the fabric the port is on ("" unknown): preferred ports
+	// keep at least one on every fabric a queue has paths on, so that a
+	// fabric's loss never leaves a LUN without a preferred path.
+	Fabric string
 }
 
 // Input is one control step's view of the world.
@@ -51,7 +55,7 @@ type Decision struct {
 	Latency              time.Duration // the period's measured latency (0: none measured)
 	Threshold            time.Duration
 	Congested            bool   // latency or QUEUE FULL past the limits, with hysteresis
-	Reason               string // what bound the depth: "shares", "latency", "queue-full", "port-budget", "idle", "max"
+	Reason               string // what bound the depth: "shares", "latency", "queue-full", "port-budget", "idle", "max", "no-telemetry" (no sample this period: the window is kept)
 }
 
 // Settings are the controller's knobs; the zero value of each is its default.
@@ -158,6 +162,9 @@ func (c Controller) Step(prev State, in Input) (State, []Decision) {
 			st.window = float64(set.Default)
 		}
 		w := &work{q: q, st: st, target: st.window, reason: "shares"}
+		if q.Sample == nil {
+			w.reason = "no-telemetry" // it keeps its window
+		}
 		if s := q.Sample; s != nil {
 			w.bounded = s.Outstanding >= 0.9*st.window
 		}
@@ -344,6 +351,9 @@ func dither(ws []*work, byPool map[string][]*work, pools []string) []int {
 		index[w] = i
 	}
 	depths := make([]int, len(ws))
+	for i, w := range ws {
+		depths[i] = int(math.Round(w.target)) // a queue in no pool's split (no sample) keeps its window
+	}
 	for _, p := range pools {
 		group := byPool[p]
 		var total float64
@@ -461,10 +471,12 @@ func shareOf(w *work) float64 {
 // available" port.
 func balance(ws []*work, ports []PortLimit) {
 	limit := map[string]float64{}
+	fabric := map[string]string{}
 	for _, p := range ports {
 		if p.QueueLimit > 0 {
 			limit[p.WWPN] = float64(p.QueueLimit)
 		}
+		fabric[p.WWPN] = p.Fabric
 	}
 	use := func(load map[string]float64, p string) float64 {
 		if l := limit[p]; l > 0 {
@@ -490,10 +502,22 @@ func balance(ws []*work, ports []PortLimit) {
 		slices.SortStableFunc(cands, func(a, b string) int {
 			return cmp.Or(cmp.Compare(use(load, a), use(load, b)), strings.Compare(a, b))
 		})
-		pick := cands[:1]
-		if use(load, cands[1]) <= use(load, cands[0])+0.1 {
-			pick = cands[:2]
+		// On each fabric, the least used port and a second within a
+		// tenth of it.
+		var pick []string
+		first := map[string]string{}
+		for _, p := range cands {
+			f := fabric[p]
+			best, seen := first[f]
+			switch {
+			case !seen:
+				first[f] = p
+				pick = append(pick, p)
+			case use(load, p) <= use(load, best)+0.1 && slices.IndexFunc(pick, func(x string) bool { return fabric[x] == f && x != best }) < 0:
+				pick = append(pick, p)
+			}
 		}
+		slices.Sort(pick)
 		for _, p := range pick {
 			load[p] += w.target / float64(len(pick))
 		}

@@ -353,3 +353,35 @@ func TestPathBalancingMovesLoadOffASharedPort(t *testing.T) {
 		t.Fatalf("preferred ports: mean device latency %v, want %v ± 5 %%", m1, DiskThreshold)
 	}
 }
+
+// TestPreferredPortsSpanFabrics: with paths on two fabrics, every queue
+// keeps a preferred port on each, however the load falls; a queue with no
+// sample says so and keeps its window.
+func TestPreferredPortsSpanFabrics(t *testing.T) {
+	ports := []PortLimit{{WWPN: "a1", QueueLimit: 100, Fabric: "a"}, {WWPN: "a2", QueueLimit: 100, Fabric: "a"},
+		{WWPN: "b1", QueueLimit: 100, Fabric: "b"}, {WWPN: "b2", QueueLimit: 100, Fabric: "b"}}
+	in := Input{Ports: ports}
+	for i := range 6 {
+		in.Queues = append(in.Queues, Queue{Host: "h", Volume: string(rune('p' + i)), Pool: "p", Threshold: 30 * time.Millisecond,
+			Ports: []string{"a1", "a2", "b1", "b2"}, Sample: &Sample{IOPS: 1000, Latency: 20 * time.Millisecond, Outstanding: 20}})
+	}
+	in.Queues = append(in.Queues, Queue{Host: "h", Volume: "quiet", Pool: "p", Threshold: 30 * time.Millisecond, Ports: []string{"a1", "b2"}})
+	_, ds := Controller{}.Step(State{}, in)
+	spread := map[string]int{}
+	for _, d := range ds {
+		var a, b bool
+		for _, p := range d.PreferredTargetPorts {
+			a, b = a || p[0] == 'a', b || p[0] == 'b'
+			spread[p]++
+		}
+		if !a || !b {
+			t.Errorf("%s: preferred %v leaves a fabric out", d.Volume, d.PreferredTargetPorts)
+		}
+		if d.Volume == "quiet" && (d.Reason != "no-telemetry" || d.QueueDepth != 32) {
+			t.Errorf("queue without a sample: %+v", d)
+		}
+	}
+	if len(spread) != 4 {
+		t.Errorf("load not spread over the ports: %v", spread)
+	}
+}

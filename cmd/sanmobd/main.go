@@ -37,7 +37,7 @@ func main() {
 	fs.DurationVar(&cfg.PoolSamplePeriod, "pool-sample-period", 0, "how often every pool is sampled for its history, forecast and alerts, on the daemon's clock (default 1m)")
 	fs.DurationVar(&cfg.QueueDepthPeriod, "queue-depth-period", 0, "the queue-depth control period, on the daemon's clock (default 2s)")
 	fs.DurationVar(&cfg.QueueThresholdDisk, "queue-threshold-disk", 0, "latency threshold of disk pools' queue depths (default 30ms); per pool: queueDepth.thresholds in --config")
-	fs.DurationVar(&cfg.QueueThresholdFlash, "queue-threshold-flash", 0, "latency threshold of flash pools' queue depths (default 2ms)")
+	fs.DurationVar(&cfg.QueueThresholdFlash, "queue-threshold-flash", 0, "latency threshold of flash pools' queue depths (default 1.5ms)")
 	fs.BoolVar(&cfg.LabIO, "lab-io", true, "the lab's hosts send I/O telemetry from a model of its pools (one host ignores the recommendations), so queue depths show live; off on the large lab")
 	_ = fs.Parse(os.Args[1:])
 	if fs.NArg() > 0 {

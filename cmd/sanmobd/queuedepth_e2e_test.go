@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/sanmob/sanmob/mobility"
+	"github.com/sanmob/sanmob/qdepth"
 )
 
 // TestLabQueueDepthsEndToEnd: on the daemon with the lab's host agents,
@@ -38,7 +39,7 @@ func TestLabQueueDepthsEndToEnd(t *testing.T) {
 			ok = ok && q.Congested && q.LatencyMs != nil && *q.LatencyMs > 1.25*q.ThresholdMs && firing["east-esx04/"+q.Volume]
 		}
 		for _, c := range calm.Items {
-			ok = ok && !c.Congested && c.LatencyMs != nil && *c.LatencyMs < c.ThresholdMs && c.ThresholdMs == 2 && !firing["east-esx01/"+c.Volume]
+			ok = ok && !c.Congested && c.LatencyMs != nil && *c.LatencyMs < c.ThresholdMs && c.ThresholdMs == float64(qdepth.FlashThreshold)/1e6 && !firing["east-esx01/"+c.Volume]
 			for _, q := range hot.Items {
 				ok = ok && c.QueueDepth > q.QueueDepth
 			}
