@@ -61,3 +61,6 @@ $GO test -run '^$' -bench 'Delivery' -benchtime 20x -count 3 ./alert/ | tee "$ou
 
 echo "## issue 12: queue depth — static 32/64, ESXi adaptive, Linux ramp, PARDA and sanmob on the same simulated scenarios (virtual time)"
 $GO test -run '^$' -bench QueueDepthComparison -benchtime 1x -count 3 -v -timeout 30m ./qdepth/ | tee "$out/qdepth.txt"
+echo "## issue 12: queue depths at scale — one host's batch and one period with 10,000 hosts reporting (large lab, wall time)"
+$GO test -run '^$' -bench 'QueueDepthsLarge' -benchtime 3x -timeout 30m ./mobility/ | tee -a "$out/qdepth.txt"
+$GO test -run '^$' -bench 'QueueDepthsLarge/ingest' -benchtime 200x -timeout 30m ./mobility/ | tee -a "$out/qdepth.txt"
