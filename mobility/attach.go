@@ -116,12 +116,17 @@ func zoneIntents(n node, targets map[string][]wwn.WWN, arrayID string) []intentR
 func (s *Service) targetsFor(n node, a *devices.ArrayDev, o *devices.ArrayObs, prefer []wwn.WWN) (map[string][]wwn.WWN, error) {
 	out := map[string][]wwn.WWN{}
 	h := sha256.Sum256([]byte(n.id))
+	var unread []string
 	for fid := range n.initiators {
 		f := s.fabrics[fid]
 		if f == nil {
 			continue
 		}
 		fo := f.Obs.Load()
+		if fo == nil {
+			unread = append(unread, fid) // not read since the start: who is logged in there is unknown
+			continue
+		}
 		var ports []wwn.WWN
 		for _, p := range o.Ports {
 			if fo.LoggedIn(p.WWPN) {
@@ -140,6 +145,13 @@ func (s *Service) targetsFor(n node, a *devices.ArrayDev, o *devices.ArrayObs, p
 		for i := range min(2, len(ports)) {
 			out[fid] = append(out[fid], ports[(k+i)%len(ports)])
 		}
+	}
+	if len(out) == 0 && len(unread) > 0 {
+		// Not a refusal: the fabrics have not answered yet (a read failed
+		// since the start). Retry once they have.
+		slices.Sort(unread)
+		return nil, fmt.Errorf("array %s: no fabric of %s %s with its target ports has been read yet (%s unread): %w",
+			a.ID, n.kind, n.id, strings.Join(unread, ", "), ErrUnavailable)
 	}
 	if len(out) == 0 {
 		return nil, fmt.Errorf("array %s has no target port on any fabric of %s %s: %w", a.ID, n.kind, n.id, ErrConflict)

@@ -446,3 +446,23 @@ func TestAttachKeepsTheNodesOtherPaths(t *testing.T) {
 	}
 	checkInvariants(t, h)
 }
+
+// TestAttachOnUnreadFabricsIsUnavailable: when the fabrics a node sits on
+// have not been read since the start (their reads failed), which array
+// ports are logged in there is unknown: the attach is unavailable (retry),
+// not a conflict that says the array has no port there.
+func TestAttachOnUnreadFabricsIsUnavailable(t *testing.T) {
+	h := newHarness(t, nil)
+	ctx := context.Background()
+	v, err := h.svc.CreateVolume(ctx, VolumeSpec{Name: "unread", SizeBytes: 1 << 30, Site: "east"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"east-a", "east-b"} {
+		h.svc.fabrics[id].Obs.Store(nil)
+	}
+	_, err = h.svc.Attach(ctx, AttachmentSpec{Volume: v.ID, Node: "east-vm001"})
+	if !errors.Is(err, ErrUnavailable) || errors.Is(err, ErrConflict) {
+		t.Fatalf("attach with the fabrics unread: %v, want unavailable", err)
+	}
+}
