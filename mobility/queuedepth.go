@@ -90,10 +90,10 @@ type TelemetrySample struct {
 	TargetPortWWPN string    `json:"targetPortWWPN"`
 	At             time.Time `json:"at"`
 	IOPS           float64   `json:"iops"`
-	LatencyMs      float64   `json:"latencyMs"`   // mean device latency over the sample
-	Outstanding    float64   `json:"outstanding"` // commands outstanding: at the array plus queued in the host
-	QFull          int       `json:"qfull"`       // QUEUE FULL (TASK SET FULL) replies
-	Busy           int       `json:"busy"`        // BUSY replies
+	LatencyMs      float64   `json:"latencyMs"`       // mean device latency over the sample
+	Outstanding    float64   `json:"outstanding"`     // commands outstanding: at the array plus queued in the host
+	QFull          int       `json:"qfull,omitempty"` // QUEUE FULL (TASK SET FULL) replies; optional
+	Busy           int       `json:"busy,omitempty"`  // BUSY replies; optional
 }
 
 // TelemetryResult says what became of a batch: accepted samples count in
@@ -131,6 +131,7 @@ var ErrRateLimited = fmt.Errorf("rate limited")
 // rests on.
 type QueueDepth struct {
 	Volume               string   `json:"volume"`
+	WWN                  string   `json:"wwn"` // the SCSI device identifier (naa.…) the host sees the LUN as
 	LUN                  *int     `json:"lun,omitempty"`
 	Pool                 string   `json:"pool"`
 	Array                string   `json:"array"`
@@ -205,7 +206,9 @@ type queueDepths struct {
 	at       time.Time
 	alerts   map[qdKey]map[string]string // raised QueueCongestion labels
 	critCalm map[qdKey]int               // periods without QUEUE FULL/BUSY of a critical QueueCongestion
+	left     map[qdKey]time.Time         // (host, volume) whose VM moved away, until when its samples are ignored
 	subs     map[*qdSub]struct{}
+	closed   bool // the loop has stopped: new watches end at once
 }
 
 type qdSub struct {
@@ -218,7 +221,7 @@ func newQueueDepths(s *Service, cfg QueueDepthConfig) *queueDepths {
 	cfg = cfg.withDefaults()
 	return &queueDepths{s: s, cfg: cfg, ctl: qdepth.Controller{Settings: cfg.Settings},
 		acc: map[qdKey]*qdAcc{}, lastSeen: map[string]time.Time{}, buckets: map[string]*qdBucket{}, counts: map[string]uint64{}, paths: map[string]qdPaths{},
-		out: map[string][]QueueDepth{}, alerts: map[qdKey]map[string]string{}, critCalm: map[qdKey]int{}, subs: map[*qdSub]struct{}{}}
+		out: map[string][]QueueDepth{}, alerts: map[qdKey]map[string]string{}, critCalm: map[qdKey]int{}, left: map[qdKey]time.Time{}, subs: map[*qdSub]struct{}{}}
 }
 
 // IngestTelemetry validates a batch and adds it to the current control
@@ -226,8 +229,14 @@ func newQueueDepths(s *Service, cfg QueueDepthConfig) *queueDepths {
 // FieldError naming it; a host over its rate a RateLimitedError. source
 // names the sender (the API's token name): each sender has its own bucket
 // per host, so that one client flooding in a host's name cannot starve the
-// host's own agent.
+// host's own agent; "" is the daemon itself (the lab's agents), which is
+// not rate-limited.
 func (s *Service) IngestTelemetry(ctx context.Context, source string, samples []TelemetrySample) (TelemetryResult, error) {
+	if !s.started.Load() {
+		// Before the inventory has loaded every host and volume would look
+		// unknown: a 400 an agent would take for good.
+		return TelemetryResult{}, fmt.Errorf("the inventory is still loading; send the batch again in a few seconds: %w", ErrNotReady)
+	}
 	res, err := s.qd.ingest(ctx, source, samples)
 	s.qd.count(res, err, len(samples))
 	return res, err
@@ -252,10 +261,12 @@ func (q *queueDepths) ingest(ctx context.Context, source string, samples []Telem
 	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if err := q.admitLocked(source, perHost); err != nil {
-		return res, err
+	if source != "" { // "" is the daemon's own (the lab's agents): not limited
+		if err := q.admitLocked(source, perHost); err != nil {
+			return res, err
+		}
 	}
-	oldest := q.periodAt.Add(-q.cfg.Period)
+	oldest := q.periodAt.Add(-max(q.cfg.Period, staleAfter))
 	for i, x := range samples {
 		if _, ok := owner[i]; ok {
 			res.Ignored++
@@ -408,7 +419,12 @@ func (q *queueDepths) validate(ctx context.Context, samples []TelemetrySample, n
 					}
 				}
 			case len(byHost) > 0:
-				owner[i] = slices.Sorted(maps.Keys(byHost))[0] // a VM elsewhere uses it: ignored
+				elsewhere := slices.Sorted(maps.Keys(byHost))[0]
+				if !q.leftRecently(x.Volume, x.Host, now) {
+					return invalid(f("volume"), "volume %s is used by %s on host %s, not by a VM on host %s", v.ID,
+						strings.Join(byHost[elsewhere], ", "), elsewhere, inventory.Clip(x.Host))
+				}
+				owner[i] = elsewhere // its VM has just moved away: ignored
 			default:
 				rec, ok := q.s.attachments[attachKey(x.Volume, x.Host)]
 				if !ok {
@@ -503,6 +519,7 @@ func (q *queueDepths) run(ctx context.Context) {
 	q.mu.Lock()
 	q.periodAt = q.s.clk.Now()
 	q.mu.Unlock()
+	defer q.closeSubs()
 	for clockwait.Sleep(ctx, q.s.cfg.Clock, q.cfg.Period) == nil {
 		q.step(ctx, false)
 	}
@@ -530,8 +547,9 @@ func (q *queueDepths) step(ctx context.Context, reshare bool) {
 			}
 		}
 		now = q.at
+		last := q.lastIn.Queues
 		q.mu.Unlock()
-		samples, prev = q.s.carryMoved(samples, prev)
+		samples, prev = q.s.carryMoved(samples, prev, last)
 		q.mu.Lock()
 	} else {
 		samples = make(map[qdKey]*qdepth.Sample, len(q.acc))
@@ -667,7 +685,7 @@ func (s *Service) queueInput(ctx context.Context, now time.Time, reporting map[s
 		}
 		q := &qdepth.Queue{Host: host, Volume: vol.ID, Pool: vol.Pool, Threshold: cfg.threshold(vol.Pool, media[vol.Pool]), Sample: samples[k]}
 		queues[k] = q
-		meta[k] = qdMeta{view: QueueDepth{Volume: vol.ID, LUN: vol.LUN, Pool: vol.Pool, Array: vol.Array,
+		meta[k] = qdMeta{view: QueueDepth{Volume: vol.ID, WWN: vol.WWN, LUN: vol.LUN, Pool: vol.Pool, Array: vol.Array,
 			ThresholdMs: float64(q.Threshold) / float64(time.Millisecond), VMs: []string{}, PreferredTargetPorts: []string{}}}
 		return q
 	}
@@ -815,6 +833,9 @@ func (q *queueDepths) congestionLocked(out map[string][]QueueDepth) {
 // that moves the VM's record, so that its shares govern its LUNs on the
 // destination host and the source forgets it without waiting a period.
 func (q *queueDepths) reshare() {
+	q.idxMu.Lock()
+	q.idx = nil // the placement changed: the users index is out of date
+	q.idxMu.Unlock()
 	q.step(context.Background(), true)
 }
 
@@ -822,6 +843,9 @@ func (q *queueDepths) reshare() {
 // the inventory does not have. A host that has sent no telemetry lately
 // gets its VMs' LUNs at the default depth, every path preferred.
 func (s *Service) HostQueueDepths(ctx context.Context, host string) (HostQueueDepths, error) {
+	if !s.started.Load() {
+		return HostQueueDepths{}, fmt.Errorf("the inventory is still loading: %w", ErrNotReady)
+	}
 	if _, err := s.Inventory.Host(host); err != nil {
 		return HostQueueDepths{}, err
 	}
@@ -866,6 +890,10 @@ func (s *Service) WatchQueueDepths(host string) (<-chan HostQueueDepths, func())
 	sub := &qdSub{host: host, ch: make(chan HostQueueDepths, 8)}
 	q.mu.Lock()
 	q.subs[sub] = struct{}{}
+	if q.closed {
+		sub.gone = true
+		close(sub.ch)
+	}
 	q.mu.Unlock()
 	return sub.ch, func() {
 		q.mu.Lock()
@@ -922,10 +950,15 @@ func qdClearAfter(s qdepth.Settings) int {
 // queue's window to the new host: a migrated VM's I/O goes with it, so the
 // destination's split counts it at once, with the depth it had converged
 // to rather than the default.
-func (s *Service) carryMoved(samples map[qdKey]*qdepth.Sample, st qdepth.State) (map[qdKey]*qdepth.Sample, qdepth.State) {
+func (s *Service) carryMoved(samples map[qdKey]*qdepth.Sample, st qdepth.State, last []qdepth.Queue) (map[qdKey]*qdepth.Sample, qdepth.State) {
 	s.RLock()
 	users := s.volumeUsersLocked()
 	s.RUnlock()
+	for _, x := range last {
+		if hosts := users[x.Volume]; len(hosts) > 0 && len(hosts[x.Host]) == 0 {
+			s.qd.noteLeft(x.Volume, x.Host) // its VM has left the host
+		}
+	}
 	out := make(map[qdKey]*qdepth.Sample, len(samples))
 	for k, x := range samples {
 		hosts := users[k.Volume]
@@ -1022,3 +1055,50 @@ func (q *queueDepths) portsOf(ctx context.Context, vmID string, updated time.Tim
 // pathTTL is how many control periods a VM's paths are trusted for: a zone
 // repaired or a path gone shows in the recommendations within it.
 const pathTTL = 15
+
+// noteLeft records that volume's VM has moved away from host: for a while
+// the host's agent may still report it, and those samples are ignored
+// rather than refused.
+func (q *queueDepths) noteLeft(volume, host string) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	now := q.s.clk.Now()
+	for k, until := range q.left {
+		if now.After(until) {
+			delete(q.left, k)
+		}
+	}
+	q.left[qdKey{Host: host, Volume: volume}] = now.Add(leftGrace * q.cfg.Period)
+}
+
+// leftRecently reports whether volume's VM moved away from host within the
+// last leftGrace periods.
+func (q *queueDepths) leftRecently(volume, host string, now time.Time) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	until, ok := q.left[qdKey{Host: host, Volume: volume}]
+	return ok && !now.After(until)
+}
+
+// leftGrace is how many periods a host's samples for a VM that moved away
+// are ignored before they are refused as naming a volume the host lacks.
+const leftGrace = 10
+
+// closeSubs ends every watch: the control loop has stopped, so nothing more
+// will come (a stream kept open on heartbeats alone would look alive).
+func (q *queueDepths) closeSubs() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for sub := range q.subs {
+		if !sub.gone {
+			sub.gone = true
+			close(sub.ch)
+		}
+	}
+	q.closed = true
+}
+
+// staleAfter is the least age past the current period's start at which a
+// sample is stale: an agent's batch may arrive a period late, and on the
+// lab a period is a few tens of real milliseconds.
+const staleAfter = 10 * time.Second

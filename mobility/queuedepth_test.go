@@ -221,6 +221,20 @@ func TestBadTelemetryIsRefusedNamingTheSample(t *testing.T) {
 	if _, err := h.svc.IngestTelemetry(context.Background(), "test", []TelemetrySample{good, bad}); !errors.As(err, &fe) || fe.Field != "[1].targetPortWWPN" {
 		t.Errorf("a port off the host's paths (%s; paths %v): %v", bad.TargetPortWWPN, paths, err)
 	}
+	// Another host's VM's volume, with no move behind it: refused.
+	bad = good
+	bad.Host = "east-esx04"
+	if _, err := h.svc.IngestTelemetry(context.Background(), "test", []TelemetrySample{good, bad}); !errors.As(err, &fe) || fe.Field != "[1].volume" || !strings.Contains(fe.Reason, "east-vm002") {
+		t.Errorf("a volume another host's VM uses: %v", err)
+	}
+	// Before the inventory has loaded: not ready (503), not a 400.
+	h.svc.started.Store(false)
+	_, err = h.svc.IngestTelemetry(context.Background(), "test", []TelemetrySample{good})
+	_, gerr := h.svc.HostQueueDepths(context.Background(), "east-esx02")
+	h.svc.started.Store(true)
+	if !errors.Is(err, ErrNotReady) || !errors.Is(gerr, ErrNotReady) {
+		t.Errorf("while loading: %v, %v", err, gerr)
+	}
 	if n := len(h.svc.qd.acc); n != 0 {
 		t.Fatalf("refused batches left %d queues of telemetry", n)
 	}
@@ -325,6 +339,16 @@ func TestSharesFollowTheMigratedVM(t *testing.T) {
 	if !found {
 		t.Fatalf("the destination does not count the moved VM: %+v", dstItems)
 	}
+	// The source's agent may still report the VM's LUN for a while:
+	// ignored, not refused.
+	late := TelemetrySample{Host: src, Volume: vm + "-d0", TargetPortWWPN: depthOf(t, h, dst, vm+"-d0").PreferredTargetPorts[0],
+		At: h.world.Clock().Now(), IOPS: 10, LatencyMs: 5, Outstanding: 1}
+	if res, err := h.svc.IngestTelemetry(ctx, "test", []TelemetrySample{late}); err != nil || res.Ignored != 1 {
+		t.Fatalf("the source's late sample: %+v %v", res, err)
+	}
+	if d := depthOf(t, h, dst, vm+"-d0"); !strings.HasPrefix(d.WWN, "naa.") {
+		t.Fatalf("no WWN on %+v", d)
+	}
 	// Congested at the destination: depths split by shares.
 	otherShares := depthOf(t, h, dst, other).Shares
 	for range 10 {
@@ -371,4 +395,31 @@ func diskPool(t *testing.T, h *harness, vols map[string][]string) {
 	}
 	ingest(t, h, batch)
 	h.svc.qd.step(context.Background(), false)
+}
+
+// TestWatchesEndWithTheLoop: when the control loop stops (the daemon shuts
+// down), every watch ends instead of idling on heartbeats, and a watch
+// opened afterwards ends at once.
+func TestWatchesEndWithTheLoop(t *testing.T) {
+	h := newHarness(t, nil)
+	ch, cancel := h.svc.WatchQueueDepths("east-esx02")
+	defer cancel()
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); h.svc.qd.run(ctx) }()
+	stop()
+	<-done
+	select {
+	case _, open := <-ch:
+		if open {
+			t.Fatal("got a value instead of the end")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the watch did not end with the loop")
+	}
+	late, cancel2 := h.svc.WatchQueueDepths("east-esx02")
+	defer cancel2()
+	if _, open := <-late; open {
+		t.Fatal("a watch opened after the loop stopped stays open")
+	}
 }

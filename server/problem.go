@@ -66,6 +66,7 @@ var problemTitles = map[int]string{
 	http.StatusRequestTimeout:        "request-timeout",
 	http.StatusBadGateway:            "device-refused",
 	http.StatusServiceUnavailable:    "unavailable",
+	http.StatusTooManyRequests:       "rate-limited",
 	http.StatusInternalServerError:   "internal",
 }
 

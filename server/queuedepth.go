@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -31,8 +32,8 @@ type telemetryWire struct {
 	IOPS           *float64 `json:"iops"`
 	LatencyMs      *float64 `json:"latencyMs"`
 	Outstanding    *float64 `json:"outstanding"`
-	QFull          *int     `json:"qfull"`
-	Busy           *int     `json:"busy"`
+	QFull          *float64 `json:"qfull"` // counts; 3.0 is 3, 3.5 is refused
+	Busy           *float64 `json:"busy"`
 }
 
 // decodeTelemetry decodes the batch element by element, so that every
@@ -48,7 +49,7 @@ func decodeTelemetry(raws []json.RawMessage) ([]mobility.TelemetrySample, error)
 			var ute *json.UnmarshalTypeError
 			switch {
 			case errors.As(err, &ute) && ute.Field != "":
-				return nil, &FieldErr{Field: field(ute.Field), Reason: fmt.Sprintf("want a %s, got %s", jsonTypeName(ute.Type), jsonKind(ute.Value))}
+				return nil, &FieldErr{Field: field(ute.Field), Reason: fmt.Sprintf("want %s, got %s", jsonTypeName(ute.Type), jsonKind(ute.Value))}
 			case errors.As(err, &ute):
 				return nil, &FieldErr{Field: fmt.Sprintf("[%d]", i), Reason: "want an object with the sample's fields, got " + jsonKind(ute.Value)}
 			case strings.HasPrefix(err.Error(), "json: unknown field "):
@@ -57,6 +58,9 @@ func decodeTelemetry(raws []json.RawMessage) ([]mobility.TelemetrySample, error)
 			default:
 				return nil, &FieldErr{Field: fmt.Sprintf("[%d]", i), Reason: err.Error()}
 			}
+		}
+		if string(bytes.TrimSpace(raw)) == "null" {
+			return nil, &FieldErr{Field: fmt.Sprintf("[%d]", i), Reason: "want an object with the sample's fields, got null"}
 		}
 		x := &out[i]
 		for _, req := range []struct {
@@ -68,17 +72,25 @@ func decodeTelemetry(raws []json.RawMessage) ([]mobility.TelemetrySample, error)
 				return nil, &FieldErr{Field: field(req.name), Reason: "required"}
 			}
 		}
-		at, err := time.Parse(time.RFC3339Nano, *w.At)
+		// RFC 3339 allows a lowercase t and z; Go's parser wants them upper.
+		at, err := time.Parse(time.RFC3339Nano, strings.ToUpper(*w.At))
 		if err != nil {
 			return nil, &FieldErr{Field: field("at"), Reason: "not an RFC 3339 time with a zone, such as 2026-11-30T01:02:03Z"}
 		}
 		x.Host, x.Volume, x.TargetPortWWPN, x.At = *w.Host, *w.Volume, *w.TargetPortWWPN, at
 		x.IOPS, x.LatencyMs, x.Outstanding = *w.IOPS, *w.LatencyMs, *w.Outstanding
-		if w.QFull != nil {
-			x.QFull = *w.QFull
-		}
-		if w.Busy != nil {
-			x.Busy = *w.Busy
+		for _, c := range []struct {
+			name string
+			v    *float64
+			to   *int
+		}{{"qfull", w.QFull, &x.QFull}, {"busy", w.Busy, &x.Busy}} {
+			if c.v == nil {
+				continue
+			}
+			if *c.v != math.Trunc(*c.v) || *c.v < 0 || *c.v > 1e9 {
+				return nil, &FieldErr{Field: field(c.name), Reason: "want a count: a whole number from 0 to 1e9"}
+			}
+			*c.to = int(*c.v)
 		}
 	}
 	return out, nil

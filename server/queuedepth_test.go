@@ -47,6 +47,10 @@ func TestTelemetryEdges(t *testing.T) {
 	if res.Accepted != len(good) {
 		t.Fatalf("%+v", res)
 	}
+	// A count written as 3.0 and RFC 3339's lowercase z are fine.
+	raw := fmt.Sprintf(`[{"host":%q,"volume":%q,"targetPortWWPN":%q,"at":%q,"iops":1,"latencyMs":1,"outstanding":1,"qfull":3.0}]`,
+		good[0].Host, good[0].Volume, good[0].TargetPortWWPN, strings.ToLower(good[0].At.Format(time.RFC3339Nano)))
+	wantJSON[mobility.TelemetryResult](t, h.send(request{role: server.RoleCSI, method: http.MethodPost, path: "/v1/telemetry/io", body: rawBody(raw)}), http.StatusOK)
 	wantProblem(t, h.do(server.RoleViewer, http.MethodPost, "/v1/telemetry/io", good), http.StatusForbidden)
 
 	bad := append([]mobility.TelemetrySample(nil), good...)
@@ -71,6 +75,8 @@ func TestTelemetryEdges(t *testing.T) {
 		{`[{"host":"east-esx02","iops":"many"}]`, "[0].iops"},
 		{`[{"host":"east-esx02","bogus":1}]`, "[0].bogus"},
 		{`[7]`, "[0]"},
+		{`[null]`, "[0]"},
+		{`[{"host":"east-esx02","volume":"east-vm002-d0","targetPortWWPN":"50:00:00:00:00:00:00:01","at":"2026-01-01T00:00:00Z","iops":1,"latencyMs":1,"outstanding":1,"qfull":3.5}]`, "[0].qfull"},
 	} {
 		r := h.send(request{role: server.RoleAdmin, method: http.MethodPost, path: "/v1/telemetry/io", body: rawBody(c.body)})
 		p := wantProblem(t, r, http.StatusBadRequest)
@@ -117,7 +123,9 @@ func TestTelemetryEdges(t *testing.T) {
 	if limited == nil {
 		t.Fatal("20 batches of 5,000 samples from one host were never limited")
 	}
-	wantProblem(t, limited, http.StatusTooManyRequests)
+	if p := wantProblem(t, limited, http.StatusTooManyRequests); !strings.HasSuffix(p.Type, "/rate-limited") {
+		t.Errorf("429 type %q", p.Type)
+	}
 	if s, err := strconv.Atoi(limited.Header.Get("Retry-After")); err != nil || s < 1 {
 		t.Fatalf("Retry-After %q", limited.Header.Get("Retry-After"))
 	}

@@ -174,7 +174,7 @@ func (l *labIO) send(ctx context.Context) {
 	}
 	slices.SortFunc(hosts, strings.Compare)
 	for _, h := range hosts {
-		if _, err := l.mob.IngestTelemetry(ctx, "lab-io", byHost[h]); err != nil {
+		if _, err := l.mob.IngestTelemetry(ctx, "", byHost[h]); err != nil {
 			l.log.WithError(err).WithField("host", h).Debug("lab: telemetry refused")
 		}
 	}
