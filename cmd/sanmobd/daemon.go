@@ -271,13 +271,20 @@ func runRunnables(ctx context.Context, log logrus.FieldLogger, serving []runnabl
 // running requests get shutdownGrace to finish.
 func httpRunnable(h http.Handler, ln net.Listener) func(context.Context) error {
 	return func(ctx context.Context) error {
+		// Requests' contexts derive from base, which Shutdown cancels: the
+		// streams (SSE) end at once instead of holding the shutdown for
+		// its whole grace; ordinary requests finish as before.
+		base, stopStreams := context.WithCancel(context.WithoutCancel(ctx))
+		defer stopStreams()
 		srv := &http.Server{
 			Handler:           h,
 			ReadHeaderTimeout: 10 * time.Second,
 			ReadTimeout:       60 * time.Second,
 			IdleTimeout:       120 * time.Second,
 			ConnContext:       server.ConnContext,
+			BaseContext:       func(net.Listener) context.Context { return base },
 		}
+		srv.RegisterOnShutdown(stopStreams)
 		served := make(chan error, 1)
 		go func() { served <- srv.Serve(ln) }()
 		select {

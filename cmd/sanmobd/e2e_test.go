@@ -1102,7 +1102,22 @@ func TestSIGTERM(t *testing.T) {
 	d.call(http.MethodPost, "/v1/hosts", map[string]any{"id": "term-h0", "site": "west", "hbas": []any{
 		hbaSpec("10:00:00:00:c9:7e:00:0a", "20:00:00:00:c9:7e:00:0a", "west-a"),
 	}}, http.StatusCreated, nil)
+	// Open streams (SSE) must not hold the shutdown for its grace.
+	for _, path := range []string{"/v1/alerts/stream", "/v1/hosts/west-esx02/queue-depths?watch=true"} {
+		req, err := http.NewRequest(http.MethodGet, d.base+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+d.token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s: %v %v", path, resp, err)
+		}
+		defer resp.Body.Close()
+		go func() { _, _ = io.Copy(io.Discard, resp.Body) }()
+	}
 
+	signalled := time.Now()
 	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -1110,6 +1125,9 @@ func TestSIGTERM(t *testing.T) {
 	case <-d.done:
 	case <-time.After(15 * time.Second):
 		t.Fatalf("sanmobd still runs 15s after SIGTERM:\n%s", d.log.String())
+	}
+	if took := time.Since(signalled); took > 5*time.Second {
+		t.Errorf("shutdown with two open streams took %v: the streams held it", took)
 	}
 	if code := d.cmd.ProcessState.ExitCode(); code != 0 {
 		t.Errorf("exit status %d after SIGTERM (%v), want 0:\n%s", code, d.cmd.ProcessState, d.log.String())
