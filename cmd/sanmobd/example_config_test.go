@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"gopkg.in/yaml.v3"
 )
 
 // exampleConfig is the commented config file operators start from
@@ -108,5 +110,38 @@ func TestExampleConfigDaemon(t *testing.T) {
 		if f.ZonePolicy != want {
 			t.Errorf("fabric %s: zonePolicy %q, want %q from the example's zoning.policies (%s)", fabric, f.ZonePolicy, want, body)
 		}
+	}
+}
+
+// TestKubernetesConfigValidates checks the config file the Kubernetes
+// manifests carry in their Secret (deploy/kubernetes/20-config.yaml) the way
+// sanmobd reads it at start.
+func TestKubernetesConfigValidates(t *testing.T) {
+	raw, err := os.ReadFile("../../deploy/kubernetes/20-config.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sec struct {
+		Kind       string            `yaml:"kind"`
+		StringData map[string]string `yaml:"stringData"`
+	}
+	if err := yaml.Unmarshal(raw, &sec); err != nil {
+		t.Fatal(err)
+	}
+	body, ok := sec.StringData["sanmob.yaml"]
+	if sec.Kind != "Secret" || !ok {
+		t.Fatalf("20-config.yaml: kind %q, keys %v: want a Secret with sanmob.yaml", sec.Kind, sec.StringData)
+	}
+	file := filepath.Join(t.TempDir(), "sanmob.yaml")
+	if err := os.WriteFile(file, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := Config{ConfigFile: file, DataDir: t.TempDir(), Listen: "0.0.0.0:8080", CSIEndpoint: "unix:///csi/csi.sock", LabSpeed: 60,
+		LabSize: "small", LabFabricPairs: 1, LabWorkloads: true, Compute: "lab", LogFormat: "json", LogLevel: "info"}
+	if err := c.validate(); err != nil {
+		t.Fatalf("the Kubernetes Secret's sanmob.yaml does not validate: %v", err)
+	}
+	if len(c.file.Tokens) == 0 {
+		t.Error("the Kubernetes config has no tokens: sanmobd would write admin.token into the data volume")
 	}
 }
