@@ -109,7 +109,7 @@ func verifyTable(dir string, id uint64, tm badger.TableManifest) (err error) {
 // running daemon changes the files while they are checked; unlock before
 // badger.Open, which takes it again.
 func lockDir(dir string) (unlock func(), err error) {
-	f, err := os.OpenFile(filepath.Join(dir, "LOCK"), os.O_CREATE|os.O_RDWR, 0o600)
+	f, err := os.Open(dir) // badger flocks the directory itself
 	if errors.Is(err, fs.ErrNotExist) {
 		return func() {}, nil // no directory yet: nothing to check
 	}
