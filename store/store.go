@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/options"
 	"github.com/sirupsen/logrus"
 )
 
@@ -63,6 +64,11 @@ type Options struct {
 	// Logger receives badger's warnings and errors; badger's info chatter is
 	// dropped. Nil means logrus' standard logger.
 	Logger logrus.FieldLogger
+
+	// memTableSize overrides the memtable size in tests, so that a few
+	// hundred records reach table files (records up to 1 KiB stay inline);
+	// zero is the production size.
+	memTableSize int64
 }
 
 // Store is safe for concurrent use.
@@ -78,15 +84,59 @@ type Store struct {
 	ops    sync.WaitGroup
 }
 
-// Open opens or creates the store and checks its schema version: a store
-// written by a newer build is refused rather than misread.
+// Open opens or creates the store and checks its integrity and schema
+// version. A store that existed — its marker file says so — but lost its
+// MANIFEST, tables or logged writes is refused with ErrDamaged instead of
+// being opened on less than was acknowledged; a store held by another
+// process is refused with ErrInUse; a store written by a newer build is
+// refused with ErrSchema rather than misread.
 func Open(opts Options) (*Store, error) {
 	if opts.Dir == "" && !opts.InMemory {
 		return nil, fmt.Errorf("%w: Options.Dir is required", ErrInvalid)
 	}
+	bo := badgerOptions(opts)
+	if opts.InMemory {
+		db, err := openBadger(bo)
+		if err != nil {
+			return nil, fmt.Errorf("store: open in memory: %w", err)
+		}
+		if err := checkSchema(db); err != nil {
+			return nil, errors.Join(err, db.Close())
+		}
+		return &Store{db: db}, nil
+	}
+	st, err := preflight(opts.Dir)
+	if err != nil {
+		return nil, err
+	}
+	db, err := openBadger(bo)
+	if err != nil {
+		return nil, openError(opts.Dir, st, err)
+	}
+	id, err := checkIdentity(db, opts.Dir, st)
+	if err == nil {
+		err = checkSchema(db)
+	}
+	if err == nil {
+		err = stampIdentity(db, opts.Dir, st, id)
+	}
+	if err != nil {
+		return nil, errors.Join(err, db.Close())
+	}
+	return &Store{db: db}, nil
+}
+
+// badgerOptions are the store's badger options. Checksums are verified on
+// every read — a block's whenever it is read, a value's in the value log —
+// so damage is an error, not wrong data.
+func badgerOptions(opts Options) badger.Options {
 	log := opts.Logger
 	if log == nil {
 		log = logrus.StandardLogger()
+	}
+	memTable := int64(32 << 20)
+	if opts.memTableSize > 0 {
+		memTable = opts.memTableSize
 	}
 	bo := badger.DefaultOptions(opts.Dir).
 		WithSyncWrites(true).
@@ -94,22 +144,23 @@ func Open(opts Options) (*Store, error) {
 		// under 1.5 GiB RSS; badger's defaults assume a dedicated database host.
 		WithBlockCacheSize(32 << 20).
 		WithIndexCacheSize(16 << 20).
-		WithMemTableSize(32 << 20).
+		WithMemTableSize(memTable).
 		WithNumMemtables(2).
 		WithNumCompactors(2).
 		WithValueThreshold(valueThreshold).
+		// Whole tables are verified by Open's preflight (verifyTables),
+		// where damage cannot panic the process.
+		WithChecksumVerificationMode(options.OnBlockRead).
+		WithVerifyValueChecksum(true).
 		WithLogger(badgerLogger{log.WithField("component", "badger")})
+	if opts.memTableSize > 0 {
+		// badger caps the value threshold by the memtable's batch size.
+		bo = bo.WithValueThreshold(1 << 10)
+	}
 	if opts.InMemory {
 		bo = bo.WithInMemory(true).WithDir("").WithValueDir("")
 	}
-	db, err := badger.Open(bo)
-	if err != nil {
-		return nil, fmt.Errorf("store: open %q: %w", opts.Dir, err)
-	}
-	if err := checkSchema(db); err != nil {
-		return nil, errors.Join(err, db.Close())
-	}
-	return &Store{db: db}, nil
+	return bo
 }
 
 // checkSchema stamps a fresh store and refuses one it cannot read. There is

@@ -17,6 +17,9 @@ func (m *multiFlag) String() string     { return fmt.Sprint([]string(*m)) }
 func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 
 func main() {
+	if ok, code := storeCommand(os.Args[1:], os.Stdin, os.Stdout, os.Stderr); ok {
+		os.Exit(code)
+	}
 	var cfg Config
 	fs := flag.NewFlagSet("sanmobd", flag.ExitOnError)
 	fs.StringVar(&cfg.ConfigFile, "config", "", "YAML config file (tokens, lab parameters; real device drivers come with later releases)")
