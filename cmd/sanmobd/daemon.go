@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	stdlog "log"
 	"net"
 	"net/http"
 	"net/http/pprof"
@@ -177,7 +178,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	csiCfg := csiserver.Config{Mobility: mob, Log: log.WithField("component", "csi"), Version: version, Ready: storeReady}
 	if d.cfg.csiTCP() && !d.cfg.CSIInsecureTCP {
-		csiCfg.Creds = credentials.NewTLS(d.certs.csiTLS()) // validate made sure there are certs
+		// validate made sure there are certs
+		csiCfg.Creds = loggedCreds{credentials.NewTLS(d.certs.csiTLS()), log.WithField("component", "csi")}
 	}
 	csiSrv, err := csiserver.New(csiCfg)
 	if err != nil {
@@ -194,7 +196,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	// The API and CSI answer while the inventory loads (readiness says
 	// so); the runnables that need the inventory start once it is loaded.
 	serving := []runnable{
-		{name: "http", run: httpRunnable(api.Handler(), restLn)},
+		{name: "http", run: httpRunnable(api.Handler(), restLn, log.WithField("component", "http"))},
 		// Serve stops when ctx ends, letting running calls finish, and
 		// removes its socket.
 		{name: "csi", run: func(ctx context.Context) error { return csiSrv.Serve(ctx, csiLn) }},
@@ -306,11 +308,13 @@ func runRunnables(ctx context.Context, log logrus.FieldLogger, serving []runnabl
 }
 
 // httpRunnable serves h on ln until ctx ends, then shuts down gracefully:
-// running requests get shutdownGrace to finish.
-func httpRunnable(h http.Handler, ln net.Listener) func(context.Context) error {
+// running requests get shutdownGrace to finish. What net/http logs itself
+// (a refused TLS handshake: who, and why) goes to log as warnings.
+func httpRunnable(h http.Handler, ln net.Listener, log logrus.FieldLogger) func(context.Context) error {
 	return func(ctx context.Context) error {
 		srv := &http.Server{
 			Handler:           h,
+			ErrorLog:          stdlog.New(logWriter{log}, "", 0),
 			ReadHeaderTimeout: 10 * time.Second,
 			ReadTimeout:       60 * time.Second,
 			IdleTimeout:       120 * time.Second,

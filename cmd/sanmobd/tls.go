@@ -22,11 +22,14 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"net"
 	"os"
+	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/sirupsen/logrus"
+	"google.golang.org/grpc/credentials"
 )
 
 // certFiles are the files a certSet is read from; a CA file may be empty
@@ -203,4 +206,33 @@ func (d *Daemon) logTLS(log logrus.FieldLogger) {
 	if d.cfg.csiTCP() && d.cfg.CSIInsecureTCP {
 		log.WithField("csiEndpoint", d.cfg.CSIEndpoint).Warn("--csi-insecure-tcp: the CSI endpoint accepts anyone who can reach it, without TLS or client certificates, and every caller can create, attach and delete volumes past the REST API's roles")
 	}
+}
+
+// loggedCreds logs the handshakes the CSI endpoint refuses (no client
+// certificate, an unknown CA, no TLS at all), which gRPC keeps to itself
+// below its error level: whoever sets up a CSI sidecar learns why it is
+// refused.
+type loggedCreds struct {
+	credentials.TransportCredentials
+	log logrus.FieldLogger
+}
+
+func (c loggedCreds) ServerHandshake(conn net.Conn) (net.Conn, credentials.AuthInfo, error) {
+	out, info, err := c.TransportCredentials.ServerHandshake(conn)
+	if err != nil {
+		c.log.WithError(err).WithField("remote", conn.RemoteAddr().String()).Warn("csi: TLS handshake refused")
+	}
+	return out, info, err
+}
+
+func (c loggedCreds) Clone() credentials.TransportCredentials {
+	return loggedCreds{c.TransportCredentials.Clone(), c.log}
+}
+
+// logWriter is an http.Server's ErrorLog output: a line, a warning.
+type logWriter struct{ log logrus.FieldLogger }
+
+func (w logWriter) Write(p []byte) (int, error) {
+	w.log.Warn(strings.TrimSuffix(string(p), "\n"))
+	return len(p), nil
 }

@@ -6,6 +6,7 @@ package main
 // clients, server certificates for 127.0.0.1 and localhost.
 
 import (
+	"bufio"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -13,6 +14,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -441,12 +443,26 @@ func servingField(t *testing.T, d *daemon, key string) string {
 	return v
 }
 
-// waitRecords waits until the daemon has logged msg n times.
+// waitRecords waits until the daemon has logged msg n times; a msg
+// ending in "..." matches the messages that start with the rest.
 func waitRecords(t *testing.T, d *daemon, msg string, n int) []map[string]any {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for wait := 5 * time.Millisecond; ; wait = min(2*wait, 100*time.Millisecond) {
-		if recs := d.log.records(msg); len(recs) >= n {
+		var recs []map[string]any
+		if prefix, ok := strings.CutSuffix(msg, "..."); ok {
+			sc := bufio.NewScanner(strings.NewReader(d.log.String()))
+			sc.Buffer(make([]byte, 0, 64<<10), 4<<20)
+			for sc.Scan() {
+				var rec map[string]any
+				if json.Unmarshal(sc.Bytes(), &rec) == nil && strings.HasPrefix(fmt.Sprint(rec["msg"]), prefix) {
+					recs = append(recs, rec)
+				}
+			}
+		} else {
+			recs = d.log.records(msg)
+		}
+		if len(recs) >= n {
 			return recs
 		}
 		if time.Now().After(deadline) || d.exited() {
@@ -516,6 +532,18 @@ func TestTLSMutualE2E(t *testing.T) {
 		err := csiCall(csiAddr, creds)
 		if status.Code(err) != codes.Unavailable {
 			t.Errorf("CSI with %s: %v, want Unavailable (the connection refused)", name, err)
+		}
+	}
+
+	// The refusals are logged, with who and why.
+	for _, r := range waitRecords(t, d, "http: TLS handshake error from 127.0.0.1:...", 3) {
+		if r["level"] != "warning" || r["component"] != "http" || !strings.Contains(fmt.Sprint(r["msg"]), "certificate") {
+			t.Errorf("REST refusal logged as %v; want a warning of component http saying why", r)
+		}
+	}
+	for _, r := range waitRecords(t, d, "csi: TLS handshake refused", 4) {
+		if r["level"] != "warning" || r["component"] != "csi" || !strings.HasPrefix(fmt.Sprint(r["remote"]), "127.0.0.1:") || r["error"] == nil {
+			t.Errorf("CSI refusal logged as %v; want a warning of component csi with the remote address and the error", r)
 		}
 	}
 
