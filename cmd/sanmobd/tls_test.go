@@ -330,6 +330,23 @@ func TestCertReloader(t *testing.T) {
 		t.Errorf("a TLS 1.1 client was let in")
 	}
 
+	// A client that resumes sessions: resumption must not outlive its CA.
+	resuming := f.clientTLS(f.restClient)
+	resuming.ClientSessionCache = tls.NewLRUClientSessionCache(4)
+	if err := admitted(rest, resuming); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := tls.Dial("tcp", rest, resuming)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = io.ReadFull(conn, make([]byte, 1))
+	resumed := conn.ConnectionState().DidResume
+	_ = conn.Close()
+	if err != nil || !resumed {
+		t.Fatalf("the second connection: resumed %v, %v; want a resumed session", resumed, err)
+	}
+
 	// A new certificate and a new REST client CA, in one reload.
 	f.setServer(t, 0x1002)
 	newCA := newTestCA(t, "rotated REST clients CA")
@@ -345,6 +362,9 @@ func TestCertReloader(t *testing.T) {
 	}
 	if err := admitted(rest, f.clientTLS(f.restClient)); err == nil {
 		t.Errorf("a client of the replaced CA is still let in")
+	}
+	if err := admitted(rest, resuming); err == nil {
+		t.Errorf("a client of the replaced CA is still let in by resuming its session")
 	}
 	if err := admitted(rest, f.clientTLS(newCA.client(t, "ops", 8))); err != nil {
 		t.Errorf("a client of the new CA is refused: %v", err)
