@@ -66,6 +66,14 @@ type Config struct {
 	// LabIO has the lab's hosts send I/O telemetry (labio.go).
 	LabIO       bool
 	PprofListen string
+	// TLS (tls.go): the server certificate of REST and of CSI on TCP, the
+	// CA REST client certificates must chain to (optional), the CA CSI
+	// client certificates must chain to (required on tcp://), and the
+	// explicit opt-out of TLS on a tcp:// CSI endpoint.
+	TLSCert, TLSKey string
+	TLSClientCA     string
+	CSIClientCA     string
+	CSIInsecureTCP  bool
 
 	file fileConfig
 }
@@ -134,6 +142,7 @@ func (c *Config) validate() error {
 	if u, err := url.Parse(c.CSIEndpoint); err != nil || (u.Scheme != "unix" && u.Scheme != "tcp") {
 		errs = append(errs, fmt.Errorf("--csi-endpoint %q: want unix://PATH or tcp://ADDR", c.CSIEndpoint))
 	}
+	errs = append(errs, c.checkTLS()...)
 	if !(c.LabSpeed > 0 && c.LabSpeed <= 1e6) { // also refuses NaN
 		errs = append(errs, fmt.Errorf("--lab-speed %v: must be in (0, 1e6]", c.LabSpeed))
 	}
@@ -222,6 +231,53 @@ func (c *Config) validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// csiTCP says whether the CSI endpoint is on TCP.
+func (c *Config) csiTCP() bool { return strings.HasPrefix(c.CSIEndpoint, "tcp://") }
+
+// tlsOn says whether the REST API (and a tcp:// CSI endpoint) serve TLS.
+func (c *Config) tlsOn() bool { return c.TLSCert != "" }
+
+// certFiles are the files of the TLS flags; validated with checkTLS.
+func (c *Config) certFiles() certFiles {
+	return certFiles{cert: c.TLSCert, key: c.TLSKey, restCA: c.TLSClientCA, csiCA: c.CSIClientCA}
+}
+
+// checkTLS checks the TLS flags together (the files are read by New): a
+// tcp:// CSI endpoint takes mutual TLS or an explicit --csi-insecure-tcp.
+func (c *Config) checkTLS() []error {
+	var errs []error
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		errs = append(errs, errors.New("--tls-cert and --tls-key go together: pass both (the certificate and its private key, PEM) or neither"))
+	}
+	if c.TLSClientCA != "" && c.TLSCert == "" {
+		errs = append(errs, errors.New("--tls-client-ca needs --tls-cert and --tls-key: client certificates are asked for only over TLS"))
+	}
+	if !c.csiTCP() {
+		if c.CSIClientCA != "" {
+			errs = append(errs, fmt.Errorf("--csi-client-ca applies to a tcp:// --csi-endpoint only; %s is a unix socket (mode 0600, no TLS)", c.CSIEndpoint))
+		}
+		if c.CSIInsecureTCP {
+			errs = append(errs, fmt.Errorf("--csi-insecure-tcp applies to a tcp:// --csi-endpoint only; %s is a unix socket", c.CSIEndpoint))
+		}
+		return errs
+	}
+	switch {
+	case c.CSIInsecureTCP && c.CSIClientCA != "":
+		errs = append(errs, errors.New("--csi-insecure-tcp and --csi-client-ca contradict each other: pass --csi-client-ca to require client certificates on the CSI endpoint, or --csi-insecure-tcp to accept anyone"))
+	case c.CSIInsecureTCP:
+	case c.CSIClientCA == "" || c.TLSCert == "" || c.TLSKey == "":
+		var missing []string
+		for _, f := range []struct{ flag, v string }{{"--tls-cert", c.TLSCert}, {"--tls-key", c.TLSKey}, {"--csi-client-ca", c.CSIClientCA}} {
+			if f.v == "" {
+				missing = append(missing, f.flag)
+			}
+		}
+		errs = append(errs, fmt.Errorf("--csi-endpoint %s: a CSI endpoint on TCP requires mutual TLS (missing %s): pass --tls-cert and --tls-key (the server certificate) and --csi-client-ca (the CA that signs the CSI clients' certificates), or --csi-insecure-tcp to accept anyone who can reach the port",
+			c.CSIEndpoint, strings.Join(missing, ", ")))
+	}
+	return errs
 }
 
 // labConfig is the lab world the flags and the config file ask for.

@@ -3,17 +3,22 @@ package main
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	stdlog "log"
 	"net"
 	"net/http"
 	"net/http/pprof"
 	"os"
+	"os/signal"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc/credentials"
 	"k8s.io/utils/clock"
 
 	"github.com/sanmob/sanmob/alert"
@@ -36,6 +41,8 @@ type Daemon struct {
 	log *logrus.Logger
 	// addr receives the API's address once it listens.
 	addr chan net.Addr
+	// certs are the TLS certificates, nil without --tls-cert.
+	certs *certReloader
 }
 
 // New validates the configuration; it opens nothing.
@@ -52,7 +59,15 @@ func New(cfg Config) (*Daemon, error) {
 		return nil, fmt.Errorf("--log-level: %w", err)
 	}
 	log.SetLevel(lvl)
-	return &Daemon{cfg: cfg, log: log, addr: make(chan net.Addr, 1)}, nil
+	d := &Daemon{cfg: cfg, log: log, addr: make(chan net.Addr, 1)}
+	if cfg.tlsOn() {
+		// Read now, so a missing or mismatched file is a configuration
+		// error before anything listens.
+		if d.certs, err = newCertReloader(cfg.certFiles()); err != nil {
+			return nil, err
+		}
+	}
+	return d, nil
 }
 
 // Run serves until ctx ends, then shuts down cleanly. Every write the API
@@ -122,6 +137,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if err := alerts.Restore(st, log.WithField("component", "alert")); err != nil {
 		return err
 	}
+	if d.certs != nil && d.cfg.AlertExternalURL == "" {
+		d.cfg.AlertExternalURL = "https://" + ln.Addr().String() // the default is http://
+	}
 	delivery, err := d.alertDelivery(alerts, world.Clock(), ln.Addr(), world.Clock().Speed())
 	if err != nil {
 		return err
@@ -158,21 +176,41 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	csiSrv, err := csiserver.New(csiserver.Config{Mobility: mob, Log: log.WithField("component", "csi"), Version: version, Ready: storeReady})
+	csiCfg := csiserver.Config{Mobility: mob, Log: log.WithField("component", "csi"), Version: version, Ready: storeReady}
+	if d.cfg.csiTCP() && !d.cfg.CSIInsecureTCP {
+		// validate made sure there are certs
+		csiCfg.Creds = loggedCreds{credentials.NewTLS(d.certs.csiTLS()), log.WithField("component", "csi")}
+	}
+	csiSrv, err := csiserver.New(csiCfg)
 	if err != nil {
 		return err
+	}
+	// REST over TLS: the connection net/http sees must be the *tls.Conn
+	// (r.TLS, handshake deadlines), so server.Listener's one-write answers
+	// are for plain HTTP only.
+	restLn := server.Listener(ln)
+	if d.certs != nil {
+		restLn = tls.NewListener(ln, d.certs.restTLS())
 	}
 
 	// The API and CSI answer while the inventory loads (readiness says
 	// so); the runnables that need the inventory start once it is loaded.
 	serving := []runnable{
-		{name: "http", run: httpRunnable(api.Handler(), server.Listener(ln))},
+		{name: "http", run: httpRunnable(api.Handler(), restLn, log.WithField("component", "http"))},
 		// Serve stops when ctx ends, letting running calls finish, and
 		// removes its socket.
 		{name: "csi", run: func(ctx context.Context) error { return csiSrv.Serve(ctx, csiLn) }},
 	}
 	if delivery != nil {
 		serving = append(serving, runnable{name: "alerts", run: delivery.Run})
+	}
+	if d.certs != nil {
+		// Registered before the serving line, so a SIGHUP sent once the
+		// daemon says it serves reloads instead of killing it.
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+		serving = append(serving, runnable{name: "tls-reload", run: d.certs.reloadOn(hup, log)})
 	}
 	if d.cfg.PprofListen != "" {
 		serving = append(serving, runnable{name: "pprof", run: pprofRunnable(d.cfg.PprofListen, log)})
@@ -204,7 +242,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 
 	d.addr <- ln.Addr()
-	log.WithFields(logrus.Fields{"listen": ln.Addr().String(), "csiEndpoint": d.cfg.CSIEndpoint, "dataDir": d.cfg.DataDir, "lab": true, "labSpeed": world.Clock().Speed()}).Info("sanmobd serving; loading the inventory")
+	d.logTLS(log)
+	log.WithFields(logrus.Fields{"listen": ln.Addr().String(), "csiEndpoint": d.cfg.CSIEndpoint, "csiAddr": csiLn.Addr().String(), "dataDir": d.cfg.DataDir, "lab": true, "labSpeed": world.Clock().Speed(),
+		"restTLS": d.restTLSMode(), "csiTLS": d.csiTLSMode()}).Info("sanmobd serving; loading the inventory")
 	if len(d.cfg.file.Fabrics) > 0 || len(d.cfg.file.Arrays) > 0 {
 		log.Warn("--lab: the fabrics and arrays named in --config are ignored; this build drives only the embedded lab")
 	}
@@ -268,8 +308,9 @@ func runRunnables(ctx context.Context, log logrus.FieldLogger, serving []runnabl
 }
 
 // httpRunnable serves h on ln until ctx ends, then shuts down gracefully:
-// running requests get shutdownGrace to finish.
-func httpRunnable(h http.Handler, ln net.Listener) func(context.Context) error {
+// running requests get shutdownGrace to finish. What net/http logs itself
+// (a refused TLS handshake: who, and why) goes to log as warnings.
+func httpRunnable(h http.Handler, ln net.Listener, log logrus.FieldLogger) func(context.Context) error {
 	return func(ctx context.Context) error {
 		// Requests' contexts derive from base, which Shutdown cancels: the
 		// streams (SSE) end at once instead of holding the shutdown for
@@ -278,6 +319,7 @@ func httpRunnable(h http.Handler, ln net.Listener) func(context.Context) error {
 		defer stopStreams()
 		srv := &http.Server{
 			Handler:           h,
+			ErrorLog:          stdlog.New(logWriter{log}, "", 0),
 			ReadHeaderTimeout: 10 * time.Second,
 			ReadTimeout:       60 * time.Second,
 			IdleTimeout:       120 * time.Second,

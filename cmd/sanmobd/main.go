@@ -1,5 +1,6 @@
 // Command sanmobd is the sanmob daemon: it parses flags into a Config, builds
-// the daemon with New and runs it until SIGTERM or SIGINT.
+// the daemon with New and runs it until SIGTERM or SIGINT. With TLS
+// configured, SIGHUP reloads the certificates.
 package main
 
 import (
@@ -26,6 +27,11 @@ func main() {
 	fs.StringVar(&cfg.DataDir, "data-dir", "./data", "directory for the store and the generated admin token")
 	fs.StringVar(&cfg.Listen, "listen", "127.0.0.1:8080", "REST API address")
 	fs.StringVar(&cfg.CSIEndpoint, "csi-endpoint", "", "CSI endpoint, unix://PATH or tcp://ADDR (default unix://<data-dir>/csi.sock)")
+	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "PEM server certificate (with its chain): the REST API serves HTTPS, TLS 1.2 or later, and a tcp:// CSI endpoint serves it too; needs --tls-key; reloaded on SIGHUP")
+	fs.StringVar(&cfg.TLSKey, "tls-key", "", "PEM private key of --tls-cert; reloaded on SIGHUP")
+	fs.StringVar(&cfg.TLSClientCA, "tls-client-ca", "", "PEM CA certificate(s): REST clients must present a certificate signed by one (mutual TLS); the bearer token is still required; needs --tls-cert; reloaded on SIGHUP")
+	fs.StringVar(&cfg.CSIClientCA, "csi-client-ca", "", "PEM CA certificate(s): a tcp:// CSI endpoint requires its clients to present a certificate signed by one (mutual TLS, with --tls-cert and --tls-key); reloaded on SIGHUP")
+	fs.BoolVar(&cfg.CSIInsecureTCP, "csi-insecure-tcp", false, "serve a tcp:// CSI endpoint without TLS or client certificates: anyone who can reach the port can create, attach and delete volumes (for tests; logs a warning on every start)")
 	fs.BoolVar(&cfg.Lab, "lab", false, "run on the embedded lab (the default when no config names devices)")
 	fs.Float64Var(&cfg.LabSpeed, "lab-speed", 60, "the lab's virtual clock runs this many times real time")
 	fs.Int64Var(&cfg.LabSeed, "lab-seed", 1, "seed of the lab's generated world")

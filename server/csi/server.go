@@ -16,6 +16,7 @@ import (
 	"github.com/sirupsen/logrus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/status"
 )
 
@@ -34,6 +35,10 @@ type Config struct {
 	// StopGrace bounds the graceful stop: calls still running then are
 	// cut off. Default 10s.
 	StopGrace time.Duration
+	// Creds are the transport credentials Serve uses (TLS on a TCP
+	// endpoint, built by the caller); nil serves without: right for a
+	// unix socket, whose file mode is the access control.
+	Creds credentials.TransportCredentials
 }
 
 // Server implements the CSI Identity and Controller services.
@@ -132,7 +137,11 @@ func listenUnix(path string) (net.Listener, error) {
 // then stops gracefully: running calls may finish within StopGrace, and a
 // unix socket is removed. It returns nil after a stop that ctx asked for.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	g := grpc.NewServer(grpc.UnaryInterceptor(s.intercept))
+	opts := []grpc.ServerOption{grpc.UnaryInterceptor(s.intercept)}
+	if s.cfg.Creds != nil {
+		opts = append(opts, grpc.Creds(s.cfg.Creds))
+	}
+	g := grpc.NewServer(opts...)
 	csi.RegisterIdentityServer(g, s)
 	csi.RegisterControllerServer(g, s)
 	defer removeSocket(ln)
