@@ -54,8 +54,10 @@ func (s *Service) Zoner() *fabric.Zoner { return s.zoner }
 func (s *Service) Alerts() []alert.Alert { return s.alerts.List() }
 
 // Reconcile compares a fabric's zone DB with the zones sanmob wants; with
-// apply it repairs sanmob's own zones and re-reads the fabric. The drift
-// returned is what was found before any repair.
+// apply it repairs sanmob's own zones, re-reads the fabric and answers the
+// drift as it is after the repair: the checksum of the zone DB the repair
+// left, what is still missing, changed or orphaned (nothing, unless another
+// change came in between), Repaired set. What the repair found is logged.
 func (s *Service) Reconcile(ctx context.Context, fabricID string, apply bool) (fabric.Drift, error) {
 	f, ok := s.fabrics[fabricID]
 	if !ok {
@@ -68,7 +70,18 @@ func (s *Service) Reconcile(ctx context.Context, fabricID string, apply bool) (f
 		return d, MarkDevice("fabric", err)
 	}
 	if apply && d.Repaired {
-		s.readFabricNow(ctx, f)
+		s.log.WithField("fabric", fabricID).WithField("missing", len(d.Missing)).WithField("changed", len(d.Changed)).
+			WithField("orphans", len(d.Orphans)).WithField("checksumBefore", d.Checksum).Info("reconcile repaired the fabric's zones")
+		o, err := s.dev.ReadFabric(ctx, f)
+		if err != nil {
+			return fabric.Drift{}, MarkDevice("fabric", fmt.Errorf("fabric %s: the zones were repaired, but reading the zone DB back failed (reconcile again to see it): %w", fabricID, err))
+		}
+		after, err := s.zoner.Drift(fabricID, o.DB)
+		if err != nil {
+			return fabric.Drift{}, MarkDevice("fabric", err)
+		}
+		after.Repaired = true
+		d = after
 	}
 	s.raiseDrift(f, d)
 	return d, nil

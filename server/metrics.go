@@ -1,6 +1,9 @@
 package server
 
 import (
+	"runtime"
+	"runtime/debug"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
@@ -28,6 +31,29 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 	reg.MustRegister(m.requests, m.latency,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// newBuildInfo is sanmob_build_info: the constant 1, labelled with the
+// daemon's version (Config.Version), the VCS revision the binary was built
+// from (empty when the build was not stamped) and the Go version — the
+// Prometheus convention for joining a build to other series.
+func newBuildInfo(version string) prometheus.Collector {
+	revision, goVersion := "", runtime.Version()
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		goVersion = bi.GoVersion
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" {
+				revision = s.Value
+			}
+		}
+	}
+	g := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name:        "sanmob_build_info",
+		Help:        "1, labelled with the version, VCS revision and Go version sanmobd was built with.",
+		ConstLabels: prometheus.Labels{"version": version, "revision": revision, "goversion": goVersion},
+	})
+	g.Set(1)
+	return g
 }
 
 // modelCollector reports, at scrape time, what the core knows of the

@@ -99,6 +99,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, mob: cfg.Mobility, tokens: cfg.Tokens, log: cfg.Log, reg: cfg.Registry}
 	s.metrics = newMetrics(cfg.Registry)
+	cfg.Registry.MustRegister(newBuildInfo(cfg.Version))
 	cfg.Registry.MustRegister(newModelCollector(cfg.Mobility), newPoolCollector(cfg.Mobility), newQueueDepthCollector(cfg.Mobility))
 	if cfg.AlertDelivery != nil {
 		cfg.Registry.MustRegister(newDeliveryCollector(cfg.AlertDelivery))

@@ -11,6 +11,8 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"reflect"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -179,10 +181,8 @@ func (c *Config) validate() error {
 		if err != nil {
 			errs = append(errs, fmt.Errorf("--config: %w", err))
 		} else {
-			dec := yaml.NewDecoder(bytes.NewReader(raw))
-			dec.KnownFields(true)
-			if err := dec.Decode(&c.file); err != nil && !errors.Is(err, io.EOF) {
-				errs = append(errs, fmt.Errorf("--config %s: %w", c.ConfigFile, err))
+			for _, err := range decodeConfigFile(raw, &c.file) {
+				errs = append(errs, fmt.Errorf("--config %s %w", c.ConfigFile, err))
 			}
 		}
 		if _, err := c.queueThresholds(); err != nil {
@@ -427,4 +427,200 @@ func (c *Config) queueThresholds() (map[string]time.Duration, error) {
 		out[pool] = d
 	}
 	return out, nil
+}
+
+// decodeConfigFile reads the config file into f. Its errors say, in plain
+// words, the line, the key path and what is wrong: an unknown key with the
+// keys known there, a value of the wrong kind with what was wanted — never
+// a Go type. Each starts with "line N: ".
+func decodeConfigFile(raw []byte, f *fileConfig) []error {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(raw, &doc); err != nil {
+		return plainYAMLErrors(err)
+	}
+	w := configWalk{budget: 100_000}
+	w.check(&doc, reflect.TypeOf(f).Elem(), "", 0)
+	if len(w.errs) > 0 {
+		return w.errs
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(raw))
+	dec.KnownFields(true)
+	if err := dec.Decode(f); err != nil && !errors.Is(err, io.EOF) {
+		return plainYAMLErrors(err) // what the walk does not check: duplicate keys, say
+	}
+	return nil
+}
+
+// configWalk checks a YAML tree against the fileConfig type, key by key.
+type configWalk struct {
+	errs   []error
+	budget int // nodes left to visit: aliases can make a small file a huge tree
+}
+
+var yamlUnmarshaler = reflect.TypeFor[yaml.Unmarshaler]()
+
+func (w *configWalk) check(n *yaml.Node, t reflect.Type, path string, depth int) {
+	for n.Kind == yaml.AliasNode && n.Alias != nil && depth < 64 {
+		n, depth = n.Alias, depth+1
+	}
+	w.budget--
+	if w.budget < 0 || depth > 64 {
+		return // the decode that follows has its own limits
+	}
+	if n.Kind == yaml.DocumentNode {
+		for _, c := range n.Content {
+			w.check(c, t, path, depth+1)
+		}
+		return
+	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		return // an empty value leaves the default
+	}
+	wrong := func() {
+		where := path
+		if where == "" {
+			where = "the top level"
+		}
+		w.errs = append(w.errs, fmt.Errorf("line %d: %s: want %s, got %s", n.Line, where, wantOf(t), gotOf(n)))
+	}
+	if reflect.PointerTo(t).Implements(yamlUnmarshaler) {
+		if err := n.Decode(reflect.New(t).Interface()); err != nil {
+			wrong()
+		}
+		return
+	}
+	switch t.Kind() {
+	case reflect.Interface:
+	case reflect.Struct:
+		if n.Kind != yaml.MappingNode {
+			wrong()
+			return
+		}
+		var known []string
+		fields := map[string]reflect.Type{}
+		for i := range t.NumField() {
+			sf := t.Field(i)
+			name, _, _ := strings.Cut(sf.Tag.Get("yaml"), ",")
+			if !sf.IsExported() || name == "-" {
+				continue
+			}
+			if name == "" {
+				name = strings.ToLower(sf.Name)
+			}
+			known = append(known, name)
+			fields[name] = sf.Type
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			ft, ok := fields[k.Value]
+			if !ok {
+				in := ""
+				if path != "" {
+					in = " in " + path
+				}
+				w.errs = append(w.errs, fmt.Errorf("line %d: unknown key %q%s (known: %s)", k.Line, k.Value, in, strings.Join(known, ", ")))
+				continue
+			}
+			w.check(v, ft, joinKey(path, k.Value), depth+1)
+		}
+	case reflect.Map:
+		if n.Kind != yaml.MappingNode {
+			wrong()
+			return
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			w.check(n.Content[i+1], t.Elem(), joinKey(path, n.Content[i].Value), depth+1)
+		}
+	case reflect.Slice:
+		if n.Kind != yaml.SequenceNode {
+			wrong()
+			return
+		}
+		for i, e := range n.Content {
+			w.check(e, t.Elem(), fmt.Sprintf("%s[%d]", path, i), depth+1)
+		}
+	default:
+		// yaml.v3 would cut 2.5 to 2 for a whole number: refused here.
+		fraction := n.ShortTag() == "!!float" && (t.Kind() >= reflect.Int && t.Kind() <= reflect.Uint64)
+		if n.Kind != yaml.ScalarNode || fraction || n.Decode(reflect.New(t).Interface()) != nil {
+			wrong()
+		}
+	}
+}
+
+func joinKey(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+// wantOf says in words what a value of type t looks like in the file.
+func wantOf(t reflect.Type) string {
+	if t == reflect.TypeFor[time.Duration]() {
+		return "a duration such as 30s"
+	}
+	switch t.Kind() {
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return "a whole number"
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "a whole number, not negative"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.String:
+		return "a string"
+	case reflect.Slice:
+		return "a list"
+	case reflect.Map, reflect.Struct:
+		return "a mapping of keys to values"
+	}
+	return "a value"
+}
+
+// gotOf says what the file has instead.
+func gotOf(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	}
+	v := n.Value
+	if len(v) > 64 {
+		v = v[:64] + "…"
+	}
+	return strconv.Quote(v)
+}
+
+// yamlTypeErr matches yaml.v3's words for a key or value it refused, so
+// that the fallback path speaks as the walk does.
+var (
+	yamlUnknownField = regexp.MustCompile(`field (\S+) not found in type \S+`)
+	yamlCannot       = regexp.MustCompile(`cannot unmarshal !!\w+ ` + "`([^`]*)`" + ` into (\S+)`)
+)
+
+// plainYAMLErrors turns yaml.v3's errors into "line N: ..." without Go
+// type names.
+func plainYAMLErrors(err error) []error {
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		var out []error
+		for _, e := range te.Errors {
+			e = yamlUnknownField.ReplaceAllString(e, `unknown key "$1"`)
+			e = yamlCannot.ReplaceAllString(e, `want a value of another kind, got "$1"`)
+			out = append(out, errors.New(e))
+		}
+		return out
+	}
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	line, rest, ok := strings.Cut(msg, ": ")
+	if !ok || !strings.HasPrefix(line, "line ") {
+		line, rest = "line 1", msg // yaml.v3 names no line for some errors
+	}
+	return []error{fmt.Errorf("%s: not valid YAML: %s", line, rest)}
 }

@@ -81,7 +81,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	log := d.log
 	ln, err := net.Listen("tcp", d.cfg.Listen)
 	if err != nil {
-		return fmt.Errorf("listen: %w", err)
+		return fmt.Errorf("--listen %s: %w; nothing was written to %s", d.cfg.Listen, err, d.cfg.DataDir)
 	}
 	defer ln.Close() // a no-op once the HTTP server has closed it
 	if err := os.MkdirAll(d.cfg.DataDir, 0o700); err != nil {

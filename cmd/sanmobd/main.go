@@ -47,8 +47,15 @@ func main() {
 	fs.DurationVar(&cfg.QueueDepthPeriod, "queue-depth-period", 0, "the queue-depth control period, on the daemon's clock (default 2s)")
 	fs.DurationVar(&cfg.QueueThresholdDisk, "queue-threshold-disk", 0, "latency threshold of disk pools' queue depths (default 30ms); per pool: queueDepth.thresholds in --config")
 	fs.DurationVar(&cfg.QueueThresholdFlash, "queue-threshold-flash", 0, "latency threshold of flash pools' queue depths (default 1.5ms)")
+	showVersion := fs.Bool("version", false, "print the version (module version, VCS revision and time, whether the tree was modified, Go version) and exit")
 	fs.BoolVar(&cfg.LabIO, "lab-io", true, "the lab's hosts send I/O telemetry from a model of its pools (one host ignores the recommendations), so queue depths show live; off on the large lab")
 	_ = fs.Parse(os.Args[1:])
+	if *showVersion {
+		if err := readBuildInfo(version).print(os.Stdout); err != nil {
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(os.Stderr, "sanmobd: unexpected arguments %v\n", fs.Args())
 		os.Exit(2)
