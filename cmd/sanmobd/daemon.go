@@ -275,6 +275,7 @@ func httpRunnable(h http.Handler, ln net.Listener) func(context.Context) error {
 			Handler:           h,
 			ReadHeaderTimeout: 10 * time.Second,
 			ReadTimeout:       60 * time.Second,
+			WriteTimeout:      server.WriteTimeout, // event streams lift it for themselves
 			IdleTimeout:       120 * time.Second,
 			ConnContext:       server.ConnContext,
 		}
