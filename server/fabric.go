@@ -20,7 +20,7 @@ func (s *Server) reconcileFabric(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if apply {
-		entry(w).WithField("fabric", d.Fabric).WithField("repaired", d.Repaired).Info("fabric reconciled")
+		entry(w).WithField("fabric", clip(d.Fabric)).WithField("repaired", d.Repaired).Info("fabric reconciled")
 	}
 	writeJSON(w, http.StatusOK, d)
 }
@@ -48,6 +48,6 @@ func (s *Server) vportAction(w http.ResponseWriter, r *http.Request, do func(con
 		s.writeError(w, r, err)
 		return
 	}
-	entry(w).WithField("vm", v["id"]).WithField("wwpn", p.String()).Info(msg)
+	entry(w).WithField("vm", clip(v["id"])).WithField("wwpn", p.String()).Info(msg)
 	w.WriteHeader(http.StatusNoContent)
 }

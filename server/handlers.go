@@ -132,7 +132,7 @@ func (s *Server) deleteHost(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	entry(w).WithField("host", vars(r)["id"]).Info("host deleted")
+	entry(w).WithField("host", clip(vars(r)["id"])).Info("host deleted")
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -190,7 +190,7 @@ func (s *Server) deleteVM(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	entry(w).WithField("vm", vars(r)["id"]).Info("vm deleted")
+	entry(w).WithField("vm", clip(vars(r)["id"])).Info("vm deleted")
 	w.WriteHeader(http.StatusNoContent)
 }
 

@@ -91,7 +91,7 @@ func (s *Server) labDeleteZone(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	entry(w).WithFields(map[string]any{"fabric": vars(r)["id"], "zone": vars(r)["name"]}).Info("lab: zone removed behind sanmob's back")
+	entry(w).WithFields(map[string]any{"fabric": clip(vars(r)["id"]), "zone": clip(vars(r)["name"])}).Info("lab: zone removed behind sanmob's back")
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -131,7 +131,7 @@ func (s *Server) labInjectFault(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	entry(w).WithFields(map[string]any{"target": f.Target, "op": f.Op, "count": f.Count, "rate": f.Rate, "latencyMs": f.LatencyMs}).Info("lab: fault injected")
+	entry(w).WithFields(map[string]any{"target": clip(f.Target), "op": clip(f.Op), "count": f.Count, "rate": f.Rate, "latencyMs": f.LatencyMs}).Info("lab: fault injected")
 	writeJSON(w, http.StatusCreated, out)
 }
 

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -139,13 +140,26 @@ func (s *Server) allowed(r *http.Request) []string {
 		if err != nil {
 			return nil
 		}
-		if ok, _ := regexp.MatchString(re, r.URL.Path); ok {
+		if pathRE(re).MatchString(r.URL.Path) {
 			ms, _ := route.GetMethods()
 			out = append(out, ms...)
 		}
 		return nil
 	})
 	return out
+}
+
+// pathREs caches the compiled path patterns of the routes for allowed: a
+// 405 must not compile some sixty regular expressions.
+var pathREs sync.Map
+
+func pathRE(expr string) *regexp.Regexp {
+	if re, ok := pathREs.Load(expr); ok {
+		return re.(*regexp.Regexp)
+	}
+	re := regexp.MustCompile(expr) // mux compiled it already
+	pathREs.Store(expr, re)
+	return re
 }
 
 // Handler returns the root handler.
@@ -249,11 +263,11 @@ func (s *Server) wrap(rt route, h http.HandlerFunc) http.Handler {
 	lat := s.metrics.latency.MustCurryWith(prometheus.Labels{"route": label})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		rl := &reqLog{log: s.log, method: r.Method, route: label, path: r.URL.Path, remote: r.RemoteAddr}
+		rl := &reqLog{log: s.log, method: clip(r.Method), route: label, path: clip(r.URL.Path), remote: clip(r.RemoteAddr)}
 		rec := &statusRecorder{ResponseWriter: w, log: rl, wire: wireFrom(r.Context())}
 		defer func() {
 			if v := recover(); v != nil {
-				rl.entry().WithField("panic", v).Error("handler panicked")
+				rl.entry().WithField("panic", clip(fmt.Sprint(v))).Error("handler panicked")
 				if rec.status == 0 {
 					writeProblem(rec, r, newProblem(http.StatusInternalServerError, "internal error; see the daemon's log"))
 				}

@@ -45,7 +45,7 @@ func (s *Server) deleteVolume(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	entry(w).WithField("volume", vars(r)["id"]).Info("volume deleted")
+	entry(w).WithField("volume", clip(vars(r)["id"])).Info("volume deleted")
 	w.WriteHeader(http.StatusNoContent)
 }
 
