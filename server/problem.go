@@ -229,6 +229,9 @@ func decodeMax(w http.ResponseWriter, r *http.Request, v any, limit int64) error
 	if err != nil {
 		return bodyReadError(err)
 	}
+	if err := dupKeys(raw); err != nil {
+		return err
+	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
