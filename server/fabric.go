@@ -26,7 +26,10 @@ func (s *Server) reconcileFabric(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) listAlerts(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, List[alert.Alert]{Items: s.mob.Alerts()})
+	// Firing first, then resolved: an alert is its fingerprint and start.
+	if l, ok := page(w, r, s.mob.Alerts(), func(a alert.Alert) string { return a.Fingerprint + "\x00" + a.StartsAt.String() }); ok {
+		writeJSON(w, http.StatusOK, l)
+	}
 }
 
 func (s *Server) loginVport(w http.ResponseWriter, r *http.Request) {

@@ -80,10 +80,9 @@ func (s *Server) labLogins(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	if l == nil {
-		l = []fabric.Login{}
+	if p, ok := page(w, r, l, func(v fabric.Login) string { return v.WWPN.String() }); ok {
+		writeJSON(w, http.StatusOK, p)
 	}
-	writeJSON(w, http.StatusOK, List[fabric.Login]{Items: l})
 }
 
 func (s *Server) labDeleteZone(w http.ResponseWriter, r *http.Request) {
@@ -101,10 +100,9 @@ func (s *Server) labMappings(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	if m == nil {
-		m = []array.Mapping{}
+	if p, ok := page(w, r, m, func(v array.Mapping) string { return v.Volume + "\x00" + v.HostGroup }); ok {
+		writeJSON(w, http.StatusOK, p)
 	}
-	writeJSON(w, http.StatusOK, List[array.Mapping]{Items: m})
 }
 
 func (s *Server) labClock(w http.ResponseWriter, r *http.Request) {
@@ -113,11 +111,10 @@ func (s *Server) labClock(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) labListFaults(w http.ResponseWriter, r *http.Request) {
-	f := s.cfg.Lab.Faults()
-	if f == nil {
-		f = []LabFault{}
+	// Faults have no id: the token's count places the next page.
+	if p, ok := page(w, r, s.cfg.Lab.Faults(), func(f LabFault) string { return f.Target + "\x00" + f.Op }); ok {
+		writeJSON(w, http.StatusOK, p)
 	}
-	writeJSON(w, http.StatusOK, List[LabFault]{Items: f})
 }
 
 func (s *Server) labInjectFault(w http.ResponseWriter, r *http.Request) {

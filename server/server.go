@@ -70,6 +70,7 @@ type route struct {
 	status  int   // success status
 	errors  []int // statuses besides the ones every route of its kind may answer (OpenAPI)
 	quiet   bool  // a write that succeeds is logged at debug, not info (telemetry, every few seconds per host)
+	paged   bool  // a list: ?limit and ?continue (page), and a 400 for a query parameter not in query
 	lab     bool
 	handler http.HandlerFunc
 }
@@ -304,6 +305,9 @@ func (s *Server) wrap(rt route, h http.HandlerFunc) http.Handler {
 				writeProblem(rec, r, newProblem(http.StatusForbidden, fmt.Sprintf("role %q may not %s %s; it needs one of %v", p.Role, r.Method, label, rolesWithAdmin(rt.roles))))
 				return
 			}
+		}
+		if rt.paged && !onlyParams(rec, r, rt.query) {
+			return
 		}
 		h(rec, r)
 	})
