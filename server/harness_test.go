@@ -154,7 +154,8 @@ func newHarness(t testing.TB, opts ...harnessOption) *harness {
 	}
 	// Served as cmd/sanmobd serves it, so that every test goes through the
 	// connection wrapper of wire.go.
-	ts := httptest.NewUnstartedServer(srv.Handler())
+	noteOpenAPI(t, srv, !o.noLab)
+	ts := httptest.NewUnstartedServer(recordStatuses(srv.Handler()))
 	ts.Listener = server.Listener(ts.Listener)
 	ts.Config.ConnContext = server.ConnContext
 	ts.Start()

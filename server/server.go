@@ -65,12 +65,13 @@ type route struct {
 	roles   []Role // empty: any role may call it
 	summary string
 	query   []queryParam
-	req     any   // request body type, for the OpenAPI document
-	resp    any   // success body type
-	status  int   // success status
-	errors  []int // statuses besides the ones every route of its kind may answer (OpenAPI)
-	quiet   bool  // a write that succeeds is logged at debug, not info (telemetry, every few seconds per host)
-	paged   bool  // a list: ?limit and ?continue (page), and a 400 for a query parameter not in query
+	req     any         // request body type, for the OpenAPI document
+	resp    any         // success body type
+	status  int         // success status
+	also    map[int]any // other success statuses with their body types (a migration's dry run: 200, the plan)
+	errors  []int       // statuses besides the ones every route of its kind may answer (OpenAPI)
+	quiet   bool        // a write that succeeds is logged at debug, not info (telemetry, every few seconds per host)
+	paged   bool        // a list: ?limit and ?continue (page), and a 400 for a query parameter not in query
 	lab     bool
 	handler http.HandlerFunc
 }
