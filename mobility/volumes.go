@@ -158,6 +158,9 @@ func (s *Service) CreateVolume(ctx context.Context, spec VolumeSpec) (inventory.
 	if _, err := s.candidates(f); err != nil {
 		return inventory.Volume{}, err
 	}
+	if err := checkSize(spec.SizeBytes); err != nil {
+		return inventory.Volume{}, err // before admission, which would call it no capacity
+	}
 	cands, err := s.placer().Place(f, spec.SizeBytes)
 	if err != nil {
 		return inventory.Volume{}, err
@@ -271,6 +274,26 @@ func (s *Service) DeleteVolume(ctx context.Context, id string) error {
 	return nil
 }
 
+// MaxVolumeBytes is the largest volume size sanmob takes: 2^53 bytes
+// (8 PiB). It is above what any array offers for one volume (the largest
+// allow a few PiB) and is the largest integer every JSON client holds
+// exactly (an IEEE double), so a size past it is a client's mistake — a 400
+// before thin admission, not a 507 saying no pool has the room — and sums
+// of sizes in thin admission stay far from overflowing an int64.
+const MaxVolumeBytes int64 = 1 << 53
+
+// checkSize refuses a volume size that is not positive or larger than
+// MaxVolumeBytes: ErrInvalid naming sizeBytes.
+func checkSize(n int64) error {
+	switch {
+	case n <= 0:
+		return invalid("sizeBytes", "must be positive")
+	case n > MaxVolumeBytes:
+		return invalid("sizeBytes", "%d is larger than any volume sanmob manages (at most %d bytes, 8 PiB)", n, MaxVolumeBytes)
+	}
+	return nil
+}
+
 // ExpandVolume grows a volume; the same size is a no-op. Thin admits the
 // growth on the volume's pool as last observed before the array is asked
 // (an array whose pool is not observed decides alone). Errors: ErrInvalid
@@ -288,6 +311,9 @@ func (s *Service) ExpandVolume(ctx context.Context, id string, sizeBytes int64) 
 		return inventory.Volume{}, invalid("sizeBytes", "%d is smaller than the volume's %d bytes; volumes only grow", sizeBytes, v.SizeBytes)
 	case sizeBytes == v.SizeBytes:
 		return s.Volume(id)
+	}
+	if err := checkSize(sizeBytes); err != nil {
+		return inventory.Volume{}, err // before admission, which would call it no capacity
 	}
 	a := s.arrays[v.Array]
 	if a == nil {

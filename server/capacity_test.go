@@ -3,11 +3,13 @@ package server_test
 import (
 	"context"
 	"fmt"
+	"math"
 	"net/http"
 	"strings"
 	"testing"
 
 	"github.com/sanmob/sanmob/array"
+	"github.com/sanmob/sanmob/mobility"
 	"github.com/sanmob/sanmob/server"
 	"github.com/sanmob/sanmob/thin"
 )
@@ -143,5 +145,28 @@ func TestThickPastFull(t *testing.T) {
 	r = h.do(server.RoleAdmin, http.MethodPost, "/v1/volumes", map[string]any{"name": "fits", "sizeBytes": size - 1, "pool": p.ID, "thin": false})
 	if r.Status != http.StatusCreated {
 		t.Fatalf("up to 90 %%: %v", r)
+	}
+}
+
+// TestVolumeSizePastAnyArray: a size past mobility.MaxVolumeBytes (2^53) is
+// the client's mistake — a 400 on sizeBytes before thin admission runs, not
+// a 507 saying no pool has the room (2^63-1 used to get one).
+func TestVolumeSizePastAnyArray(t *testing.T) {
+	h := newHarness(t)
+	v := wantJSON[map[string]any](t, h.do(server.RoleCSI, http.MethodPost, "/v1/volumes", map[string]any{"name": "small", "sizeBytes": 1 << 30}), http.StatusCreated)
+	id, _ := v["id"].(string)
+	for _, n := range []int64{math.MaxInt64, mobility.MaxVolumeBytes + 1} {
+		for _, r := range []*response{
+			h.do(server.RoleCSI, http.MethodPost, "/v1/volumes", map[string]any{"name": "huge", "sizeBytes": n}),
+			h.do(server.RoleCSI, http.MethodPatch, "/v1/volumes/"+id, map[string]any{"sizeBytes": n}),
+		} {
+			p := wantProblem(t, r, http.StatusBadRequest)
+			if len(p.InvalidParams) != 1 || p.InvalidParams[0].Name != "sizeBytes" || !strings.Contains(p.InvalidParams[0].Reason, "larger than any volume") {
+				t.Errorf("%v: want invalid-params on sizeBytes saying it is larger than any volume", r)
+			}
+		}
+	}
+	if got := getJSON[map[string]any](t, h, "/v1/volumes/"+id)["sizeBytes"]; got != float64(1<<30) {
+		t.Errorf("size %v after refused expands, want %d", got, 1<<30)
 	}
 }

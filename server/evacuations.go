@@ -26,7 +26,13 @@ func (s *Server) createEvacuation(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) listEvacuations(w http.ResponseWriter, r *http.Request) {
 	es, err := s.mob.Evacuations()
-	s.reply(w, r, http.StatusOK, List[mobility.Evacuation]{Items: es}, err)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if l, ok := page(w, r, es, func(e mobility.Evacuation) string { return e.ID }); ok {
+		writeJSON(w, http.StatusOK, l)
+	}
 }
 
 func (s *Server) getEvacuation(w http.ResponseWriter, r *http.Request) {

@@ -20,13 +20,16 @@ func (s *Server) reconcileFabric(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if apply {
-		entry(w).WithField("fabric", d.Fabric).WithField("repaired", d.Repaired).Info("fabric reconciled")
+		entry(w).WithField("fabric", clip(d.Fabric)).WithField("repaired", d.Repaired).Info("fabric reconciled")
 	}
 	writeJSON(w, http.StatusOK, d)
 }
 
 func (s *Server) listAlerts(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, List[alert.Alert]{Items: s.mob.Alerts()})
+	// Firing first, then resolved: an alert is its fingerprint and start.
+	if l, ok := page(w, r, s.mob.Alerts(), func(a alert.Alert) string { return a.Fingerprint + "\x00" + a.StartsAt.String() }); ok {
+		writeJSON(w, http.StatusOK, l)
+	}
 }
 
 func (s *Server) loginVport(w http.ResponseWriter, r *http.Request) {
@@ -48,6 +51,6 @@ func (s *Server) vportAction(w http.ResponseWriter, r *http.Request, do func(con
 		s.writeError(w, r, err)
 		return
 	}
-	entry(w).WithField("vm", v["id"]).WithField("wwpn", p.String()).Info(msg)
+	entry(w).WithField("vm", clip(v["id"])).WithField("wwpn", p.String()).Info(msg)
 	w.WriteHeader(http.StatusNoContent)
 }

@@ -39,7 +39,9 @@ func (s *Server) openapiHandler(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) listSites(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, List[inventory.Site]{Items: s.mob.Sites()})
+	if l, ok := page(w, r, s.mob.Sites(), func(v inventory.Site) string { return v.ID }); ok {
+		writeJSON(w, http.StatusOK, l)
+	}
 }
 
 func (s *Server) getSite(w http.ResponseWriter, r *http.Request) {
@@ -48,15 +50,15 @@ func (s *Server) getSite(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) listLinks(w http.ResponseWriter, r *http.Request) {
-	links := s.mob.Links()
-	if links == nil {
-		links = []inventory.Link{}
+	if l, ok := page(w, r, s.mob.Links(), func(v inventory.Link) string { return v.From + "\x00" + v.To }); ok {
+		writeJSON(w, http.StatusOK, l)
 	}
-	writeJSON(w, http.StatusOK, List[inventory.Link]{Items: links})
 }
 
 func (s *Server) listFabrics(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, List[inventory.Fabric]{Items: s.mob.Fabrics()})
+	if l, ok := page(w, r, s.mob.Fabrics(), func(v inventory.Fabric) string { return v.ID }); ok {
+		writeJSON(w, http.StatusOK, l)
+	}
 }
 
 func (s *Server) getFabric(w http.ResponseWriter, r *http.Request) {
@@ -70,10 +72,10 @@ func (s *Server) listLogins(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	if logins == nil {
-		logins = []fabric.Login{}
+	if l, ok := page(w, r, logins, func(v fabric.Login) string { return v.WWPN.String() }); ok {
+		l.ObservedAt = at
+		writeJSON(w, http.StatusOK, l)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"items": logins, "observedAt": at})
 }
 
 func (s *Server) listZones(w http.ResponseWriter, r *http.Request) {
@@ -82,7 +84,10 @@ func (s *Server) listZones(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"items": zones, "observedAt": at})
+	if l, ok := page(w, r, zones, func(v inventory.ZoneView) string { return v.Name }); ok {
+		l.ObservedAt = at
+		writeJSON(w, http.StatusOK, l)
+	}
 }
 
 func (s *Server) listHosts(w http.ResponseWriter, r *http.Request) {
@@ -132,7 +137,7 @@ func (s *Server) deleteHost(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	entry(w).WithField("host", vars(r)["id"]).Info("host deleted")
+	entry(w).WithField("host", clip(vars(r)["id"])).Info("host deleted")
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -190,7 +195,7 @@ func (s *Server) deleteVM(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	entry(w).WithField("vm", vars(r)["id"]).Info("vm deleted")
+	entry(w).WithField("vm", clip(vars(r)["id"])).Info("vm deleted")
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -205,7 +210,9 @@ func (s *Server) getTopology(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) listArrays(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, List[inventory.Array]{Items: s.mob.Arrays()})
+	if l, ok := page(w, r, s.mob.Arrays(), func(v inventory.Array) string { return v.ID }); ok {
+		writeJSON(w, http.StatusOK, l)
+	}
 }
 
 func (s *Server) getArray(w http.ResponseWriter, r *http.Request) {
@@ -221,11 +228,9 @@ func (s *Server) listPools(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	pools := s.mob.Pools(a)
-	if pools == nil {
-		pools = []inventory.Pool{}
+	if l, ok := page(w, r, s.mob.Pools(a), func(v inventory.Pool) string { return v.ID }); ok {
+		writeJSON(w, http.StatusOK, l)
 	}
-	writeJSON(w, http.StatusOK, List[inventory.Pool]{Items: pools})
 }
 
 func (s *Server) getPool(w http.ResponseWriter, r *http.Request) {

@@ -54,6 +54,7 @@ type harnessOptions struct {
 	ready   func() (bool, []string)
 	compute func(compute.Driver) compute.Driver
 	deliver func(*alert.Manager) *alert.Delivery
+	log     *logrus.Logger
 }
 
 type harnessOption func(*harnessOptions)
@@ -73,6 +74,11 @@ func withDelivery(make func(*alert.Manager) *alert.Delivery) harnessOption {
 	return func(o *harnessOptions) { o.deliver = make }
 }
 
+// withLog makes the server (and the core) log to log instead of nowhere.
+func withLog(log *logrus.Logger) harnessOption {
+	return func(o *harnessOptions) { o.log = log }
+}
+
 // withReady installs a daemon readiness hook.
 func withReady(f func() (bool, []string)) harnessOption {
 	return func(o *harnessOptions) { o.ready = f }
@@ -84,8 +90,11 @@ func newHarness(t testing.TB, opts ...harnessOption) *harness {
 	for _, f := range opts {
 		f(&o)
 	}
-	log := logrus.New()
-	log.SetOutput(io.Discard)
+	log := o.log
+	if log == nil {
+		log = logrus.New()
+		log.SetOutput(io.Discard)
+	}
 
 	st, err := store.Open(store.Options{Dir: t.TempDir(), Logger: log})
 	if err != nil {
@@ -145,7 +154,8 @@ func newHarness(t testing.TB, opts ...harnessOption) *harness {
 	}
 	// Served as cmd/sanmobd serves it, so that every test goes through the
 	// connection wrapper of wire.go.
-	ts := httptest.NewUnstartedServer(srv.Handler())
+	noteOpenAPI(t, srv, !o.noLab)
+	ts := httptest.NewUnstartedServer(recordStatuses(srv.Handler()))
 	ts.Listener = server.Listener(ts.Listener)
 	ts.Config.ConnContext = server.ConnContext
 	ts.Start()

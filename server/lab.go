@@ -80,10 +80,9 @@ func (s *Server) labLogins(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	if l == nil {
-		l = []fabric.Login{}
+	if p, ok := page(w, r, l, func(v fabric.Login) string { return v.WWPN.String() }); ok {
+		writeJSON(w, http.StatusOK, p)
 	}
-	writeJSON(w, http.StatusOK, List[fabric.Login]{Items: l})
 }
 
 func (s *Server) labDeleteZone(w http.ResponseWriter, r *http.Request) {
@@ -91,7 +90,7 @@ func (s *Server) labDeleteZone(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	entry(w).WithFields(map[string]any{"fabric": vars(r)["id"], "zone": vars(r)["name"]}).Info("lab: zone removed behind sanmob's back")
+	entry(w).WithFields(map[string]any{"fabric": clip(vars(r)["id"]), "zone": clip(vars(r)["name"])}).Info("lab: zone removed behind sanmob's back")
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -101,10 +100,9 @@ func (s *Server) labMappings(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	if m == nil {
-		m = []array.Mapping{}
+	if p, ok := page(w, r, m, func(v array.Mapping) string { return v.Volume + "\x00" + v.HostGroup }); ok {
+		writeJSON(w, http.StatusOK, p)
 	}
-	writeJSON(w, http.StatusOK, List[array.Mapping]{Items: m})
 }
 
 func (s *Server) labClock(w http.ResponseWriter, r *http.Request) {
@@ -113,11 +111,10 @@ func (s *Server) labClock(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) labListFaults(w http.ResponseWriter, r *http.Request) {
-	f := s.cfg.Lab.Faults()
-	if f == nil {
-		f = []LabFault{}
+	// Faults have no id: the token's count places the next page.
+	if p, ok := page(w, r, s.cfg.Lab.Faults(), func(f LabFault) string { return f.Target + "\x00" + f.Op }); ok {
+		writeJSON(w, http.StatusOK, p)
 	}
-	writeJSON(w, http.StatusOK, List[LabFault]{Items: f})
 }
 
 func (s *Server) labInjectFault(w http.ResponseWriter, r *http.Request) {
@@ -131,7 +128,7 @@ func (s *Server) labInjectFault(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	entry(w).WithFields(map[string]any{"target": f.Target, "op": f.Op, "count": f.Count, "rate": f.Rate, "latencyMs": f.LatencyMs}).Info("lab: fault injected")
+	entry(w).WithFields(map[string]any{"target": clip(f.Target), "op": clip(f.Op), "count": f.Count, "rate": f.Rate, "latencyMs": f.LatencyMs}).Info("lab: fault injected")
 	writeJSON(w, http.StatusCreated, out)
 }
 

@@ -50,6 +50,11 @@ func (s *Server) buildOpenAPI() ([]byte, error) {
 			return map[string]any{"description": http.StatusText(code), "content": map[string]any{"application/problem+json": map[string]any{"schema": problemRef}}}
 		}
 		responses := map[string]any{itoa(rt.status): ok}
+		for code, body := range rt.also {
+			responses[itoa(code)] = map[string]any{"description": http.StatusText(code), "content": map[string]any{"application/json": map[string]any{"schema": g.schema(reflect.TypeOf(body))}}}
+		}
+		// Any path answers 405, with Allow, to a method it does not take.
+		responses["405"] = problem(http.StatusMethodNotAllowed)
 		if !rt.public {
 			op["security"] = []any{map[string]any{"bearer": []string{}}}
 			responses["401"] = problem(http.StatusUnauthorized)
@@ -61,10 +66,15 @@ func (s *Server) buildOpenAPI() ([]byte, error) {
 		if rt.req != nil {
 			responses["409"] = problem(http.StatusConflict)
 			responses["413"] = problem(http.StatusRequestEntityTooLarge)
-			responses["408"] = problem(http.StatusRequestTimeout) // the body came too slowly
+			responses["408"] = problem(http.StatusRequestTimeout)       // the body came too slowly
+			responses["415"] = problem(http.StatusUnsupportedMediaType) // a body not sent as JSON
+			responses["404"] = problem(http.StatusNotFound)             // the body names an object that does not exist
 		}
-		if len(pathParams(rt.path)) > 0 {
-			responses["404"] = problem(http.StatusNotFound)
+		if rt.method == http.MethodDelete {
+			responses["409"] = problem(http.StatusConflict) // still in use
+		}
+		if len(pathParams(rt.path)) > 0 || (rt.paged && len(rt.query) > len(pageParams)) {
+			responses["404"] = problem(http.StatusNotFound) // the path's object, or a filter's, does not exist
 		}
 		for _, code := range rt.errors {
 			responses[itoa(code)] = problem(code)

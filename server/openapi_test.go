@@ -36,7 +36,8 @@ type openAPIOp struct {
 		In       string `json:"in"`
 		Required bool   `json:"required"`
 	} `json:"parameters"`
-	Responses map[string]any `json:"responses"`
+	Responses   map[string]any `json:"responses"`
+	RequestBody map[string]any `json:"requestBody"`
 }
 
 var httpMethods = []string{"get", "put", "post", "delete", "options", "head", "patch", "trace"}

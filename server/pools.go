@@ -1,6 +1,7 @@
 package server
 
 import (
+	"fmt"
 	"net/http"
 	"time"
 
@@ -19,5 +20,12 @@ func (s *Server) getPoolHistory(w http.ResponseWriter, r *http.Request) {
 		since = t
 	}
 	pts, err := s.mob.PoolHistory(vars(r)["id"], since)
-	s.reply(w, r, http.StatusOK, List[thin.Point]{Items: pts}, err)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	// Points are in time order; the key is the time, fixed-width.
+	if l, ok := page(w, r, pts, func(p thin.Point) string { return fmt.Sprintf("%020d", p.At.UnixNano()) }); ok {
+		writeJSON(w, http.StatusOK, l)
+	}
 }

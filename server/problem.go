@@ -17,6 +17,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/sirupsen/logrus"
+
 	"github.com/sanmob/sanmob/array"
 	"github.com/sanmob/sanmob/compute"
 	"github.com/sanmob/sanmob/errclass"
@@ -141,10 +143,10 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	p := newProblem(status, err.Error())
 	switch status {
 	case http.StatusInternalServerError:
-		entry(w).WithError(err).Error("request failed")
+		entry(w).WithField(logrus.ErrorKey, clipErr(err)).Error("request failed")
 		p.Detail = "internal error; see the daemon's log"
 	case http.StatusBadGateway:
-		entry(w).WithError(err).Warn("a device refused")
+		entry(w).WithField(logrus.ErrorKey, clipErr(err)).Warn("a device refused")
 	case http.StatusServiceUnavailable:
 		w.Header().Set("Retry-After", retryAfter)
 	}
@@ -227,6 +229,9 @@ func decodeMax(w http.ResponseWriter, r *http.Request, v any, limit int64) error
 	raw, err := io.ReadAll(r.Body)
 	if err != nil {
 		return bodyReadError(err)
+	}
+	if err := dupKeys(raw); err != nil {
+		return err
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()

@@ -7,9 +7,13 @@ import (
 )
 
 func (s *Server) listReplicationGroups(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, List[replication.Group]{Items: s.mob.Replication().Groups()})
+	if l, ok := page(w, r, s.mob.Replication().Groups(), func(g replication.Group) string { return g.ID }); ok {
+		writeJSON(w, http.StatusOK, l)
+	}
 }
 
 func (s *Server) listReplicationPairs(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, List[replication.Pair]{Items: s.mob.Replication().Pairs()})
+	if l, ok := page(w, r, s.mob.Replication().Pairs(), func(p replication.Pair) string { return p.ID }); ok {
+		writeJSON(w, http.StatusOK, l)
+	}
 }

@@ -22,9 +22,6 @@ type DarkStorage struct {
 }
 
 func (s *Server) darkStorage(w http.ResponseWriter, r *http.Request) {
-	if !onlyParams(w, r, pageParams) {
-		return
-	}
 	rep, err := s.mob.DarkStorage()
 	if err != nil {
 		s.writeError(w, r, err)

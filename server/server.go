@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -64,11 +65,13 @@ type route struct {
 	roles   []Role // empty: any role may call it
 	summary string
 	query   []queryParam
-	req     any   // request body type, for the OpenAPI document
-	resp    any   // success body type
-	status  int   // success status
-	errors  []int // statuses besides the ones every route of its kind may answer (OpenAPI)
-	quiet   bool  // a write that succeeds is logged at debug, not info (telemetry, every few seconds per host)
+	req     any         // request body type, for the OpenAPI document
+	resp    any         // success body type
+	status  int         // success status
+	also    map[int]any // other success statuses with their body types (a migration's dry run: 200, the plan)
+	errors  []int       // statuses besides the ones every route of its kind may answer (OpenAPI)
+	quiet   bool        // a write that succeeds is logged at debug, not info (telemetry, every few seconds per host)
+	paged   bool        // a list: ?limit and ?continue (page), and a 400 for a query parameter not in query
 	lab     bool
 	handler http.HandlerFunc
 }
@@ -140,13 +143,26 @@ func (s *Server) allowed(r *http.Request) []string {
 		if err != nil {
 			return nil
 		}
-		if ok, _ := regexp.MatchString(re, r.URL.Path); ok {
+		if pathRE(re).MatchString(r.URL.Path) {
 			ms, _ := route.GetMethods()
 			out = append(out, ms...)
 		}
 		return nil
 	})
 	return out
+}
+
+// pathREs caches the compiled path patterns of the routes for allowed: a
+// 405 must not compile some sixty regular expressions.
+var pathREs sync.Map
+
+func pathRE(expr string) *regexp.Regexp {
+	if re, ok := pathREs.Load(expr); ok {
+		return re.(*regexp.Regexp)
+	}
+	re := regexp.MustCompile(expr) // mux compiled it already
+	pathREs.Store(expr, re)
+	return re
 }
 
 // Handler returns the root handler.
@@ -250,11 +266,11 @@ func (s *Server) wrap(rt route, h http.HandlerFunc) http.Handler {
 	lat := s.metrics.latency.MustCurryWith(prometheus.Labels{"route": label})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		rl := &reqLog{log: s.log, method: r.Method, route: label, path: r.URL.Path, remote: r.RemoteAddr}
+		rl := &reqLog{log: s.log, method: clip(r.Method), route: label, path: clip(r.URL.Path), remote: clip(r.RemoteAddr)}
 		rec := &statusRecorder{ResponseWriter: w, log: rl, wire: wireFrom(r.Context())}
 		defer func() {
 			if v := recover(); v != nil {
-				rl.entry().WithField("panic", v).Error("handler panicked")
+				rl.entry().WithField("panic", clip(fmt.Sprint(v))).Error("handler panicked")
 				if rec.status == 0 {
 					writeProblem(rec, r, newProblem(http.StatusInternalServerError, "internal error; see the daemon's log"))
 				}
@@ -291,6 +307,9 @@ func (s *Server) wrap(rt route, h http.HandlerFunc) http.Handler {
 				writeProblem(rec, r, newProblem(http.StatusForbidden, fmt.Sprintf("role %q may not %s %s; it needs one of %v", p.Role, r.Method, label, rolesWithAdmin(rt.roles))))
 				return
 			}
+		}
+		if rt.paged && !onlyParams(rec, r, rt.query) {
+			return
 		}
 		h(rec, r)
 	})

@@ -45,7 +45,7 @@ func (s *Server) deleteVolume(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	entry(w).WithField("volume", vars(r)["id"]).Info("volume deleted")
+	entry(w).WithField("volume", clip(vars(r)["id"])).Info("volume deleted")
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -96,7 +96,10 @@ func (s *Server) createAttachment(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) listAttachments(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, List[mobility.Attachment]{Items: s.mob.Attachments(r.URL.Query().Get("volume"))})
+	ats := s.mob.Attachments(r.URL.Query().Get("volume"))
+	if l, ok := page(w, r, ats, func(a mobility.Attachment) string { return a.Volume + "\x00" + a.Node }); ok {
+		writeJSON(w, http.StatusOK, l)
+	}
 }
 
 func (s *Server) deleteAttachment(w http.ResponseWriter, r *http.Request) {

@@ -81,6 +81,7 @@ func (c *wireConn) ReadFrom(r io.Reader) (int64, error) {
 	if c.held == nil {
 		return io.Copy(c.Conn, r)
 	}
+	before := len(c.held)
 	buf := bytes.NewBuffer(c.held)
 	n, err := buf.ReadFrom(r)
 	c.held = buf.Bytes()
@@ -88,14 +89,29 @@ func (c *wireConn) ReadFrom(r io.Reader) (int64, error) {
 		c.drop()
 		return n, err
 	}
-	return n, c.send()
+	sent, err := c.sendN()
+	if err != nil {
+		// Say how much of the body really left: net/http compares it with
+		// the Content-Length and closes the connection when they differ —
+		// a write that failed (a client that does not read, past the
+		// WriteTimeout) must not leave the connection open for the next
+		// pipelined request with half an answer on the wire.
+		return int64(max(0, sent-before)), err
+	}
+	return n, nil
 }
 
 // send writes the held bytes and forgets them.
 func (c *wireConn) send() error {
-	_, err := c.Conn.Write(c.held)
-	c.drop()
+	_, err := c.sendN()
 	return err
+}
+
+// sendN is send, saying how many of the held bytes were written.
+func (c *wireConn) sendN() (int, error) {
+	n, err := c.Conn.Write(c.held)
+	c.drop()
+	return n, err
 }
 
 func (c *wireConn) drop() {

@@ -322,6 +322,7 @@ func httpRunnable(h http.Handler, ln net.Listener, log logrus.FieldLogger) func(
 			ErrorLog:          stdlog.New(logWriter{log}, "", 0),
 			ReadHeaderTimeout: 10 * time.Second,
 			ReadTimeout:       60 * time.Second,
+			WriteTimeout:      server.WriteTimeout, // event streams lift it for themselves
 			IdleTimeout:       120 * time.Second,
 			ConnContext:       server.ConnContext,
 			BaseContext:       func(net.Listener) context.Context { return base },
