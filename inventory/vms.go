@@ -3,6 +3,7 @@ package inventory
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/sanmob/sanmob/fabric"
@@ -160,6 +161,14 @@ func (s *Inventory) UpdateVM(id string, p VMPatch) (VM, error) {
 		return VM{}, err
 	}
 	if v.Host != old.Host {
+		// The record would move while the VM's logins stay on the old
+		// host's HBAs: a later login on the new host would duplicate them.
+		for _, vp := range append(slices.Clone(old.Vports), v.Vports...) {
+			if fid, l, ok := s.loginAnywhere(vp.WWPN); ok {
+				return VM{}, fmt.Errorf("vm %q cannot move to host %q by PATCH: its vport %s is logged in to fabric %s through HBA %s; move a running VM with POST /v1/migrations, or log its vports out first: %w",
+					id, v.Host, vp.WWPN, fid, l.PhysicalWWPN, ErrConflict)
+			}
+		}
 		if err := s.checkVportRoom(v); err != nil {
 			return VM{}, err
 		}
