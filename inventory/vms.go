@@ -163,8 +163,17 @@ func (s *Inventory) UpdateVM(id string, p VMPatch) (VM, error) {
 	if v.Host != old.Host {
 		// The record would move while the VM's logins stay on the old
 		// host's HBAs: a later login on the new host would duplicate them.
+		// Logins through the new host's own HBAs are what the record is
+		// being corrected to (the hypervisor moved the VM, and its vports
+		// with it): those may stay.
+		var newHBAs []wwn.WWN
+		if h, ok := s.hosts[v.Host]; ok {
+			for _, hba := range h.HBAs {
+				newHBAs = append(newHBAs, hba.WWPN)
+			}
+		}
 		for _, vp := range append(slices.Clone(old.Vports), v.Vports...) {
-			if fid, l, ok := s.loginAnywhere(vp.WWPN); ok {
+			if fid, l, ok := s.loginAnywhere(vp.WWPN); ok && !slices.Contains(newHBAs, l.PhysicalWWPN) {
 				return VM{}, fmt.Errorf("vm %q cannot move to host %q by PATCH: its vport %s is logged in to fabric %s through HBA %s; move a running VM with POST /v1/migrations, or log its vports out first: %w",
 					id, v.Host, vp.WWPN, fid, l.PhysicalWWPN, ErrConflict)
 			}

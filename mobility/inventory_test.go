@@ -226,10 +226,7 @@ func TestGeneratedVportsNeverCollide(t *testing.T) {
 func TestUpdateAndDelete(t *testing.T) {
 	h := newHarness(t, nil)
 	host := "west-esx02"
-	vm, err := h.svc.UpdateVM("west-vm001", inventory.VMPatch{Host: &host})
-	if err != nil {
-		t.Fatal(err)
-	}
+	vm := rehome(t, h, "west-vm001", host)
 	if vm.Host != host || vm.Site != "west" {
 		t.Fatalf("patched VM %+v", vm)
 	}
@@ -418,4 +415,25 @@ func mustVM(t *testing.T, h *harness, id string) inventory.VM {
 		t.Fatal(err)
 	}
 	return vm
+}
+
+// rehome re-homes a VM's record by PATCH, as an administrator may once its
+// vports are logged out (a PATCH of host is refused while they are logged
+// in through another host's HBAs: that is what migrations are for).
+func rehome(t *testing.T, h *harness, vmID, host string) inventory.VM {
+	t.Helper()
+	vm, err := h.svc.VM(vmID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, vp := range vm.Vports {
+		if err := h.svc.LogoutVport(context.Background(), vmID, vp.WWPN); err != nil {
+			t.Fatal(err)
+		}
+	}
+	v, err := h.svc.UpdateVM(vmID, inventory.VMPatch{Host: &host})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
 }

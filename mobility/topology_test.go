@@ -158,9 +158,7 @@ func TestTopologyWhenADeviceFails(t *testing.T) {
 func TestTopologyNoticesInventoryChanges(t *testing.T) {
 	h := newHarness(t, nil)
 	host := "east-esx03"
-	if _, err := h.svc.UpdateVM("east-vm001", inventory.VMPatch{Host: &host}); err != nil {
-		t.Fatal(err)
-	}
+	rehome(t, h, "east-vm001", host)
 	topo, err := h.svc.Topology(context.Background(), "east-vm001", false)
 	if err != nil {
 		t.Fatal(err)
@@ -170,7 +168,10 @@ func TestTopologyNoticesInventoryChanges(t *testing.T) {
 	}
 	var sawHBA, sawHypervisor bool
 	for _, is := range topo.Issues {
-		sawHBA = sawHBA || strings.Contains(is, "not an HBA of host east-esx03")
+		// Re-homed by PATCH after its vports were logged out (a PATCH is
+		// refused while they are logged in through the old host's HBAs):
+		// the topology says they are down.
+		sawHBA = sawHBA || strings.Contains(is, "is not logged in to fabric east-a")
 		sawHypervisor = sawHypervisor || strings.Contains(is, "hypervisor manager reports the VM on host \"east-esx01\"")
 	}
 	if !sawHBA || !sawHypervisor {
@@ -236,10 +237,7 @@ func TestTopologyAppendJSONMatchesEncodingJSON(t *testing.T) {
 	ctx := context.Background()
 	// An unsure VM gives issues with quotes; a VM with no HBA WWPN on a path
 	// omits the field.
-	host := "east-esx02"
-	if _, err := h.svc.UpdateVM("east-vm007", inventory.VMPatch{Host: &host}); err != nil {
-		t.Fatal(err)
-	}
+	rehome(t, h, "east-vm007", "east-esx02")
 	for _, id := range []string{"east-vm001", "west-vm012", "east-vm007"} {
 		topo, err := h.svc.Topology(ctx, id, false)
 		if err != nil {
@@ -362,10 +360,7 @@ func TestTopologyReportsHypervisorDisagreement(t *testing.T) {
 		}
 	}
 	// Correcting the inventory clears the disagreement at once.
-	to := "west-esx02"
-	if _, err := h.svc.UpdateVM("west-vm004", inventory.VMPatch{Host: &to}); err != nil {
-		t.Fatal(err)
-	}
+	rehome(t, h, "west-vm004", "west-esx02")
 	topo, _ := h.svc.Topology(ctx, "west-vm004", false)
 	for _, is := range topo.Issues {
 		if strings.Contains(is, "hypervisor") {
