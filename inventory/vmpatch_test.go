@@ -63,3 +63,43 @@ func loggedOutAll(t *testing.T, h *harness, id string) bool {
 	}
 	return true
 }
+
+// TestPatchHostFollowsTheLogins: when the hypervisor moved the VM behind
+// sanmob's back and its vports logged in again through the new host's
+// HBAs, a PATCH of host corrects the record and is allowed.
+func TestPatchHostFollowsTheLogins(t *testing.T) {
+	h := newHarness(t, lab.Small())
+	ctx := context.Background()
+	vm, err := h.svc.VM("east-vm002")
+	if err != nil {
+		t.Fatal(err)
+	}
+	to := "east-esx04"
+	if vm.Host == to {
+		to = "east-esx03"
+	}
+	dst, err := h.svc.Host(to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range vm.Vports {
+		if !p.LoggedIn {
+			continue
+		}
+		sw, _ := h.world.Switch(p.Fabric)
+		if err := sw.LogoutVport(ctx, p.WWPN); err != nil {
+			t.Fatal(err)
+		}
+		for _, b := range dst.HBAs {
+			if b.Fabric == p.Fabric {
+				if err := sw.LoginVport(ctx, b.WWPN, p.WWPN, p.WWNN); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	h.svc.Refresh(ctx)
+	if got, err := h.svc.UpdateVM(vm.ID, VMPatch{Host: &to}); err != nil || got.Host != to {
+		t.Fatalf("PATCH host to where the vports are logged in: %+v, %v", got, err)
+	}
+}
