@@ -3,8 +3,10 @@ package inventory
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -133,6 +135,9 @@ func (s *Inventory) Topology(ctx context.Context, vmID string, verify bool) (Top
 	}
 	t := s.walk(vm, &obs)
 	t.Issues = append(append([]string{}, issues...), t.Issues...) // [] rather than null when there are none
+	if verify {
+		t.Issues = append(t.Issues, s.missingOnFabricsLocked(vm, &obs)...)
+	}
 	t.Source = source
 	if h, known, differs := s.hypervisorHost(vm); differs {
 		if !known {
@@ -411,6 +416,42 @@ func presentsThrough(m array.Mapping, port wwn.WWN) bool {
 func snapshotsAt(out []SnapshotView, arrayID string, snaps []array.Snapshot) []SnapshotView {
 	for _, sn := range snaps {
 		out = append(out, SnapshotView{Snapshot: sn, Array: arrayID})
+	}
+	return out
+}
+
+// missingOnFabricsLocked names, from the fabrics just read, each zone
+// sanmob holds for the VM (its own zoning and its attachments') that the
+// fabric's zone DB no longer has: paths that are down because a zone was
+// removed behind sanmob's back (a vport not logged in is named by the walk
+// itself). The caller holds s.mu.
+func (s *Inventory) missingOnFabricsLocked(vm *VM, obs *observed) []string {
+	if s.zoner == nil {
+		return nil
+	}
+	mine := func(users []string) bool {
+		for _, u := range users {
+			if u == VMZoningUser(vm.ID) || strings.HasPrefix(u, "attach:") && strings.HasSuffix(u, "/"+vm.ID) {
+				return true
+			}
+		}
+		return false
+	}
+	var out []string
+	for _, f := range obs.fabrics {
+		if f.o == nil {
+			continue
+		}
+		have := map[string]bool{}
+		for _, z := range f.o.DB.Zones {
+			have[z.Name] = true
+		}
+		users := s.zoner.Users(f.id)
+		for _, name := range slices.Sorted(maps.Keys(users)) {
+			if mine(users[name]) && !have[name] {
+				out = append(out, fmt.Sprintf("zone %s on fabric %s is missing from the switch's zone DB: the paths it carried are down (POST /v1/fabrics/%s/reconcile?apply=true puts it back)", name, f.id, f.id))
+			}
+		}
 	}
 	return out
 }

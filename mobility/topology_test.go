@@ -125,6 +125,24 @@ func TestTopologySeesDeviceDrift(t *testing.T) {
 	if n != 2 {
 		t.Fatalf("want one 'no path' issue per volume for %s, got %v", victim, fresh.Issues)
 	}
+	// Each zone deleted behind sanmob's back is named (a single deleted zone
+	// leaves every volume a path, and no "no path" issue, so this is what
+	// tells it).
+	for z := range seen {
+		named := false
+		for _, is := range fresh.Issues {
+			named = named || strings.Contains(is, "zone "+z+" on fabric west-a is missing")
+		}
+		if !named {
+			t.Errorf("deleted zone %s not named in %v", z, fresh.Issues)
+		}
+	}
+	// Without verify nothing is claimed missing from a read that did not happen.
+	for _, is := range stale.Issues {
+		if strings.Contains(is, "is missing") {
+			t.Errorf("unverified answer names %q", is)
+		}
+	}
 	// The fresh read became the model's observation.
 	again, _ := h.svc.Topology(ctx, "west-vm002", false)
 	if len(again.Paths) != len(fresh.Paths) {
