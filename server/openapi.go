@@ -60,7 +60,9 @@ func (s *Server) buildOpenAPI() ([]byte, error) {
 			responses["401"] = problem(http.StatusUnauthorized)
 			responses["403"] = problem(http.StatusForbidden)
 		}
-		if rt.req != nil || len(rt.query) > 0 {
+		// Every /v1 route refuses an unknown, repeated or unreadable query
+		// parameter; routes with a body or parameters refuse bad ones.
+		if rt.req != nil || len(rt.query) > 0 || strings.HasPrefix(rt.path, "/v1/") {
 			responses["400"] = problem(http.StatusBadRequest)
 		}
 		if rt.req != nil {

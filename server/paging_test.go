@@ -129,3 +129,23 @@ func TestEveryListPages(t *testing.T) {
 		})
 	}
 }
+
+// TestQueryStringRead whole: a query Go's parser would shorten (a ';', a
+// bad escape) or a parameter given twice is a 400, not a filter, limit or
+// verify silently dropped; unknown parameters are refused on every route.
+func TestQueryStringReadWhole(t *testing.T) {
+	h := newHarness(t)
+	for _, path := range []string{
+		"/v1/volumes?pool=nope;x",
+		"/v1/volumes?limit=abc;x",
+		"/v1/volumes?continue=%zz",
+		"/v1/vms/east-vm001/topology?verify=true;x",
+		"/v1/volumes?limit=1&limit=2",
+		"/v1/alerts/stream?bogus=1",
+		"/v1/vms/east-vm001/topology?foo=1",
+	} {
+		wantProblem(t, h.get(server.RoleViewer, path), http.StatusBadRequest)
+	}
+	r := h.do(server.RoleAdmin, http.MethodPost, "/v1/fabrics/east-a/reconcile?apply=true;x", nil)
+	wantProblem(t, r, http.StatusBadRequest)
+}

@@ -1,9 +1,12 @@
 package server
 
 import (
+	"maps"
 	"net/http"
+	"net/url"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -37,6 +40,25 @@ func (s *Server) darkStorage(w http.ResponseWriter, r *http.Request) {
 
 // onlyParams refuses, 400, a query naming a parameter the route does not
 // take, so that a misspelt filter is an error rather than ignored.
+// strictQuery refuses a query string Go's parser would quietly shorten —
+// a ';' or a malformed escape drops pairs, and a filter, limit or
+// verify=true with them — and a parameter given twice (which one would
+// count?). True when the query is clean.
+func strictQuery(w http.ResponseWriter, r *http.Request) bool {
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		writeProblem(w, r, newProblem(http.StatusBadRequest, "the query string cannot be read whole ("+clip(err.Error())+"); separate parameters with & and escape ; % and + in values"))
+		return false
+	}
+	for _, name := range slices.Sorted(maps.Keys(q)) {
+		if len(q[name]) > 1 {
+			writeProblem(w, r, withParam(newProblem(http.StatusBadRequest, "query parameter "+clip(name)+" is given "+strconv.Itoa(len(q[name]))+" times; give it once"), clip(name), "given more than once"))
+			return false
+		}
+	}
+	return true
+}
+
 func onlyParams(w http.ResponseWriter, r *http.Request, allowed []queryParam) bool {
 	var bad []string
 	for name := range r.URL.Query() {

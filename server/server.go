@@ -308,7 +308,7 @@ func (s *Server) wrap(rt route, h http.HandlerFunc) http.Handler {
 				return
 			}
 		}
-		if rt.paged && !onlyParams(rec, r, rt.query) {
+		if strings.HasPrefix(rt.path, "/v1/") && (!strictQuery(rec, r) || !onlyParams(rec, r, rt.query)) {
 			return
 		}
 		h(rec, r)

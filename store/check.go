@@ -42,7 +42,9 @@ func Check(dir string, opts Options) (CheckReport, error) {
 	opts.Dir = dir
 	bo := badgerOptions(opts).WithReadOnly(true)
 	db, err := openBadger(bo)
-	if errors.Is(err, badger.ErrTruncateNeeded) {
+	// badger wraps this one in a way errors.Is cannot always see through
+	// ("Log truncate required to run DB"): match its words too.
+	if err != nil && (errors.Is(err, badger.ErrTruncateNeeded) || strings.Contains(err.Error(), "truncate required")) {
 		// Not closed cleanly: badger replays the write-ahead log (checked
 		// above) only read-write, as the daemon's next start would.
 		rep.Notes = append(rep.Notes, "the store was not closed cleanly; its write-ahead log was checked and replayed")

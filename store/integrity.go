@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -98,7 +99,9 @@ func preflight(dir string) (dirState, error) {
 	}
 	m, err := readMarker(dir)
 	if err != nil {
-		return st, damaged(dir, nil, err.Error())
+		// The marker alone is damaged: the data may well be intact.
+		return st, fmt.Errorf("%w: store %s: %s; the records may be intact: run 'sanmobd check', and if it finds the store clean, remove %s and start again (sanmobd writes a new one from the store's identity record)",
+			ErrDamaged, dir, err.Error(), MarkerFile)
 	}
 	st.marker = m
 	switch {
@@ -110,6 +113,11 @@ func preflight(dir string) (dirState, error) {
 	case !st.manifest && st.tables > 0:
 		// badger would start a new MANIFEST and delete these tables.
 		return st, damaged(dir, m, fmt.Sprintf("it holds %d table files (*.sst) and no MANIFEST", st.tables))
+	case m == nil && !st.manifest && len(logs) > 0:
+		// Logs without the MANIFEST and the marker: the rest of a store
+		// that was wiped, not a new one (a new one has no files at all).
+		slices.Sort(logs)
+		return st, damaged(dir, nil, fmt.Sprintf("it holds badger's logs %v but no MANIFEST and no marker: the rest of the store is gone", logs))
 	}
 	if st.manifest {
 		if _, err := verifyTables(dir); err != nil {

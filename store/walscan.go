@@ -36,6 +36,18 @@ func scanLog(path string) error {
 		return fmt.Errorf("its log %s is damaged at byte %d and holds intact entries after it (at byte %d) that badger would drop",
 			filepath.Base(path), stop, off)
 	}
+	// badger preallocates its logs and zeros their unused part, and when it
+	// replays one it truncates it to its last whole entry. A crash therefore
+	// leaves a torn entry followed by zeros, never an unfinished entry that
+	// runs to the file's end: that is a file cut short, and the entries cut
+	// off with it were acknowledged writes.
+	if stop < size {
+		var last [1]byte
+		if _, err := f.ReadAt(last[:], size-1); err == nil && last[0] != 0 {
+			return fmt.Errorf("its log %s ends inside an entry at byte %d of %d: the file was cut short, not torn by a crash (which leaves the preallocated rest of the file)",
+				filepath.Base(path), stop, size)
+		}
+	}
 	return nil
 }
 

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -94,6 +95,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 	defer csiLn.Close()
 	_, statErr := os.Stat(filepath.Join(d.cfg.DataDir, "store", "MANIFEST"))
 	storeExisted := statErr == nil
+	if !storeExisted {
+		if err := d.noStoreLeft(); err != nil {
+			return err
+		}
+	}
 	st, err := store.Open(store.Options{Dir: filepath.Join(d.cfg.DataDir, "store"), Logger: log})
 	if err != nil {
 		return err
@@ -204,13 +210,25 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if delivery != nil {
 		serving = append(serving, runnable{name: "alerts", run: delivery.Run})
 	}
+	// Registered before the serving line, so a SIGHUP sent once the daemon
+	// says it serves reloads instead of killing it — with nothing to reload
+	// too (a `systemctl reload` on a daemon without TLS must not stop it).
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	if d.certs != nil {
-		// Registered before the serving line, so a SIGHUP sent once the
-		// daemon says it serves reloads instead of killing it.
-		hup := make(chan os.Signal, 1)
-		signal.Notify(hup, syscall.SIGHUP)
-		defer signal.Stop(hup)
 		serving = append(serving, runnable{name: "tls-reload", run: d.certs.reloadOn(hup, log)})
+	} else {
+		serving = append(serving, runnable{name: "sighup", run: func(ctx context.Context) error {
+			for {
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-hup:
+					log.Info("SIGHUP: nothing to reload (no --tls-cert); still serving")
+				}
+			}
+		}})
 	}
 	if d.cfg.PprofListen != "" {
 		serving = append(serving, runnable{name: "pprof", run: pprofRunnable(d.cfg.PprofListen, log)})
@@ -443,4 +461,23 @@ func syncFile(path string) error {
 	}
 	defer f.Close()
 	return f.Sync()
+}
+
+// noStoreLeft refuses to start a new store in a data dir that an earlier
+// start left things in — its admin.token, its lab — when the store itself
+// is gone: that store was removed or lost, and starting empty would forget
+// every record (and overwrite the admin token) without a word.
+func (d *Daemon) noStoreLeft() error {
+	var left []string
+	for _, name := range []string{"admin.token", "lab"} {
+		if _, err := os.Stat(filepath.Join(d.cfg.DataDir, name)); err == nil {
+			left = append(left, name)
+		}
+	}
+	if len(left) == 0 {
+		return nil
+	}
+	return fmt.Errorf("store damaged: data dir %s holds %s from an earlier start but no store (%s has no MANIFEST): "+
+		"the store was removed or lost; restore it (sanmobd restore --data-dir %s --in BACKUP), or, to start a new installation, remove %s",
+		d.cfg.DataDir, strings.Join(left, " and "), filepath.Join(d.cfg.DataDir, "store"), d.cfg.DataDir, strings.Join(left, " and "))
 }

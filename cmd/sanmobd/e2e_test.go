@@ -1117,6 +1117,17 @@ func TestSIGTERM(t *testing.T) {
 		go func() { _, _ = io.Copy(io.Discard, resp.Body) }()
 	}
 
+	// SIGHUP without TLS reloads nothing and stops nothing.
+	if err := d.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); len(d.log.records("SIGHUP: nothing to reload (no --tls-cert); still serving")) == 0; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no log line for SIGHUP without TLS:\n%s", d.log.String())
+		}
+	}
+	d.call(http.MethodGet, "/v1/hosts/term-h0", nil, http.StatusOK, nil)
+
 	signalled := time.Now()
 	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
