@@ -14,6 +14,7 @@ var table = []entry{
 	{pattern: "internal/keylock", floor: 1},
 	{pattern: "internal/loadgen", floor: 1},
 	{pattern: "internal/clockwait", floor: 1},
+	{pattern: "client", floor: 1}, // the REST API's Go client: no sanmob imports at all
 
 	// Floor 2: contracts and durable mechanisms.
 	{pattern: "saga", floor: 2},
@@ -43,6 +44,7 @@ var table = []entry{
 
 	// Floor 7: wiring and tools.
 	{pattern: "cmd/...", floor: 7, peers: []string{"internal/labwire"}},
+	{pattern: "cmd/sanmobctl", floor: 7}, // the command line: client alone
 	{pattern: "internal/labwire", floor: 7},
 	{pattern: "internal/tools/...", floor: 7},
 	{pattern: "deploy", floor: 7}, // tests only: the operator's manifests and unit checked against the code

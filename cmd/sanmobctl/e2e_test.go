@@ -1,0 +1,255 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// startDaemon builds and starts sanmobd on the lab in a temporary data
+// directory and returns its address and the admin token file.
+func startDaemon(t *testing.T) (server, tokenFile string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts sanmobd")
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "sanmobd")
+	build := exec.Command("go", "build", "-o", bin, "github.com/sanmob/sanmob/cmd/sanmobd")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build sanmobd: %v\n%s", err, out)
+	}
+	data := filepath.Join(dir, "data")
+	cmd := exec.Command(bin, "--data-dir", data, "--listen", "127.0.0.1:0", "--log-format", "json", "--lab-speed", "1000")
+	pr, pw := io.Pipe()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		sc.Buffer(make([]byte, 0, 64<<10), 4<<20)
+		sent := false
+		for sc.Scan() {
+			logs.Write(sc.Bytes())
+			logs.WriteByte('\n')
+			var rec struct{ Msg, Listen string }
+			if !sent && json.Unmarshal(sc.Bytes(), &rec) == nil && rec.Msg == "sanmobd serving; loading the inventory" && rec.Listen != "" {
+				addr <- rec.Listen
+				sent = true
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		pw.Close()
+	})
+	select {
+	case a := <-addr:
+		server = "http://" + a
+	case <-time.After(20 * time.Second):
+		t.Fatalf("sanmobd did not serve within 20s")
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get(server + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("sanmobd not ready within 20s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return server, filepath.Join(data, "admin.token")
+}
+
+// ctl runs sanmobctl in-process against server and returns its exit code,
+// stdout and stderr.
+func ctl(t *testing.T, server, tokenFile string, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	env := func(k string) string {
+		switch k {
+		case "SANMOB_SERVER":
+			return server
+		case "SANMOB_TOKEN_FILE":
+			return tokenFile
+		case "SANMOB_CONFIG":
+			return filepath.Join(t.TempDir(), "none")
+		}
+		return ""
+	}
+	code := runWith(context.Background(), args, &out, &errOut, env)
+	return code, out.String(), errOut.String()
+}
+
+func TestAgainstTheLab(t *testing.T) {
+	server, tok := startDaemon(t)
+	run := func(wantCode int, args ...string) (string, string) {
+		t.Helper()
+		code, out, errOut := ctl(t, server, tok, args...)
+		if code != wantCode {
+			t.Fatalf("sanmobctl %s: exit %d, want %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), code, wantCode, out, errOut)
+		}
+		return out, errOut
+	}
+
+	out, _ := run(0, "get", "vms", "-o", "json")
+	var vms []struct{ ID, Host string }
+	if err := json.Unmarshal([]byte(out), &vms); err != nil || len(vms) < 10 {
+		t.Fatalf("get vms -o json: %d vms, %v\n%s", len(vms), err, out)
+	}
+	out, _ = run(0, "get", "vms", "--site", "west")
+	if !strings.HasPrefix(out, "ID ") || !strings.Contains(out, "west-vm001") || strings.Contains(out, "east-vm001") {
+		t.Fatalf("get vms --site west:\n%s", out)
+	}
+	out, _ = run(0, "get", "fabrics", "-o", "wide")
+	for _, f := range []string{"east-a", "east-b", "west-a", "west-b", "DRIVER"} {
+		if !strings.Contains(out, f) {
+			t.Errorf("get fabrics -o wide lacks %s:\n%s", f, out)
+		}
+	}
+	out, _ = run(0, "get", "pools", "-o", "yaml")
+	if !strings.Contains(out, "usedPercent:") {
+		t.Errorf("get pools -o yaml:\n%s", out)
+	}
+
+	// describe: the tree names the VM's vports and LUNs.
+	vmJSON, _ := run(0, "get", "vms", "--host", "east-esx01", "-o", "json")
+	var vm1 []struct {
+		ID     string
+		Vports []struct{ WWPN string }
+	}
+	_ = json.Unmarshal([]byte(vmJSON), &vm1)
+	out, _ = run(0, "describe", "vm", "east-vm001")
+	for _, want := range []string{"VM east-vm001 on host east-esx01", "LUN 0  east-vm001-d0", "LUN 1  east-vm001-d1", "zone sm_east-vm001_", "snapshot ", "Issues: none"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("describe vm lacks %q:\n%s", want, out)
+		}
+	}
+	for _, v := range vm1 {
+		if v.ID != "east-vm001" {
+			continue
+		}
+		for _, p := range v.Vports {
+			if !strings.Contains(out, "vport "+p.WWPN) {
+				t.Errorf("describe vm lacks vport %s", p.WWPN)
+			}
+		}
+	}
+
+	// A bad VM: exit 3 and the problem's detail.
+	_, errOut := run(3, "describe", "vm", "no-such-vm")
+	if !strings.Contains(errOut, `vm "no-such-vm": not found`) || strings.Contains(errOut, "goroutine") {
+		t.Errorf("stderr:\n%s", errOut)
+	}
+	_, errOut = run(3, "migrate", "no-such-vm", "--to", "east-esx01")
+	if !strings.Contains(errOut, "no such vm") {
+		t.Errorf("migrate bad vm: invalid params missing:\n%s", errOut)
+	}
+	// Refused plan: exit 4 with the reasons.
+	_, errOut = run(4, "migrate", "east-vm003", "--to", "east-esx03")
+	if !strings.Contains(errOut, "current host") {
+		t.Errorf("refused plan:\n%s", errOut)
+	}
+	// Usage errors: exit 2.
+	run(2, "get")
+	run(2, "migrate", "east-vm003")
+	run(2, "frobnicate")
+
+	out, _ = run(0, "migrate", "east-vm003", "--to", "east-esx01", "--dry-run")
+	if !strings.Contains(out, "Plan: east-vm003 east-esx03 → east-esx01, same-fabric") || !strings.Contains(out, "estimate:") || strings.Contains(out, "started") {
+		t.Errorf("dry run:\n%s", out)
+	}
+
+	start := time.Now()
+	out, _ = run(0, "migrate", "east-vm003", "--to", "east-esx01")
+	for _, want := range []string{"Migration ", "started", "Following ", "logout-old", "Phase succeeded", "succeeded ("} {
+		if !strings.Contains(out, want) {
+			t.Errorf("migrate lacks %q:\n%s", want, out)
+		}
+	}
+	t.Logf("migration followed in %v:\n%s", time.Since(start), out)
+	out, _ = run(0, "get", "migrations")
+	if !strings.Contains(out, "succeeded") {
+		t.Errorf("get migrations:\n%s", out)
+	}
+	out, _ = run(0, "get", "vms", "--host", "east-esx01")
+	if !strings.Contains(out, "east-vm003") {
+		t.Errorf("east-vm003 not on east-esx01 after the move:\n%s", out)
+	}
+
+	out, _ = run(0, "alerts")
+	if !strings.HasPrefix(out, "ALERT ") {
+		t.Errorf("alerts:\n%s", out)
+	}
+	run(0, "get", "alerts", "-l", "severity=warning", "-o", "json")
+	out, _ = run(0, "reconcile", "east-a")
+	if !strings.Contains(out, "Fabric east-a: 0 missing") {
+		t.Errorf("reconcile:\n%s", out)
+	}
+	out, _ = run(0, "queue-depths", "east-esx04")
+	if !strings.Contains(out, "east-vm004-d0") {
+		t.Errorf("queue-depths:\n%s", out)
+	}
+	run(0, "get", "replication")
+	run(0, "get", "attachments")
+	run(0, "completion", "bash")
+}
+
+func TestConfigContexts(t *testing.T) {
+	dir := t.TempDir()
+	tok := filepath.Join(dir, "tok")
+	if err := os.WriteFile(tok, []byte("t0k\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "config")
+	if err := os.WriteFile(cfg, []byte("current-context: lab\ncontexts:\n  lab:\n    server: http://127.0.0.1:9\n    token-file: "+tok+"\n  other:\n    server: http://127.0.0.1:10\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"SANMOB_CONFIG": cfg}
+	a := &app{getenv: func(k string) string { return env[k] }}
+	c, err := a.resolve()
+	if err != nil || c.server != "http://127.0.0.1:9" || c.tokenFile != tok {
+		t.Fatalf("%+v %v", c, err)
+	}
+	a.contextName = "other"
+	if c, _ = a.resolve(); c.server != "http://127.0.0.1:10" {
+		t.Fatalf("--context other: %+v", c)
+	}
+	env["SANMOB_SERVER"], env["SANMOB_TOKEN"] = "http://env:1", "abc"
+	if c, _ = a.resolve(); c.server != "http://env:1" || c.token != "abc" {
+		t.Fatalf("env: %+v", c)
+	}
+	a.server = "http://flag:2"
+	if c, _ = a.resolve(); c.server != "http://flag:2" {
+		t.Fatalf("flag: %+v", c)
+	}
+	a.contextName = "missing"
+	if _, err := a.resolve(); exitCode(err) != exitUsage {
+		t.Fatalf("missing context: %v", err)
+	}
+	// A daemon that is not there: exit 5.
+	var out, errOut bytes.Buffer
+	code := runWith(context.Background(), []string{"get", "sites", "--server", "http://127.0.0.1:1", "--token-file", tok, "--timeout", "3s"}, &out, &errOut,
+		func(k string) string { return map[string]string{"SANMOB_CONFIG": filepath.Join(dir, "none")}[k] })
+	if code != exitUnavailable || strings.Contains(errOut.String(), "goroutine") {
+		t.Fatalf("exit %d\n%s", code, errOut.String())
+	}
+}
