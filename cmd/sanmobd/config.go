@@ -188,10 +188,19 @@ func (c *Config) validate() error {
 		if _, err := c.queueThresholds(); err != nil {
 			errs = append(errs, err)
 		}
+		names, hashes := map[string]int{}, map[string]int{}
 		for i, t := range c.file.Tokens {
 			if t.Name == "" {
 				errs = append(errs, fmt.Errorf("--config: tokens[%d].name is required", i))
 			}
+			if j, dup := names[t.Name]; dup && t.Name != "" {
+				errs = append(errs, fmt.Errorf("--config: tokens[%d] and tokens[%d] are both named %q: give each token its own name (the logs say which one called)", j, i, t.Name))
+			}
+			names[t.Name] = i
+			if j, dup := hashes[strings.ToLower(t.SHA256)]; dup && t.SHA256 != "" {
+				errs = append(errs, fmt.Errorf("--config: tokens[%d] and tokens[%d] have the same sha256: one token would have two roles", j, i))
+			}
+			hashes[strings.ToLower(t.SHA256)] = i
 			if _, err := server.ParseRole(t.Role); err != nil {
 				errs = append(errs, fmt.Errorf("--config: tokens[%d].role: %w", i, err))
 			}

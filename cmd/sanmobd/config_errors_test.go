@@ -74,3 +74,25 @@ func TestConfigFileErrorsInPlainWords(t *testing.T) {
 		})
 	}
 }
+
+// TestConfigTokensUnique: two tokens with one name, or one hash under two
+// roles, are refused.
+func TestConfigTokensUnique(t *testing.T) {
+	const h1 = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	const h2 = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+	for file, want := range map[string]string{
+		"tokens:\n  - {name: ops, role: admin, sha256: " + h1 + "}\n  - {name: ops, role: viewer, sha256: " + h2 + "}\n": "both named \"ops\"",
+		"tokens:\n  - {name: a, role: admin, sha256: " + h1 + "}\n  - {name: b, role: viewer, sha256: " + h1 + "}\n":     "the same sha256",
+	} {
+		dir := t.TempDir()
+		path := filepath.Join(dir, "sanmob.yaml")
+		if err := os.WriteFile(path, []byte(file), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cfg := Config{ConfigFile: path, DataDir: filepath.Join(dir, "data"), Listen: "127.0.0.1:0",
+			LabSpeed: 60, LabSeed: 1, LabSize: "small", LogFormat: "text", LogLevel: "info"}
+		if err := cfg.validate(); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want %q", file, err, want)
+		}
+	}
+}
