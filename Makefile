@@ -20,6 +20,7 @@ all: build
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/sanmobd ./cmd/sanmobd
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/sanmobctl ./cmd/sanmobctl
 
 run: build
 	./bin/sanmobd --lab --data-dir $(DATA_DIR) --listen $(LISTEN)
