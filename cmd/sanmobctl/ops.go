@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"sort"
@@ -16,26 +17,22 @@ func newAttach(a *app) *cobra.Command {
 		Short: "Present a volume to a host or a VM (mask and zone)",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := a.ctx(cmd)
-			defer cancel()
-			at, err := c.CreateAttachment(ctx, args[0], args[1])
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(a.out, "Attached %s to %s: LUN %d on %s, fabrics %s\n", at.Volume, at.Node, at.LUN, orDash(at.Array), strings.Join(at.Fabrics, ","))
-			keys := make([]string, 0, len(at.PublishContext))
-			for k := range at.PublishContext {
-				keys = append(keys, k)
-			}
-			sort.Strings(keys)
-			for _, k := range keys {
-				fmt.Fprintf(a.out, "  %s: %s\n", k, at.PublishContext[k])
-			}
-			return nil
+			return a.call(cmd, func(ctx context.Context, c *client.Client) error {
+				at, err := c.CreateAttachment(ctx, args[0], args[1])
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(a.out, "Attached %s to %s: LUN %d on %s, fabrics %s\n", at.Volume, at.Node, at.LUN, orDash(at.Array), strings.Join(at.Fabrics, ","))
+				keys := make([]string, 0, len(at.PublishContext))
+				for k := range at.PublishContext {
+					keys = append(keys, k)
+				}
+				sort.Strings(keys)
+				for _, k := range keys {
+					fmt.Fprintf(a.out, "  %s: %s\n", k, at.PublishContext[k])
+				}
+				return nil
+			})
 		},
 	}
 }
@@ -46,17 +43,13 @@ func newDetach(a *app) *cobra.Command {
 		Short: "Undo an attachment (unmask; zones go when nothing needs them)",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := a.ctx(cmd)
-			defer cancel()
-			if err := c.DeleteAttachment(ctx, args[0], args[1]); err != nil {
-				return err
-			}
-			fmt.Fprintf(a.out, "Detached %s from %s\n", args[0], args[1])
-			return nil
+			return a.call(cmd, func(ctx context.Context, c *client.Client) error {
+				if err := c.DeleteAttachment(ctx, args[0], args[1]); err != nil {
+					return err
+				}
+				fmt.Fprintf(a.out, "Detached %s from %s\n", args[0], args[1])
+				return nil
+			})
 		},
 	}
 }
@@ -67,21 +60,17 @@ func newSnapshot(a *app) *cobra.Command {
 		Short: "Take a consistent snapshot of all of a VM's volumes",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := a.ctx(cmd)
-			defer cancel()
-			snaps, err := c.Snapshot(ctx, args[0], args[1])
-			if err != nil {
-				return err
-			}
-			t := &table{header: []string{"ID", "VOLUME", "ARRAY", "GROUP"}}
-			for _, s := range snaps {
-				t.add(s.ID, s.Volume, s.Array, orDash(s.Group))
-			}
-			return printOut(a.out, "table", snaps, t)
+			return a.call(cmd, func(ctx context.Context, c *client.Client) error {
+				snaps, err := c.Snapshot(ctx, args[0], args[1])
+				if err != nil {
+					return err
+				}
+				t := &table{header: []string{"ID", "VOLUME", "ARRAY", "GROUP"}}
+				for _, s := range snaps {
+					t.add(s.ID, s.Volume, s.Array, orDash(s.Group))
+				}
+				return printOut(a.out, "table", snaps, t)
+			})
 		},
 	}
 }
@@ -93,30 +82,26 @@ func newReconcile(a *app) *cobra.Command {
 		Short: "Compare a fabric's zoning with sanmob's model; --apply repairs sanmob's own zones",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := a.ctx(cmd)
-			defer cancel()
-			r, err := c.Reconcile(ctx, args[0], apply)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(a.out, "Fabric %s: %d missing, %d changed, %d orphans, %d external; repaired: %s\n",
-				r.Fabric, len(r.Missing), len(r.Changed), len(r.Orphans), len(r.External), yesNo(r.Repaired))
-			for _, kind := range []struct {
-				name  string
-				items []json.RawMessage
-			}{{"missing", r.Missing}, {"changed", r.Changed}, {"orphan", r.Orphans}} {
-				for _, it := range kind.items {
-					fmt.Fprintf(a.out, "  %s %s\n", kind.name, string(it))
+			return a.call(cmd, func(ctx context.Context, c *client.Client) error {
+				r, err := c.Reconcile(ctx, args[0], apply)
+				if err != nil {
+					return err
 				}
-			}
-			if !apply && len(r.Missing)+len(r.Changed) > 0 {
-				fmt.Fprintf(a.out, "Repair with: sanmobctl reconcile %s --apply\n", r.Fabric)
-			}
-			return nil
+				fmt.Fprintf(a.out, "Fabric %s: %d missing, %d changed, %d orphans, %d external; repaired: %s\n",
+					r.Fabric, len(r.Missing), len(r.Changed), len(r.Orphans), len(r.External), yesNo(r.Repaired))
+				for _, kind := range []struct {
+					name  string
+					items []json.RawMessage
+				}{{"missing", r.Missing}, {"changed", r.Changed}, {"orphan", r.Orphans}} {
+					for _, it := range kind.items {
+						fmt.Fprintf(a.out, "  %s %s\n", kind.name, string(it))
+					}
+				}
+				if !apply && len(r.Missing)+len(r.Changed) > 0 {
+					fmt.Fprintf(a.out, "Repair with: sanmobctl reconcile %s --apply\n", r.Fabric)
+				}
+				return nil
+			})
 		},
 	}
 	cmd.Flags().BoolVar(&apply, "apply", false, "repair sanmob's zones in one transaction")

@@ -228,3 +228,15 @@ func isCobraUsage(err error) bool {
 	}
 	return false
 }
+
+// call runs f with a client and a request context (the --timeout), the
+// preamble every one-shot command shares.
+func (a *app) call(cmd *cobra.Command, f func(ctx context.Context, c *client.Client) error) error {
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := a.ctx(cmd)
+	defer cancel()
+	return f(ctx, c)
+}
