@@ -236,7 +236,7 @@ func waitFor(t *testing.T, ctx context.Context, what, expr string, timeout time.
 	t.Helper()
 	if _, err := chromedp.Run(ctx, chromedp.Poll[bool]("!!("+expr+")", chromedp.WithPollingTimeout(timeout), chromedp.WithPollingInterval(50*time.Millisecond))); err != nil {
 		main, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('main').innerText`))
-		t.Fatalf("%s: %v; the page shows:\n%s", what, err, tail(main, 2000))
+		t.Fatalf("%s: %v; the page shows:\n%s", what, err, tail(main, 1500))
 	}
 }
 

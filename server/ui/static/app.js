@@ -63,10 +63,17 @@ async function vm([id], signal) {
   const [v, hosts] = await Promise.all([api(`/v1/vms/${enc(id)}`), api('/v1/hosts')]);
   const graph = h('section', { 'aria-labelledby': 'paths-h' }, h('h2', { id: 'paths-h' }, 'Paths'), h('p', {}, 'Loading…'));
   const verify = h('button', { type: 'button', onclick: () => draw(true) }, 'Verify against the devices');
+  let model = null; // the model's paths, to show those the devices lost
+  const pathKey = (p) => [p.fabric, p.vportWWPN, p.zone, p.targetPortWWPN, p.volume].join('|');
   async function draw(fromDevices) {
     verify.disabled = true;
     try {
       const t = await api(`/v1/vms/${enc(id)}/topology${fromDevices ? '?verify=true' : ''}`, { signal });
+      if (!fromDevices) model = t.paths;
+      else if (model) {
+        const seen = new Set(t.paths.map(pathKey));
+        t.paths = t.paths.concat(model.filter((p) => !seen.has(pathKey(p))).map((p) => ({ ...p, missing: true })));
+      }
       graph.replaceChildren(h('h2', { id: 'paths-h' }, 'Paths'),
         h('p', { class: 'muted' }, `${t.paths.length} paths, from the ${t.source === 'devices' ? 'devices' : 'observed model'} at ${when(t.observedAt)}. `, verify),
         t.issues.length
@@ -76,7 +83,7 @@ async function vm([id], signal) {
         h('p', { class: 'legend' }, h('span', { class: 'key ok' }, 'active'), h('span', { class: 'key standby' }, 'standby'), h('span', { class: 'key degraded' }, 'degraded')),
         h('details', {}, h('summary', {}, 'Paths as a table'),
           table(null, ['Fabric', 'Set', 'Vport', 'Logged in', 'Zone', 'Target port', 'Array', 'LUN'],
-            t.paths.map((p) => ({ cells: [p.fabric, p.set, p.vportWWPN, p.loggedIn ? 'yes' : 'no', p.zone, p.targetPortWWPN, p.array, `${p.lun} (${p.volume})`] })))),
+            t.paths.map((p) => ({ attrs: { class: p.missing ? 'degraded' : '' }, cells: [p.fabric, p.set, p.vportWWPN, p.loggedIn ? 'yes' : 'no', p.missing ? `${p.zone} (missing on the switch)` : p.zone, p.targetPortWWPN, p.array, `${p.lun} (${p.volume})`] })))),
         h('h2', {}, 'Volumes'),
         table(null, ['Volume', 'Array', 'Pool', 'LUN', 'Size', 'Used', 'Snapshots'],
           t.volumes.map((x) => ({ cells: [x.id, x.array, h('a', { href: `#/pools/${enc(x.pool)}` }, x.pool), x.lun, bytes(x.sizeBytes), bytes(x.usedBytes), (x.snapshots || []).length] }))));

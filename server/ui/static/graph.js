@@ -21,8 +21,9 @@ function short(text, max = 24) {
 }
 
 // pathGraph draws VM → vport → fabric → zone → target port → array → LUN,
-// one column each; a node an issue names is degraded (red), a node only
-// standby paths use is dashed.
+// one column each; a node an issue names is degraded (red), and so is the
+// zone of a path marked missing (the model has it, the devices do not); a
+// node only standby paths use is dashed.
 export function pathGraph(topo) {
   const issues = topo.issues || [];
   const cols = COLS.map(() => new Map()); // key → {label, paths, active}
@@ -39,12 +40,14 @@ export function pathGraph(topo) {
         const id = COLS[i][0] === 'zone' ? p.zone : key;
         m.set(key, { label, active: false, degraded: degradedBy(issues, COLS[i][0], id) });
       }
+      if (p.missing && COLS[i][0] === 'zone') m.get(key).degraded = true;
       if (p.active) m.get(key).active = true;
     });
     for (let i = 0; i + 1 < keys.length; i++) {
       const k = `${i}|${keys[i][0]}|${keys[i + 1][0]}`;
       const e = edges.get(k) || { i, a: keys[i][0], b: keys[i + 1][0], active: false };
       if (p.active) e.active = true;
+      if (p.missing && (i === 2 || i === 3)) e.degraded = true;
       edges.set(k, e);
     }
   }
@@ -65,7 +68,7 @@ export function pathGraph(topo) {
   for (const e of edges.values()) {
     const a = pos[e.i].get(e.a), b = pos[e.i + 1].get(e.b);
     const na = cols[e.i].get(e.a), nb = cols[e.i + 1].get(e.b);
-    const bad = (na.degraded && e.i > 0) || nb.degraded;
+    const bad = e.degraded || (na.degraded && e.i > 0) || nb.degraded;
     const cls = bad ? 'edge degraded' : e.active ? 'edge' : 'edge standby';
     const x1 = e.i * colW + 8 + nodeW, x2 = (e.i + 1) * colW + 8;
     const y1 = a.y + nodeH / 2, y2 = b.y + nodeH / 2;
