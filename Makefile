@@ -14,7 +14,7 @@ LISTEN ?= 127.0.0.1:8080
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build run test verify floors unit bench bench-compare fuzz clean tools
+.PHONY: all build run test verify floors unit bench bench-compare fuzz clean tools screenshots
 
 all: build
 
@@ -53,6 +53,11 @@ verify: tools
 	    cp /tmp/sanmob-go.mod.$$$$ go.mod; cp /tmp/sanmob-go.sum.$$$$ go.sum; rm -f /tmp/sanmob-go.*.$$$$; \
 	    echo "go.mod/go.sum are not tidy: run 'go mod tidy'"; exit 1; \
 	  fi; rm -f /tmp/sanmob-go.*.$$$$
+
+# A PNG of each view of the web console (/ui/) in docs/screenshots, taken by
+# headless chromium (apt-get install -y chromium) against a lab sanmobd.
+screenshots:
+	SANMOB_SCREENSHOTS=$(CURDIR)/docs/screenshots $(GO) test -count=1 -run '^TestScreenshots$$' ./server/ui
 
 # Imports only go down the floors of docs/architecture.md; only the wiring
 # imports drivers (internal/tools/floors/table.go holds the table).

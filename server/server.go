@@ -19,6 +19,7 @@ import (
 
 	"github.com/sanmob/sanmob/alert"
 	"github.com/sanmob/sanmob/mobility"
+	"github.com/sanmob/sanmob/server/ui"
 )
 
 const maxBody = 1 << 20 // 1 MiB; larger bodies get 413
@@ -109,8 +110,19 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.routes = s.routeTable()
 	s.router = mux.NewRouter()
-	s.router.NotFoundHandler = s.wrap(route{name: "unmatched", public: true}, func(w http.ResponseWriter, r *http.Request) {
+	unmatched := s.wrap(route{name: "unmatched", public: true}, func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, newProblem(http.StatusNotFound, "no route "+r.Method+" "+r.URL.Path))
+	})
+	// The web console's public static files (server/ui) answer a GET or HEAD
+	// under /ui/, beside the API rather than in its route table and OpenAPI
+	// document; the page asks for a token and sends it on every API call.
+	console := s.wrap(route{name: "ui", path: ui.Prefix, public: true}, ui.Handler().ServeHTTP)
+	s.router.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, ui.Prefix) && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+			console.ServeHTTP(w, r)
+			return
+		}
+		unmatched.ServeHTTP(w, r)
 	})
 	s.router.MethodNotAllowedHandler = s.wrap(route{name: "unmatched", public: true}, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", strings.Join(s.allowed(r), ", "))
