@@ -383,6 +383,9 @@ func TestTourCommands(t *testing.T) {
 		t.Fatalf("no zone of east-vm001 on east-a:\n%s", out)
 	}
 	has(run(0, "lab", "zone", "delete", "east-a", zone), "Deleted zone "+zone)
+	has(run(0, "describe", "vm", "east-vm001", "--verify"), "!")
+	run(0, "lab", "fault", "--target", "east-b", "--op", "read", "--count", "1")
+	has(run(0, "describe", "vm", "east-vm001", "--verify"), "east-b could not be read")
 	has(run(0, "reconcile", "east-a"), "Fabric east-a: 1 missing", zone)
 	run(0, "reconcile", "east-a", "--apply")
 	has(run(0, "reconcile", "east-a"), "Fabric east-a: 0 missing")

@@ -245,7 +245,7 @@ func newPool(a *app) *cobra.Command {
 			})
 		},
 	}
-	hist.Flags().StringVar(&since, "since", "", "only points at or after this time (RFC 3339), or this long ago (a duration, e.g. 6h; the daemon's clock)")
+	hist.Flags().StringVar(&since, "since", "", "only points at or after this time (RFC 3339), or this long before now (a duration, e.g. 6h, on this machine's clock; the lab's clock runs ahead)")
 	hist.Flags().StringVarP(&a.output, "output", "o", "table", "table|wide|json|yaml")
 	cmd.AddCommand(hist)
 	return cmd
