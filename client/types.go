@@ -432,3 +432,152 @@ type ReplicationGroup struct {
 	Error       string            `json:"error,omitempty"`
 	Pairs       []ReplicationPair `json:"pairs"`
 }
+
+// TargetPort is one of an array's FC front-end ports.
+type TargetPort struct {
+	Name       string `json:"name"`
+	WWPN       string `json:"wwpn"`
+	WWNN       string `json:"wwnn"`
+	Fabric     string `json:"fabric,omitempty"` // empty when logged in nowhere
+	QueueLimit int    `json:"queueLimit"`
+}
+
+// Array is a storage array with its target ports and pools.
+type Array struct {
+	ID     string `json:"id"`
+	Site   string `json:"site"`
+	Driver string `json:"driver"`
+	Info   struct {
+		Name   string `json:"name"`
+		Vendor string `json:"vendor"`
+		Model  string `json:"model"`
+		Serial string `json:"serial"`
+	} `json:"info"`
+	TargetPorts []TargetPort  `json:"targetPorts"`
+	Pools       []string      `json:"pools"`
+	VolumeCount int           `json:"volumeCount"`
+	Status      *DeviceStatus `json:"status,omitempty"`
+}
+
+// Login is one entry of a fabric's name server.
+type Login struct {
+	WWPN         string     `json:"wwpn"`
+	WWNN         string     `json:"wwnn"`
+	Kind         string     `json:"kind"`
+	NPIV         bool       `json:"npiv"`
+	PhysicalWWPN string     `json:"physicalWWPN,omitempty"`
+	SwitchPort   string     `json:"switchPort"`
+	PortID       string     `json:"portId"`
+	LoggedInAt   *time.Time `json:"loggedInAt,omitempty"`
+}
+
+// Zone is a zone on a fabric with who owns it (sanmob or external) and
+// what uses it.
+type Zone struct {
+	Name      string   `json:"name"`
+	Members   []string `json:"members"`
+	Peer      []string `json:"peer,omitempty"`
+	Effective bool     `json:"effective"`
+	Owner     string   `json:"owner"`
+	Users     []string `json:"users"`
+}
+
+// PoolPoint is one sample of a pool's history.
+type PoolPoint struct {
+	At               time.Time `json:"at"`
+	UsedBytes        int64     `json:"usedBytes"`
+	ProvisionedBytes int64     `json:"provisionedBytes"`
+}
+
+// DarkVolume is a volume allocated but presented to nothing (or only to
+// nodes the inventory no longer has).
+type DarkVolume struct {
+	Volume           string    `json:"volume"`
+	Name             string    `json:"name"`
+	Array            string    `json:"array"`
+	Pool             string    `json:"pool"`
+	ProvisionedBytes int64     `json:"provisionedBytes"`
+	UsedBytes        int64     `json:"usedBytes"`
+	DarkSince        time.Time `json:"darkSince"`
+	DarkSeconds      float64   `json:"darkSeconds"`
+	Reason           string    `json:"reason"`
+	Detail           string    `json:"detail"`
+	HostGroups       []string  `json:"hostGroups,omitempty"`
+}
+
+// DarkStorage is the dark-storage report: every dark volume and their
+// totals.
+type DarkStorage struct {
+	Items  []DarkVolume `json:"items"`
+	Totals struct {
+		ProvisionedBytes int64 `json:"provisionedBytes"`
+		UsedBytes        int64 `json:"usedBytes"`
+		Volumes          int   `json:"volumes"`
+	} `json:"totals"`
+	UnreadArrays []string  `json:"unreadArrays,omitempty"`
+	ObservedAt   time.Time `json:"observedAt"`
+}
+
+// VolumeSpec asks for a volume. Site, Array and Pool each narrow the
+// placement; Thin defaults to true.
+type VolumeSpec struct {
+	ID           string `json:"id,omitempty"`
+	Name         string `json:"name"`
+	SizeBytes    int64  `json:"sizeBytes"`
+	Site         string `json:"site,omitempty"`
+	Array        string `json:"array,omitempty"`
+	Pool         string `json:"pool,omitempty"`
+	Thin         *bool  `json:"thin,omitempty"`
+	FromSnapshot string `json:"fromSnapshot,omitempty"`
+}
+
+// HBASpec is one physical port of a new host.
+type HBASpec struct {
+	Name      string `json:"name,omitempty"`
+	WWPN      string `json:"wwpn"`
+	WWNN      string `json:"wwnn"`
+	Fabric    string `json:"fabric"`
+	MaxVports int    `json:"maxVports,omitempty"`
+}
+
+// HostSpec asks for a host.
+type HostSpec struct {
+	ID   string    `json:"id,omitempty"`
+	Name string    `json:"name,omitempty"`
+	Site string    `json:"site"`
+	HBAs []HBASpec `json:"hbas"`
+}
+
+// VMSpec asks for a VM; its vports are generated.
+type VMSpec struct {
+	ID     string `json:"id,omitempty"`
+	Name   string `json:"name,omitempty"`
+	Host   string `json:"host"`
+	Shares int    `json:"shares,omitempty"`
+}
+
+// LabFault makes the next operations of a lab device fail or slow down.
+type LabFault struct {
+	Target    string  `json:"target"`
+	Op        string  `json:"op"`
+	Count     int     `json:"count,omitempty"`
+	Rate      float64 `json:"rate,omitempty"`
+	LatencyMs float64 `json:"latencyMs,omitempty"`
+	Kind      string  `json:"kind,omitempty"` // unavailable (default), final, applied-timeout
+}
+
+// LabClock is the lab's virtual clock.
+type LabClock struct {
+	Now   time.Time `json:"now"`
+	Speed float64   `json:"speed"`
+}
+
+// Mapping is one LUN map of a lab array, as the array itself has it.
+type Mapping struct {
+	Volume      string   `json:"volume"`
+	LUN         int      `json:"lun"`
+	HostGroup   string   `json:"hostGroup"`
+	Initiators  []string `json:"initiators"`
+	TargetPorts []string `json:"targetPorts"`
+	Writable    bool     `json:"writable"`
+}

@@ -253,3 +253,141 @@ func TestConfigContexts(t *testing.T) {
 		t.Fatalf("exit %d\n%s", code, errOut.String())
 	}
 }
+
+// TestTourCommands runs the README's tour with sanmobctl alone: the lists,
+// volumes, inventory, NPIV and the lab's faults and drift.
+func TestTourCommands(t *testing.T) {
+	server, tok := startDaemon(t)
+	run := func(wantCode int, args ...string) string {
+		t.Helper()
+		code, out, errOut := ctl(t, server, tok, args...)
+		if code != wantCode {
+			t.Fatalf("sanmobctl %s: exit %d, want %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), code, wantCode, out, errOut)
+		}
+		return out + errOut
+	}
+	has := func(out string, want ...string) {
+		t.Helper()
+		for _, w := range want {
+			if !strings.Contains(out, w) {
+				t.Errorf("output lacks %q:\n%s", w, out)
+			}
+		}
+	}
+
+	// Lists.
+	has(run(0, "get", "arrays", "-o", "wide"), "ID ", "east-arr1", "west-arr1", "east-arr1-pool1")
+	has(run(0, "get", "links"), "FROM ", "east", "west")
+	has(run(0, "get", "logins", "east-a"), "WWPN ", "yes") // NPIV logins
+	zones := run(0, "get", "zones", "east-a")
+	has(zones, "NAME ", "OWNER", "sanmob", "east-vm001")
+	run(2, "get", "zones")
+	run(2, "get", "vms", "east-a")
+	run(3, "get", "zones", "no-such-fabric")
+	has(run(0, "get", "snapshots"), "ID ", "east-vm001-d0")
+	has(run(0, "get", "evacuations"), "ID ")
+
+	// Volumes: create (idempotent by name), snapshot, grow, attach, the
+	// array's own maps, dark storage, detach, delete.
+	out := run(0, "create", "volume", "db-data", "--id", "db-data", "--size", "100Gi", "--site", "east", "-o", "json")
+	var vol struct{ ID, Array string }
+	if err := json.Unmarshal([]byte(out), &vol); err != nil || vol.ID != "db-data" || !strings.HasPrefix(vol.Array, "east-") {
+		t.Fatalf("create volume: %+v %v\n%s", vol, err, out)
+	}
+	has(run(0, "create", "volume", "db-data", "--id", "db-data", "--size", "100Gi", "--site", "east"), "db-data", "100.0Gi", "yes")
+	run(2, "create", "volume", "x", "--size", "lots")
+	run(2, "create", "volume", "x")
+	has(run(0, "reports", "dark-storage"), "db-data", "not-presented", "Total: ")
+	has(run(0, "snapshot", "volume", "db-data", "before-upgrade"), "ID ", "db-data")
+	has(run(0, "get", "snapshots", "--volume", "db-data"), "before-upgrade")
+	has(run(0, "grow", "volume", "db-data", "--size", "200Gi"), "Volume db-data is 200.0Gi")
+	has(run(0, "attach", "db-data", "east-esx02"), "Attached db-data to east-esx02")
+	has(run(0, "lab", "mappings", vol.Array, "--volume", "db-data"), "db-data", "yes")
+	run(0, "detach", "db-data", "east-esx02")
+	if out := run(0, "lab", "mappings", vol.Array, "--volume", "db-data"); strings.Contains(out, "db-data") {
+		t.Errorf("still masked after detach:\n%s", out)
+	}
+
+	// A zoning step that fails for good undoes the attach: exit 1, the
+	// switch's words, and no mask left.
+	has(run(0, "lab", "fault", "--target", "east-a", "--op", "zone", "--count", "1", "--kind", "final"), "east-a", "zone", "final")
+	has(run(0, "lab", "faults"), "east-a")
+	run(1, "attach", "db-data", "east-esx02")
+	if out := run(0, "lab", "mappings", vol.Array, "--volume", "db-data"); strings.Contains(out, "db-data") {
+		t.Errorf("mask left after a failed attach:\n%s", out)
+	}
+	run(0, "lab", "faults", "clear")
+	if out := run(0, "lab", "faults"); strings.Contains(out, "east-a") {
+		t.Errorf("faults after clear:\n%s", out)
+	}
+	run(2, "lab", "faults", "frob")
+	run(0, "delete", "volume", "db-data")
+	run(3, "grow", "volume", "db-data", "--size", "300Gi")
+
+	// Pool history.
+	has(run(0, "pool", "history", "east-arr1-pool1", "--since", "2000-01-01T00:00:00Z"), "AT ", "USED")
+	run(0, "pool", "history", "east-arr1-pool1", "--since", "1h", "-o", "json")
+	run(2, "pool", "history", "east-arr1-pool1", "--since", "yesterday")
+
+	// Inventory.
+	has(run(0, "create", "host", "esx-new", "--site", "east",
+		"--hba", "10:00:00:00:c9:aa:00:01,20:00:00:00:c9:aa:00:01,east-a",
+		"--hba", "0x10000000c9aa0002,20-00-00-00-c9-aa-00-02,east-b"), "Created host esx-new at east", "east-a", "east-b")
+	run(2, "create", "host", "esx-bad", "--site", "east", "--hba", "10:00:00:00:c9:aa:00:03")
+	has(run(0, "create", "vm", "app-1", "--host", "esx-new"), "Created VM app-1 on esx-new", "set a", "set b")
+	has(run(0, "set", "shares", "app-1", "2000"), "VM app-1: shares 2000")
+	run(2, "set", "shares", "app-1", "many")
+
+	// NPIV: the idle vport (set b) logs in and out; a WWPN that is not one
+	// is a 400 naming it (exit 1).
+	out = run(0, "get", "vms", "--host", "east-esx02", "-o", "json")
+	var vms []struct {
+		ID     string
+		Vports []struct{ WWPN, Set string }
+	}
+	if err := json.Unmarshal([]byte(out), &vms); err != nil {
+		t.Fatal(err)
+	}
+	b := ""
+	for _, v := range vms {
+		for _, p := range v.Vports {
+			if v.ID == "east-vm002" && p.Set == "b" && b == "" {
+				b = p.WWPN
+			}
+		}
+	}
+	if b == "" {
+		t.Fatalf("east-vm002 has no set-b vport:\n%s", out)
+	}
+	has(run(0, "login", "east-vm002", b), "Logged in "+b)
+	has(run(1, "login", "east-vm002", "not-a-wwpn"), "wwpn")
+	has(run(0, "logout", "east-vm002", b), "Logged out "+b)
+
+	// Drift: a zone deleted behind sanmob's back, found and repaired.
+	out = run(0, "get", "zones", "east-a", "-o", "json")
+	var zs []struct {
+		Name  string
+		Users []string
+	}
+	if err := json.Unmarshal([]byte(out), &zs); err != nil {
+		t.Fatal(err)
+	}
+	zone := ""
+	for _, z := range zs {
+		if strings.HasPrefix(z.Name, "sm_east-vm001_") {
+			zone = z.Name
+			break
+		}
+	}
+	if zone == "" {
+		t.Fatalf("no zone of east-vm001 on east-a:\n%s", out)
+	}
+	has(run(0, "lab", "zone", "delete", "east-a", zone), "Deleted zone "+zone)
+	has(run(0, "describe", "vm", "east-vm001", "--verify"), "!")
+	run(0, "lab", "fault", "--target", "east-b", "--op", "read", "--count", "1")
+	has(run(0, "describe", "vm", "east-vm001", "--verify"), "east-b could not be read")
+	has(run(0, "reconcile", "east-a"), "Fabric east-a: 1 missing", zone)
+	run(0, "reconcile", "east-a", "--apply")
+	has(run(0, "reconcile", "east-a"), "Fabric east-a: 0 missing")
+	has(run(0, "lab", "clock"), "Lab time ", "1000× real time")
+}

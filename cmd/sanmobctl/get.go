@@ -11,22 +11,27 @@ import (
 	"github.com/spf13/cobra"
 )
 
-var getKinds = []string{"sites", "fabrics", "hosts", "vms", "volumes", "pools", "attachments", "migrations", "alerts", "replication"}
+var getKinds = []string{"sites", "links", "fabrics", "logins", "zones", "hosts", "vms", "arrays", "volumes", "pools", "snapshots", "attachments", "migrations", "evacuations", "alerts", "replication"}
+
+// fabricKinds are listed per fabric: get logins FABRIC, get zones FABRIC.
+var fabricKinds = map[string]bool{"logins": true, "zones": true}
 
 var kindAliases = map[string]string{
 	"site": "sites", "fabric": "fabrics", "host": "hosts", "vm": "vms", "volume": "volumes", "vol": "volumes",
 	"pool": "pools", "attachment": "attachments", "migration": "migrations", "alert": "alerts",
 	"replication-groups": "replication", "repl": "replication",
+	"link": "links", "login": "logins", "zone": "zones", "array": "arrays", "snapshot": "snapshots", "snap": "snapshots",
+	"evacuation": "evacuations",
 }
 
 func newGet(a *app) *cobra.Command {
 	var site, host, array, pool, volume string
 	var labels []string
 	cmd := &cobra.Command{
-		Use:       "get " + strings.Join(getKinds, "|"),
+		Use:       "get " + strings.Join(getKinds, "|") + " [FABRIC]",
 		Short:     "List resources",
-		Example:   "  sanmobctl get vms --site east\n  sanmobctl get alerts -l severity=critical -o json",
-		Args:      cobra.ExactArgs(1),
+		Example:   "  sanmobctl get vms --site east\n  sanmobctl get zones east-a\n  sanmobctl get alerts -l severity=critical -o json",
+		Args:      cobra.RangeArgs(1, 2),
 		ValidArgs: getKinds,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkFormat(a.output); err != nil {
@@ -35,6 +40,15 @@ func newGet(a *app) *cobra.Command {
 			kind := args[0]
 			if k, ok := kindAliases[kind]; ok {
 				kind = k
+			}
+			fabricID := ""
+			switch {
+			case fabricKinds[kind] && len(args) != 2:
+				return usageErr("get %s FABRIC: name the fabric", kind)
+			case fabricKinds[kind]:
+				fabricID = args[1]
+			case len(args) == 2:
+				return usageErr("get %s takes no name", kind)
 			}
 			c, err := a.client()
 			if err != nil {
@@ -53,6 +67,87 @@ func newGet(a *app) *cobra.Command {
 				t.header = []string{"ID"}
 				for _, s := range items {
 					t.add(s.ID)
+				}
+				v = items
+			case "links":
+				items, err := c.ListLinks(ctx)
+				if err != nil {
+					return err
+				}
+				t.header = []string{"FROM", "TO", "RTT-MS", "BANDWIDTH-MBPS", "DISTANCE-KM"}
+				for _, l := range items {
+					t.add(l.From, l.To, fmt.Sprintf("%.1f", l.RTTMs), fmt.Sprintf("%.0f", l.BandwidthMbps), fmt.Sprintf("%.0f", l.DistanceKm))
+				}
+				v = items
+			case "logins":
+				items, err := c.ListLogins(ctx, fabricID)
+				if err != nil {
+					return err
+				}
+				t.header = []string{"WWPN", "KIND", "NPIV", "PHYSICAL-WWPN", "PORT"}
+				t.wide = []string{"WWNN", "PORT-ID", "LOGGED-IN"}
+				for _, l := range items {
+					at := "-"
+					if l.LoggedInAt != nil {
+						at = l.LoggedInAt.Format(time.RFC3339)
+					}
+					t.add(l.WWPN, l.Kind, yesNo(l.NPIV), orDash(l.PhysicalWWPN), l.SwitchPort, l.WWNN, l.PortID, at)
+				}
+				v = items
+			case "zones":
+				items, err := c.ListZones(ctx, fabricID)
+				if err != nil {
+					return err
+				}
+				t.header = []string{"NAME", "OWNER", "EFFECTIVE", "MEMBERS", "USERS"}
+				t.wide = []string{"MEMBER-WWPNS"}
+				for _, z := range items {
+					t.add(z.Name, z.Owner, yesNo(z.Effective), strconv.Itoa(len(z.Members)+len(z.Peer)), orDash(strings.Join(z.Users, ",")),
+						strings.Join(append(append([]string{}, z.Peer...), z.Members...), ","))
+				}
+				v = items
+			case "arrays":
+				items, err := c.ListArrays(ctx)
+				if err != nil {
+					return err
+				}
+				items = filterBy(items, site, func(ar client.Array) string { return ar.Site })
+				t.header = []string{"ID", "SITE", "POOLS", "VOLUMES", "TARGET-PORTS", "REACHABLE"}
+				t.wide = []string{"DRIVER", "MODEL", "PORTS"}
+				for _, ar := range items {
+					reach := "?"
+					if ar.Status != nil {
+						reach = yesNo(ar.Status.Reachable)
+					}
+					var ports []string
+					for _, p := range ar.TargetPorts {
+						ports = append(ports, p.WWPN+"@"+orDash(p.Fabric))
+					}
+					t.add(ar.ID, ar.Site, strings.Join(ar.Pools, ","), strconv.Itoa(ar.VolumeCount), strconv.Itoa(len(ar.TargetPorts)), reach,
+						ar.Driver, strings.TrimSpace(ar.Info.Vendor+" "+ar.Info.Model), strings.Join(ports, ","))
+				}
+				v = items
+			case "snapshots":
+				items, err := c.ListSnapshots(ctx, volume)
+				if err != nil {
+					return err
+				}
+				t.header = []string{"ID", "NAME", "VOLUME", "ARRAY", "CREATED"}
+				t.wide = []string{"GROUP", "USED"}
+				for _, s := range items {
+					t.add(s.ID, s.Name, s.Volume, s.Array, s.CreatedAt.Format(time.RFC3339), orDash(s.Group), bytesStr(s.UsedBytes))
+				}
+				v = items
+			case "evacuations":
+				items, err := c.ListEvacuations(ctx)
+				if err != nil {
+					return err
+				}
+				t.header = []string{"ID", "HOST", "DESTINATIONS", "PHASE", "DONE", "COPIED"}
+				t.wide = []string{"MAX-PARALLEL", "CREATED"}
+				for _, e := range items {
+					t.add(e.ID, e.Host, strings.Join(e.DestinationHosts, ","), e.Phase, fmt.Sprintf("%d/%d", e.Progress.Done, e.Progress.Total),
+						bytesStr(e.Progress.BytesCopied)+"/"+bytesStr(e.Progress.BytesTotal), strconv.Itoa(e.MaxParallel), e.CreatedAt.Format(time.RFC3339))
 				}
 				v = items
 			case "fabrics":
@@ -204,11 +299,11 @@ func newGet(a *app) *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVarP(&a.output, "output", "o", "table", "table|wide|json|yaml")
-	f.StringVar(&site, "site", "", "only this site's (vms, hosts, fabrics, pools, alerts)")
+	f.StringVar(&site, "site", "", "only this site's (vms, hosts, fabrics, arrays, pools, alerts)")
 	f.StringVar(&host, "host", "", "only this host's (vms)")
 	f.StringVar(&array, "array", "", "only this array's (volumes, pools)")
 	f.StringVar(&pool, "pool", "", "only this pool's (volumes)")
-	f.StringVar(&volume, "volume", "", "only this volume's (attachments)")
+	f.StringVar(&volume, "volume", "", "only this volume's (attachments, snapshots)")
 	f.StringSliceVarP(&labels, "selector", "l", nil, "label selector key=value[,key=value] (alerts)")
 	return cmd
 }

@@ -56,14 +56,26 @@ func newDetach(a *app) *cobra.Command {
 
 func newSnapshot(a *app) *cobra.Command {
 	return &cobra.Command{
-		Use:   "snapshot VM NAME",
-		Short: "Take a consistent snapshot of all of a VM's volumes",
-		Args:  cobra.ExactArgs(2),
+		Use:   "snapshot VM NAME | snapshot volume VOLUME NAME",
+		Short: "Take a consistent snapshot of all of a VM's volumes, or of one volume",
+		Args:  cobra.RangeArgs(2, 3),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 3 && args[0] != "volume" {
+				return usageErr("snapshot %s: want snapshot VM NAME or snapshot volume VOLUME NAME", strings.Join(args, " "))
+			}
 			return a.call(cmd, func(ctx context.Context, c *client.Client) error {
-				snaps, err := c.Snapshot(ctx, args[0], args[1])
-				if err != nil {
-					return err
+				var snaps []client.Snapshot
+				if len(args) == 3 {
+					s, err := c.SnapshotVolume(ctx, args[1], args[2])
+					if err != nil {
+						return err
+					}
+					snaps = []client.Snapshot{*s}
+				} else {
+					var err error
+					if snaps, err = c.Snapshot(ctx, args[0], args[1]); err != nil {
+						return err
+					}
 				}
 				t := &table{header: []string{"ID", "VOLUME", "ARRAY", "GROUP"}}
 				for _, s := range snaps {

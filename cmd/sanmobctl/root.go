@@ -180,6 +180,8 @@ Connection: --server and --token-file, else SANMOB_SERVER and SANMOB_TOKEN
 	root.AddCommand(
 		newGet(a), newDescribe(a), newMigrate(a), newFollow(a), newAbort(a), newEvacuate(a),
 		newAttach(a), newDetach(a), newSnapshot(a), newReconcile(a), newAlerts(a), newQueueDepths(a),
+		newCreate(a), newDelete(a), newGrow(a), newPool(a), newReports(a), newSet(a),
+		newLoginLogout(a, true), newLoginLogout(a, false), newLab(a),
 	)
 	return root
 }
