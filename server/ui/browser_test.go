@@ -317,6 +317,22 @@ func TestConsole(t *testing.T) {
 		}
 	})
 
+	t.Run("skip link and bad addresses", func(t *testing.T) {
+		goTo(t, ctx, "#/fabrics", "Fabrics")
+		// The link is off screen until it has the focus: focus it and
+		// press it as a keyboard user would.
+		do(t, ctx, chromedp.Evaluate[chromedp.Void](`document.getElementById('skip').focus(); document.getElementById('skip').click()`))
+		if h := js[string](t, ctx, `location.hash + ' ' + document.querySelector('main h1').textContent`); h != "#/fabrics Fabrics" {
+			t.Errorf("after the skip link: %q, want the Fabrics view kept", h)
+		}
+		if f := js[string](t, ctx, `document.activeElement.textContent`); f != "Fabrics" {
+			t.Errorf("the skip link left the focus on %q, want the view's heading", f)
+		}
+		// A malformed address is a "Not found" view, not a script error
+		// (page errors fail the test).
+		goTo(t, ctx, "#/vms/%", "Not found")
+	})
+
 	t.Run("migration", func(t *testing.T) {
 		goTo(t, ctx, "#/vms/east-vm002", "VM east-vm002")
 		do(t, ctx, chromedp.SetValue(chromedp.ID("dest"), "east-esx03"), chromedp.SetValue(chromedp.ID("mode"), "live"),

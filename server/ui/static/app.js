@@ -9,7 +9,8 @@ const signout = document.getElementById('signout');
 let current = null; // the AbortController of the view on screen
 
 const enc = encodeURIComponent;
-const errorBox = (e) => h('p', { class: 'error', role: 'alert' }, e.message || String(e));
+const errorBox = (e) => h('p', { class: 'error', role: 'alert' },
+  e instanceof TypeError ? `sanmobd cannot be reached (${e.message}); retrying — what is shown may be out of date.` : (e.message || String(e)));
 
 // show replaces the view's content; the first heading gets the focus, so
 // that keyboard and screen reader users land on the new view.
@@ -69,13 +70,18 @@ async function vm([id], signal) {
     verify.disabled = true;
     try {
       const t = await api(`/v1/vms/${enc(id)}/topology${fromDevices ? '?verify=true' : ''}`, { signal });
+      const found = t.paths.length;
+      let lost = 0;
       if (!fromDevices) model = t.paths;
       else if (model) {
         const seen = new Set(t.paths.map(pathKey));
-        t.paths = t.paths.concat(model.filter((p) => !seen.has(pathKey(p))).map((p) => ({ ...p, missing: true })));
+        const gone = model.filter((p) => !seen.has(pathKey(p))).map((p) => ({ ...p, missing: true }));
+        lost = gone.length;
+        t.paths = t.paths.concat(gone);
       }
       graph.replaceChildren(h('h2', { id: 'paths-h' }, 'Paths'),
-        h('p', { class: 'muted' }, `${t.paths.length} paths, from the ${t.source === 'devices' ? 'devices' : 'observed model'} at ${when(t.observedAt)}. `, verify),
+        h('p', { class: 'muted' }, `${found} paths, from the ${t.source === 'devices' ? 'devices' : 'observed model'} at ${when(t.observedAt)}` +
+          (lost ? `; ${lost} more the model had are gone (drawn red). ` : '. '), verify),
         t.issues.length
           ? h('ul', { class: 'issues', 'aria-label': 'Issues' }, t.issues.map((i) => h('li', { class: 'degraded' }, i)))
           : h('p', { class: 'ok' }, 'No issues.'),
@@ -113,7 +119,7 @@ function migrateForm(v, hosts) {
       out.replaceChildren(h('p', {}, `Plan: ${r.kind}, ${r.mode}; about ${num(r.estimate?.seconds)} s, ${bytes(r.estimate?.bytesToCopy)} to copy, downtime ${num(r.estimate?.downtimeSeconds)} s.`),
         h('ul', {}, (r.estimate?.notes || []).map((n) => h('li', {}, n))));
     } catch (e) {
-      const reasons = e.problem?.reasons || e.problem?.invalidParams?.map((p) => `${p.name}: ${p.reason}`) || [];
+      const reasons = e.problem?.reasons || e.problem?.['invalid-params']?.map((p) => `${p.name}: ${p.reason}`) || [];
       out.replaceChildren(errorBox(e), reasons.length ? h('ul', {}, reasons.map((r) => h('li', {}, typeof r === 'string' ? r : JSON.stringify(r)))) : null);
     }
   };
@@ -221,6 +227,7 @@ async function migration([id], signal) {
   const ctl = new AbortController();
   signal.addEventListener('abort', () => ctl.abort());
   follow(`/v1/migrations/${enc(id)}/events`, (ev) => {
+    err.replaceChildren();
     if (ev.event === 'snapshot') m = ev.data;
     else if (ev.event === 'step') {
       const s = m.steps.find((x) => x.name === ev.data.step);
@@ -250,6 +257,7 @@ async function alerts(_, signal) {
   show('Alerts', status, err, body, h('h2', {}, 'Changes as they happen'), log);
   render();
   follow('/v1/alerts/stream', (ev) => {
+    err.replaceChildren();
     if (ev.event === 'snapshot') {
       firing.clear();
       for (const a of ev.data.items) firing.set(a.fingerprint, a);
@@ -279,6 +287,7 @@ async function queueDepths([id], signal) {
   show(`Queue depths on ${id}`, h('p', {}, h('a', { href: '#/queue-depths' }, 'All hosts')), err, body);
   const max = 64;
   follow(`/v1/hosts/${enc(id)}/queue-depths?watch=true`, (ev) => {
+    err.replaceChildren();
     const q = ev.data;
     if (!q.items) return;
     body.replaceChildren(h('p', { class: 'muted' }, `Period ${q.periodSeconds} s, updated ${when(q.at)}.`),
@@ -287,7 +296,10 @@ async function queueDepths([id], signal) {
           meter(`Queue depth of ${x.volume}`, x.queueDepth, Math.max(max, x.queueDepth), String(x.queueDepth)),
           `${num(x.latencyMs, 2)} / ${num(x.thresholdMs, 1)} ms`, num(x.iops, 0), (x.vms || []).join(', '),
           x.congested ? h('span', { class: 'error' }, `congested: ${x.reason}`) : x.reason] }))));
-  }, signal, (e) => err.replaceChildren(errorBox(e)));
+  }, signal, (e) => {
+    err.replaceChildren(errorBox(e));
+    if (e.status === 404) body.replaceChildren(); // no such host: nothing is coming
+  });
 }
 
 // --- Router ---
@@ -314,7 +326,13 @@ async function route() {
   }
   const found = routes.find(([re]) => re.test(hash));
   if (!found) { show('Not found', h('p', {}, `No view ${hash}. `, h('a', { href: '#/vms' }, 'VMs'))); return; }
-  const params = hash.match(found[0]).slice(1).map(decodeURIComponent);
+  let params;
+  try {
+    params = hash.match(found[0]).slice(1).map(decodeURIComponent);
+  } catch {
+    show('Not found', h('p', {}, `No view ${hash}: it is not a valid address. `, h('a', { href: '#/vms' }, 'VMs')));
+    return;
+  }
   main.setAttribute('aria-busy', 'true');
   try {
     await found[1](params, signal);
@@ -324,6 +342,13 @@ async function route() {
     main.removeAttribute('aria-busy');
   }
 }
+
+// The skip link moves the focus to the content without going through the
+// hash router (its #main is not a view).
+document.getElementById('skip').addEventListener('click', (e) => {
+  e.preventDefault();
+  (main.querySelector('h1') || main).focus();
+});
 
 window.addEventListener('hashchange', route);
 route();
