@@ -211,6 +211,38 @@ func TestAgainstTheLab(t *testing.T) {
 	run(0, "get", "replication")
 	run(0, "get", "attachments")
 	run(0, "completion", "bash")
+
+	// A watch with -o json is a stream of JSON documents, nothing else;
+	// ending it (Ctrl-C, here the context) exits 0.
+	for _, args := range [][]string{{"queue-depths", "east-esx04", "--watch", "-o", "json"}, {"alerts", "--watch", "-o", "json"}} {
+		ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+		var out, errOut bytes.Buffer
+		env := func(k string) string {
+			switch k {
+			case "SANMOB_SERVER":
+				return server
+			case "SANMOB_TOKEN_FILE":
+				return tok
+			case "SANMOB_CONFIG":
+				return filepath.Join(t.TempDir(), "none")
+			}
+			return ""
+		}
+		code := runWith(ctx, args, &out, &errOut, env)
+		cancel()
+		dec := json.NewDecoder(&out)
+		n := 0
+		for dec.More() {
+			var doc map[string]any
+			if err := dec.Decode(&doc); err != nil {
+				t.Fatalf("%v: document %d is not JSON: %v", args, n, err)
+			}
+			n++
+		}
+		if code != 0 || n == 0 {
+			t.Errorf("%v: exit %d, %d documents; stderr %s", args, code, n, errOut.String())
+		}
+	}
 }
 
 func TestConfigContexts(t *testing.T) {

@@ -157,6 +157,17 @@ func newAlerts(a *app) *cobra.Command {
 			}
 			defer s.Close()
 			for e := range s.Events() {
+				if a.output == "json" || a.output == "yaml" {
+					// A stream of documents, one per event (as kubectl -w
+					// does): jq and any JSON/YAML stream decoder read it.
+					if e.Type != "snapshot" && e.Type != "resync" && len(filterAlerts([]client.Alert{e.Alert}, sel, "")) == 0 {
+						continue
+					}
+					if err := printDoc(a.out, a.output, e); err != nil {
+						return err
+					}
+					continue
+				}
 				switch e.Type {
 				case "snapshot":
 					t := &table{}
@@ -224,6 +235,12 @@ func newQueueDepths(a *app) *cobra.Command {
 			}
 			defer s.Close()
 			for h := range s.Events() {
+				if a.output == "json" || a.output == "yaml" {
+					if err := printDoc(a.out, a.output, h); err != nil {
+						return err
+					}
+					continue
+				}
 				fmt.Fprintf(a.out, "-- %s %s\n", h.Host, h.At.Format("15:04:05"))
 				if err := show(&h, a.output); err != nil {
 					return err

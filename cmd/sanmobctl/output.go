@@ -99,3 +99,15 @@ func orDash(s string) string {
 	}
 	return s
 }
+
+// printDoc writes one document of a stream: JSON on one line, or a YAML
+// document after its "---".
+func printDoc(w io.Writer, format string, v any) error {
+	if format == "yaml" {
+		if _, err := fmt.Fprintln(w, "---"); err != nil {
+			return err
+		}
+		return printOut(w, "yaml", v, nil)
+	}
+	return json.NewEncoder(w).Encode(v)
+}

@@ -33,7 +33,8 @@ const exitCodesHelp = `Exit codes:
   4  conflict or refused (409, 422)
   5  unavailable (503, 429, timeouts, daemon unreachable)
   6  the migration ended rolled-back or failed
-  130 interrupted (Ctrl-C); a followed migration goes on`
+  130 interrupted (Ctrl-C) while following a migration, which goes on
+      (Ctrl-C ends an --watch of alerts or queue depths normally: 0)`
 
 // exitErr carries an exit code with an error to print.
 type exitErr struct {
