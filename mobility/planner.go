@@ -528,10 +528,10 @@ func (p *planner) crossSite(vols []inventory.Volume) {
 		copySec := float64(g.bytes) / rate
 		tail := g.write * copySec / rate
 		e.Seconds += copySec + tail
-		p.note("copy from %s: %d bytes at %.0f bytes/s (%g Mbps × share %g × efficiency %g) = %gs",
+		p.note("copy from %s: %d bytes at %.0f bytes/s (%g Mbps × share %g × efficiency %g) = %.1fs",
 			site, g.bytes, rate, l.BandwidthMbps, p.in.BandwidthShare, p.in.Efficiency, copySec)
 		if g.write > 0 {
-			p.note("sync tail from %s: %.0f bytes/s written during the copy, caught up in one pass = %gs", site, g.write, tail)
+			p.note("sync tail from %s: %.0f bytes/s written during the copy, caught up in one pass = %.3gs", site, g.write, tail)
 			if g.write >= rate && p.in.Mode == ModeCold {
 				p.note("the VM writes faster than the link copies: catch-up does not converge while it runs; the cold cutover's final sync carries the rest")
 			}
