@@ -85,6 +85,18 @@ type Topology struct {
 // read, or one of its devices' last read failed); then it reads those
 // devices afresh first.
 func (s *Inventory) Topology(ctx context.Context, vmID string, verify bool) (Topology, error) {
+	return s.topology(ctx, vmID, verify, true)
+}
+
+// ModelTopology is the VM's topology from the observed model alone: it
+// never reads a device, even when the model is unsure. For background
+// readers (the queue-depth loop) that must not spend what the devices
+// answer — nor the faults a lab user armed for their own request.
+func (s *Inventory) ModelTopology(vmID string) (Topology, error) {
+	return s.topology(context.Background(), vmID, false, false)
+}
+
+func (s *Inventory) topology(ctx context.Context, vmID string, verify, mayRead bool) (Topology, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	vm, ok := s.vms[vmID]
@@ -108,7 +120,7 @@ func (s *Inventory) Topology(ctx context.Context, vmID string, verify bool) (Top
 
 	var issues []string
 	source := "model"
-	if unsure {
+	if unsure && mayRead {
 		// No lock is held across device I/O; the VM may change meanwhile,
 		// so it is looked up again afterwards.
 		source = "devices"

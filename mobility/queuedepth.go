@@ -1033,7 +1033,7 @@ func (q *queueDepths) portsOf(ctx context.Context, vmID string, updated time.Tim
 	if ok && c.updated.Equal(updated) && now.Sub(c.at) < pathTTL*q.cfg.Period && !now.Before(c.at) {
 		return c.ports, nil
 	}
-	top, err := q.s.Topology(ctx, vmID, false)
+	top, err := q.s.ModelTopology(vmID)
 	if err != nil {
 		return nil, err
 	}
