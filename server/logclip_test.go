@@ -63,3 +63,14 @@ func TestLogLinesBounded(t *testing.T) {
 type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+// TestLongPathAnswerBounded: a 300 KB path's 404 does not echo it whole,
+// in the detail or the instance.
+func TestLongPathAnswerBounded(t *testing.T) {
+	h := newHarness(t)
+	r := h.get(server.RoleViewer, "/v1/"+strings.Repeat("x", 300_000))
+	p := wantProblem(t, r, http.StatusNotFound)
+	if len(r.Body) > 4096 || !strings.Contains(p.Detail, "bytes)") {
+		t.Fatalf("a 300 KB path's 404 is %d bytes: %.200s", len(r.Body), r.Body)
+	}
+}

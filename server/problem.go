@@ -82,7 +82,7 @@ func newProblem(status int, detail string) Problem {
 
 func writeProblem(w http.ResponseWriter, r *http.Request, p Problem) {
 	if r != nil {
-		p.Instance = r.URL.Path
+		p.Instance = clip(r.URL.Path) // a client's path, echoed: bounded like a log line
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.Header().Set("X-Content-Type-Options", "nosniff")

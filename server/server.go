@@ -111,7 +111,7 @@ func New(cfg Config) (*Server, error) {
 	s.routes = s.routeTable()
 	s.router = mux.NewRouter()
 	unmatched := s.wrap(route{name: "unmatched", public: true}, func(w http.ResponseWriter, r *http.Request) {
-		writeProblem(w, r, newProblem(http.StatusNotFound, "no route "+r.Method+" "+r.URL.Path))
+		writeProblem(w, r, newProblem(http.StatusNotFound, "no route "+clip(r.Method)+" "+clip(r.URL.Path)))
 	})
 	// The web console's public static files (server/ui) answer a GET or HEAD
 	// under /ui/, beside the API rather than in its route table and OpenAPI

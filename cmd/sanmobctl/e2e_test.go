@@ -211,6 +211,7 @@ func TestAgainstTheLab(t *testing.T) {
 	run(0, "get", "replication")
 	run(0, "get", "attachments")
 	run(0, "completion", "bash")
+	run(2, "completion", "pwsh") // an unknown shell is a usage error
 
 	// A watch with -o json is a stream of JSON documents, nothing else;
 	// ending it (Ctrl-C, here the context) exits 0.

@@ -182,9 +182,34 @@ Connection: --server and --token-file, else SANMOB_SERVER and SANMOB_TOKEN
 		newGet(a), newDescribe(a), newMigrate(a), newFollow(a), newAbort(a), newEvacuate(a),
 		newAttach(a), newDetach(a), newSnapshot(a), newReconcile(a), newAlerts(a), newQueueDepths(a),
 		newCreate(a), newDelete(a), newGrow(a), newPool(a), newReports(a), newSet(a),
-		newLoginLogout(a, true), newLoginLogout(a, false), newLab(a),
+		newLoginLogout(a, true), newLoginLogout(a, false), newLab(a), newCompletion(a),
 	)
+	root.CompletionOptions.DisableDefaultCmd = true
 	return root
+}
+
+// newCompletion prints a shell's completion script; an unknown shell is a
+// usage error (exit 2), not help.
+func newCompletion(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:       "completion bash|zsh|fish|powershell",
+		Short:     "Print the shell completion script",
+		ValidArgs: []string{"bash", "zsh", "fish", "powershell"},
+		Args:      cobra.MatchAll(cobra.ExactArgs(1), cobra.OnlyValidArgs),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			root := cmd.Root()
+			switch args[0] {
+			case "bash":
+				return root.GenBashCompletionV2(a.out, true)
+			case "zsh":
+				return root.GenZshCompletion(a.out)
+			case "fish":
+				return root.GenFishCompletion(a.out, true)
+			default:
+				return root.GenPowerShellCompletionWithDesc(a.out)
+			}
+		},
+	}
 }
 
 // run runs sanmobctl with args and returns its exit code.
