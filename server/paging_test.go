@@ -149,3 +149,17 @@ func TestQueryStringReadWhole(t *testing.T) {
 	r := h.do(server.RoleAdmin, http.MethodPost, "/v1/fabrics/east-a/reconcile?apply=true;x", nil)
 	wantProblem(t, r, http.StatusBadRequest)
 }
+
+// TestBodyOnABodilessRouteRefused: a route that reads no body refuses one
+// instead of ignoring it; an empty body is fine.
+func TestBodyOnABodilessRouteRefused(t *testing.T) {
+	h := newHarness(t)
+	r := h.send(request{role: server.RoleAdmin, method: http.MethodPost, path: "/v1/fabrics/east-a/reconcile", body: rawBody(`{"apply":true}`), contentType: "application/json"})
+	p := wantProblem(t, r, http.StatusBadRequest)
+	if !strings.Contains(p.Detail, "takes no request body") {
+		t.Fatalf("detail %q", p.Detail)
+	}
+	if r := h.do(server.RoleAdmin, http.MethodPost, "/v1/fabrics/east-a/reconcile", nil); r.Status != http.StatusOK {
+		t.Fatalf("without a body: %v", r)
+	}
+}

@@ -1,6 +1,8 @@
 package server
 
 import (
+	"bytes"
+	"io"
 	"maps"
 	"net/http"
 	"net/url"
@@ -80,4 +82,25 @@ func onlyParams(w http.ResponseWriter, r *http.Request, allowed []queryParam) bo
 	}
 	writeProblem(w, r, p)
 	return false
+}
+
+// hasBody reports whether the request carries a body of at least one byte
+// (a chunked body is peeked at, and what was read put back).
+func hasBody(r *http.Request) bool {
+	if r.Body == nil || r.Body == http.NoBody {
+		return false
+	}
+	if r.ContentLength > 0 {
+		return true
+	}
+	if r.ContentLength == 0 {
+		return false
+	}
+	var b [1]byte
+	n, _ := io.ReadFull(r.Body, b[:])
+	r.Body = struct {
+		io.Reader
+		io.Closer
+	}{io.MultiReader(bytes.NewReader(b[:n]), r.Body), r.Body}
+	return n > 0
 }

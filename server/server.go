@@ -323,6 +323,12 @@ func (s *Server) wrap(rt route, h http.HandlerFunc) http.Handler {
 		if strings.HasPrefix(rt.path, "/v1/") && (!strictQuery(rec, r) || !onlyParams(rec, r, rt.query)) {
 			return
 		}
+		if rt.req == nil && r.Method != http.MethodGet && r.Method != http.MethodHead && strings.HasPrefix(rt.path, "/v1/") && hasBody(r) {
+			// A body this route does not read would be ignored in silence:
+			// a client that thinks it sent options learns it did not.
+			writeProblem(rec, r, newProblem(http.StatusBadRequest, r.Method+" "+label+" takes no request body; its options are query parameters"))
+			return
+		}
 		h(rec, r)
 	})
 }
