@@ -1102,3 +1102,20 @@ func (q *queueDepths) closeSubs() {
 // sample is stale: an agent's batch may arrive a period late, and on the
 // lab a period is a few tens of real milliseconds.
 const staleAfter = 10 * time.Second
+
+// UnknownThresholdPools lists the pools QueueDepthConfig.Thresholds names
+// that no array reports (a typo in the config, or a pool not read yet).
+func (s *Service) UnknownThresholdPools() []string {
+	known := map[string]bool{}
+	for _, p := range s.Inventory.Pools("") {
+		known[p.ID] = true
+	}
+	var out []string
+	for id := range s.qd.cfg.Thresholds {
+		if !known[id] {
+			out = append(out, id)
+		}
+	}
+	slices.Sort(out)
+	return out
+}

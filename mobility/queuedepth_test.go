@@ -423,3 +423,11 @@ func TestWatchesEndWithTheLoop(t *testing.T) {
 		t.Fatal("a watch opened after the loop stopped stays open")
 	}
 }
+
+func TestUnknownThresholdPools(t *testing.T) {
+	h := newHarness(t, nil)
+	h.svc.qd.cfg.Thresholds = map[string]time.Duration{"east-arr1-pool2": 20 * time.Millisecond, "nosuchpool": time.Millisecond}
+	if got := h.svc.UnknownThresholdPools(); len(got) != 1 || got[0] != "nosuchpool" {
+		t.Fatalf("unknown threshold pools %v", got)
+	}
+}

@@ -256,6 +256,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 		}
 		ready, why := mob.Readiness()
 		log.WithFields(logrus.Fields{"took": time.Since(t0).Round(time.Millisecond).String(), "ready": ready, "waiting": why}).Info("inventory started")
+		for _, id := range mob.UnknownThresholdPools() {
+			log.WithField("pool", id).Warn("--config: queueDepth.thresholds names a pool no array reports; its threshold applies to nothing")
+		}
 		return nil
 	}
 
