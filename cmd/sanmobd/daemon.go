@@ -266,6 +266,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.logTLS(log)
 	log.WithFields(logrus.Fields{"listen": ln.Addr().String(), "csiEndpoint": d.cfg.CSIEndpoint, "csiAddr": csiLn.Addr().String(), "dataDir": d.cfg.DataDir, "lab": true, "labSpeed": world.Clock().Speed(),
 		"restTLS": d.restTLSMode(), "csiTLS": d.csiTLSMode()}).Info("sanmobd serving; loading the inventory")
+	if d.cfg.TLSClientCA != "" && filepath.Clean(d.cfg.TLSClientCA) == filepath.Clean(d.cfg.CSIClientCA) {
+		log.Warn("--tls-client-ca and --csi-client-ca name the same file: every REST client's certificate also opens the CSI endpoint, which has no roles (docs/operations.md, TLS)")
+	}
 	if len(d.cfg.file.Fabrics) > 0 || len(d.cfg.file.Arrays) > 0 {
 		log.Warn("--lab: the fabrics and arrays named in --config are ignored; this build drives only the embedded lab")
 	}
