@@ -83,6 +83,12 @@ func Restore(dir string, r io.Reader, opts Options) (err error) {
 	case err != nil:
 		return fmt.Errorf("store: restore: %w", err)
 	case len(entries) > 0:
+		// A store the daemon has open says so first: that is what to fix.
+		unlock, lerr := lockDir(dir)
+		if lerr != nil {
+			return lerr
+		}
+		unlock()
 		return fmt.Errorf("%w: %s is not empty (%d files): restore only into a new or empty directory, so that no store is overwritten",
 			ErrInvalid, dir, len(entries))
 	}

@@ -281,6 +281,11 @@ func TestInUse(t *testing.T) {
 	if !errors.Is(err, ErrInUse) || !strings.Contains(err.Error(), "is sanmobd running") {
 		t.Fatalf("second Open: %v, want ErrInUse", err)
 	}
+	// A restore over the open store says it is in use, not only that the
+	// directory is not empty.
+	if err := Restore(dir, strings.NewReader("x"), Options{}); !errors.Is(err, ErrInUse) {
+		t.Fatalf("restore over an open store: %v, want ErrInUse", err)
+	}
 }
 
 // TestCrashedStoreChecksClean: check on a store a crash left (its
