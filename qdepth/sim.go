@@ -757,26 +757,24 @@ func (r Result) QFull(from, to int) int {
 // Latencies gathers the VM-observed latencies over periods [from, to), of
 // host h, or of all hosts when h < 0. The slice is fresh.
 func (r Result) Latencies(h, from, to int) []time.Duration {
-	var out []time.Duration
-	for _, p := range r.Periods[from:to] {
-		for _, vm := range p.VMs {
-			if h < 0 || vm.Host == h {
-				out = append(out, vm.Latencies...)
-			}
-		}
-	}
-	return out
+	return r.gather(h, from, to, func(vm VMStats) []time.Duration { return vm.Latencies })
 }
 
 // DeviceLatencies gathers the device latencies (dispatch → completion)
 // over periods [from, to), of host h, or of all hosts when h < 0. The slice
 // is fresh.
 func (r Result) DeviceLatencies(h, from, to int) []time.Duration {
+	return r.gather(h, from, to, func(vm VMStats) []time.Duration { return vm.DeviceLatencies })
+}
+
+// gather appends one latency series of every VM of host h (all hosts when
+// h < 0) over periods [from, to).
+func (r Result) gather(h, from, to int, series func(VMStats) []time.Duration) []time.Duration {
 	var out []time.Duration
 	for _, p := range r.Periods[from:to] {
 		for _, vm := range p.VMs {
 			if h < 0 || vm.Host == h {
-				out = append(out, vm.DeviceLatencies...)
+				out = append(out, series(vm)...)
 			}
 		}
 	}
