@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -40,41 +39,34 @@ func (s *Server) darkStorage(w http.ResponseWriter, r *http.Request) {
 		UnreadArrays: rep.Unread, ObservedAt: rep.ObservedAt})
 }
 
-// onlyParams refuses, 400, a query naming a parameter the route does not
-// take, so that a misspelt filter is an error rather than ignored.
-// strictQuery refuses a query string Go's parser would quietly shorten —
-// a ';' or a malformed escape drops pairs, and a filter, limit or
-// verify=true with them — and a parameter given twice (which one would
-// count?). True when the query is clean.
-func strictQuery(w http.ResponseWriter, r *http.Request) bool {
+// strictQuery refuses, 400, a query string Go's parser would quietly
+// shorten — a ';' or a malformed escape drops pairs, and a filter, limit or
+// verify=true with them —, a parameter given twice (which one would
+// count?), and a parameter the route does not take, so that a misspelt
+// filter is an error rather than ignored. The query is parsed once for all
+// three. True when it is clean.
+func strictQuery(w http.ResponseWriter, r *http.Request, allowed []queryParam) bool {
 	q, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
 		writeProblem(w, r, newProblem(http.StatusBadRequest, "the query string cannot be read whole ("+clip(err.Error())+"); separate parameters with & and escape ; % and + in values"))
 		return false
 	}
+	var bad []string
 	for _, name := range slices.Sorted(maps.Keys(q)) {
 		if len(q[name]) > 1 {
 			writeProblem(w, r, withParam(newProblem(http.StatusBadRequest, "query parameter "+clip(name)+" is given "+strconv.Itoa(len(q[name]))+" times; give it once"), clip(name), "given more than once"))
 			return false
 		}
-	}
-	return true
-}
-
-func onlyParams(w http.ResponseWriter, r *http.Request, allowed []queryParam) bool {
-	var bad []string
-	for name := range r.URL.Query() {
-		if !slices.ContainsFunc(allowed, func(q queryParam) bool { return q.name == name }) {
+		if !slices.ContainsFunc(allowed, func(p queryParam) bool { return p.name == name }) {
 			bad = append(bad, name)
 		}
 	}
 	if len(bad) == 0 {
 		return true
 	}
-	sort.Strings(bad)
 	names := make([]string, len(allowed))
-	for i, q := range allowed {
-		names[i] = q.name
+	for i, p := range allowed {
+		names[i] = p.name
 	}
 	p := newProblem(http.StatusBadRequest, "unknown query parameter "+bad[0]+"; this route takes "+strings.Join(names, ", "))
 	for _, b := range bad {

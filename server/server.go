@@ -320,7 +320,7 @@ func (s *Server) wrap(rt route, h http.HandlerFunc) http.Handler {
 				return
 			}
 		}
-		if strings.HasPrefix(rt.path, "/v1/") && (!strictQuery(rec, r) || !onlyParams(rec, r, rt.query)) {
+		if strings.HasPrefix(rt.path, "/v1/") && !strictQuery(rec, r, rt.query) {
 			return
 		}
 		if rt.req == nil && r.Method != http.MethodGet && r.Method != http.MethodHead && strings.HasPrefix(rt.path, "/v1/") && hasBody(r) {
