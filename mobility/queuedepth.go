@@ -251,7 +251,7 @@ func (q *queueDepths) ingest(ctx context.Context, source string, samples []Telem
 		return res, invalid("samples", "%d samples in one batch; at most %d", len(samples), q.cfg.MaxSamples)
 	}
 	now := q.s.clk.Now()
-	owner, err := q.validate(ctx, samples, now)
+	owner, portOf, err := q.validate(ctx, samples, now)
 	if err != nil {
 		return res, err
 	}
@@ -282,14 +282,10 @@ func (q *queueDepths) ingest(ctx context.Context, source string, samples []Telem
 			a = &qdAcc{ports: map[string]*qdPortAcc{}}
 			q.acc[k] = a
 		}
-		port := x.TargetPortWWPN
-		if w, err := wwn.Parse(port); err == nil {
-			port = w.String()
-		}
-		p := a.ports[port]
+		p := a.ports[portOf[i]]
 		if p == nil {
 			p = &qdPortAcc{}
-			a.ports[port] = p
+			a.ports[portOf[i]] = p
 		}
 		p.n++
 		p.iops += x.IOPS
@@ -334,10 +330,10 @@ func (s *Service) TelemetryCounts() map[string]uint64 {
 
 // validate checks every sample and returns, by index, the host of the VM
 // that uses a sample's volume when that VM runs on another host (those
-// samples are ignored). A sample must name a volume the host has: one a VM
+// samples are ignored), and each sample's target port in canonical form. A sample must name a volume the host has: one a VM
 // on it uses, or one attached to the host itself; and a target port the
 // host's paths to it run through.
-func (q *queueDepths) validate(ctx context.Context, samples []TelemetrySample, now time.Time) (map[int]string, error) {
+func (q *queueDepths) validate(ctx context.Context, samples []TelemetrySample, now time.Time) (map[int]string, []string, error) {
 	inv := q.s.Inventory
 	ports := map[string]string{} // target port WWPN → array
 	for _, a := range inv.Arrays() {
@@ -441,13 +437,13 @@ func (q *queueDepths) validate(ctx context.Context, samples []TelemetrySample, n
 		return nil
 	}()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for k, vms := range vmsOf {
 		for _, vm := range vms {
 			ports, err := q.portsOf(ctx, vm, updated[vm])
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			paths[k] = append(paths[k], ports[k.Volume]...)
 		}
@@ -458,11 +454,11 @@ func (q *queueDepths) validate(ctx context.Context, samples []TelemetrySample, n
 		}
 		if ps := paths[qdKey{Host: x.Host, Volume: x.Volume}]; !slices.Contains(ps, portOf[i]) {
 			slices.Sort(ps)
-			return nil, invalid(fmt.Sprintf("[%d].targetPortWWPN", i), "host %s has no path to volume %s through %s; its paths run through %v",
+			return nil, nil, invalid(fmt.Sprintf("[%d].targetPortWWPN", i), "host %s has no path to volume %s through %s; its paths run through %v",
 				inventory.Clip(x.Host), x.Volume, portOf[i], slices.Compact(ps))
 		}
 	}
-	return owner, nil
+	return owner, portOf, nil
 }
 
 // admitLocked takes the batch's samples from each host's bucket, or none.
@@ -576,8 +572,7 @@ func (q *queueDepths) step(ctx context.Context, reshare bool) {
 	out := map[string][]QueueDepth{}
 	for _, d := range ds {
 		k := qdKey{Host: d.Host, Volume: d.Volume}
-		m := meta[k]
-		qd := m.view
+		qd := *meta[k]
 		qd.QueueDepth = d.QueueDepth
 		qd.PreferredTargetPorts = nonNil(d.PreferredTargetPorts)
 		qd.Congested = d.Congested
@@ -655,17 +650,15 @@ func (a *qdAcc) sample() *qdepth.Sample {
 	return x
 }
 
-type qdMeta struct{ view QueueDepth }
-
 // queueInput builds the controller's input: one queue per (host, volume)
 // of every VM on a reporting host, plus the volumes those hosts reported
 // that no VM on another host uses, with the VMs' shares, the pools'
 // thresholds, the ports the paths run through and the ports' limits.
 func (s *Service) queueInput(ctx context.Context, now time.Time, reporting map[string]bool,
-	samples map[qdKey]*qdepth.Sample, cfg QueueDepthConfig) (qdepth.Input, map[qdKey]qdMeta) {
+	samples map[qdKey]*qdepth.Sample, cfg QueueDepthConfig) (qdepth.Input, map[qdKey]*QueueDepth) {
 	in := qdepth.Input{Now: now}
 	if len(reporting) == 0 {
-		return in, map[qdKey]qdMeta{}
+		return in, map[qdKey]*QueueDepth{}
 	}
 	for _, a := range s.Inventory.Arrays() {
 		for _, p := range a.TargetPorts {
@@ -676,7 +669,7 @@ func (s *Service) queueInput(ctx context.Context, now time.Time, reporting map[s
 	for _, p := range s.Inventory.Pools("") {
 		media[p.ID] = p.Media
 	}
-	meta := map[qdKey]qdMeta{}
+	meta := map[qdKey]*QueueDepth{} // the answer's part that is not the controller's
 	queues := map[qdKey]*qdepth.Queue{}
 	add := func(host string, vol inventory.Volume) *qdepth.Queue {
 		k := qdKey{Host: host, Volume: vol.ID}
@@ -685,8 +678,8 @@ func (s *Service) queueInput(ctx context.Context, now time.Time, reporting map[s
 		}
 		q := &qdepth.Queue{Host: host, Volume: vol.ID, Pool: vol.Pool, Threshold: cfg.threshold(vol.Pool, media[vol.Pool]), Sample: samples[k]}
 		queues[k] = q
-		meta[k] = qdMeta{view: QueueDepth{Volume: vol.ID, WWN: vol.WWN, LUN: vol.LUN, Pool: vol.Pool, Array: vol.Array,
-			ThresholdMs: float64(q.Threshold) / float64(time.Millisecond), VMs: []string{}, PreferredTargetPorts: []string{}}}
+		meta[k] = &QueueDepth{Volume: vol.ID, WWN: vol.WWN, LUN: vol.LUN, Pool: vol.Pool, Array: vol.Array,
+			ThresholdMs: float64(q.Threshold) / float64(time.Millisecond), VMs: []string{}, PreferredTargetPorts: []string{}}
 		return q
 	}
 	users := map[string]string{}
@@ -721,10 +714,9 @@ func (s *Service) queueInput(ctx context.Context, now time.Time, reporting map[s
 			q.Shares += float64(shares)
 			m := meta[qdKey{Host: vm.Host, Volume: vol.ID}]
 			lun := r.LUN
-			m.view.LUN = &lun
-			m.view.Shares += shares
-			m.view.VMs = append(m.view.VMs, vm.ID)
-			meta[qdKey{Host: vm.Host, Volume: vol.ID}] = m
+			m.LUN = &lun
+			m.Shares += shares
+			m.VMs = append(m.VMs, vm.ID)
 			for _, p := range ports[vol.ID] {
 				if !slices.Contains(q.Ports, p) {
 					q.Ports = append(q.Ports, p)
@@ -745,9 +737,7 @@ func (s *Service) queueInput(ctx context.Context, now time.Time, reporting map[s
 		}
 		q := add(k.Host, vol)
 		q.Shares = 1000
-		m := meta[k]
-		m.view.Shares = 1000
-		meta[k] = m
+		meta[k].Shares = 1000
 		for p := range x.PortIOPS {
 			q.Ports = append(q.Ports, p)
 		}
@@ -862,7 +852,7 @@ func (s *Service) HostQueueDepths(ctx context.Context, host string) (HostQueueDe
 		def.Default = 32
 	}
 	for _, x := range in.Queues {
-		v := meta[qdKey{Host: x.Host, Volume: x.Volume}].view
+		v := *meta[qdKey{Host: x.Host, Volume: x.Volume}]
 		v.QueueDepth, v.PreferredTargetPorts, v.Reason = def.Default, nonNil(x.Ports), "no-telemetry"
 		out.Items = append(out.Items, v)
 	}
@@ -951,9 +941,9 @@ func qdClearAfter(s qdepth.Settings) int {
 // destination's split counts it at once, with the depth it had converged
 // to rather than the default.
 func (s *Service) carryMoved(samples map[qdKey]*qdepth.Sample, st qdepth.State, last []qdepth.Queue) (map[qdKey]*qdepth.Sample, qdepth.State) {
-	s.RLock()
-	users := s.volumeUsersLocked()
-	s.RUnlock()
+	// reshare dropped the index before it called this: it is built anew
+	// here, from the placement as it now is, and serves the next batches.
+	users := s.qd.usersIndex(2 * time.Second)
 	for _, x := range last {
 		if hosts := users[x.Volume]; len(hosts) > 0 && len(hosts[x.Host]) == 0 {
 			s.qd.noteLeft(x.Volume, x.Host) // its VM has left the host
