@@ -1,87 +1,45 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sanmob/sanmob/internal/daemontest"
 )
 
-// startDaemon builds and starts sanmobd on the lab in a temporary data
-// directory and returns its address and the admin token file.
+// startDaemon starts sanmobd on the lab (built once for the package, at
+// 1000× lab speed so moves finish in well under a second) and returns its
+// address and the admin token file.
 func startDaemon(t *testing.T) (server, tokenFile string) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("starts sanmobd")
 	}
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "sanmobd")
-	build := exec.Command("go", "build", "-o", bin, "github.com/sanmob/sanmob/cmd/sanmobd")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build sanmobd: %v\n%s", err, out)
-	}
-	data := filepath.Join(dir, "data")
-	cmd := exec.Command(bin, "--data-dir", data, "--listen", "127.0.0.1:0", "--log-format", "json", "--lab-speed", "1000")
-	pr, pw := io.Pipe()
-	cmd.Stdout, cmd.Stderr = pw, pw
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var logs bytes.Buffer
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(pr)
-		sc.Buffer(make([]byte, 0, 64<<10), 4<<20)
-		sent := false
-		for sc.Scan() {
-			logs.Write(sc.Bytes())
-			logs.WriteByte('\n')
-			var rec struct{ Msg, Listen string }
-			if !sent && json.Unmarshal(sc.Bytes(), &rec) == nil && rec.Msg == "sanmobd serving; loading the inventory" && rec.Listen != "" {
-				addr <- rec.Listen
-				sent = true
-			}
-		}
-	}()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		pw.Close()
-	})
-	select {
-	case a := <-addr:
-		server = "http://" + a
-	case <-time.After(20 * time.Second):
-		t.Fatalf("sanmobd did not serve within 20s")
-	}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		resp, err := http.Get(server + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("sanmobd not ready within 20s")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return server, filepath.Join(data, "admin.token")
+	d := daemontest.Start(t, "--lab-speed", "1000")
+	return d.Base, d.TokenFile
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	daemontest.Cleanup()
+	os.Exit(code)
 }
 
 // ctl runs sanmobctl in-process against server and returns its exit code,
 // stdout and stderr.
 func ctl(t *testing.T, server, tokenFile string, args ...string) (int, string, string) {
+	t.Helper()
+	return ctlContext(context.Background(), t, server, tokenFile, args...)
+}
+
+// ctlContext is ctl until ctx ends (as a Ctrl-C would end it).
+func ctlContext(ctx context.Context, t *testing.T, server, tokenFile string, args ...string) (int, string, string) {
 	t.Helper()
 	var out, errOut bytes.Buffer
 	env := func(k string) string {
@@ -95,7 +53,7 @@ func ctl(t *testing.T, server, tokenFile string, args ...string) (int, string, s
 		}
 		return ""
 	}
-	code := runWith(context.Background(), args, &out, &errOut, env)
+	code := runWith(ctx, args, &out, &errOut, env)
 	return code, out.String(), errOut.String()
 }
 
@@ -217,21 +175,9 @@ func TestAgainstTheLab(t *testing.T) {
 	// ending it (Ctrl-C, here the context) exits 0.
 	for _, args := range [][]string{{"queue-depths", "east-esx04", "--watch", "-o", "json"}, {"alerts", "--watch", "-o", "json"}} {
 		ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
-		var out, errOut bytes.Buffer
-		env := func(k string) string {
-			switch k {
-			case "SANMOB_SERVER":
-				return server
-			case "SANMOB_TOKEN_FILE":
-				return tok
-			case "SANMOB_CONFIG":
-				return filepath.Join(t.TempDir(), "none")
-			}
-			return ""
-		}
-		code := runWith(ctx, args, &out, &errOut, env)
+		code, out, errOut := ctlContext(ctx, t, server, tok, args...)
 		cancel()
-		dec := json.NewDecoder(&out)
+		dec := json.NewDecoder(strings.NewReader(out))
 		n := 0
 		for dec.More() {
 			var doc map[string]any
@@ -241,7 +187,7 @@ func TestAgainstTheLab(t *testing.T) {
 			n++
 		}
 		if code != 0 || n == 0 {
-			t.Errorf("%v: exit %d, %d documents; stderr %s", args, code, n, errOut.String())
+			t.Errorf("%v: exit %d, %d documents; stderr %s", args, code, n, errOut)
 		}
 	}
 }

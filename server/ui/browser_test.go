@@ -8,16 +8,13 @@ package ui_test
 // to dir.
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -25,117 +22,28 @@ import (
 
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+
+	"github.com/sanmob/sanmob/internal/daemontest"
 )
 
 // daemon is a sanmobd process serving the lab.
 type daemon struct {
 	base, token string
-	log         *syncBuffer
 }
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-var buildDaemon = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "sanmob-ui-")
-	if err != nil {
-		return "", err
-	}
-	bin := filepath.Join(dir, "sanmobd")
-	cmd := exec.Command("go", "build", "-o", bin, "github.com/sanmob/sanmob/cmd/sanmobd")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build sanmobd: %v\n%s", err, out)
-	}
-	return bin, nil
-})
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if bin, err := buildDaemon(); err == nil {
-		_ = os.RemoveAll(filepath.Dir(bin))
-	}
+	daemontest.Cleanup()
 	os.Exit(code)
-}
-
-// freeAddr is a loopback address nothing listens on right now.
-func freeAddr(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 func startDaemon(t *testing.T) *daemon {
 	t.Helper()
-	bin, err := buildDaemon()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	addr := freeAddr(t)
-	d := &daemon{base: "http://" + addr, log: &syncBuffer{}}
-	cmd := exec.Command(bin, "--lab", "--data-dir", dir, "--listen", addr)
-	cmd.Stdout, cmd.Stderr = d.log, d.log
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start sanmobd: %v", err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-done
-		if t.Failed() {
-			t.Logf("sanmobd log:\n%s", tail(d.log.String(), 4000))
-		}
-	})
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get(d.base + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
-		}
-		select {
-		case <-done:
-			t.Fatalf("sanmobd exited before it was ready:\n%s", d.log.String())
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("sanmobd not ready within 30 s:\n%s", tail(d.log.String(), 4000))
-		}
-	}
-	raw, err := os.ReadFile(filepath.Join(dir, "admin.token"))
-	if err != nil {
-		t.Fatalf("the lab daemon wrote no admin token: %v", err)
-	}
-	d.token = strings.TrimSpace(string(raw))
-	return d
+	d := daemontest.Start(t)
+	return &daemon{base: d.Base, token: d.Token}
 }
 
-func tail(s string, n int) string {
-	if len(s) > n {
-		return "…" + s[len(s)-n:]
-	}
-	return s
-}
+var tail = daemontest.Tail
 
 // call makes an API call as admin and decodes the answer into out (if any).
 func (d *daemon) call(t *testing.T, method, path string, out any) {

@@ -14,7 +14,8 @@ var table = []entry{
 	{pattern: "internal/keylock", floor: 1},
 	{pattern: "internal/loadgen", floor: 1},
 	{pattern: "internal/clockwait", floor: 1},
-	{pattern: "client", floor: 1}, // the REST API's Go client: no sanmob imports at all
+	{pattern: "internal/daemontest", floor: 1}, // tests only: starts the real sanmobd (go build), imports no sanmob package
+	{pattern: "client", floor: 1},              // the REST API's Go client: no sanmob imports at all
 
 	// Floor 2: contracts and durable mechanisms.
 	{pattern: "saga", floor: 2},
