@@ -788,7 +788,7 @@ func (q *queueDepths) congestionLocked(out map[string][]QueueDepth) {
 				q.critCalm[k] = 0
 			} else if old := q.alerts[k]; old != nil && old["severity"] == alert.Critical {
 				q.critCalm[k]++
-				if q.critCalm[k] < qdClearAfter(q.cfg.Settings) {
+				if q.critCalm[k] < q.cfg.Settings.WithDefaults().ClearAfter {
 					sev = alert.Critical
 				}
 			}
@@ -847,10 +847,7 @@ func (s *Service) HostQueueDepths(ctx context.Context, host string) (HostQueueDe
 		return out, nil
 	}
 	in, meta := s.queueInput(ctx, s.clk.Now(), map[string]bool{host: true}, nil, q.cfg)
-	def := q.ctl.Settings
-	if def.Default <= 0 {
-		def.Default = 32
-	}
+	def := q.ctl.Settings.WithDefaults()
 	for _, x := range in.Queues {
 		v := *meta[qdKey{Host: x.Host, Volume: x.Volume}]
 		v.QueueDepth, v.PreferredTargetPorts, v.Reason = def.Default, nonNil(x.Ports), "no-telemetry"
@@ -927,13 +924,6 @@ func (s *Service) reshared(do stepFn) stepFn {
 // StepQueueDepths closes the current control period now instead of at its
 // time, as the loop would: for tests that drive periods themselves.
 func (s *Service) StepQueueDepths(ctx context.Context) { s.qd.step(ctx, false) }
-
-func qdClearAfter(s qdepth.Settings) int {
-	if s.ClearAfter > 0 {
-		return s.ClearAfter
-	}
-	return 3
-}
 
 // carryMoved moves, for every volume whose VMs now run on one other host
 // than the one its last period's sample came from, that sample and that

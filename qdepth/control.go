@@ -82,7 +82,9 @@ type Settings struct {
 	RaiseAfter, ClearAfter int
 }
 
-func (s Settings) withDefaults() Settings {
+// WithDefaults is s with every zero knob set to its default, as Step uses
+// it.
+func (s Settings) WithDefaults() Settings {
 	def := func(v *int, d int) {
 		if *v <= 0 {
 			*v = d
@@ -146,7 +148,7 @@ type Controller struct{ Settings Settings }
 // Step runs one control period. Queues not in the input are forgotten, so
 // a VM that left a host stops counting there at the next step.
 func (c Controller) Step(prev State, in Input) (State, []Decision) {
-	set := c.Settings.withDefaults()
+	set := c.Settings.WithDefaults()
 	next := State{queues: make(map[QueueKey]queueState, len(in.Queues)), pools: map[string]poolState{}}
 	queues := slices.Clone(in.Queues)
 	slices.SortFunc(queues, func(a, b Queue) int {
