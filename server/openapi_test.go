@@ -287,6 +287,9 @@ func TestOpenAPIOperationsAnswer(t *testing.T) {
 	existing["evacuations"] = evac["id"].(string)
 	deletes["volumes"], deletes["snapshots"] = "oa-vol", snap["id"].(string)
 	deletes["attachments"], deletes["oa-vol2"] = "oa-vol2", "east-esx01" // {node} follows the volume
+	// A port plugged into a lab switch, to pull.
+	wantJSON[apiLogin](t, h.do(server.RoleAdmin, "POST", "/v1/lab/fabrics/east-a/logins", map[string]any{"wwpn": "50:0a:09:81:00:00:0a:01", "wwnn": "50:0a:09:80:00:00:0a:00", "target": true}), http.StatusCreated)
+	deletes["logins"] = "50:0a:09:81:00:00:0a:01"
 
 	ops := documentedOps(doc)
 	// DELETEs last, so that they do not remove what another call reads
