@@ -295,6 +295,9 @@ func TestOpenAPIOperationsAnswer(t *testing.T) {
 	wantJSON[map[string]any](t, h.do(server.RoleAdmin, "PUT", "/v1/zoning/claims/oa.owner/oa-claim", map[string]any{"initiators": inits, "targets": tgts}), http.StatusCreated)
 	existing["claims"], existing["oa.owner"] = "oa.owner", "oa-claim"
 	deletes["claims"], deletes["oa.owner"] = "oa.owner", "oa-claim"
+	// A port plugged into a lab switch, to pull.
+	wantJSON[apiLogin](t, h.do(server.RoleAdmin, "POST", "/v1/lab/fabrics/east-a/logins", map[string]any{"wwpn": "50:0a:09:81:00:00:0a:01", "wwnn": "50:0a:09:80:00:00:0a:00", "target": true}), http.StatusCreated)
+	deletes["logins"] = "50:0a:09:81:00:00:0a:01"
 
 	ops := documentedOps(doc)
 	// DELETEs last, so that they do not remove what another call reads
