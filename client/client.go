@@ -80,7 +80,8 @@ func WithClientCert(certFile, keyFile string) Option {
 }
 
 // WithHTTPClient uses hc for every request. TLS options then apply to a
-// clone of its transport, which must be an *http.Transport.
+// clone of its transport, which must be an *http.Transport. Unless hc has
+// a CheckRedirect of its own, the client follows no redirect (see New).
 func WithHTTPClient(hc *http.Client) Option {
 	return func(c *Client) error {
 		if hc == nil {
@@ -129,6 +130,12 @@ func WithUserAgent(ua string) Option {
 
 // New returns a client of the daemon at baseURL (http://host:port or
 // https://host:port; a trailing /v1 is accepted).
+//
+// The client follows no redirect: sanmobd answers none of its own, and Go's
+// http.Client would turn a PUT or DELETE redirected with a 301 into a GET
+// of another path (the daemon's router redirects a path it cleans), which
+// would look like a success. A 3xx comes back as an *Error naming the
+// Location.
 func New(baseURL string, opts ...Option) (*Client, error) {
 	u, err := url.Parse(strings.TrimRight(baseURL, "/"))
 	if err != nil {
@@ -153,6 +160,11 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 	}
 	if err := c.setupTLS(); err != nil {
 		return nil, err
+	}
+	if c.hc.CheckRedirect == nil {
+		hc := *c.hc // never change the caller's client
+		hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+		c.hc = &hc
 	}
 	return c, nil
 }
@@ -339,6 +351,9 @@ func decodeError(resp *http.Response) *Error {
 		if len(e.Detail) > 512 {
 			e.Detail = e.Detail[:512] + "…"
 		}
+	}
+	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+		e.Detail = fmt.Sprintf("redirected to %q, which the client does not follow", resp.Header.Get("Location"))
 	}
 	e.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
 	if resp.Request != nil {
