@@ -15,7 +15,10 @@
 // operator, csi, viewer; a CSI driver gets a csi token). WithCAFile trusts
 // the daemon's CA, WithClientCert presents a client certificate to a
 // daemon that requires one (mutual TLS; the token is still sent), WithTLS
-// takes a whole tls.Config.
+// takes a whole tls.Config. The token and client certificate files are
+// read again when they change, so a rotated secret or a renewed
+// certificate is used without restarting the program (the CA file is read
+// once).
 //
 // # Errors
 //
