@@ -17,14 +17,29 @@ func claimPath(owner, key string) string {
 	return "/v1/zoning/claims/" + url.PathEscape(owner) + "/" + strings.Join(segs, "/")
 }
 
+// claimVars returns the owner and key of a claim's path. The router
+// matches on the decoded path, so an escaped '/' (%2F) inside the owner or
+// a key segment would name another claim than the caller meant: refused.
+func claimVars(r *http.Request) (owner, key string, err error) {
+	if strings.Contains(strings.ToLower(r.URL.EscapedPath()), "%2f") {
+		return "", "", &FieldErr{Field: "key", Reason: "an escaped '/' (%2F) in the owner or a key segment is ambiguous: send the key's segments separated by plain '/'"}
+	}
+	v := vars(r)
+	return v["owner"], v["key"], nil
+}
+
 func (s *Server) putClaim(w http.ResponseWriter, r *http.Request) {
 	var spec mobility.ClaimSpec
 	if err := decode(w, r, &spec); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	v := vars(r)
-	c, created, err := s.mob.PutClaim(r.Context(), v["owner"], v["key"], spec)
+	owner, key, err := claimVars(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	c, created, err := s.mob.PutClaim(r.Context(), owner, key, spec)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -38,8 +53,11 @@ func (s *Server) putClaim(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) deleteClaim(w http.ResponseWriter, r *http.Request) {
-	v := vars(r)
-	if err := s.mob.DeleteClaim(r.Context(), v["owner"], v["key"]); err != nil {
+	owner, key, err := claimVars(r)
+	if err == nil {
+		err = s.mob.DeleteClaim(r.Context(), owner, key)
+	}
+	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -47,8 +65,12 @@ func (s *Server) deleteClaim(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) getClaim(w http.ResponseWriter, r *http.Request) {
-	v := vars(r)
-	c, err := s.mob.GetClaim(v["owner"], v["key"])
+	owner, key, err := claimVars(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	c, err := s.mob.GetClaim(owner, key)
 	s.reply(w, r, http.StatusOK, c, err)
 }
 

@@ -131,6 +131,8 @@ func TestClaimsOverREST(t *testing.T) {
 		t.Fatalf("422 does not name the port: %+v", p)
 	}
 	wantProblem(t, h.get(server.RoleViewer, "/v1/zoning/claims/csi.vendor.example/none"), http.StatusNotFound)
+	wantProblem(t, h.get(server.RoleViewer, "/v1/zoning/claims/csi.vendor.example/pvc-7%2Feast-esx04"), http.StatusBadRequest)
+	wantProblem(t, h.do(server.RoleCSI, http.MethodDelete, "/v1/zoning/claims/csi.vendor.example%2Fpvc-7/east-esx04", nil), http.StatusBadRequest)
 	wantProblem(t, h.get(server.RoleViewer, "/v1/zoning/claims?owner=-x"), http.StatusBadRequest)
 
 	if r := h.do(server.RoleCSI, http.MethodDelete, path, nil); r.Status != http.StatusNoContent {
