@@ -109,8 +109,10 @@ func startDelivery(t *testing.T, m *Manager, cfg DeliveryConfig) (*Delivery, con
 func TestWebhookPayloadV4(t *testing.T) {
 	r := newReceiver(t)
 	m := NewManager(clock.RealClock{}, 0)
-	_, _ = startDelivery(t, m, DeliveryConfig{Webhooks: []string{r.URL}, GroupWait: 100 * time.Millisecond, ExternalURL: "http://sanmob:8080"})
-	// A burst within the group wait: one message.
+	// A burst within the group wait: one message. The wait is long enough
+	// that the two Sets fall in it on a loaded machine under -race (at
+	// 100 ms a make test beside a running daemon split them once).
+	_, _ = startDelivery(t, m, DeliveryConfig{Webhooks: []string{r.URL}, GroupWait: 700 * time.Millisecond, ExternalURL: "http://sanmob:8080"})
 	m.Set(drift("east-a"), map[string]string{"summary": "1 missing"}, true)
 	m.Set(drift("east-b"), map[string]string{"summary": "1 missing"}, true)
 	msg := r.next(t)
