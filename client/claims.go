@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -50,21 +51,44 @@ type Unreached struct {
 
 // claimPath is the path of a claim: the owner and each segment of the key
 // escaped on its own, the key's slashes kept ("volume/node" stays two
-// segments).
-func claimPath(owner, key string) string {
+// segments). What a path cannot carry as it is — an empty owner, key or
+// segment, a "." or ".." segment (the daemon's router would clean it into
+// another claim's path), a "/" in the owner (the router matches the
+// unescaped path, so it would split the owner) — is refused with
+// ErrInvalid before anything is sent; the daemon checks the rest
+// (lengths, characters).
+func claimPath(owner, key string) (string, error) {
+	if owner == "" || owner == "." || owner == ".." || strings.Contains(owner, "/") {
+		return "", fmt.Errorf("claim owner %q: want a CSI driver name: %w", owner, ErrInvalid)
+	}
+	if key == "" {
+		return "", fmt.Errorf("claim key: empty: %w", ErrInvalid)
+	}
 	segs := strings.Split(key, "/")
 	for i, s := range segs {
+		switch s {
+		case "":
+			return "", fmt.Errorf("claim key %q: an empty segment: %w", key, ErrInvalid)
+		case ".", "..":
+			return "", fmt.Errorf("claim key %q: a %q segment: %w", key, s, ErrInvalid)
+		}
 		segs[i] = seg(s)
 	}
-	return "/zoning/claims/" + seg(owner) + "/" + strings.Join(segs, "/")
+	return "/zoning/claims/" + seg(owner) + "/" + strings.Join(segs, "/"), nil
 }
 
 // PutClaim creates or replaces the claim (owner, key) and returns once
 // every fabric it needs has committed its zones. Repeating it with the same
 // spec is a no-op, so it is retried like a read (503, 429, network errors).
 // A WWPN logged in on no fabric is a 422 (IsUnprocessable); initiators and
-// targets that share no fabric are a 409 (IsConflict).
+// targets that share no fabric, or a Policy a fabric is not configured
+// for, are a 409 (IsConflict). Both are ClassRefused: the same spec fails
+// until the cabling or zoning changes.
 func (c *Client) PutClaim(ctx context.Context, owner, key string, spec ClaimSpec) (*Claim, error) {
+	path, err := claimPath(owner, key)
+	if err != nil {
+		return nil, err
+	}
 	if spec.Initiators == nil {
 		spec.Initiators = []string{}
 	}
@@ -72,7 +96,7 @@ func (c *Client) PutClaim(ctx context.Context, owner, key string, spec ClaimSpec
 		spec.Targets = []string{}
 	}
 	var cl Claim
-	if err := c.do(ctx, request{method: http.MethodPut, path: claimPath(owner, key), body: spec}, &cl); err != nil {
+	if err := c.do(ctx, request{method: http.MethodPut, path: path, body: spec}, &cl); err != nil {
 		return nil, err
 	}
 	return &cl, nil
@@ -80,8 +104,12 @@ func (c *Client) PutClaim(ctx context.Context, owner, key string, spec ClaimSpec
 
 // GetClaim returns one claim; IsNotFound when there is none.
 func (c *Client) GetClaim(ctx context.Context, owner, key string) (*Claim, error) {
+	path, err := claimPath(owner, key)
+	if err != nil {
+		return nil, err
+	}
 	var cl Claim
-	if err := c.do(ctx, get(claimPath(owner, key), nil), &cl); err != nil {
+	if err := c.do(ctx, get(path, nil), &cl); err != nil {
 		return nil, err
 	}
 	return &cl, nil
@@ -97,5 +125,9 @@ func (c *Client) ListClaims(ctx context.Context, owner string) ([]Claim, error) 
 // attachment needs it. Deleting a claim that does not exist succeeds, so
 // it is retried like a read.
 func (c *Client) DeleteClaim(ctx context.Context, owner, key string) error {
-	return c.do(ctx, request{method: http.MethodDelete, path: claimPath(owner, key)}, nil)
+	path, err := claimPath(owner, key)
+	if err != nil {
+		return err
+	}
+	return c.do(ctx, request{method: http.MethodDelete, path: path}, nil)
 }

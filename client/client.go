@@ -24,6 +24,7 @@ type Client struct {
 	base        *url.URL
 	hc          *http.Client
 	token       string
+	tokenFile   *fileValue[string] // WithTokenFile's, read again when it changes
 	maxAttempts int
 	minBackoff  time.Duration
 	maxBackoff  time.Duration
@@ -42,21 +43,21 @@ type Option func(*Client) error
 
 // WithToken sends "Authorization: Bearer token".
 func WithToken(token string) Option {
-	return func(c *Client) error { c.token = strings.TrimSpace(token); return nil }
+	return func(c *Client) error { c.token, c.tokenFile = strings.TrimSpace(token), nil; return nil }
 }
 
 // WithTokenFile reads the bearer token from path (as sanmobd writes
-// <data-dir>/admin.token), surrounding space trimmed.
+// <data-dir>/admin.token, or a mounted Kubernetes secret), surrounding
+// space trimmed. The file is read again when it changes, so a rotated
+// token is used without a restart; while it is empty or unreadable the
+// last token read is sent.
 func WithTokenFile(path string) Option {
 	return func(c *Client) error {
-		b, err := os.ReadFile(path)
+		fv, err := newFileValue(func() (string, error) { return readToken(path) }, path)
 		if err != nil {
-			return fmt.Errorf("token file: %w", err)
+			return err
 		}
-		c.token = strings.TrimSpace(string(b))
-		if c.token == "" {
-			return fmt.Errorf("token file %s is empty", path)
-		}
+		c.token, c.tokenFile = fv.val, fv
 		return nil
 	}
 }
@@ -74,13 +75,16 @@ func WithCAFile(path string) Option {
 }
 
 // WithClientCert presents the certificate and key (PEM files) to a daemon
-// that asks for client certificates (mTLS).
+// that asks for client certificates (mTLS). The files are read again when
+// they change (a renewed certificate is presented on the next new
+// connection), unless a WithTLS config brings certificates of its own.
 func WithClientCert(certFile, keyFile string) Option {
 	return func(c *Client) error { c.certFile, c.keyFile = certFile, keyFile; return nil }
 }
 
 // WithHTTPClient uses hc for every request. TLS options then apply to a
-// clone of its transport, which must be an *http.Transport.
+// clone of its transport, which must be an *http.Transport. Unless hc has
+// a CheckRedirect of its own, the client follows no redirect (see New).
 func WithHTTPClient(hc *http.Client) Option {
 	return func(c *Client) error {
 		if hc == nil {
@@ -129,6 +133,12 @@ func WithUserAgent(ua string) Option {
 
 // New returns a client of the daemon at baseURL (http://host:port or
 // https://host:port; a trailing /v1 is accepted).
+//
+// The client follows no redirect: sanmobd answers none of its own, and Go's
+// http.Client would turn a PUT or DELETE redirected with a 301 into a GET
+// of another path (the daemon's router redirects a path it cleans), which
+// would look like a success. A 3xx comes back as an *Error naming the
+// Location.
 func New(baseURL string, opts ...Option) (*Client, error) {
 	u, err := url.Parse(strings.TrimRight(baseURL, "/"))
 	if err != nil {
@@ -154,6 +164,11 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 	if err := c.setupTLS(); err != nil {
 		return nil, err
 	}
+	if c.hc.CheckRedirect == nil {
+		hc := *c.hc // never change the caller's client
+		hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+		c.hc = &hc
+	}
 	return c, nil
 }
 
@@ -177,11 +192,16 @@ func (c *Client) setupTLS() error {
 		cfg.RootCAs = pool
 	}
 	if c.certFile != "" || c.keyFile != "" {
-		cert, err := tls.LoadX509KeyPair(c.certFile, c.keyFile)
+		certFile, keyFile := c.certFile, c.keyFile
+		fv, err := newFileValue(func() (*tls.Certificate, error) { return loadKeyPair(certFile, keyFile) }, certFile, keyFile)
 		if err != nil {
-			return fmt.Errorf("client certificate: %w", err)
+			return err
 		}
-		cfg.Certificates = append(cfg.Certificates, cert)
+		if len(cfg.Certificates) > 0 || cfg.GetClientCertificate != nil {
+			cfg.Certificates = append(cfg.Certificates, *fv.val) // beside the caller's own, as read now
+		} else {
+			cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return fv.get(), nil }
+		}
 	}
 	var tr *http.Transport
 	switch t := c.hc.Transport.(type) {
@@ -197,6 +217,15 @@ func (c *Client) setupTLS() error {
 	hc.Transport = tr
 	c.hc = &hc
 	return nil
+}
+
+// bearer is the token to send: WithTokenFile's as the file now says, or
+// WithToken's.
+func (c *Client) bearer() string {
+	if c.tokenFile != nil {
+		return c.tokenFile.get()
+	}
+	return c.token
 }
 
 // BaseURL returns the daemon's address as the client uses it.
@@ -305,8 +334,8 @@ func (c *Client) once(ctx context.Context, r request, target string, body []byte
 		accept = "application/json"
 	}
 	req.Header.Set("Accept", accept+", application/problem+json")
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
+	if tok := c.bearer(); tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
 	}
 	if c.userAgent != "" {
 		req.Header.Set("User-Agent", c.userAgent)
@@ -339,6 +368,9 @@ func decodeError(resp *http.Response) *Error {
 		if len(e.Detail) > 512 {
 			e.Detail = e.Detail[:512] + "…"
 		}
+	}
+	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+		e.Detail = fmt.Sprintf("redirected to %q, which the client does not follow", resp.Header.Get("Location"))
 	}
 	e.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
 	if resp.Request != nil {

@@ -5,6 +5,7 @@ import (
 	"go/ast"
 	"go/token"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -30,12 +31,16 @@ func (r routeRow) String() string {
 			cells = append(cells, "—")
 		}
 	}
-	p := fmt.Sprintf("`%s %s`", r.method, r.path)
+	// A path parameter's mux pattern ({key:.+}: the key may hold slashes)
+	// is the router's business; the table names the parameter alone.
+	p := fmt.Sprintf("`%s %s`", r.method, muxPattern.ReplaceAllString(r.path, "{$1}"))
 	if r.lab {
 		p += " (lab only)"
 	}
 	return fmt.Sprintf("| %s | %s | %s |", p, r.name, strings.Join(cells, " | "))
 }
+
+var muxPattern = regexp.MustCompile(`\{([^}:]+):[^}]*\}`)
 
 func contains(xs []string, x string) bool {
 	for _, y := range xs {

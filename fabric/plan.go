@@ -173,6 +173,9 @@ type Drift struct {
 	// zones; they are reported, never touched.
 	External []string `json:"external"`
 	Repaired bool     `json:"repaired"`
+	// Users names, for each missing or changed zone, who needs it: the
+	// VMs, attachments and zoning claims that lose a path while it differs.
+	Users map[string][]string `json:"users,omitempty"`
 }
 
 // Empty reports whether the fabric matches the desired state (external

@@ -451,6 +451,45 @@ func (z *Zoner) Users(fabricID string) map[string][]string {
 	return out
 }
 
+// ZonesFor returns the zones of the fabric's desired state that serve the
+// intents on that fabric, by name, once each: a SIST zone per pair, or the
+// peer zone of each target. An intent nobody holds has no zone.
+func (z *Zoner) ZonesFor(fabricID string, intents []Intent) []Zone {
+	f, ok := z.fabrics[fabricID]
+	if !ok {
+		return nil
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	seen := map[zkey]bool{}
+	var out []Zone
+	for _, in := range intents {
+		if in.Fabric != fabricID {
+			continue
+		}
+		k := f.keyOf(pair{in.Initiator, in.Target})
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		if dz, ok := f.zoneFor(f.pairs, k); ok {
+			out = append(out, dz.zone)
+		}
+	}
+	slices.SortFunc(out, func(a, b Zone) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+// Policy returns the zoning policy of a fabric; ok is false for an unknown
+// fabric.
+func (z *Zoner) Policy(fabricID string) (Policy, bool) {
+	f, ok := z.fabrics[fabricID]
+	if !ok {
+		return "", false
+	}
+	return f.policy, true
+}
+
 func (z *Zoner) group(user string, intents []Intent) (map[string][]Intent, error) {
 	if user == "" {
 		return nil, fmt.Errorf("%w: a zone intent needs a user", ErrInvalid)

@@ -10,7 +10,8 @@
 // that makes chosen operations fail, time out after applying, or slow down.
 //
 // It owns the simulated devices' truth, which the /lab endpoints read and
-// change behind sanmob's back (TruthZoneDB, DeleteZone, InjectFault, ...).
+// change behind sanmob's back (TruthZoneDB, DeleteZone, PlugPort, InjectFault,
+// ...).
 // It must not know the core: it never imports mobility, server or store, and
 // nothing but cmd and tests imports it, so that sanmob works against it
 // exactly as it would against real devices — no back doors.

@@ -104,24 +104,39 @@ func (h *Hypervisor) VMs(ctx context.Context) ([]compute.VM, error) {
 	return out, nil
 }
 
-// vport finds a VM's vport by WWPN, or nil. The build names vports from one
+// vport finds a VM's vport by WWPN, or nil. The caller holds h.mu.
+func (h *Hypervisor) vport(p wwn.WWN) *vport {
+	k, ok := h.vportIndex(p)
+	if !ok {
+		return nil
+	}
+	return &h.vms[k/4].vp[k/2%2][k%2]
+}
+
+// vportOwner returns the id of the VM one of whose vports p names, if
+// any: logged in or not, the name is that VM's. The caller holds h.mu.
+func (h *Hypervisor) vportOwner(p wwn.WWN) (string, bool) {
+	k, ok := h.vportIndex(p)
+	if !ok {
+		return "", false
+	}
+	return h.vms[k/4].id, true
+}
+
+// vportIndex finds a VM's vport by WWPN. The build names vports from one
 // sequence VM by VM, side by side, set by set, each pair taking two
 // names, so the kth WWPN of the sequence is vms[k/4].vp[k/2%2][k%2]: the
 // name says where to look. The caller holds h.mu.
-func (h *Hypervisor) vport(p wwn.WWN) *vport {
+func (h *Hypervisor) vportIndex(p wwn.WWN) (uint64, bool) {
 	const vendorBits = 36
 	u, base := p.Uint64(), h.w.vportBase
 	v := u & (1<<vendorBits - 1)
 	if u>>vendorBits != 5<<24|uint64(wwn.OUIQEMU) || v < base || (v-base)%2 != 0 {
-		return nil
+		return 0, false
 	}
 	k := (v - base) / 2
-	if k >= 4*uint64(len(h.vms)) {
-		return nil
+	if k >= 4*uint64(len(h.vms)) || h.vms[k/4].vp[k/2%2][k%2].wwpn != p {
+		return 0, false
 	}
-	vp := &h.vms[k/4].vp[k/2%2][k%2]
-	if vp.wwpn != p {
-		return nil
-	}
-	return vp
+	return k, true
 }

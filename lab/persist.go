@@ -112,6 +112,8 @@ const (
 	opDelZone = "deleteZone"
 	opLogin   = "login"
 	opLogout  = "logout"
+	opPlug    = "plug"   // a port cabled in by hand (ports.go)
+	opUnplug  = "unplug" // a plugged port pulled
 	opMkVol   = "createVolume"
 	opRmVol   = "deleteVolume"
 	opGrowVol = "expandVolume"
@@ -130,10 +132,12 @@ type op struct {
 	Cfg string        `json:"cfg,omitempty"`
 	Put []fabric.Zone `json:"put,omitempty"`
 	Del []string      `json:"del,omitempty"`
-	// Logins.
-	Phys wwn.WWN `json:"phys,omitzero"`
-	WWPN wwn.WWN `json:"wwpn,omitzero"`
-	WWNN wwn.WWN `json:"wwnn,omitzero"`
+	// Logins; a plugged port's switch port and whether it is a target.
+	Phys   wwn.WWN `json:"phys,omitzero"`
+	WWPN   wwn.WWN `json:"wwpn,omitzero"`
+	WWNN   wwn.WWN `json:"wwnn,omitzero"`
+	Port   int32   `json:"port,omitempty"`
+	Target bool    `json:"target,omitempty"`
 	// Arrays.
 	Volume    *array.VolumeSpec    `json:"volume,omitempty"`
 	ID        string               `json:"id,omitempty"`
@@ -367,6 +371,12 @@ func (w *World) replayOne(o *op, zone func(*Switch)) error {
 			return err
 		case opLogout:
 			_, err := s.logoutVport(o.WWPN)
+			return err
+		case opPlug:
+			_, _, err := s.plug(o.WWPN, o.WWNN, o.Target, o.Port)
+			return err
+		case opUnplug:
+			_, err := s.unplug(o.WWPN)
 			return err
 		}
 		return fmt.Errorf("no change %q on a fabric", o.Kind)

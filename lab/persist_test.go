@@ -140,6 +140,16 @@ func persistChanges() []struct {
 			must(t, s.LogoutVport(ctx, vms[0].Vports[0].WWPN))
 			must(t, s.LoginVport(ctx, hba, vp, node))
 		}},
+		{"ports plugged and pulled", func(t *testing.T, w *World) {
+			for i, id := range []string{"east-a", "east-a", "west-b", "east-a"} {
+				p := wwn.FromUint64(0x500a098100000001 + uint64(i))
+				_, err := w.PlugPort(id, p, wwn.FromUint64(0x500a098000000000), i%2 == 0)
+				must(t, err)
+			}
+			must(t, w.UnplugPort("east-a", wwn.FromUint64(0x500a098100000002)))
+			_, err := w.PlugPort("east-a", wwn.FromUint64(0x500a098100000009), wwn.FromUint64(0x500a098000000000), true)
+			must(t, err)
+		}},
 		{"volume created", func(t *testing.T, w *World) {
 			mkvol(t, w, "persist-v1")
 			_, err := arr(w).CreateVolume(ctx, array.VolumeSpec{ID: "persist-thick", Pool: poolID("east-arr1", 1), SizeBytes: 1 << 30})

@@ -130,30 +130,34 @@ func (s *Switch) ZoneDBChecksum(ctx context.Context) (string, error) {
 func (s *Switch) TruthLogins() []fabric.Login {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	epoch := s.w.cfg.Epoch
 	out := make([]fabric.Login, len(s.logins))
 	var buf []byte
 	for i := range s.logins {
-		l := &s.logins[i]
-		kind := fabric.Initiator
-		if l.target {
-			kind = fabric.Target
-		}
-		buf = strconv.AppendInt(buf[:0], int64(l.domain()), 10)
-		buf = append(buf, ',')
-		buf = strconv.AppendInt(buf, int64(l.area()), 10)
-		out[i] = fabric.Login{
-			WWPN:         l.wwpn,
-			WWNN:         l.wwnn,
-			Kind:         kind,
-			NPIV:         l.npiv > 0,
-			PhysicalWWPN: l.phys,
-			SwitchPort:   string(buf),
-			PortID:       fmt.Sprintf("0x%02x%02x%02x", l.domain(), l.area(), l.npiv),
-			LoggedInAt:   epoch.Add(l.at),
-		}
+		out[i], buf = s.w.fabricLogin(&s.logins[i], buf)
 	}
 	return out
+}
+
+// fabricLogin is l as the name server shows it; buf is scratch space for
+// the switch port, handed back for the next call.
+func (w *World) fabricLogin(l *login, buf []byte) (fabric.Login, []byte) {
+	kind := fabric.Initiator
+	if l.target {
+		kind = fabric.Target
+	}
+	buf = strconv.AppendInt(buf[:0], int64(l.domain()), 10)
+	buf = append(buf, ',')
+	buf = strconv.AppendInt(buf, int64(l.area()), 10)
+	return fabric.Login{
+		WWPN:         l.wwpn,
+		WWNN:         l.wwnn,
+		Kind:         kind,
+		NPIV:         l.npiv > 0,
+		PhysicalWWPN: l.phys,
+		SwitchPort:   string(buf),
+		PortID:       fmt.Sprintf("0x%02x%02x%02x", l.domain(), l.area(), l.npiv),
+		LoggedInAt:   w.cfg.Epoch.Add(l.at),
+	}, buf
 }
 
 // TruthZoneDB is the zone database as it is, never faulted. The copy is

@@ -292,6 +292,10 @@ func (s *Service) observeRun(r saga.Run) {
 		s.observeSnapshotRun(r)
 		return
 	}
+	if r.Kind == sagaClaim {
+		s.observeClaimRun(r)
+		return
+	}
 	if r.Kind != sagaAttachment {
 		return
 	}

@@ -98,6 +98,8 @@ type Service struct {
 	hgLocks     keylock.Locks[string]     // one LUN choice and map per host group at a time
 	nameLocks   keylock.Locks[string]     // one create of a name at a time
 	nodeLocks   keylock.Locks[string]     // one vport login or logout step per node at a time
+	claims      map[string]*claimRecord   // zoning claims by owner/key; under the inventory's lock
+	claimLocks  keylock.Locks[string]     // one change of a claim at a time
 
 	sagas *saga.Executor // runs every change that touches more than one device
 	evac  evacuations    // the evacuations' runners and signals
@@ -136,6 +138,7 @@ func New(cfg Config) (*Service, error) {
 		cfg: cfg, st: cfg.Store, clk: cfg.Clock, log: cfg.Log,
 		drift:       map[string]*atomic.Pointer[driftMemo]{},
 		attachments: map[string]*attachRecord{},
+		claims:      map[string]*claimRecord{},
 		reserved:    map[string]map[int]string{},
 		poolHolds:   map[string]map[string]int64{},
 		copies:      newCopySlots(),
@@ -204,13 +207,16 @@ func New(cfg Config) (*Service, error) {
 	s.sagas.Register(sagaAttachment, s.attachSteps)
 	s.sagas.Register(sagaVMSnapshot, s.vmSnapshotSteps)
 	s.sagas.Register(sagaMigration, s.migrationSteps)
+	s.sagas.Register(sagaClaim, s.claimSteps)
 	return s, nil
 }
 
 // Start loads the inventory and the attachments, reads every device once
 // and, on the very first start, discovers the inventory from the devices.
 func (s *Service) Start(ctx context.Context) error {
-	if err := s.Inventory.Start(ctx, func() error { return errors.Join(s.loadAttachments(), s.loadMigrations(), s.thin.Load()) }); err != nil {
+	if err := s.Inventory.Start(ctx, func() error {
+		return errors.Join(s.loadAttachments(), s.loadClaims(), s.loadMigrations(), s.thin.Load())
+	}); err != nil {
 		return err
 	}
 	s.started.Store(true)

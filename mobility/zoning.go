@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/sanmob/sanmob/alert"
@@ -83,8 +84,41 @@ func (s *Service) Reconcile(ctx context.Context, fabricID string, apply bool) (f
 		after.Repaired = true
 		d = after
 	}
+	s.driftUsers(fabricID, &d)
 	s.raiseDrift(f, d)
 	return d, nil
+}
+
+// driftUsers names who needs each missing or changed zone of d: a drift
+// report then says whose paths it cuts (a VM, an attachment, a claim).
+func (s *Service) driftUsers(fabricID string, d *fabric.Drift) {
+	if len(d.Missing) == 0 && len(d.Changed) == 0 {
+		return
+	}
+	all := s.zoner.Users(fabricID)
+	d.Users = make(map[string][]string, len(d.Missing)+len(d.Changed))
+	for _, z := range d.Missing {
+		d.Users[z.Name] = all[z.Name]
+	}
+	for _, c := range d.Changed {
+		d.Users[c.Name] = all[c.Name]
+	}
+}
+
+// affected lists who needs the zones a drift misses or changed, at most
+// ten of them and then how many more.
+func affected(d fabric.Drift) string {
+	set := map[string]bool{}
+	for _, us := range d.Users {
+		for _, u := range us {
+			set[u] = true
+		}
+	}
+	names := sortedKeys(set)
+	if len(names) > 10 {
+		return strings.Join(names[:10], ", ") + fmt.Sprintf(" and %d more", len(names)-10)
+	}
+	return strings.Join(names, ", ")
 }
 
 func (s *Service) readFabricNow(ctx context.Context, f *devices.FabricDev) {
@@ -125,6 +159,7 @@ func (s *Service) checkDrift() {
 			continue
 		}
 		s.drift[f.ID].Store(&memo)
+		s.driftUsers(id, &d)
 		s.raiseDrift(f, d)
 	}
 }
@@ -135,6 +170,9 @@ func (s *Service) raiseDrift(f *devices.FabricDev, d fabric.Drift) {
 	ann := map[string]string{
 		"summary": fmt.Sprintf("fabric %s: %d sanmob zones missing, %d changed, %d orphaned", f.ID, len(d.Missing), len(d.Changed), len(d.Orphans)),
 		"missing": strconv.Itoa(len(d.Missing)), "changed": strconv.Itoa(len(d.Changed)), "orphans": strconv.Itoa(len(d.Orphans)),
+	}
+	if u := affected(d); u != "" {
+		ann["users"] = u
 	}
 	if s.alerts.Set(labels, ann, firing) {
 		e := s.log.WithField("fabric", f.ID).WithField("missing", len(d.Missing)).WithField("changed", len(d.Changed)).WithField("orphans", len(d.Orphans))

@@ -24,6 +24,9 @@ $GO test -run '^$' -bench 'ControllerPublish' -benchtime 1x -count 3 ./server/cs
 $GO test -run '^$' -bench 'Publish' -benchtime 1x -count 3 ./mobility/ | tee -a "$out/publish.txt"
 $GO test -run '^$' -bench 'ArrayLarge' -count 1 ./lab/ | tee -a "$out/publish.txt"
 
+echo "## zoning claims: 500 claims from 50 callers, 2 s commits, beside one zone per commit (issue 15)"
+$GO test -run '^$' -bench 'Claims' -benchtime 1x -count 3 -timeout 20m ./mobility/ | tee "$out/claims.txt"
+
 echo "## attach: synced store writes per attach (500 attaches, 1 and 50 clients, under strace); before/after: make bench-compare"
 ./scripts/count-syncs.sh | tee "$out/syncs.txt"
 

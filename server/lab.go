@@ -10,12 +10,20 @@ import (
 )
 
 // Lab is the embedded lab's own truth and controls, for the /v1/lab routes.
-// Implementations wrap ErrNotFound for an unknown device or zone and
-// ErrInvalid for a bad fault.
+// Implementations wrap ErrNotFound for an unknown device, zone or login,
+// ErrInvalid for a bad fault or WWN, and fabric.ErrConflict for a port
+// that may not be plugged or pulled.
 type Lab interface {
 	ZoneDB(fabricID string) (fabric.ZoneDB, error)
 	Logins(fabricID string) ([]fabric.Login, error)
 	DeleteZone(fabricID, zone string) error
+	// PlugPort cables a port into the fabric's switch, as an administrator
+	// connecting a device sanmob does not manage would: a physical login
+	// on a free switch port. It is refused for a WWPN logged in anywhere
+	// in the lab.
+	PlugPort(fabricID string, p LabPort) (fabric.Login, error)
+	// UnplugPort pulls a port PlugPort cabled; the lab's own stay.
+	UnplugPort(fabricID, wwpn string) error
 	Mappings(arrayID string) ([]array.Mapping, error)
 	Clock() (now time.Time, speed float64)
 	InjectFault(LabFault) (LabFault, error)
@@ -36,6 +44,14 @@ type LabFault struct {
 	// Kind is unavailable (default: a transient failure), final, or
 	// applied-timeout (the operation takes effect, the caller sees a timeout).
 	Kind string `json:"kind,omitempty"`
+}
+
+// LabPort is a port to cable into a lab switch: its names, and whether it
+// is a storage target port (an array's) or an initiator.
+type LabPort struct {
+	WWPN   string `json:"wwpn"`
+	WWNN   string `json:"wwnn"`
+	Target bool   `json:"target"`
 }
 
 // LabZoneDB is the switch's zone DB as API.md shows it.
@@ -91,6 +107,30 @@ func (s *Server) labDeleteZone(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	entry(w).WithFields(map[string]any{"fabric": clip(vars(r)["id"]), "zone": clip(vars(r)["name"])}).Info("lab: zone removed behind sanmob's back")
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) labPlugPort(w http.ResponseWriter, r *http.Request) {
+	var p LabPort
+	if err := decode(w, r, &p); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	l, err := s.cfg.Lab.PlugPort(vars(r)["id"], p)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	entry(w).WithFields(map[string]any{"fabric": clip(vars(r)["id"]), "wwpn": l.WWPN.String(), "kind": string(l.Kind), "switchPort": l.SwitchPort}).Info("lab: port plugged in behind sanmob's back")
+	writeJSON(w, http.StatusCreated, l)
+}
+
+func (s *Server) labUnplugPort(w http.ResponseWriter, r *http.Request) {
+	if err := s.cfg.Lab.UnplugPort(vars(r)["id"], vars(r)["wwpn"]); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	entry(w).WithFields(map[string]any{"fabric": clip(vars(r)["id"]), "wwpn": clip(vars(r)["wwpn"])}).Info("lab: port pulled behind sanmob's back")
 	w.WriteHeader(http.StatusNoContent)
 }
 

@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -271,6 +272,8 @@ func TestLabRoutesNeedTheLab(t *testing.T) {
 		{"GET", "/v1/lab/fabrics/east-a/zonedb"},
 		{"GET", "/v1/lab/fabrics/east-a/logins"},
 		{"DELETE", "/v1/lab/fabrics/east-a/zones/backup_srv01_tape01_drv1"},
+		{"POST", "/v1/lab/fabrics/east-a/logins"},
+		{"DELETE", "/v1/lab/fabrics/east-a/logins/50:0a:09:81:00:00:00:01"},
 		{"GET", "/v1/lab/arrays/east-arr1/mappings"},
 		{"GET", "/v1/lab/clock"},
 		{"GET", "/v1/lab/faults"},
@@ -279,8 +282,11 @@ func TestLabRoutesNeedTheLab(t *testing.T) {
 	} {
 		t.Run(rq.method+" "+rq.path, func(t *testing.T) {
 			var body any
-			if rq.method == "POST" {
+			switch rq.method + " " + rq.path {
+			case "POST /v1/lab/faults":
 				body = map[string]any{"target": "east-a", "op": "read", "count": 1}
+			case "POST /v1/lab/fabrics/east-a/logins":
+				body = map[string]any{"wwpn": "50:0a:09:81:00:00:00:01", "wwnn": "50:0a:09:80:00:00:00:00", "target": true}
 			}
 			p := wantProblem(t, h.with(t).do(server.RoleAdmin, rq.method, rq.path, body), http.StatusNotFound)
 			if !strings.HasPrefix(p.Detail, "no route") {
@@ -291,5 +297,131 @@ func TestLabRoutesNeedTheLab(t *testing.T) {
 	// the rest of the API is unchanged
 	if l := getJSON[list[apiVM]](t, h, "/v1/vms"); len(l.Items) != 24 {
 		t.Errorf("%d vms without the lab routes", len(l.Items))
+	}
+}
+
+// TestLabPlugPort: an admin cables a port of an array sanmob does not
+// manage into a lab switch; the lab's name server and, after a refresh,
+// sanmob's observation show it as a target; it can be pulled again, and
+// nothing the lab's build cabled can.
+func TestLabPlugPort(t *testing.T) {
+	h := newHarness(t)
+	admin := server.RoleAdmin
+	const (
+		wwpn = "50:0a:09:81:00:00:00:01"
+		wwnn = "50:0a:09:80:00:00:00:00"
+	)
+	plug := "/v1/lab/fabrics/east-a/logins"
+	body := map[string]any{"wwpn": "500A098100000001", "wwnn": wwnn, "target": true}
+	for _, role := range []server.Role{server.RoleOperator, server.RoleCSI, server.RoleViewer} {
+		wantProblem(t, h.do(role, "POST", plug, body), http.StatusForbidden)
+		wantProblem(t, h.do(role, "DELETE", plug+"/"+wwpn, nil), http.StatusForbidden)
+	}
+	before := len(items(t, h.get(admin, plug)))
+
+	r := h.do(admin, "POST", plug, body)
+	requireKeys(t, "plugged login", wantJSON[map[string]any](t, r, http.StatusCreated), "wwpn", "wwnn", "kind", "npiv", "switchPort", "portId", "loggedInAt")
+	l := wantJSON[apiLogin](t, r, http.StatusCreated)
+	if want := (apiLogin{WWPN: wwpn, WWNN: wwnn, Kind: "target", SwitchPort: l.SwitchPort}); l != want || !strings.HasPrefix(l.SwitchPort, "1,") {
+		t.Fatalf("plugged %+v, want %+v on a port of domain 1", l, want)
+	}
+	lab := getJSON[list[apiLogin]](t, h, plug).Items
+	if len(lab) != before+1 || !slices.Contains(lab, l) {
+		t.Fatalf("the lab's name server has %d logins (want %d) and the plugged port: %v", len(lab), before+1, slices.Contains(lab, l))
+	}
+	h.mob.Refresh(context.Background())
+	if model := getJSON[list[apiLogin]](t, h, "/v1/fabrics/east-a/logins").Items; !slices.Contains(model, l) {
+		t.Fatalf("sanmob's observation of east-a does not show the plugged port %+v after a refresh", l)
+	}
+
+	// Every login the lab has is taken: the plugged one on its own fabric
+	// or another, a host's HBA, an array's port, a VM's vport.
+	taken := map[string]string{"plugged port": wwpn}
+	for _, x := range lab {
+		switch {
+		case x.NPIV:
+			taken["vport"] = x.WWPN
+		case x.Kind == "target" && x.WWPN != wwpn:
+			taken["array port"] = x.WWPN
+		case x.Kind == "initiator":
+			taken["host HBA"] = x.WWPN
+		}
+	}
+	if len(taken) != 4 {
+		t.Fatalf("east-a's name server lacks a kind of login: %v", taken)
+	}
+	for what, p := range taken {
+		for _, f := range []string{"east-a", "west-b"} {
+			p := wantProblem(t, h.do(admin, "POST", "/v1/lab/fabrics/"+f+"/logins", map[string]any{"wwpn": p, "wwnn": wwnn, "target": true}), http.StatusConflict)
+			if !strings.Contains(p.Detail, "logged in on fabric east-a") {
+				t.Errorf("plugging %s into %s: detail %q", what, f, p.Detail)
+			}
+		}
+	}
+
+	invalid := []struct {
+		name  string
+		body  any
+		field string
+	}{
+		{"bad wwpn", map[string]any{"wwpn": "50:0a:09", "wwnn": wwnn}, "wwpn"},
+		{"no wwpn", map[string]any{"wwnn": wwnn}, "wwpn"},
+		{"bad wwnn", map[string]any{"wwpn": "50:0a:09:81:00:00:00:02", "wwnn": "node"}, "wwnn"},
+		{"zero wwpn", map[string]any{"wwpn": "00:00:00:00:00:00:00:00", "wwnn": wwnn}, ""},
+		{"target a string", map[string]any{"wwpn": "50:0a:09:81:00:00:00:02", "wwnn": wwnn, "target": "yes"}, "target"},
+		{"unknown field", map[string]any{"wwpn": "50:0a:09:81:00:00:00:02", "wwnn": wwnn, "speed": 32}, "speed"},
+		{"no body", nil, ""},
+	}
+	for _, tc := range invalid {
+		t.Run("invalid/"+tc.name, func(t *testing.T) {
+			p := wantProblem(t, h.with(t).do(admin, "POST", plug, tc.body), http.StatusBadRequest)
+			if tc.field != "" && (len(p.InvalidParams) != 1 || p.InvalidParams[0].Name != tc.field) {
+				t.Errorf("invalid-params %+v, want %q named", p.InvalidParams, tc.field)
+			}
+		})
+	}
+	wantProblem(t, h.do(admin, "POST", "/v1/lab/fabrics/nope/logins", map[string]any{"wwpn": "50:0a:09:81:00:00:00:02", "wwnn": wwnn}), http.StatusNotFound)
+
+	// A login fault on the fabric fails the plug as the switch's failure.
+	for _, tc := range []struct {
+		kind   string
+		status int
+	}{{"unavailable", http.StatusServiceUnavailable}, {"final", http.StatusBadGateway}} {
+		wantJSON[labFault](t, h.do(admin, "POST", "/v1/lab/faults", map[string]any{"target": "east-b", "op": "login", "count": 1, "kind": tc.kind}), http.StatusCreated)
+		r := h.do(admin, "POST", "/v1/lab/fabrics/east-b/logins", map[string]any{"wwpn": "50:0a:09:81:00:00:00:03", "wwnn": wwnn})
+		wantProblem(t, r, tc.status)
+		if got, want := r.Header.Get("Retry-After") != "", tc.status == http.StatusServiceUnavailable; got != want {
+			t.Errorf("Retry-After %q on a %d", r.Header.Get("Retry-After"), tc.status)
+		}
+	}
+	if slices.ContainsFunc(items(t, h.get(admin, "/v1/lab/fabrics/east-b/logins")), func(o map[string]any) bool { return o["wwpn"] == "50:0a:09:81:00:00:00:03" }) {
+		t.Fatal("a plug that failed is logged in")
+	}
+
+	// Pulling.
+	for what, p := range taken {
+		if what == "plugged port" {
+			continue
+		}
+		pr := wantProblem(t, h.do(admin, "DELETE", plug+"/"+p, nil), http.StatusConflict)
+		if !strings.Contains(pr.Detail, "only plugged ports can be pulled") {
+			t.Errorf("pulling the %s: detail %q", what, pr.Detail)
+		}
+	}
+	p := wantProblem(t, h.do(admin, "DELETE", plug+"/not-a-wwn", nil), http.StatusBadRequest)
+	if len(p.InvalidParams) != 1 || p.InvalidParams[0].Name != "wwpn" {
+		t.Errorf("invalid-params %+v, want wwpn named", p.InvalidParams)
+	}
+	wantProblem(t, h.do(admin, "DELETE", "/v1/lab/fabrics/nope/logins/"+wwpn, nil), http.StatusNotFound)
+	wantProblem(t, h.do(admin, "DELETE", "/v1/lab/fabrics/east-b/logins/"+wwpn, nil), http.StatusNotFound)
+	if r := h.do(admin, "DELETE", plug+"/500a098100000001", nil); r.Status != http.StatusNoContent || len(r.Body) != 0 {
+		t.Fatalf("%v: want 204", r)
+	}
+	if lab := getJSON[list[apiLogin]](t, h, plug).Items; len(lab) != before || slices.Contains(lab, l) {
+		t.Fatalf("%d logins after the pull, want %d without the plugged port", len(lab), before)
+	}
+	wantProblem(t, h.do(admin, "DELETE", plug+"/"+wwpn, nil), http.StatusNotFound)
+	if n := h.world.DuplicateLogins(); n != 0 {
+		t.Fatalf("%d duplicate logins reached a switch", n)
 	}
 }

@@ -88,10 +88,11 @@ func (s *Server) buildOpenAPI() ([]byte, error) {
 			responses["502"] = problem(http.StatusBadGateway) // a device refused; the detail says why
 		}
 		op["responses"] = responses
-		if paths[rt.path] == nil {
-			paths[rt.path] = map[string]any{}
+		path := pathParamRE.ReplaceAllString(rt.path, "{$1}") // OpenAPI names a parameter without mux's pattern
+		if paths[path] == nil {
+			paths[path] = map[string]any{}
 		}
-		paths[rt.path][strings.ToLower(rt.method)] = op
+		paths[path][strings.ToLower(rt.method)] = op
 		if rt.method == http.MethodGet {
 			// HEAD is served for every GET: the same answer without a body.
 			head := map[string]any{"operationId": rt.name + "Head", "summary": rt.summary + " (headers only)"}
@@ -106,7 +107,7 @@ func (s *Server) buildOpenAPI() ([]byte, error) {
 				hr[code] = map[string]any{"description": "as GET, without a body"}
 			}
 			head["responses"] = hr
-			paths[rt.path]["head"] = head
+			paths[path]["head"] = head
 		}
 	}
 	version := s.cfg.Version

@@ -62,6 +62,8 @@ func documentedOps(doc openAPIDoc) []string {
 }
 
 // registeredOps walks the router for "METHOD /template" of every route.
+var muxPattern = regexp.MustCompile(`\{([^}:]+):[^}]*\}`)
+
 func registeredOps(t *testing.T, srv *server.Server) []string {
 	t.Helper()
 	router, ok := srv.Handler().(*mux.Router)
@@ -79,6 +81,7 @@ func registeredOps(t *testing.T, srv *server.Server) []string {
 			t.Errorf("route %s has no method: %v", tpl, err)
 			return nil
 		}
+		tpl = muxPattern.ReplaceAllString(tpl, "{$1}") // {key:.+} is documented as {key}
 		for _, m := range methods {
 			out = append(out, m+" "+tpl)
 		}
@@ -287,6 +290,14 @@ func TestOpenAPIOperationsAnswer(t *testing.T) {
 	existing["evacuations"] = evac["id"].(string)
 	deletes["volumes"], deletes["snapshots"] = "oa-vol", snap["id"].(string)
 	deletes["attachments"], deletes["oa-vol2"] = "oa-vol2", "east-esx01" // {node} follows the volume
+	// A zoning claim to read and release: {key} follows the owner.
+	inits, tgts := claimPortsOf(t, h, "east-esx01")
+	wantJSON[map[string]any](t, h.do(server.RoleAdmin, "PUT", "/v1/zoning/claims/oa.owner/oa-claim", map[string]any{"initiators": inits, "targets": tgts}), http.StatusCreated)
+	existing["claims"], existing["oa.owner"] = "oa.owner", "oa-claim"
+	deletes["claims"], deletes["oa.owner"] = "oa.owner", "oa-claim"
+	// A port plugged into a lab switch, to pull.
+	wantJSON[apiLogin](t, h.do(server.RoleAdmin, "POST", "/v1/lab/fabrics/east-a/logins", map[string]any{"wwpn": "50:0a:09:81:00:00:0a:01", "wwnn": "50:0a:09:80:00:00:0a:00", "target": true}), http.StatusCreated)
+	deletes["logins"] = "50:0a:09:81:00:00:0a:01"
 
 	ops := documentedOps(doc)
 	// DELETEs last, so that they do not remove what another call reads

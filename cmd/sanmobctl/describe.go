@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"strings"
@@ -12,12 +13,29 @@ import (
 func newDescribe(a *app) *cobra.Command {
 	var verify bool
 	cmd := &cobra.Command{
-		Use:   "describe vm VM",
-		Short: "Draw a VM's paths: vport → fabric → zone → target port → array → LUN, with its volumes",
-		Args:  cobra.ExactArgs(2),
+		Use:   "describe vm VM | describe claim OWNER KEY",
+		Short: "Draw a VM's paths: vport → fabric → zone → target port → array → LUN, with its volumes; or a zoning claim's zones",
+		Args:  cobra.RangeArgs(2, 3),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if args[0] != "vm" {
-				return usageErr("describe %s: only vm can be described", args[0])
+			switch {
+			case args[0] == "claim" && len(args) == 3:
+				if verify {
+					return usageErr("describe claim: --verify is for a VM")
+				}
+				return a.call(cmd, func(ctx context.Context, c *client.Client) error {
+					cl, err := c.GetClaim(ctx, args[1], args[2])
+					if err != nil {
+						return err
+					}
+					drawClaim(a.out, cl)
+					return nil
+				})
+			case args[0] == "claim":
+				return usageErr("describe claim OWNER KEY: name the owner and the key")
+			case args[0] != "vm":
+				return usageErr("describe %s: want vm or claim", args[0])
+			case len(args) != 2:
+				return usageErr("describe vm VM: one VM")
 			}
 			c, err := a.client()
 			if err != nil {

@@ -11,7 +11,7 @@ import (
 	"github.com/spf13/cobra"
 )
 
-var getKinds = []string{"sites", "links", "fabrics", "logins", "zones", "hosts", "vms", "arrays", "volumes", "pools", "snapshots", "attachments", "migrations", "evacuations", "alerts", "replication"}
+var getKinds = []string{"sites", "links", "fabrics", "logins", "zones", "hosts", "vms", "arrays", "volumes", "pools", "snapshots", "attachments", "claims", "migrations", "evacuations", "alerts", "replication"}
 
 // fabricKinds are listed per fabric: get logins FABRIC, get zones FABRIC.
 var fabricKinds = map[string]bool{"logins": true, "zones": true}
@@ -21,16 +21,16 @@ var kindAliases = map[string]string{
 	"pool": "pools", "attachment": "attachments", "migration": "migrations", "alert": "alerts",
 	"replication-groups": "replication", "repl": "replication",
 	"link": "links", "login": "logins", "zone": "zones", "array": "arrays", "snapshot": "snapshots", "snap": "snapshots",
-	"evacuation": "evacuations",
+	"evacuation": "evacuations", "claim": "claims",
 }
 
 func newGet(a *app) *cobra.Command {
-	var site, host, array, pool, volume string
+	var site, host, array, pool, volume, owner string
 	var labels []string
 	cmd := &cobra.Command{
 		Use:       "get " + strings.Join(getKinds, "|") + " [FABRIC]",
 		Short:     "List resources",
-		Example:   "  sanmobctl get vms --site east\n  sanmobctl get zones east-a\n  sanmobctl get alerts -l severity=critical -o json",
+		Example:   "  sanmobctl get vms --site east\n  sanmobctl get zones east-a\n  sanmobctl get alerts -l severity=critical -o json\n  sanmobctl get claims --owner fc.vendor.example.com -o wide",
 		Args:      cobra.RangeArgs(1, 2),
 		ValidArgs: getKinds,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -251,6 +251,13 @@ func newGet(a *app) *cobra.Command {
 					t.add(at.Volume, at.Node, strconv.Itoa(at.LUN), orDash(at.State), orDash(at.Array), strings.Join(at.Fabrics, ","), orDash(at.LastError))
 				}
 				v = items
+			case "claims":
+				items, err := c.ListClaims(ctx, owner)
+				if err != nil {
+					return err
+				}
+				claimsTable(t, items)
+				v = items
 			case "migrations":
 				items, err := c.ListMigrations(ctx)
 				if err != nil {
@@ -304,6 +311,7 @@ func newGet(a *app) *cobra.Command {
 	f.StringVar(&array, "array", "", "only this array's (volumes, pools)")
 	f.StringVar(&pool, "pool", "", "only this pool's (volumes)")
 	f.StringVar(&volume, "volume", "", "only this volume's (attachments, snapshots)")
+	f.StringVar(&owner, "owner", "", "only this owner's, a CSI driver's name (claims)")
 	f.StringSliceVarP(&labels, "selector", "l", nil, "label selector key=value[,key=value] (alerts)")
 	return cmd
 }

@@ -58,6 +58,9 @@ func exitCode(err error) int {
 	if errors.As(err, &ee) {
 		return ee.code
 	}
+	if errors.Is(err, client.ErrInvalid) {
+		return exitUsage // an argument the client would not send: a claim key with an empty segment
+	}
 	switch st := client.StatusOf(err); {
 	case st == http.StatusNotFound:
 		return exitNotFound
@@ -180,7 +183,7 @@ Connection: --server and --token-file, else SANMOB_SERVER and SANMOB_TOKEN
 	pf.DurationVar(&a.timeout, "timeout", 30*time.Second, "time limit of each request (not of following a migration or a watch)")
 	root.AddCommand(
 		newGet(a), newDescribe(a), newMigrate(a), newFollow(a), newAbort(a), newEvacuate(a),
-		newAttach(a), newDetach(a), newSnapshot(a), newReconcile(a), newAlerts(a), newQueueDepths(a),
+		newAttach(a), newDetach(a), newClaim(a), newUnclaim(a), newSnapshot(a), newReconcile(a), newAlerts(a), newQueueDepths(a),
 		newCreate(a), newDelete(a), newGrow(a), newPool(a), newReports(a), newSet(a),
 		newLoginLogout(a, true), newLoginLogout(a, false), newLab(a), newCompletion(a),
 	)

@@ -7,7 +7,9 @@ import (
 
 	"github.com/sanmob/sanmob/array"
 	"github.com/sanmob/sanmob/fabric"
+	"github.com/sanmob/sanmob/fabric/wwn"
 	"github.com/sanmob/sanmob/lab"
+	"github.com/sanmob/sanmob/mobility"
 	"github.com/sanmob/sanmob/server"
 )
 
@@ -55,6 +57,39 @@ func (a labAPI) DeleteZone(id, zone string) error {
 	}
 	return nil
 }
+
+// PlugPort parses the port's names and cables it in. The lab's refusals
+// carry the fabric contract's sentinels, which the server maps (unknown
+// fabric 404, zero WWN 400, a WWPN in use 409, no free port 507); any
+// other failure is the switch's, a fault's: transient 503, final 502.
+func (a labAPI) PlugPort(id string, p server.LabPort) (fabric.Login, error) {
+	wwpn, err := wwn.Parse(p.WWPN)
+	if err != nil {
+		return fabric.Login{}, &server.FieldErr{Field: "wwpn", Reason: err.Error()}
+	}
+	wwnn, err := wwn.Parse(p.WWNN)
+	if err != nil {
+		return fabric.Login{}, &server.FieldErr{Field: "wwnn", Reason: err.Error()}
+	}
+	l, err := a.w.PlugPort(id, wwpn, wwnn, p.Target)
+	return l, switchErr(err)
+}
+
+// UnplugPort parses the WWPN and pulls the port: not logged in there 404,
+// a port the lab's build cabled or a vport 409.
+func (a labAPI) UnplugPort(id, p string) error {
+	wwpn, err := wwn.Parse(p)
+	if err != nil {
+		return &server.FieldErr{Field: "wwpn", Reason: err.Error()}
+	}
+	return switchErr(a.w.UnplugPort(id, wwpn))
+}
+
+// switchErr marks an error of the lab's switch as the device's, so that a
+// failure the server has no sentinel for (an injected fault) is answered
+// with its class — 503 or 502 and the switch's words — not as sanmob's
+// own 500. The sentinels in its chain still decide first.
+func switchErr(err error) error { return mobility.MarkDevice("fabric", err) }
 
 func (a labAPI) Mappings(id string) ([]array.Mapping, error) {
 	arr, ok := a.w.Array(id)
