@@ -49,7 +49,8 @@ var table = []entry{
 	{pattern: "cmd/sanmobctl", floor: 7}, // the command line: client alone
 	{pattern: "internal/labwire", floor: 7},
 	{pattern: "internal/tools/...", floor: 7},
-	{pattern: "deploy", floor: 7}, // tests only: the operator's manifests and unit checked against the code
+	{pattern: "deploy", floor: 7},        // tests only: the operator's manifests and unit checked against the code
+	{pattern: "test/fcdriver", floor: 7}, // tests only: a third-party-style CSI driver zoned through sanmob's claims; imports client alone
 
 	// Drivers, outside the floors: they implement the floor-2 contracts and
 	// no core package imports them.
