@@ -8,12 +8,14 @@ package daemontest
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -24,9 +26,11 @@ import (
 type Daemon struct {
 	Base      string // http://127.0.0.1:PORT
 	DataDir   string
-	Token     string // the generated admin token
+	Token     string // the admin token: generated, or Tokens["admin"]
 	TokenFile string
-	Log       *Buffer // its stdout and stderr
+	// Tokens are the tokens StartWithTokens configured, by role.
+	Tokens map[string]string
+	Log    *Buffer // its stdout and stderr
 }
 
 // Buffer is a bytes.Buffer safe for the process's writes and a test's
@@ -74,6 +78,23 @@ func Cleanup() {
 // when the test failed), and returns it once it is ready.
 func Start(t testing.TB, extra ...string) *Daemon {
 	t.Helper()
+	return start(t, nil, extra...)
+}
+
+// StartWithTokens is Start with a config file that holds one token per
+// role of tokens (role → the token itself; "admin" is required), so that a
+// test can call as a role other than admin. The daemon then generates no
+// admin token.
+func StartWithTokens(t testing.TB, tokens map[string]string, extra ...string) *Daemon {
+	t.Helper()
+	if tokens["admin"] == "" {
+		t.Fatal("daemontest: StartWithTokens needs an admin token")
+	}
+	return start(t, tokens, extra...)
+}
+
+func start(t testing.TB, tokens map[string]string, extra ...string) *Daemon {
+	t.Helper()
 	bin, err := build()
 	if err != nil {
 		t.Fatal(err)
@@ -85,8 +106,26 @@ func Start(t testing.TB, extra ...string) *Daemon {
 	addr := ln.Addr().String()
 	ln.Close()
 	dir := t.TempDir()
-	d := &Daemon{Base: "http://" + addr, DataDir: dir, TokenFile: filepath.Join(dir, "admin.token"), Log: &Buffer{}}
-	cmd := exec.Command(bin, append([]string{"--lab", "--data-dir", dir, "--listen", addr}, extra...)...)
+	d := &Daemon{Base: "http://" + addr, DataDir: dir, TokenFile: filepath.Join(dir, "admin.token"), Log: &Buffer{}, Tokens: tokens}
+	args := []string{"--lab", "--data-dir", dir, "--listen", addr}
+	if tokens != nil {
+		var cfg strings.Builder
+		cfg.WriteString("tokens:\n")
+		roles := make([]string, 0, len(tokens))
+		for role := range tokens {
+			roles = append(roles, role)
+		}
+		sort.Strings(roles)
+		for _, role := range roles {
+			fmt.Fprintf(&cfg, "  - name: test-%s\n    role: %s\n    sha256: %q\n", role, role, fmt.Sprintf("%x", sha256.Sum256([]byte(tokens[role]))))
+		}
+		path := filepath.Join(t.TempDir(), "sanmob.yaml")
+		if err := os.WriteFile(path, []byte(cfg.String()), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		args = append(args, "--config", path)
+	}
+	cmd := exec.Command(bin, append(args, extra...)...)
 	cmd.Stdout, cmd.Stderr = d.Log, d.Log
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start sanmobd: %v", err)
@@ -117,6 +156,10 @@ func Start(t testing.TB, extra ...string) *Daemon {
 		if time.Now().After(deadline) {
 			t.Fatalf("sanmobd not ready within 30 s:\n%s", Tail(d.Log.String(), 4000))
 		}
+	}
+	if tokens != nil {
+		d.Token, d.TokenFile = tokens["admin"], ""
+		return d
 	}
 	raw, err := os.ReadFile(d.TokenFile)
 	if err != nil {

@@ -53,7 +53,7 @@ var e2eNodes = []string{"east-esx01", "east-esx02"}
 // lab is sanmobd on the lab, with the fake array cabled in.
 type lab struct {
 	c        *client.Client
-	token    string
+	token    string // the driver's: role csi
 	fabrics  []string                       // east's fabrics, sorted
 	targets  map[string][]string            // fabric → the fake targets on it
 	hbas     map[string]map[string][]string // node → fabric → its initiators there
@@ -64,12 +64,15 @@ type lab struct {
 func startLab(t *testing.T) *lab {
 	t.Helper()
 	ctx := context.Background()
-	d := daemontest.Start(t, "--refresh-interval", "1s")
+	// The test reads and cables the lab as admin; the driver calls with a
+	// token of role csi, as a vendor's driver is deployed.
+	d := daemontest.StartWithTokens(t, map[string]string{"admin": "fcdriver-admin-token-0123456789", "csi": "fcdriver-csi-token-0123456789"},
+		"--refresh-interval", "1s")
 	c, err := client.New(d.Base, client.WithToken(d.Token))
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := &lab{c: c, token: d.Token, targets: map[string][]string{}, hbas: map[string]map[string][]string{}, nodes: map[string][]string{}, isTarget: map[string]bool{}}
+	l := &lab{c: c, token: d.Tokens["csi"], targets: map[string][]string{}, hbas: map[string]map[string][]string{}, nodes: map[string][]string{}, isTarget: map[string]bool{}}
 	for _, n := range e2eNodes {
 		h, err := c.GetHost(ctx, n)
 		if err != nil {
