@@ -53,7 +53,7 @@ var e2eNodes = []string{"east-esx01", "east-esx02"}
 // lab is sanmobd on the lab, with the fake array cabled in.
 type lab struct {
 	c        *client.Client
-	token    string // the driver's: role csi
+	token    string                         // the driver's: role csi
 	fabrics  []string                       // east's fabrics, sorted
 	targets  map[string][]string            // fabric → the fake targets on it
 	hbas     map[string]map[string][]string // node → fabric → its initiators there
