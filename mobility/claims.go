@@ -92,20 +92,12 @@ type Unreached struct {
 	Reason string  `json:"reason"`
 }
 
-// claimRecord is a claim as stored: what was asked and the intents held
-// for it.
+// claimRecord is a claim as stored: the claim (its zones and state are
+// not kept: they are read from the Zoner and the runs) and the intents
+// held for it.
 type claimRecord struct {
-	Owner      string         `json:"owner"`
-	Key        string         `json:"key"`
-	Initiators []wwn.WWN      `json:"initiators"`
-	Targets    []wwn.WWN      `json:"targets"`
-	Policy     fabric.Policy  `json:"policy,omitempty"`
-	Fabrics    []string       `json:"fabrics"`
-	Unreached  []Unreached    `json:"unreached"`
-	Intents    []intentRecord `json:"intents"`
-	Operation  string         `json:"operation,omitempty"`
-	CreatedAt  time.Time      `json:"createdAt"`
-	UpdatedAt  time.Time      `json:"updatedAt"`
+	Claim
+	Intents []intentRecord `json:"intents"`
 }
 
 func claimID(owner, key string) string   { return owner + "/" + key }
@@ -264,8 +256,8 @@ func (s *Service) claimPlanOf(ctx context.Context, pc parsedClaim) (claimRecord,
 // record with its intents, fabrics and unreached ports, the ports logged in
 // on no fabric, and the fabrics not read yet.
 func (s *Service) claimOnFabrics(pc parsedClaim) (rec claimRecord, missing []wwn.WWN, unread []string, err error) {
-	rec = claimRecord{Owner: pc.owner, Key: pc.key, Initiators: pc.inits, Targets: pc.tgts, Policy: pc.policy,
-		Fabrics: []string{}, Unreached: []Unreached{}, Intents: []intentRecord{}}
+	rec = claimRecord{Claim: Claim{Owner: pc.owner, Key: pc.key, Initiators: pc.inits, Targets: pc.tgts, Policy: pc.policy,
+		Fabrics: []string{}, Unreached: []Unreached{}}, Intents: []intentRecord{}}
 	onFabric := map[wwn.WWN][]string{} // a port → the fabrics it is logged in on
 	obs := map[string]*devices.FabricObs{}
 	for _, id := range s.fabIDs {

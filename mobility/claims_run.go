@@ -327,12 +327,18 @@ func (s *Service) Claims(owner string) []Claim {
 	return out
 }
 
+// ClaimCount is how many claims there are.
+func (s *Service) ClaimCount() int {
+	s.RLock()
+	defer s.RUnlock()
+	return len(s.claims)
+}
+
 // claimView is a record as the API shows it: its zones as the Zoner's
 // desired state names them, and its state from its last run.
 func (s *Service) claimView(r *claimRecord) Claim {
-	c := Claim{Owner: r.Owner, Key: r.Key, Initiators: r.Initiators, Targets: r.Targets, Policy: r.Policy,
-		Fabrics: r.Fabrics, Zones: []ClaimZone{}, Unreached: r.Unreached, State: ClaimReady, Operation: r.Operation,
-		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
+	c := r.Claim
+	c.Zones, c.State, c.LastError = []ClaimZone{}, ClaimReady, ""
 	if c.Fabrics == nil {
 		c.Fabrics = []string{}
 	}

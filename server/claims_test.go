@@ -103,6 +103,9 @@ func TestClaimsOverREST(t *testing.T) {
 	if !slices.Contains(users, "claim:csi.vendor.example/pvc-7/east-esx04") {
 		t.Fatalf("users of %s: %v", c.Zones[0].Name, users)
 	}
+	if m := string(h.get(noRole, "/metrics").Body); !strings.Contains(m, "sanmob_zoning_claims 1\n") {
+		t.Errorf("metrics lack sanmob_zoning_claims 1")
+	}
 	again := wantJSON[apiClaim](t, h.do(server.RoleCSI, http.MethodPut, path, body), http.StatusOK)
 	if len(again.Zones) != len(c.Zones) {
 		t.Fatalf("repeat %+v", again)

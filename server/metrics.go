@@ -65,7 +65,7 @@ type modelCollector struct {
 	zones, zoneBytes, zoneMax            *prometheus.Desc
 	poolPhysical, poolUsed, poolProvided *prometheus.Desc
 	objects                              *prometheus.Desc
-	commits, attachments, alerts         *prometheus.Desc
+	commits, attachments, claims, alerts *prometheus.Desc
 }
 
 func newModelCollector(mob *mobility.Service) *modelCollector {
@@ -83,12 +83,13 @@ func newModelCollector(mob *mobility.Service) *modelCollector {
 		objects:      prometheus.NewDesc("sanmob_inventory_objects", "Objects in the inventory.", []string{"kind"}, nil),
 		commits:      prometheus.NewDesc("sanmob_zoning_commits_total", "Zoning transactions sanmob committed to the fabric since it started.", []string{"fabric", "policy"}, nil),
 		attachments:  prometheus.NewDesc("sanmob_attachments", "Volumes attached to nodes (masked and zoned).", nil, nil),
+		claims:       prometheus.NewDesc("sanmob_zoning_claims", "Zoning claims held for other CSI drivers and orchestrators.", nil, nil),
 		alerts:       prometheus.NewDesc("sanmob_alerts_firing", "Alerts firing, by name and severity.", []string{"alertname", "severity"}, nil),
 	}
 }
 
 func (c *modelCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.up, c.observed, c.zones, c.zoneBytes, c.zoneMax, c.poolPhysical, c.poolUsed, c.poolProvided, c.objects, c.commits, c.attachments, c.alerts} {
+	for _, d := range []*prometheus.Desc{c.up, c.observed, c.zones, c.zoneBytes, c.zoneMax, c.poolPhysical, c.poolUsed, c.poolProvided, c.objects, c.commits, c.attachments, c.claims, c.alerts} {
 		ch <- d
 	}
 }
@@ -127,6 +128,7 @@ func (c *modelCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.commits, prometheus.CounterValue, float64(f.ZoneCommits), f.ID, f.ZonePolicy)
 	}
 	ch <- prometheus.MustNewConstMetric(c.attachments, prometheus.GaugeValue, float64(len(c.mob.Attachments(""))))
+	ch <- prometheus.MustNewConstMetric(c.claims, prometheus.GaugeValue, float64(c.mob.ClaimCount()))
 	type nameSeverity struct{ name, severity string }
 	firing := map[nameSeverity]int{}
 	for _, a := range c.mob.Alerts() {

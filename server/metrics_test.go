@@ -185,7 +185,7 @@ func TestZoningAndAttachMetrics(t *testing.T) {
 		return string(h.get(noRole, "/metrics").Body)
 	}
 	body := scrape()
-	for _, want := range []string{`sanmob_zoning_commits_total{fabric="east-a",policy="sist"} 0`, `sanmob_attachments 0`} {
+	for _, want := range []string{`sanmob_zoning_commits_total{fabric="east-a",policy="sist"} 0`, `sanmob_attachments 0`, `sanmob_zoning_claims 0`} {
 		if !strings.Contains(body, want) {
 			t.Errorf("metrics lack %s", want)
 		}
