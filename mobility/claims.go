@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/sanmob/sanmob/array"
-	"github.com/sanmob/sanmob/devices"
 	"github.com/sanmob/sanmob/fabric"
 	"github.com/sanmob/sanmob/fabric/wwn"
 )
@@ -117,13 +116,13 @@ func CheckClaimOwner(owner string) error {
 		return invalid("owner", "%d characters, more than %d", len(owner), maxOwnerLen)
 	}
 	alnum := func(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' }
-	if !alnum(owner[0]) || !alnum(owner[len(owner)-1]) {
-		return invalid("owner", "%q must begin and end with a letter or digit (a CSI driver name)", owner)
-	}
 	for i := 0; i < len(owner); i++ {
 		if c := owner[i]; !alnum(c) && c != '-' && c != '.' && c != '_' {
-			return invalid("owner", "%q has %q at %d; allowed are letters, digits, '-', '.' and '_' (a CSI driver name)", owner, c, i)
+			return invalid("owner", "%q has %q at byte %d; a CSI driver name is ASCII letters, digits, '-', '.' and '_'", owner, c, i)
 		}
+	}
+	if !alnum(owner[0]) || !alnum(owner[len(owner)-1]) {
+		return invalid("owner", "%q must begin and end with a letter or digit (a CSI driver name)", owner)
 	}
 	return nil
 }
@@ -138,9 +137,12 @@ func CheckClaimKey(key string) error {
 	if len(key) > maxKeyLen {
 		return invalid("key", "%d bytes, more than %d", len(key), maxKeyLen)
 	}
-	for i, r := range key {
-		if r <= ' ' || r == 0x7f || r == '\uFFFD' || r >= 0x80 && r < 0xa0 {
-			return invalid("key", "has %q at %d; whitespace and control characters are not allowed", r, i)
+	for i := 0; i < len(key); i++ {
+		if c := key[i]; c <= ' ' || c >= 0x7f {
+			// Printable ASCII only: CSI volume and node ids are, and a
+			// Unicode space, bidi override or zero-width character would
+			// make two keys look alike in a list, a log or an alert.
+			return invalid("key", "has byte %#02x at %d; a key is printable ASCII without spaces", c, i)
 		}
 	}
 	for seg := range strings.SplitSeq(key, "/") {
@@ -198,8 +200,8 @@ func parsePorts(field string, in []string) ([]wwn.WWN, error) {
 	if len(in) == 0 {
 		return nil, invalid(field, "at least one WWPN is required")
 	}
-	if len(in) > MaxClaimPorts {
-		return nil, invalid(field, "%d WWPNs, more than %d", len(in), MaxClaimPorts)
+	if len(in) > 4*MaxClaimPorts {
+		return nil, invalid(field, "%d WWPNs, more than %d even with repeats", len(in), 4*MaxClaimPorts)
 	}
 	out := make([]wwn.WWN, 0, len(in))
 	for i, s := range in {
@@ -210,7 +212,11 @@ func parsePorts(field string, in []string) ([]wwn.WWN, error) {
 		out = append(out, w)
 	}
 	slices.SortFunc(out, wwn.WWN.Compare)
-	return slices.Compact(out), nil
+	out = slices.Compact(out)
+	if len(out) > MaxClaimPorts {
+		return nil, invalid(field, "%d distinct WWPNs, more than %d", len(out), MaxClaimPorts)
+	}
+	return out, nil
 }
 
 // claimPlanOf decides a claim's intents from the fabrics' last reads: on
@@ -259,22 +265,27 @@ func (s *Service) claimOnFabrics(pc parsedClaim) (rec claimRecord, missing []wwn
 	rec = claimRecord{Claim: Claim{Owner: pc.owner, Key: pc.key, Initiators: pc.inits, Targets: pc.tgts, Policy: pc.policy,
 		Fabrics: []string{}, Unreached: []Unreached{}}, Intents: []intentRecord{}}
 	onFabric := map[wwn.WWN][]string{} // a port → the fabrics it is logged in on
-	obs := map[string]*devices.FabricObs{}
+	var wrong []string                 // ports the name server knows in the other role
 	for _, id := range s.fabIDs {
 		o := s.fabrics[id].Obs.Load()
 		if o == nil {
 			unread = append(unread, id)
 			continue
 		}
-		obs[id] = o
 		for _, w := range pc.inits {
-			if o.LoggedIn(w) {
+			if l, ok := o.Login(w); ok {
 				onFabric[w] = append(onFabric[w], id)
+				if l.Kind == fabric.Target {
+					wrong = append(wrong, fmt.Sprintf("initiator %s is a target port on %s", w, id))
+				}
 			}
 		}
 		for _, w := range pc.tgts {
-			if o.LoggedIn(w) {
+			if l, ok := o.Login(w); ok {
 				onFabric[w] = append(onFabric[w], id)
+				if l.Kind == fabric.Initiator {
+					wrong = append(wrong, fmt.Sprintf("target %s is an initiator port on %s", w, id))
+				}
 			}
 		}
 	}
@@ -285,6 +296,12 @@ func (s *Service) claimOnFabrics(pc parsedClaim) (rec claimRecord, missing []wwn
 	}
 	if len(missing) > 0 {
 		return rec, missing, unread, nil
+	}
+	if len(wrong) > 0 {
+		// Zoning a target as an initiator (or two initiators together)
+		// is never what a driver means, and a reversed pair would share
+		// its zone with the pair the right way round.
+		return rec, nil, unread, fmt.Errorf("the name server says otherwise: %s: %w", strings.Join(wrong, "; "), ErrConflict)
 	}
 	iniLabel, tgtLabel := s.claimLabels(pc)
 	reached := map[wwn.WWN]bool{}

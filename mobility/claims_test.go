@@ -207,6 +207,7 @@ func TestClaimRefusals(t *testing.T) {
 		t.Fatalf("want a host on two fabrics: %v", inits)
 	}
 	ok := ClaimSpec{Initiators: flat(inits), Targets: flat(tgts)}
+	other, _ := claimPorts(t, h, "east-esx02", "east-arr1")
 	for _, tc := range []struct {
 		name, owner, key string
 		spec             ClaimSpec
@@ -228,6 +229,8 @@ func TestClaimRefusals(t *testing.T) {
 		{"logged in nowhere", "o", "k", ClaimSpec{Initiators: []string{"10:00:00:00:c9:de:ad:01"}, Targets: ok.Targets}, ErrNotFeasible},
 		{"no shared fabric", "o", "k", ClaimSpec{Initiators: inits[fids[0]], Targets: tgts[fids[1]]}, ErrConflict},
 		{"another policy", "o", "k", ClaimSpec{Initiators: ok.Initiators, Targets: ok.Targets, Policy: "peer"}, ErrConflict},
+		{"roles swapped", "o", "k", ClaimSpec{Initiators: tgts[fids[0]], Targets: inits[fids[0]]}, ErrConflict},
+		{"two initiators", "o", "k", ClaimSpec{Initiators: inits[fids[0]], Targets: other[fids[0]]}, ErrConflict},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, _, err := h.svc.PutClaim(ctx, tc.owner, tc.key, tc.spec)

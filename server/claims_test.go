@@ -135,6 +135,13 @@ func TestClaimsOverREST(t *testing.T) {
 	}
 	wantProblem(t, h.get(server.RoleViewer, "/v1/zoning/claims/csi.vendor.example/none"), http.StatusNotFound)
 	wantProblem(t, h.get(server.RoleViewer, "/v1/zoning/claims/csi.vendor.example/pvc-7%2Feast-esx04"), http.StatusBadRequest)
+	// Dot segments and empty ones are refused, never redirected to the
+	// cleaned path (a client that kept its method would change another
+	// claim).
+	for _, p := range []string{"/v1/zoning/claims/csi.vendor.example/x/../pvc-7/east-esx04", "/v1/zoning/claims/csi.vendor.example/./pvc-7",
+		"/v1/zoning/claims/csi.vendor.example//pvc-7", "/v1/zoning/claims/csi.vendor.example/pvc-7/%2e%2e/east-esx04", "/v1/zoning/claims/csi.vendor.example/pvc\u00a0x"} {
+		wantProblem(t, h.do(server.RoleCSI, http.MethodDelete, p, nil), http.StatusBadRequest)
+	}
 	wantProblem(t, h.do(server.RoleCSI, http.MethodDelete, "/v1/zoning/claims/csi.vendor.example%2Fpvc-7/east-esx04", nil), http.StatusBadRequest)
 	wantProblem(t, h.get(server.RoleViewer, "/v1/zoning/claims?owner=-x"), http.StatusBadRequest)
 

@@ -109,7 +109,12 @@ func New(cfg Config) (*Server, error) {
 		cfg.Registry.MustRegister(newDeliveryCollector(cfg.AlertDelivery))
 	}
 	s.routes = s.routeTable()
-	s.router = mux.NewRouter()
+	// No path cleaning: mux would answer a "." or ".." segment, or "//",
+	// with a 301 to the cleaned path, and a client that keeps its method
+	// on a redirect would then change another object than the one it
+	// named (a claim's key holds "/"). Such a path reaches the routes as
+	// it is, and their checks refuse it.
+	s.router = mux.NewRouter().SkipClean(true)
 	unmatched := s.wrap(route{name: "unmatched", public: true}, func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, newProblem(http.StatusNotFound, "no route "+clip(r.Method)+" "+clip(r.URL.Path)))
 	})
