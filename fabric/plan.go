@@ -84,6 +84,12 @@ func (f *fabricZoner) desiredOf(pairs map[pair]use) []desiredZone {
 	return out
 }
 
+// ContentKey is a zone's content as a map key: equal for two zones with
+// the same members and principals, whatever their names and order. The
+// Zoner takes an owned zone on a switch with the content of a desired one
+// for that zone, under whatever name it was committed.
+func ContentKey(z Zone) string { return signature(z) }
+
 // signature is a zone's content, independent of member order and name: two
 // owned zones with one signature are the same zone. Raw bytes, one
 // allocation: a large fabric has hundreds of thousands of zones to index.

@@ -451,6 +451,47 @@ func (z *Zoner) Users(fabricID string) map[string][]string {
 	return out
 }
 
+// HeldZone is a zone of the desired state with its users, sorted.
+type HeldZone struct {
+	Zone  Zone
+	Users []string
+}
+
+// Held lists the zones of a fabric's desired state with their users, by
+// name. A zone on a switch keeps the name it was committed with, while the
+// desired state names a zone after its pair's first user, which a restart
+// or a release can change: match a switch's zones by ContentKey.
+func (z *Zoner) Held(fabricID string) []HeldZone {
+	f, ok := z.fabrics[fabricID]
+	if !ok {
+		return nil
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []HeldZone
+	for _, dz := range f.desiredOf(f.pairs) {
+		set := map[string]struct{}{}
+		for _, p := range dz.pairs {
+			for _, u := range f.pairs[p].users {
+				set[u] = struct{}{}
+			}
+		}
+		out = append(out, HeldZone{Zone: dz.zone, Users: sortedKeys(set)})
+	}
+	return out
+}
+
+// UsersByContent is the users of each zone of the desired state, keyed by
+// its ContentKey (see Held).
+func (z *Zoner) UsersByContent(fabricID string) map[string][]string {
+	held := z.Held(fabricID)
+	out := make(map[string][]string, len(held))
+	for _, h := range held {
+		out[signature(h.Zone)] = h.Users
+	}
+	return out
+}
+
 // ZonesFor returns the zones of the fabric's desired state that serve the
 // intents on that fabric, by name, once each: a SIST zone per pair, or the
 // peer zone of each target. An intent nobody holds has no zone.

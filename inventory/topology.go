@@ -3,7 +3,6 @@ package inventory
 import (
 	"context"
 	"fmt"
-	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/sanmob/sanmob/array"
 	"github.com/sanmob/sanmob/devices"
+	"github.com/sanmob/sanmob/fabric"
 	"github.com/sanmob/sanmob/fabric/wwn"
 )
 
@@ -454,14 +454,15 @@ func (s *Inventory) missingOnFabricsLocked(vm *VM, obs *observed) []string {
 		if f.o == nil {
 			continue
 		}
-		have := map[string]bool{}
+		have := map[string]bool{} // by content: a switch keeps the name a zone was committed with
 		for _, z := range f.o.DB.Zones {
-			have[z.Name] = true
+			if fabric.Owned(z.Name) {
+				have[fabric.ContentKey(z)] = true
+			}
 		}
-		users := s.zoner.Users(f.id)
-		for _, name := range slices.Sorted(maps.Keys(users)) {
-			if mine(users[name]) && !have[name] {
-				out = append(out, fmt.Sprintf("zone %s on fabric %s is missing from the switch's zone DB: the paths it carried are down (POST /v1/fabrics/%s/reconcile?apply=true puts it back)", name, f.id, f.id))
+		for _, hz := range s.zoner.Held(f.id) {
+			if mine(hz.Users) && !have[fabric.ContentKey(hz.Zone)] {
+				out = append(out, fmt.Sprintf("zone %s on fabric %s is missing from the switch's zone DB: the paths it carried are down (POST /v1/fabrics/%s/reconcile?apply=true puts it back)", hz.Zone.Name, f.id, f.id))
 			}
 		}
 	}

@@ -103,7 +103,7 @@ func (s *Inventory) Zones(fabricID string) ([]ZoneView, *time.Time, error) {
 	for _, n := range o.DB.Effective {
 		eff[n] = true
 	}
-	held := s.zoner.Users(fabricID)
+	held := s.zoner.UsersByContent(fabricID) // by content: a switch keeps the name a zone was committed with
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	out := make([]ZoneView, 0, len(o.DB.Zones))
@@ -113,7 +113,11 @@ func (s *Inventory) Zones(fabricID string) ([]ZoneView, *time.Time, error) {
 			zv.Owner = "sanmob"
 		}
 		seen := map[string]bool{}
-		for _, u := range held[z.Name] {
+		var users []string
+		if fabric.Owned(z.Name) {
+			users = held[fabric.ContentKey(z)]
+		}
+		for _, u := range users {
 			seen[u] = true
 			zv.Users = append(zv.Users, u)
 		}

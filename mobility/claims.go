@@ -42,6 +42,9 @@ const (
 	ClaimReady   = "ready"   // every zone it needs is committed
 	ClaimPending = "pending" // a change of it is running
 	ClaimFailed  = "failed"  // a change failed and its undo could not finish
+	// ClaimDegraded: a zone of the claim is missing from the switch as last
+	// read (removed behind sanmob's back); a repeated PUT repairs it.
+	ClaimDegraded = "degraded"
 )
 
 // ClaimSpec is a claim's request: every initiator must reach every target

@@ -10,6 +10,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/sanmob/sanmob/fabric"
 	"github.com/sanmob/sanmob/inventory"
 	"github.com/sanmob/sanmob/saga"
 	"github.com/sanmob/sanmob/store"
@@ -220,7 +221,7 @@ func (s *Service) PutClaim(ctx context.Context, owner, key string, spec ClaimSpe
 	if old != nil {
 		if old.Policy == rec.Policy && slices.Equal(old.Initiators, rec.Initiators) && slices.Equal(old.Targets, rec.Targets) &&
 			sameIntents(old.Intents, rec.Intents) {
-			return s.claimView(old), false, nil
+			return s.repairClaim(ctx, old)
 		}
 		o := *old
 		p.Old = &o
@@ -242,6 +243,28 @@ func (s *Service) PutClaim(ctx context.Context, owner, key string, spec ClaimSpe
 	s.log.WithFields(logrus.Fields{"owner": owner, "key": key, "fabrics": strings.Join(got.Fabrics, ","), "intents": len(got.Intents),
 		"replaced": old != nil, "operation": run.ID}).Info("zoning claim committed")
 	return s.claimView(got), old == nil, nil
+}
+
+// repairClaim answers a repeated PUT: the claim as it is, after putting
+// back the zones of it the fabrics' last reads miss (someone removed them
+// behind sanmob's back). The repair is the fabric's reconcile: it restores
+// sanmob's own zones there, as an operator's POST .../reconcile?apply=true
+// would.
+func (s *Service) repairClaim(ctx context.Context, r *claimRecord) (Claim, bool, error) {
+	_, gone := s.claimZones(r)
+	repaired := map[string]bool{}
+	for _, g := range gone {
+		fid, _, _ := strings.Cut(g, "\x00")
+		if repaired[fid] {
+			continue
+		}
+		repaired[fid] = true
+		if _, err := s.Reconcile(ctx, fid, true); err != nil {
+			return Claim{}, false, fmt.Errorf("claim %s: putting back its zones on fabric %s: %w", r.id(), fid, err)
+		}
+		s.log.WithFields(logrus.Fields{"owner": r.Owner, "key": r.Key, "fabric": fid}).Info("zoning claim repeated: its missing zones put back")
+	}
+	return s.claimView(r), false, nil
 }
 
 // DeleteClaim releases the claim (owner, key): its zones go unless another
@@ -345,11 +368,12 @@ func (s *Service) claimView(r *claimRecord) Claim {
 	if c.Unreached == nil {
 		c.Unreached = []Unreached{}
 	}
-	ins := intentsOf(r.Intents)
-	for _, fid := range r.Fabrics {
-		for _, z := range s.zoner.ZonesFor(fid, ins) {
-			c.Zones = append(c.Zones, ClaimZone{Fabric: fid, Name: z.Name, Members: slices.Concat(z.Principals, z.Members)})
-		}
+	var gone []string
+	c.Zones, gone = s.claimZones(r)
+	if len(gone) > 0 {
+		c.State = ClaimDegraded
+		c.LastError = "missing from the switch (removed behind sanmob's back?): " + describeGone(gone) +
+			"; PUT the claim again, or POST /v1/fabrics/{id}/reconcile?apply=true, puts it back"
 	}
 	if run, active, err := s.sagas.Active(sagaClaim, r.id()); err == nil && active {
 		c.Operation = run.ID
@@ -360,6 +384,59 @@ func (s *Service) claimView(r *claimRecord) Claim {
 		}
 	}
 	return c
+}
+
+// claimZones lists the zones that serve a claim, named as on the switches,
+// and the fabric of each one the last read shows missing.
+func (s *Service) claimZones(r *claimRecord) (zones []ClaimZone, gone []string) {
+	zones = []ClaimZone{}
+	ins := intentsOf(r.Intents)
+	for _, fid := range r.Fabrics {
+		for _, z := range s.zoner.ZonesFor(fid, ins) {
+			name, found, sure := s.onSwitch(fid, z)
+			if !found && sure {
+				gone = append(gone, fid+"\x00"+name)
+			}
+			zones = append(zones, ClaimZone{Fabric: fid, Name: name, Members: slices.Concat(z.Principals, z.Members)})
+		}
+	}
+	return zones, gone
+}
+
+func describeGone(gone []string) string {
+	out := make([]string, len(gone))
+	for i, g := range gone {
+		fid, name, _ := strings.Cut(g, "\x00")
+		out[i] = "zone " + name + " on fabric " + fid
+	}
+	return strings.Join(out, ", ")
+}
+
+// onSwitch finds a desired zone on the fabric as last read, by its content:
+// the name it has there (a switch keeps the name a zone was committed
+// with), whether it is there, and whether the read can tell — it follows
+// sanmob's last commit on the fabric and succeeded.
+func (s *Service) onSwitch(fid string, z fabric.Zone) (name string, found, sure bool) {
+	f := s.fabrics[fid]
+	o := f.Obs.Load()
+	if o == nil {
+		return z.Name, false, false
+	}
+	st, _ := s.zoner.Stats(fid)
+	rs := f.Status.Load()
+	sure = !o.At.Before(st.LastCommitAt) && (rs == nil || rs.Err == nil)
+	members := slices.Concat(z.Principals, z.Members)
+	if len(members) == 0 {
+		return z.Name, false, sure
+	}
+	key := fabric.ContentKey(z)
+	_, _, pos := o.Port(members[0])
+	for _, i := range pos {
+		if have := o.DB.Zones[i]; fabric.Owned(have.Name) && fabric.ContentKey(have) == key {
+			return have.Name, true, sure
+		}
+	}
+	return z.Name, false, sure
 }
 
 // loadClaims reads the claim records and gives the Zoner back the intents

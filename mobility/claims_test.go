@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/sanmob/sanmob/errclass"
 	"github.com/sanmob/sanmob/fabric"
 	"github.com/sanmob/sanmob/fabric/wwn"
+	"github.com/sanmob/sanmob/inventory"
 	"github.com/sanmob/sanmob/saga"
 )
 
@@ -395,5 +397,87 @@ func TestClaimResumesAfterACrash(t *testing.T) {
 	}
 	if z := switchZonesWith(h, spec.Initiators); len(z) != len(got.Fabrics) {
 		t.Fatalf("switch zones after the resume: %+v", z)
+	}
+}
+
+// TestClaimZoneNamesFollowTheSwitch: a zone keeps the name it was committed
+// with (after its first user's label) while the desired state, after that
+// user left and a restart, names it after another. The claim, the zone
+// list and drift all go by the zone on the switch.
+func TestClaimZoneNamesFollowTheSwitch(t *testing.T) {
+	h := newHarness(t, nil)
+	ctx := context.Background()
+	inits, _ := claimPorts(t, h, "east-esx01", "east-arr1")
+	fid := sortedKeys(inits)[0]
+	tgt := wwn.MustParse("50:0a:09:81:00:00:0e:01")
+	if _, err := h.world.PlugPort(fid, tgt, wwn.MustParse("50:0a:09:80:00:00:0e:00"), true); err != nil {
+		t.Fatal(err)
+	}
+	spec := ClaimSpec{Initiators: inits[fid], Targets: []string{tgt.String()}}
+	a, _, err := h.svc.PutClaim(ctx, "aaa.example", "v/n", spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := h.svc.PutClaim(ctx, "zzz.example", "v/n", spec); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.svc.DeleteClaim(ctx, "aaa.example", "v/n"); err != nil {
+		t.Fatal(err)
+	}
+	h.reopen(t)
+	h.svc.Refresh(ctx)
+	onSwitch := switchZonesWith(h, []string{tgt.String()})[fid]
+	if len(onSwitch) != 1 || onSwitch[0].Name != a.Zones[0].Name {
+		t.Fatalf("switch zones %+v, want the one committed as %s", onSwitch, a.Zones[0].Name)
+	}
+	z := h.svc.Zoner().ZonesFor(fid, h.svc.Zoner().Holds(claimUser("zzz.example", "v/n")))[0]
+	if z.Name == a.Zones[0].Name {
+		t.Fatalf("the desired state kept the first user's name %s: the test does not test what it says", z.Name)
+	}
+	b, err := h.svc.GetClaim("zzz.example", "v/n")
+	if err != nil || len(b.Zones) != 1 || b.Zones[0].Name != a.Zones[0].Name || b.State != ClaimReady {
+		t.Fatalf("claim after the restart %+v, %v: want its zone as the switch names it, %s", b, err, a.Zones[0].Name)
+	}
+	views, _, err := h.svc.Zones(fid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(views, func(v inventory.ZoneView) bool { return v.Name == a.Zones[0].Name })
+	if i < 0 || !slices.Contains(views[i].Users, "claim:zzz.example/v/n") {
+		t.Fatalf("zone list: %+v", views)
+	}
+	d, err := h.svc.Reconcile(ctx, fid, false)
+	if err != nil || !d.Empty() {
+		t.Fatalf("drift %+v, %v", d, err)
+	}
+}
+
+// TestClaimRepeatRepairs: a claim's zone removed behind sanmob's back makes
+// the claim degraded; the same PUT again puts the zone back.
+func TestClaimRepeatRepairs(t *testing.T) {
+	h := newHarness(t, nil)
+	ctx := context.Background()
+	inits, tgts := claimPorts(t, h, "east-esx02", "east-arr1")
+	spec := ClaimSpec{Initiators: flat(inits), Targets: flat(tgts)}
+	c, _, err := h.svc.PutClaim(ctx, "csi.example", "v/n", spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	z := c.Zones[0]
+	sw, _ := h.world.Switch(z.Fabric)
+	if err := sw.DeleteZone(z.Name); err != nil {
+		t.Fatal(err)
+	}
+	h.svc.Refresh(ctx)
+	got, err := h.svc.GetClaim("csi.example", "v/n")
+	if err != nil || got.State != ClaimDegraded || !strings.Contains(got.LastError, z.Name) {
+		t.Fatalf("claim after its zone went: %+v, %v", got, err)
+	}
+	again, created, err := h.svc.PutClaim(ctx, "csi.example", "v/n", spec)
+	if err != nil || created || again.State != ClaimReady {
+		t.Fatalf("repeat: %+v, %v, %v", again, created, err)
+	}
+	if !slices.ContainsFunc(sw.TruthZoneDB().Zones, func(x fabric.Zone) bool { return x.Name == z.Name }) {
+		t.Fatalf("zone %s not put back", z.Name)
 	}
 }

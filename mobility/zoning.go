@@ -95,13 +95,16 @@ func (s *Service) driftUsers(fabricID string, d *fabric.Drift) {
 	if len(d.Missing) == 0 && len(d.Changed) == 0 {
 		return
 	}
-	all := s.zoner.Users(fabricID)
+	byName, byContent := map[string][]string{}, map[string][]string{}
+	for _, hz := range s.zoner.Held(fabricID) {
+		byName[hz.Zone.Name], byContent[fabric.ContentKey(hz.Zone)] = hz.Users, hz.Users
+	}
 	d.Users = make(map[string][]string, len(d.Missing)+len(d.Changed))
 	for _, z := range d.Missing {
-		d.Users[z.Name] = all[z.Name]
+		d.Users[z.Name] = byName[z.Name]
 	}
 	for _, c := range d.Changed {
-		d.Users[c.Name] = all[c.Name]
+		d.Users[c.Name] = byContent[fabric.ContentKey(c.Want)]
 	}
 }
 
