@@ -68,7 +68,11 @@ func strictQuery(w http.ResponseWriter, r *http.Request, allowed []queryParam) b
 	for i, p := range allowed {
 		names[i] = p.name
 	}
-	p := newProblem(http.StatusBadRequest, "unknown query parameter "+bad[0]+"; this route takes "+strings.Join(names, ", "))
+	takes := "this route takes no query parameter"
+	if len(names) > 0 {
+		takes = "this route takes " + strings.Join(names, ", ")
+	}
+	p := newProblem(http.StatusBadRequest, "unknown query parameter "+bad[0]+"; "+takes)
 	for _, b := range bad {
 		p = withParam(p, b, "unknown parameter")
 	}
