@@ -29,9 +29,14 @@ type Claim struct {
 	Fabrics    []string    `json:"fabrics"`
 	Zones      []ClaimZone `json:"zones"`
 	Unreached  []Unreached `json:"unreached"`
-	State      string      `json:"state"`
-	CreatedAt  time.Time   `json:"createdAt"`
-	UpdatedAt  time.Time   `json:"updatedAt"`
+	// State is ready, pending (a change runs), failed (a change failed
+	// and its undo could not finish) or degraded (a zone of it is gone
+	// from a switch; PutClaim again puts it back); LastError says why.
+	State     string    `json:"state"`
+	LastError string    `json:"lastError,omitempty"`
+	Operation string    `json:"operation,omitempty"`
+	CreatedAt time.Time `json:"createdAt"`
+	UpdatedAt time.Time `json:"updatedAt"`
 }
 
 // ClaimZone is one zone a claim holds.
