@@ -224,6 +224,7 @@ func (f *fabricZoner) plan(d *device, pairs map[pair]use, scope map[zkey]struct{
 		}
 		txn.Put = append(txn.Put, z)
 	}
+	putSIST := map[pair]bool{}
 	for _, k := range keys {
 		if f.policy != PeerZones {
 			// Any owned zone of exactly these two ports will do, whatever
@@ -231,6 +232,14 @@ func (f *fabricZoner) plan(d *device, pairs map[pair]use, scope map[zkey]struct{
 			sk := sistKey(k.ini, k.tgt)
 			first, have := d.sist[sk]
 			if _, want := pairs[k]; !want {
+				if _, rev := pairs[pair{k.tgt, k.ini}]; rev {
+					// The same two ports, the other way round: their zone
+					// serves that pair (a SIST zone has no direction).
+					if have {
+						claimed[first] = true
+					}
+					continue
+				}
 				if have {
 					del[d.db.Zones[first].Name] = true
 				}
@@ -239,7 +248,8 @@ func (f *fabricZoner) plan(d *device, pairs map[pair]use, scope map[zkey]struct{
 				}
 			} else if have {
 				claimed[first] = true
-			} else {
+			} else if !putSIST[sk] { // once for a pair and its reverse
+				putSIST[sk] = true
 				dz, _ := f.zoneFor(pairs, k)
 				put(dz.zone)
 			}

@@ -180,6 +180,58 @@ func TestEnsureAndReleaseCountUsers(t *testing.T) {
 	}
 }
 
+// TestReversedPairKeepsItsZone: a SIST zone has no direction, so the zone
+// of (a, b) serves (b, a) too; releasing one of them must not delete it
+// while the other is held.
+func TestReversedPairKeepsItsZone(t *testing.T) {
+	r := newRig(t, lab.Config{}, fabric.ZonerConfig{})
+	ctx := context.Background()
+	in := r.intents(7, 1)[0]
+	rev := fabric.Intent{Fabric: in.Fabric, Initiator: in.Target, Target: in.Initiator, InitiatorLabel: "x", TargetLabel: "y"}
+	if err := r.z.Ensure(ctx, "a", []fabric.Intent{in}); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.z.Ensure(ctx, "b", []fabric.Intent{rev}); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(r.zonesWith(in.Fabric, initiator(7))); n != 1 {
+		t.Fatalf("%d zones of the two ports, want 1", n)
+	}
+	// Both missing: a repair puts one zone back, not one per direction.
+	for name := range r.zonesWith(in.Fabric, initiator(7)) {
+		if err := r.sw[in.Fabric].DeleteZone(name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if d, err := r.z.Reconcile(ctx, in.Fabric, true); err != nil || len(d.Missing) != 1 {
+		t.Fatalf("repair %+v, %v: want the one zone missing", d.Missing, err)
+	}
+	if n := len(r.zonesWith(in.Fabric, initiator(7))); n != 1 {
+		t.Fatalf("after the repair: %d zones of the two ports, want 1", n)
+	}
+	if err := r.z.Release(ctx, "b", []fabric.Intent{rev}); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(r.zonesWith(in.Fabric, initiator(7))); n != 1 {
+		t.Fatalf("the reversed pair's release left %d zones of the two ports, want the one the other pair holds", n)
+	}
+	d, err := r.z.Reconcile(ctx, in.Fabric, false)
+	if err != nil || len(d.Missing)+len(d.Changed) != 0 {
+		t.Fatalf("drift %+v, %v", d, err)
+	}
+	for name := range r.zonesWith(in.Fabric, initiator(7)) {
+		if slices.Contains(d.Orphans, name) {
+			t.Fatalf("the zone both pairs need, %s, is taken for an orphan", name)
+		}
+	}
+	if err := r.z.Release(ctx, "a", []fabric.Intent{in}); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(r.zonesWith(in.Fabric, initiator(7))); n != 0 {
+		t.Fatalf("%d zones left after both released", n)
+	}
+}
+
 // TestEnsureAndReleaseAreLevelTriggered: what a request names is brought to
 // its end state on the switch, whatever the Zoner believed before — the
 // Zoner's state after a restart comes from records, which a crash can leave
