@@ -439,7 +439,13 @@ func (f *fabricZoner) admit(db ZoneDB, batch []*op) (map[pair]use, []*op, map[zk
 // transaction, retrying on a stale checksum and on transient failures, and
 // verifying by reading back; then it answers every op of the batch.
 func (f *fabricZoner) commitBatch(ctx context.Context, batch []*op) {
+	f.mu.Lock()
+	f.busySince = f.z.cfg.Clock.Now()
+	f.mu.Unlock()
 	defer func() {
+		f.mu.Lock()
+		f.busySince = time.Time{}
+		f.mu.Unlock()
 		for _, o := range batch {
 			close(o.done)
 		}
@@ -583,6 +589,45 @@ func (z *Zoner) Reconcile(ctx context.Context, fabricID string, apply bool) (Dri
 
 // Drift compares a zone DB already read (the observed one) with the
 // fabric's desired state, without touching the switch.
+// DriftAsOf is Drift for a zone DB read at readAt, compared with the
+// desired state of that moment only: sure is false (and the drift empty)
+// when the read is older than the fabric's last commit, or started while a
+// commit was under way — it may miss a change sanmob made, or show one
+// before the desired state does, and would report drift that is not. gen is
+// the desired state's generation it compared against.
+func (z *Zoner) DriftAsOf(fabricID string, db ZoneDB, readAt time.Time) (d Drift, gen uint64, sure bool, err error) {
+	f, ok := z.fabrics[fabricID]
+	if !ok {
+		return Drift{}, 0, false, fmt.Errorf("%w: fabric %q", ErrNotFound, fabricID)
+	}
+	f.mu.Lock()
+	if !f.currentLocked(readAt) {
+		f.mu.Unlock()
+		return Drift{}, 0, false, nil
+	}
+	state, gen := maps.Clone(f.pairs), f.gen
+	f.mu.Unlock()
+	_, d = f.plan(indexDevice(db), state, nil)
+	return d, gen, true, nil
+}
+
+// ReadIsCurrent reports whether a read of the fabric made at readAt shows
+// what sanmob committed: it is not older than the last commit and did not
+// start while one was under way.
+func (z *Zoner) ReadIsCurrent(fabricID string, readAt time.Time) bool {
+	f, ok := z.fabrics[fabricID]
+	if !ok {
+		return false
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.currentLocked(readAt)
+}
+
+func (f *fabricZoner) currentLocked(readAt time.Time) bool {
+	return !readAt.Before(f.lastCommit) && (f.busySince.IsZero() || readAt.Before(f.busySince))
+}
+
 func (z *Zoner) Drift(fabricID string, db ZoneDB) (Drift, error) {
 	f, ok := z.fabrics[fabricID]
 	if !ok {

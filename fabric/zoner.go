@@ -606,6 +606,7 @@ type fabricZoner struct {
 	queue      []*op
 	commits    int
 	lastCommit time.Time
+	busySince  time.Time // when the batch under way began; zero when idle
 	wake       chan struct{}
 }
 

@@ -636,3 +636,32 @@ func TestCommitThatHangsIsTimedOutAndReadBack(t *testing.T) {
 		t.Fatalf("%d zones, want 2", n)
 	}
 }
+
+// TestDriftAsOfOnlyComparesCurrentReads: a zone DB read before sanmob's last
+// commit would show that commit's change as drift; DriftAsOf refuses to
+// compare it, and compares a read made after.
+func TestDriftAsOfOnlyComparesCurrentReads(t *testing.T) {
+	r := newRig(t, lab.Config{}, fabric.ZonerConfig{})
+	ctx := context.Background()
+	in := r.intents(9, 1)
+	fab := in[0].Fabric
+	before := r.sw[fab].TruthZoneDB()
+	readAt := r.w.Clock().Now()
+	if err := r.z.Ensure(ctx, "a", in); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, sure, err := r.z.DriftAsOf(fab, before, readAt.Add(-time.Second)); err != nil || sure {
+		t.Fatalf("a read older than the commit: sure %v, %v", sure, err)
+	}
+	if r.z.ReadIsCurrent(fab, readAt.Add(-time.Second)) {
+		t.Fatal("ReadIsCurrent for a read older than the commit")
+	}
+	d, gen, sure, err := r.z.DriftAsOf(fab, r.sw[fab].TruthZoneDB(), r.w.Clock().Now())
+	st, _ := r.z.Stats(fab)
+	if err != nil || !sure || len(d.Missing) != 0 || gen != st.Generation {
+		t.Fatalf("a current read: %+v gen %d (want %d) sure %v, %v", d.Missing, gen, st.Generation, sure, err)
+	}
+	if _, _, _, err := r.z.DriftAsOf("nope", before, readAt); err == nil {
+		t.Fatal("an unknown fabric")
+	}
+}

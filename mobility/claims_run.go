@@ -422,9 +422,8 @@ func (s *Service) onSwitch(fid string, z fabric.Zone) (name string, found, sure 
 	if o == nil {
 		return z.Name, false, false
 	}
-	st, _ := s.zoner.Stats(fid)
 	rs := f.Status.Load()
-	sure = !o.At.Before(st.LastCommitAt) && (rs == nil || rs.Err == nil)
+	sure = s.zoner.ReadIsCurrent(fid, o.At) && (rs == nil || rs.Err == nil)
 	members := slices.Concat(z.Principals, z.Members)
 	if len(members) == 0 {
 		return z.Name, false, sure

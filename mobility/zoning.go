@@ -156,11 +156,18 @@ func (s *Service) checkDrift() {
 		if last := s.drift[f.ID].Load(); last != nil && *last == memo {
 			continue
 		}
-		d, err := s.zoner.Drift(id, o.DB)
+		// The comparison itself checks the read against the desired state
+		// of the same moment: a commit that ended (or began) since the
+		// Stats above would otherwise show its own change as drift.
+		d, gen, sure, err := s.zoner.DriftAsOf(id, o.DB, o.At)
 		if err != nil {
 			s.log.WithError(err).WithField("fabric", id).Warn("drift check failed")
 			continue
 		}
+		if !sure {
+			continue
+		}
+		memo.gen = gen
 		s.drift[f.ID].Store(&memo)
 		s.driftUsers(id, &d)
 		s.raiseDrift(f, d)
