@@ -43,12 +43,19 @@ func (e *Error) Error() string {
 		b.WriteString(": ")
 		b.WriteString(e.Detail)
 	}
+	// The detail often says the same as a param or a reason already
+	// (sanmob's detail names the first bad field): say each thing once.
 	for _, p := range e.InvalidParams {
-		fmt.Fprintf(&b, "; %s: %s", p.Name, p.Reason)
+		if item := p.Name + ": " + p.Reason; !strings.Contains(e.Detail, item) {
+			b.WriteString("; ")
+			b.WriteString(item)
+		}
 	}
 	for _, r := range e.Reasons {
-		b.WriteString("; ")
-		b.WriteString(r)
+		if !strings.Contains(e.Detail, r) {
+			b.WriteString("; ")
+			b.WriteString(r)
+		}
 	}
 	return b.String()
 }

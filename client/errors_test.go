@@ -148,3 +148,13 @@ func TestOwnCheckRedirectKept(t *testing.T) {
 		t.Fatalf("err %v; the caller's client was changed", err)
 	}
 }
+
+func TestErrorSaysEachThingOnce(t *testing.T) {
+	e := &Error{Status: 400, Title: "Bad Request", Detail: `initiators[0]: invalid WWN "zz"`,
+		InvalidParams: []InvalidParam{{Name: "initiators[0]", Reason: `invalid WWN "zz"`}, {Name: "targets[1]", Reason: "bad"}},
+		Reasons:       []string{"r1"}}
+	got := e.Error()
+	if strings.Count(got, `initiators[0]: invalid WWN "zz"`) != 1 || !strings.Contains(got, "targets[1]: bad") || !strings.Contains(got, "; r1") {
+		t.Fatalf("Error() = %q", got)
+	}
+}

@@ -121,7 +121,7 @@ func CheckClaimOwner(owner string) error {
 	alnum := func(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' }
 	for i := 0; i < len(owner); i++ {
 		if c := owner[i]; !alnum(c) && c != '-' && c != '.' && c != '_' {
-			return invalid("owner", "%q has %q at byte %d; a CSI driver name is ASCII letters, digits, '-', '.' and '_'", owner, c, i)
+			return invalid("owner", "%q has byte %#02x at %d; a CSI driver name is ASCII letters, digits, '-', '.' and '_'", owner, c, i)
 		}
 	}
 	if !alnum(owner[0]) || !alnum(owner[len(owner)-1]) {
@@ -226,8 +226,8 @@ func parsePorts(field string, in []string) ([]wwn.WWN, error) {
 // each fabric, every initiator logged in there with every target logged in
 // there. A port logged in nowhere gets the fabrics read again once (a
 // login may be newer than the last read) before it is refused.
-func (s *Service) claimPlanOf(ctx context.Context, pc parsedClaim) (claimRecord, error) {
-	rec, missing, unread, err := s.claimOnFabrics(pc)
+func (s *Service) claimPlanOf(ctx context.Context, pc parsedClaim, old *claimRecord) (claimRecord, error) {
+	rec, missing, unread, err := s.claimOnFabrics(pc, old)
 	if err != nil {
 		return claimRecord{}, err
 	}
@@ -237,15 +237,15 @@ func (s *Service) claimPlanOf(ctx context.Context, pc parsedClaim) (claimRecord,
 			_, _ = s.dev.ReadFabric(c, s.fabrics[id])
 			cancel()
 		}
-		if rec, missing, unread, err = s.claimOnFabrics(pc); err != nil {
+		if rec, missing, unread, err = s.claimOnFabrics(pc, old); err != nil {
 			return claimRecord{}, err
 		}
 	}
-	if len(missing) > 0 {
-		if len(unread) > 0 {
-			return claimRecord{}, fmt.Errorf("%s logged in on no fabric read so far (%s not read yet): %w",
-				portList(missing), strings.Join(unread, ", "), ErrUnavailable)
-		}
+	switch {
+	case len(missing) > 0 && len(unread) > 0:
+		return claimRecord{}, fmt.Errorf("%s logged in on no fabric read so far (%s not read yet): %w",
+			portList(missing), strings.Join(unread, ", "), ErrUnavailable)
+	case len(missing) > 0 && len(rec.Intents) == 0:
 		return claimRecord{}, fmt.Errorf("%s logged in on no fabric; check the WWPNs and that the ports are up: %w", portList(missing), ErrNotFeasible)
 	}
 	if len(rec.Intents) == 0 {
@@ -263,8 +263,12 @@ func (s *Service) claimPlanOf(ctx context.Context, pc parsedClaim) (claimRecord,
 
 // claimOnFabrics places a claim's ports on the fabrics as last read: the
 // record with its intents, fabrics and unreached ports, the ports logged in
-// on no fabric, and the fabrics not read yet.
-func (s *Service) claimOnFabrics(pc parsedClaim) (rec claimRecord, missing []wwn.WWN, unread []string, err error) {
+// on no fabric, and the fabrics not read yet. A port logged in nowhere that
+// the claim's previous record (old, nil for a new claim) placed keeps that
+// place: a port down for a while (an array controller's failover, an HBA
+// reset) keeps its zones, and a repeated request stays a no-op. One never
+// placed reaches nothing: it is missing, and listed as unreached.
+func (s *Service) claimOnFabrics(pc parsedClaim, old *claimRecord) (rec claimRecord, missing []wwn.WWN, unread []string, err error) {
 	rec = claimRecord{Claim: Claim{Owner: pc.owner, Key: pc.key, Initiators: pc.inits, Targets: pc.tgts, Policy: pc.policy,
 		Fabrics: []string{}, Unreached: []Unreached{}}, Intents: []intentRecord{}}
 	onFabric := map[wwn.WWN][]string{} // a port → the fabrics it is logged in on
@@ -293,12 +297,19 @@ func (s *Service) claimOnFabrics(pc parsedClaim) (rec claimRecord, missing []wwn
 		}
 	}
 	for _, w := range slices.Concat(pc.inits, pc.tgts) {
+		if len(onFabric[w]) > 0 {
+			continue
+		}
+		if old != nil {
+			for _, in := range old.Intents {
+				if (in.Initiator == w || in.Target == w) && !slices.Contains(onFabric[w], in.Fabric) {
+					onFabric[w] = append(onFabric[w], in.Fabric)
+				}
+			}
+		}
 		if len(onFabric[w]) == 0 {
 			missing = append(missing, w)
 		}
-	}
-	if len(missing) > 0 {
-		return rec, missing, unread, nil
 	}
 	if len(wrong) > 0 {
 		// Zoning a target as an initiator (or two initiators together)
@@ -323,19 +334,23 @@ func (s *Service) claimOnFabrics(pc parsedClaim) (rec claimRecord, missing []wwn
 	}
 	slices.SortFunc(rec.Intents, compareIntents)
 	rec.Fabrics = sortedKeys(fabrics)
+	why := func(w wwn.WWN, other string) string {
+		if len(onFabric[w]) == 0 {
+			return "logged in on no fabric (a port that is down, or a wrong WWPN)"
+		}
+		return "logged in on " + strings.Join(onFabric[w], ", ") + ", where no " + other + " of the claim is"
+	}
 	for _, w := range pc.inits {
 		if !reached[w] {
-			rec.Unreached = append(rec.Unreached, Unreached{WWPN: w, Role: "initiator",
-				Reason: "logged in on " + strings.Join(onFabric[w], ", ") + ", where no target of the claim is"})
+			rec.Unreached = append(rec.Unreached, Unreached{WWPN: w, Role: "initiator", Reason: why(w, "target")})
 		}
 	}
 	for _, w := range pc.tgts {
 		if !reached[w] {
-			rec.Unreached = append(rec.Unreached, Unreached{WWPN: w, Role: "target",
-				Reason: "logged in on " + strings.Join(onFabric[w], ", ") + ", where no initiator of the claim is"})
+			rec.Unreached = append(rec.Unreached, Unreached{WWPN: w, Role: "target", Reason: why(w, "initiator")})
 		}
 	}
-	return rec, nil, unread, nil
+	return rec, missing, unread, nil
 }
 
 // claimLabels names a claim's zones for the people reading the zone DB:
@@ -385,18 +400,26 @@ func minusIntents(a, b []intentRecord) []intentRecord {
 	return out
 }
 
+// portList names the ports, at most ten and then how many more: an error
+// ends up in a gRPC status and an event, not a report.
 func portList(ws []wwn.WWN) string {
-	ss := make([]string, len(ws))
-	for i, w := range ws {
-		ss[i] = w.String()
+	ss := make([]string, 0, min(len(ws), 10))
+	for _, w := range ws[:min(len(ws), 10)] {
+		ss = append(ss, w.String())
+	}
+	if len(ws) > 10 {
+		ss = append(ss, fmt.Sprintf("and %d more", len(ws)-10))
 	}
 	return strings.Join(ss, ", ")
 }
 
 func unreachedList(us []Unreached) string {
-	ss := make([]string, len(us))
-	for i, u := range us {
-		ss[i] = u.Role + " " + u.WWPN.String() + " " + u.Reason
+	ss := make([]string, 0, min(len(us), 10))
+	for _, u := range us[:min(len(us), 10)] {
+		ss = append(ss, u.Role+" "+u.WWPN.String()+" "+u.Reason)
+	}
+	if len(us) > 10 {
+		ss = append(ss, fmt.Sprintf("and %d more", len(us)-10))
 	}
 	return strings.Join(ss, "; ")
 }

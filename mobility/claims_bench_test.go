@@ -115,7 +115,7 @@ func BenchmarkClaims(b *testing.B) {
 					}
 					mu.Lock()
 					defer mu.Unlock()
-					rec, err := h.svc.claimPlanOf(ctx, parsedClaimOf(b, spec))
+					rec, err := h.svc.claimPlanOf(ctx, parsedClaimOf(b, spec), nil)
 					if err != nil {
 						return err
 					}

@@ -208,13 +208,13 @@ func (s *Service) PutClaim(ctx context.Context, owner, key string, spec ClaimSpe
 	if err := s.settleClaim(ctx, id); err != nil {
 		return Claim{}, false, err
 	}
-	rec, err := s.claimPlanOf(ctx, pc)
-	if err != nil {
-		return Claim{}, false, err
-	}
 	s.RLock()
 	old := s.claims[id]
 	s.RUnlock()
+	rec, err := s.claimPlanOf(ctx, pc, old)
+	if err != nil {
+		return Claim{}, false, err
+	}
 	now := s.clk.Now()
 	rec.CreatedAt, rec.UpdatedAt = now, now
 	p := claimPlan{Op: opClaimPut, Record: rec}
@@ -317,6 +317,12 @@ func (s *Service) settleClaim(ctx context.Context, id string) error {
 
 // GetClaim returns one claim; ErrNotFound when there is none.
 func (s *Service) GetClaim(owner, key string) (Claim, error) {
+	if err := CheckClaimOwner(owner); err != nil {
+		return Claim{}, err
+	}
+	if err := CheckClaimKey(key); err != nil {
+		return Claim{}, err
+	}
 	s.RLock()
 	rec := s.claims[claimID(owner, key)]
 	s.RUnlock()

@@ -481,3 +481,44 @@ func TestClaimRepeatRepairs(t *testing.T) {
 		t.Fatalf("zone %s not put back", z.Name)
 	}
 }
+
+// TestClaimPortDown: a port down that the claim placed before keeps its
+// zones (a repeated PUT stays a no-op); a port logged in nowhere and never
+// placed does not fail a claim that reaches something — it is unreached.
+func TestClaimPortDown(t *testing.T) {
+	h := newHarness(t, nil)
+	ctx := context.Background()
+	inits, _ := claimPorts(t, h, "east-esx01", "east-arr1")
+	fid := sortedKeys(inits)[0]
+	t1, t2 := wwn.MustParse("50:0a:09:81:00:00:0f:01"), wwn.MustParse("50:0a:09:81:00:00:0f:02")
+	for _, w := range []wwn.WWN{t1, t2} {
+		if _, err := h.world.PlugPort(fid, w, wwn.MustParse("50:0a:09:80:00:00:0f:00"), true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	spec := ClaimSpec{Initiators: inits[fid], Targets: []string{t1.String(), t2.String()}}
+	c, _, err := h.svc.PutClaim(ctx, "csi.example", "v/n", spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.world.UnplugPort(fid, t2); err != nil { // the controller with t2 fails over
+		t.Fatal(err)
+	}
+	h.svc.Refresh(ctx)
+	again, created, err := h.svc.PutClaim(ctx, "csi.example", "v/n", spec)
+	if err != nil || created || again.Operation != c.Operation || len(again.Zones) != len(c.Zones) {
+		t.Fatalf("repeat while %s is down: %+v, %v, %v; want the same claim, no change", t2, again, created, err)
+	}
+	if z := switchZonesWith(h, []string{t2.String()}); len(z[fid]) != len(inits[fid]) {
+		t.Fatalf("zones of the port that is down: %+v", z)
+	}
+	// A new claim naming a port never seen: it reaches what it can.
+	ghost := "50:0a:09:81:00:00:0f:99"
+	p, _, err := h.svc.PutClaim(ctx, "csi.example", "v2/n", ClaimSpec{Initiators: inits[fid], Targets: []string{t1.String(), ghost}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Unreached) != 1 || p.Unreached[0].WWPN.String() != ghost || !strings.Contains(p.Unreached[0].Reason, "no fabric") {
+		t.Fatalf("claim with a port logged in nowhere: unreached %+v", p.Unreached)
+	}
+}

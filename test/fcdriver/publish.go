@@ -156,21 +156,26 @@ func (d *Driver) ControllerUnpublishVolume(ctx context.Context, req *csi.Control
 }
 
 // claimStatus is the gRPC status of a failed claim call, keeping sanmob's
-// words: a temporary failure (503, 429, the network) is UNAVAILABLE, so
-// the CO retries; a claim sanmob refuses for the fabric's state (the
-// initiators and targets share no fabric, or one is logged in nowhere) is
-// FAILED_PRECONDITION; 404 is NOT_FOUND; anything else INTERNAL.
+// words, by the error's class as docs/csi-integration.md tells a driver:
+// temporary (503, 429, the network) is UNAVAILABLE, so the CO retries; a
+// claim sanmob refuses for the fabric's state (409, 422: the initiators and
+// targets share no fabric, a port is logged in nowhere or in the other
+// role) is FAILED_PRECONDITION; 404 is NOT_FOUND; a request sanmob finds
+// malformed (400) is INVALID_ARGUMENT; the caller's own context ending is
+// its code; anything else INTERNAL.
 func claimStatus(what string, err error) error {
 	code := codes.Internal
-	switch {
-	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
+	switch client.ClassOf(err) {
+	case client.ClassCanceled:
 		code = status.FromContextError(err).Code()
-	case client.IsTemporary(err):
+	case client.ClassTemporary:
 		code = codes.Unavailable
-	case client.IsConflict(err), client.IsUnprocessable(err):
+	case client.ClassRefused:
 		code = codes.FailedPrecondition
-	case client.IsNotFound(err):
+	case client.ClassNotFound:
 		code = codes.NotFound
+	case client.ClassInvalid:
+		code = codes.InvalidArgument
 	}
 	return status.Error(code, fmt.Sprintf("sanmob: %s: %v", what, err))
 }

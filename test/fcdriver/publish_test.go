@@ -199,7 +199,7 @@ func TestPublishClaimErrors(t *testing.T) {
 		{http.StatusConflict, codes.FailedPrecondition, 1},
 		{http.StatusUnprocessableEntity, codes.FailedPrecondition, 1},
 		{http.StatusNotFound, codes.NotFound, 1},
-		{http.StatusBadRequest, codes.Internal, 1},
+		{http.StatusBadRequest, codes.InvalidArgument, 1},
 		{http.StatusBadGateway, codes.Internal, 1},
 	} {
 		t.Run(http.StatusText(tc.status), func(t *testing.T) {
