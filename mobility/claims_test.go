@@ -44,6 +44,20 @@ func claimPorts(t *testing.T, h *harness, host, arrayID string) (inits, tgts map
 	return inits, tgts
 }
 
+// claimed is a harness with one claim made: host's HBAs to east-arr1's
+// target ports, as owner csi.example, key v/n.
+func claimed(t *testing.T, host string) (*harness, ClaimSpec, Claim) {
+	t.Helper()
+	h := newHarness(t, nil)
+	inits, tgts := claimPorts(t, h, host, "east-arr1")
+	spec := ClaimSpec{Initiators: flat(inits), Targets: flat(tgts)}
+	c, _, err := h.svc.PutClaim(context.Background(), "csi.example", "v/n", spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h, spec, c
+}
+
 func flat(m map[string][]string) []string {
 	var out []string
 	for _, fid := range sortedKeys(m) {
@@ -306,14 +320,8 @@ func TestClaimsConcurrent(t *testing.T) {
 // its zones (a drift check does not take them for orphans), and its
 // release removes them.
 func TestClaimSurvivesRestart(t *testing.T) {
-	h := newHarness(t, nil)
+	h, spec, c := claimed(t, "east-esx01")
 	ctx := context.Background()
-	inits, tgts := claimPorts(t, h, "east-esx01", "east-arr1")
-	spec := ClaimSpec{Initiators: flat(inits), Targets: flat(tgts)}
-	c, _, err := h.svc.PutClaim(ctx, "csi.example", "v/n", spec)
-	if err != nil {
-		t.Fatal(err)
-	}
 	h.reopen(t)
 	got, err := h.svc.GetClaim("csi.example", "v/n")
 	if err != nil {
@@ -342,13 +350,8 @@ func TestClaimSurvivesRestart(t *testing.T) {
 // TestClaimDriftNamesTheClaim: a claim's zone removed behind sanmob's back
 // is drift, and the report says whose zone it is.
 func TestClaimDriftNamesTheClaim(t *testing.T) {
-	h := newHarness(t, nil)
+	h, _, c := claimed(t, "east-esx01")
 	ctx := context.Background()
-	inits, tgts := claimPorts(t, h, "east-esx01", "east-arr1")
-	c, _, err := h.svc.PutClaim(ctx, "csi.example", "v/n", ClaimSpec{Initiators: flat(inits), Targets: flat(tgts)})
-	if err != nil {
-		t.Fatal(err)
-	}
 	z := c.Zones[0]
 	sw, _ := h.world.Switch(z.Fabric)
 	if err := sw.DeleteZone(z.Name); err != nil {
@@ -455,14 +458,8 @@ func TestClaimZoneNamesFollowTheSwitch(t *testing.T) {
 // TestClaimRepeatRepairs: a claim's zone removed behind sanmob's back makes
 // the claim degraded; the same PUT again puts the zone back.
 func TestClaimRepeatRepairs(t *testing.T) {
-	h := newHarness(t, nil)
+	h, spec, c := claimed(t, "east-esx02")
 	ctx := context.Background()
-	inits, tgts := claimPorts(t, h, "east-esx02", "east-arr1")
-	spec := ClaimSpec{Initiators: flat(inits), Targets: flat(tgts)}
-	c, _, err := h.svc.PutClaim(ctx, "csi.example", "v/n", spec)
-	if err != nil {
-		t.Fatal(err)
-	}
 	z := c.Zones[0]
 	sw, _ := h.world.Switch(z.Fabric)
 	if err := sw.DeleteZone(z.Name); err != nil {
