@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -369,4 +370,84 @@ func TestTourCommands(t *testing.T) {
 	run(0, "reconcile", "east-a", "--apply")
 	has(run(0, "reconcile", "east-a"), "Fabric east-a: 0 missing")
 	has(run(0, "lab", "clock"), "Lab time ", "1000× real time")
+}
+
+// TestClaimCommandsAgainstTheLab: claim, get claims, describe claim and
+// unclaim against the daemon, with the lab switches' own zone DBs as the
+// judge.
+func TestClaimCommandsAgainstTheLab(t *testing.T) {
+	server, tok := startDaemon(t)
+	run := func(wantCode int, args ...string) string {
+		t.Helper()
+		code, out, errOut := ctl(t, server, tok, args...)
+		if code != wantCode {
+			t.Fatalf("sanmobctl %s: exit %d, want %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), code, wantCode, out, errOut)
+		}
+		return out + errOut
+	}
+	var hosts []struct {
+		ID   string
+		HBAs []struct{ WWPN, Fabric string }
+	}
+	if err := json.Unmarshal([]byte(run(0, "get", "hosts", "--site", "east", "-o", "json")), &hosts); err != nil || len(hosts) == 0 {
+		t.Fatalf("hosts: %v", err)
+	}
+	h := hosts[len(hosts)-1]
+	var inits []string
+	for _, b := range h.HBAs {
+		if b.Fabric == "east-a" {
+			inits = append(inits, b.WWPN)
+		}
+	}
+	// A vendor's array sanmob does not manage, cabled into east-a.
+	tgt := "50:0a:09:81:00:00:0c:01"
+	if out := run(0, "lab", "plug", "east-a", tgt, "--wwnn", "50:0a:09:80:00:00:0c:00", "--target"); !strings.Contains(out, "target") {
+		t.Fatalf("lab plug:\n%s", out)
+	}
+	run(4, "lab", "plug", "east-b", tgt, "--wwnn", "50:0a:09:80:00:00:0c:00", "--target") // logged in already: 409, exit 4
+	if len(inits) == 0 {
+		t.Fatalf("host %s has no initiator on east-a", h.ID)
+	}
+	key := "pvc-ctl/" + h.ID
+	args := []string{"claim", "ctl.test.example", key, "--target", tgt}
+	for _, w := range inits {
+		args = append(args, "--initiator", w)
+	}
+	out := run(0, args...)
+	if !strings.Contains(out, "east-a") || !strings.Contains(out, "sm_") {
+		t.Fatalf("claim:\n%s", out)
+	}
+	zonesWith := func() int {
+		var db struct{ Zones []struct{ Members []string } }
+		if err := json.Unmarshal([]byte(run(0, "lab", "zonedb", "east-a", "-o", "json")), &db); err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, z := range db.Zones {
+			if slices.Contains(z.Members, tgt) && slices.ContainsFunc(z.Members, func(m string) bool { return slices.Contains(inits, m) }) {
+				n++
+			}
+		}
+		return n
+	}
+	if n := zonesWith(); n != len(inits) {
+		t.Fatalf("%d zones of the claim on east-a's switch, want %d", n, len(inits))
+	}
+	if out := run(0, "get", "claims", "--owner", "ctl.test.example"); !strings.Contains(out, key) || !strings.Contains(out, "ready") {
+		t.Errorf("get claims:\n%s", out)
+	}
+	if out := run(0, "describe", "claim", "ctl.test.example", key); !strings.Contains(out, "east-a") {
+		t.Errorf("describe claim:\n%s", out)
+	}
+	// A WWPN logged in nowhere: exit 4 (refused) with the daemon's words.
+	if out := run(4, "claim", "ctl.test.example", "pvc-x/n", "--initiator", "10:00:00:00:c9:de:ad:01", "--target", tgt); !strings.Contains(out, "10:00:00:00:c9:de:ad:01") {
+		t.Errorf("refused claim:\n%s", out)
+	}
+	run(0, "unclaim", "ctl.test.example", key)
+	run(0, "unclaim", "ctl.test.example", key) // again: nothing to do
+	if n := zonesWith(); n != 0 {
+		t.Fatalf("%d zones of the claim left after unclaim", n)
+	}
+	run(0, "lab", "unplug", "east-a", tgt)
+	run(4, "lab", "unplug", "east-a", inits[0]) // the lab's own port: 409, exit 4
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -15,10 +16,10 @@ import (
 // another admin or a failing switch would, and read their own truth.
 func newLab(a *app) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "lab fault|faults|zone|mappings|clock",
-		Short: "Drive the lab's simulated devices (sanmobd --lab): faults, zones deleted behind sanmob's back, the arrays' own maps, the clock",
+		Use:   "lab fault|faults|zone|zonedb|plug|unplug|mappings|clock",
+		Short: "Drive the lab's simulated devices (sanmobd --lab): faults, zones deleted behind sanmob's back, the switches' own zone DBs, ports cabled in, the arrays' own maps, the clock",
 	}
-	cmd.AddCommand(newLabFault(a), newLabFaults(a), newLabZone(a), newLabMappings(a), newLabClock(a))
+	cmd.AddCommand(newLabFault(a), newLabFaults(a), newLabZone(a), newLabZoneDB(a), newLabPlug(a), newLabUnplug(a), newLabMappings(a), newLabClock(a))
 	return cmd
 }
 
@@ -126,6 +127,74 @@ func newLabZone(a *app) *cobra.Command {
 		},
 	})
 	return cmd
+}
+
+func newLabZoneDB(a *app) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "zonedb FABRIC",
+		Short: "A lab switch's own zone DB (the device's truth, not sanmob's model)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkFormat(a.output); err != nil {
+				return err
+			}
+			return a.call(cmd, func(ctx context.Context, c *client.Client) error {
+				db, err := c.LabZoneDB(ctx, args[0])
+				if err != nil {
+					return err
+				}
+				t := &table{header: []string{"NAME", "MEMBERS", "EFFECTIVE"}, wide: []string{"PRINCIPALS"}}
+				for _, z := range db.Zones {
+					t.add(z.Name, strings.Join(z.Members, ","), yesNo(slices.Contains(db.EffectiveZones, z.Name)), strings.Join(z.Principals, ","))
+				}
+				return printOut(a.out, a.output, db, t)
+			})
+		},
+	}
+	cmd.Flags().StringVarP(&a.output, "output", "o", "table", "table|wide|json|yaml")
+	return cmd
+}
+
+func newLabPlug(a *app) *cobra.Command {
+	var p client.LabPort
+	cmd := &cobra.Command{
+		Use:     "plug FABRIC WWPN --wwnn WWNN [--target]",
+		Short:   "Cable a port into a lab switch, as an administrator cabling an array sanmob does not manage",
+		Example: "  sanmobctl lab plug east-a 50:0a:09:81:00:00:0a:01 --wwnn 50:0a:09:80:00:00:0a:00 --target",
+		Args:    cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p.WWPN = args[1]
+			return a.call(cmd, func(ctx context.Context, c *client.Client) error {
+				l, err := c.LabPlugPort(ctx, args[0], p)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(a.out, "Plugged %s into the %s switch (%s, port %s)\n", l.WWPN, args[0], l.Kind, l.SwitchPort)
+				return nil
+			})
+		},
+	}
+	cmd.Flags().StringVar(&p.WWNN, "wwnn", "", "the port's node name (required)")
+	cmd.Flags().BoolVar(&p.Target, "target", false, "a target port (an array's); else an initiator")
+	_ = cmd.MarkFlagRequired("wwnn")
+	return cmd
+}
+
+func newLabUnplug(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "unplug FABRIC WWPN",
+		Short: "Pull a port lab plug cabled in (the lab's own ports cannot be pulled)",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.call(cmd, func(ctx context.Context, c *client.Client) error {
+				if err := c.LabUnplugPort(ctx, args[0], args[1]); err != nil {
+					return err
+				}
+				fmt.Fprintf(a.out, "Pulled %s from the %s switch\n", args[1], args[0])
+				return nil
+			})
+		},
+	}
 }
 
 func newLabMappings(a *app) *cobra.Command {
