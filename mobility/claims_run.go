@@ -325,6 +325,9 @@ func (s *Service) GetClaim(owner, key string) (Claim, error) {
 	}
 	s.RLock()
 	rec := s.claims[claimID(owner, key)]
+	if rec == nil {
+		rec = s.claimRuns[claimID(owner, key)]
+	}
 	s.RUnlock()
 	if rec == nil {
 		return Claim{}, notFound("zoning claim", claimID(owner, key))
@@ -336,9 +339,14 @@ func (s *Service) GetClaim(owner, key string) (Claim, error) {
 // then key.
 func (s *Service) Claims(owner string) []Claim {
 	s.RLock()
-	recs := make([]*claimRecord, 0, len(s.claims))
+	recs := make([]*claimRecord, 0, len(s.claims)+len(s.claimRuns))
 	for _, r := range s.claims {
 		if owner == "" || r.Owner == owner {
+			recs = append(recs, r)
+		}
+	}
+	for id, r := range s.claimRuns {
+		if _, recorded := s.claims[id]; !recorded && (owner == "" || r.Owner == owner) {
 			recs = append(recs, r)
 		}
 	}
@@ -386,7 +394,7 @@ func (s *Service) claimView(r *claimRecord) Claim {
 		if run.State == saga.StateFailed {
 			c.State, c.LastError = ClaimFailed, run.LastError
 		} else {
-			c.State = ClaimPending
+			c.State, c.LastError = ClaimPending, run.LastError
 		}
 	}
 	return c
@@ -494,6 +502,17 @@ func (s *Service) observeClaimRun(r saga.Run) {
 	if json.Unmarshal(r.Data, &p) != nil {
 		return
 	}
+	// A new claim whose first run is not over has no record yet; the run
+	// explains what it may have put on the switches, and the claim shows
+	// (pending, or failed) until the run is done or undone.
+	s.Lock()
+	if p.Op == opClaimPut && p.Old == nil && !(r.State.Terminal() && r.State != saga.StateFailed) {
+		rec := p.Record
+		s.claimRuns[p.Record.id()] = &rec
+	} else {
+		delete(s.claimRuns, p.Record.id())
+	}
+	s.Unlock()
 	s.raiseOperationFailed(r, map[string]string{"operation": r.Kind + "/" + p.Op, "owner": p.Record.Owner, "key": p.Record.Key},
 		fmt.Sprintf("%s of zoning claim %s could not be undone", p.Op, p.Record.id()))
 }

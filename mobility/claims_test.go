@@ -384,6 +384,14 @@ func TestClaimResumesAfterACrash(t *testing.T) {
 	if n := commitsOf(h); n != 0 {
 		t.Fatalf("%d commits before the run ran", n)
 	}
+	// Its run explains what it may do: the claim shows, pending, before
+	// it has a record.
+	if got, err := h.svc.GetClaim("csi.example", "v/n"); err != nil || got.State != ClaimPending {
+		t.Fatalf("claim while its run waits: %+v, %v", got, err)
+	}
+	if l := h.svc.Claims("csi.example"); len(l) != 1 || l[0].State != ClaimPending {
+		t.Fatalf("claims while the run waits: %+v", l)
+	}
 	h.noSagas = false
 	h.reopen(t)
 	ops, err := h.svc.Operations(sagaClaim)

@@ -99,6 +99,7 @@ type Service struct {
 	nameLocks   keylock.Locks[string]     // one create of a name at a time
 	nodeLocks   keylock.Locks[string]     // one vport login or logout step per node at a time
 	claims      map[string]*claimRecord   // zoning claims by owner/key; under the inventory's lock
+	claimRuns   map[string]*claimRecord   // new claims whose first run is not over, by owner/key; under the inventory's lock
 	claimLocks  keylock.Locks[string]     // one change of a claim at a time
 
 	sagas *saga.Executor // runs every change that touches more than one device
@@ -139,6 +140,7 @@ func New(cfg Config) (*Service, error) {
 		drift:       map[string]*atomic.Pointer[driftMemo]{},
 		attachments: map[string]*attachRecord{},
 		claims:      map[string]*claimRecord{},
+		claimRuns:   map[string]*claimRecord{},
 		reserved:    map[string]map[int]string{},
 		poolHolds:   map[string]map[string]int64{},
 		copies:      newCopySlots(),
