@@ -596,19 +596,7 @@ func (z *Zoner) Reconcile(ctx context.Context, fabricID string, apply bool) (Dri
 // before the desired state does, and would report drift that is not. gen is
 // the desired state's generation it compared against.
 func (z *Zoner) DriftAsOf(fabricID string, db ZoneDB, readAt time.Time) (d Drift, gen uint64, sure bool, err error) {
-	f, ok := z.fabrics[fabricID]
-	if !ok {
-		return Drift{}, 0, false, fmt.Errorf("%w: fabric %q", ErrNotFound, fabricID)
-	}
-	f.mu.Lock()
-	if !f.currentLocked(readAt) {
-		f.mu.Unlock()
-		return Drift{}, 0, false, nil
-	}
-	state, gen := maps.Clone(f.pairs), f.gen
-	f.mu.Unlock()
-	_, d = f.plan(indexDevice(db), state, nil)
-	return d, gen, true, nil
+	return z.driftOf(fabricID, db, func(f *fabricZoner) bool { return f.currentLocked(readAt) })
 }
 
 // ReadIsCurrent reports whether a read of the fabric made at readAt shows
@@ -629,15 +617,27 @@ func (f *fabricZoner) currentLocked(readAt time.Time) bool {
 }
 
 func (z *Zoner) Drift(fabricID string, db ZoneDB) (Drift, error) {
+	d, _, _, err := z.driftOf(fabricID, db, nil)
+	return d, err
+}
+
+// driftOf compares db with the fabric's desired state, taken with its
+// generation under the fabric's lock; with current set, only when current
+// holds then (sure false otherwise).
+func (z *Zoner) driftOf(fabricID string, db ZoneDB, current func(*fabricZoner) bool) (d Drift, gen uint64, sure bool, err error) {
 	f, ok := z.fabrics[fabricID]
 	if !ok {
-		return Drift{}, fmt.Errorf("%w: fabric %q", ErrNotFound, fabricID)
+		return Drift{}, 0, false, fmt.Errorf("%w: fabric %q", ErrNotFound, fabricID)
 	}
 	f.mu.Lock()
-	state := maps.Clone(f.pairs)
+	if current != nil && !current(f) {
+		f.mu.Unlock()
+		return Drift{}, 0, false, nil
+	}
+	state, gen := maps.Clone(f.pairs), f.gen
 	f.mu.Unlock()
-	_, drift := f.plan(indexDevice(db), state, nil)
-	return drift, nil
+	_, d = f.plan(indexDevice(db), state, nil)
+	return d, gen, true, nil
 }
 
 func sortedKeys[K cmp.Ordered, V any](m map[K]V) []K {

@@ -432,21 +432,12 @@ func (z *Zoner) Stats(fabricID string) (FabricStats, bool) {
 // Users returns, for each zone of the fabric's desired state by name, its
 // users, sorted.
 func (z *Zoner) Users(fabricID string) map[string][]string {
-	f, ok := z.fabrics[fabricID]
-	if !ok {
+	if _, ok := z.fabrics[fabricID]; !ok {
 		return nil
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
 	out := map[string][]string{}
-	for _, dz := range f.desiredOf(f.pairs) {
-		set := map[string]struct{}{}
-		for _, p := range dz.pairs {
-			for _, u := range f.pairs[p].users {
-				set[u] = struct{}{}
-			}
-		}
-		out[dz.zone.Name] = sortedKeys(set)
+	for _, h := range z.Held(fabricID) {
+		out[h.Zone.Name] = h.Users
 	}
 	return out
 }
