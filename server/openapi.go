@@ -88,7 +88,7 @@ func (s *Server) buildOpenAPI() ([]byte, error) {
 			responses["502"] = problem(http.StatusBadGateway) // a device refused; the detail says why
 		}
 		op["responses"] = responses
-		path := pathParamRE.ReplaceAllString(rt.path, "{$1}") // OpenAPI names a parameter without mux's pattern
+		path := rt.docPath()
 		if paths[path] == nil {
 			paths[path] = map[string]any{}
 		}
@@ -131,6 +131,11 @@ func (s *Server) buildOpenAPI() ([]byte, error) {
 }
 
 var pathParamRE = regexp.MustCompile(`\{([^}:]+)(:[^}]*)?\}`)
+
+// docPath is the route's path as the OpenAPI document, the logs and the
+// metrics name it: each parameter without mux's pattern ({key}, not
+// {key:.+}).
+func (rt route) docPath() string { return pathParamRE.ReplaceAllString(rt.path, "{$1}") }
 
 func pathParams(p string) []string {
 	var out []string

@@ -275,7 +275,7 @@ func (w *statusRecorder) Unwrap() http.ResponseWriter { return w.ResponseWriter 
 // wrap adds, around one route: panic recovery, auth and roles, the request
 // log entry in the context, the request log line and the metrics.
 func (s *Server) wrap(rt route, h http.HandlerFunc) http.Handler {
-	label := pathParamRE.ReplaceAllString(rt.path, "{$1}") // as the OpenAPI document names it
+	label := rt.docPath()
 	if label == "" {
 		label = rt.name
 	}
