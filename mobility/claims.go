@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/sanmob/sanmob/array"
 	"github.com/sanmob/sanmob/fabric"
 	"github.com/sanmob/sanmob/fabric/wwn"
 )
@@ -327,7 +326,7 @@ func (s *Service) claimOnFabrics(pc parsedClaim, old *claimRecord) (rec claimRec
 					continue
 				}
 				rec.Intents = append(rec.Intents, intentRecord{Fabric: fid, Initiator: ini, Target: t,
-					InitiatorLabel: iniLabel(ini), TargetLabel: tgtLabel(t)})
+					InitiatorLabel: iniLabel[ini], TargetLabel: tgtLabel[t]})
 				reached[ini], reached[t], fabrics[fid] = true, true, true
 			}
 		}
@@ -357,24 +356,28 @@ func (s *Service) claimOnFabrics(pc parsedClaim, old *claimRecord) (rec claimRec
 // an initiator by the host or VM the inventory knows it as, else by the
 // key's last segment (the node, by the convention volume/node); a target
 // by its array, else by the owner.
-func (s *Service) claimLabels(pc parsedClaim) (ini, tgt func(wwn.WWN) string) {
+func (s *Service) claimLabels(pc parsedClaim) (ini, tgt map[wwn.WWN]string) {
 	node := pc.key[strings.LastIndexByte(pc.key, '/')+1:]
-	ini = func(w wwn.WWN) string {
-		s.RLock()
-		o, ok := s.OwnerLocked(w)
-		s.RUnlock()
-		if ok {
-			return o[strings.IndexByte(o, '/')+1:]
+	ini = make(map[wwn.WWN]string, len(pc.inits))
+	s.RLock()
+	for _, w := range pc.inits {
+		ini[w] = node
+		if o, ok := s.OwnerLocked(w); ok {
+			ini[w] = o[strings.IndexByte(o, '/')+1:]
 		}
-		return node
 	}
-	tgt = func(w wwn.WWN) string {
+	s.RUnlock()
+	tgt = make(map[wwn.WWN]string, len(pc.tgts))
+	for _, w := range pc.tgts {
+		tgt[w] = pc.owner
 		for _, id := range s.arrIDs {
-			if o := s.arrays[id].Obs.Load(); o != nil && slices.ContainsFunc(o.Ports, func(p array.TargetPort) bool { return p.WWPN == w }) {
-				return id
+			if o := s.arrays[id].Obs.Load(); o != nil {
+				if _, ok := o.PortIdx[w]; ok {
+					tgt[w] = id
+					break
+				}
 			}
 		}
-		return pc.owner
 	}
 	return ini, tgt
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/sanmob/sanmob/devices"
 	"github.com/sanmob/sanmob/fabric"
 	"github.com/sanmob/sanmob/inventory"
 	"github.com/sanmob/sanmob/saga"
@@ -251,18 +252,20 @@ func (s *Service) PutClaim(ctx context.Context, owner, key string, spec ClaimSpe
 // sanmob's own zones there, as an operator's POST .../reconcile?apply=true
 // would.
 func (s *Service) repairClaim(ctx context.Context, r *claimRecord) (Claim, bool, error) {
-	_, gone := s.claimZones(r)
+	c, gone := s.claimViewGone(r)
+	if len(gone) == 0 {
+		return c, false, nil
+	}
 	repaired := map[string]bool{}
 	for _, g := range gone {
-		fid, _, _ := strings.Cut(g, "\x00")
-		if repaired[fid] {
+		if repaired[g.fabric] {
 			continue
 		}
-		repaired[fid] = true
-		if _, err := s.Reconcile(ctx, fid, true); err != nil {
-			return Claim{}, false, fmt.Errorf("claim %s: putting back its zones on fabric %s: %w", r.id(), fid, err)
+		repaired[g.fabric] = true
+		if _, err := s.Reconcile(ctx, g.fabric, true); err != nil {
+			return Claim{}, false, fmt.Errorf("claim %s: putting back its zones on fabric %s: %w", r.id(), g.fabric, err)
 		}
-		s.log.WithFields(logrus.Fields{"owner": r.Owner, "key": r.Key, "fabric": fid}).Info("zoning claim repeated: its missing zones put back")
+		s.log.WithFields(logrus.Fields{"owner": r.Owner, "key": r.Key, "fabric": g.fabric}).Info("zoning claim repeated: its missing zones put back")
 	}
 	return s.claimView(r), false, nil
 }
@@ -371,18 +374,28 @@ func (s *Service) ClaimCount() int {
 	return len(s.claims)
 }
 
-// claimView is a record as the API shows it: its zones as the Zoner's
-// desired state names them, and its state from its last run.
+// claimView is a record as the API shows it: its zones as the switches
+// name them, and its state from its last run and the switches' last reads.
 func (s *Service) claimView(r *claimRecord) Claim {
+	c, _ := s.claimViewGone(r)
+	return c
+}
+
+// goneZone is a zone of a claim that a fabric's last read misses.
+type goneZone struct{ fabric, name string }
+
+// claimViewGone is claimView, with the zones of the claim that the
+// fabrics' last reads miss.
+func (s *Service) claimViewGone(r *claimRecord) (Claim, []goneZone) {
 	c := r.Claim
-	c.Zones, c.State, c.LastError = []ClaimZone{}, ClaimReady, ""
+	c.State, c.LastError = ClaimReady, ""
 	if c.Fabrics == nil {
 		c.Fabrics = []string{}
 	}
 	if c.Unreached == nil {
 		c.Unreached = []Unreached{}
 	}
-	var gone []string
+	var gone []goneZone
 	c.Zones, gone = s.claimZones(r)
 	if len(gone) > 0 {
 		c.State = ClaimDegraded
@@ -397,19 +410,20 @@ func (s *Service) claimView(r *claimRecord) Claim {
 			c.State, c.LastError = ClaimPending, run.LastError
 		}
 	}
-	return c
+	return c, gone
 }
 
 // claimZones lists the zones that serve a claim, named as on the switches,
-// and the fabric of each one the last read shows missing.
-func (s *Service) claimZones(r *claimRecord) (zones []ClaimZone, gone []string) {
+// and those the fabrics' last reads show missing.
+func (s *Service) claimZones(r *claimRecord) (zones []ClaimZone, gone []goneZone) {
 	zones = []ClaimZone{}
 	ins := intentsOf(r.Intents)
 	for _, fid := range r.Fabrics {
+		o, sure := s.lastRead(fid)
 		for _, z := range s.zoner.ZonesFor(fid, ins) {
-			name, found, sure := s.onSwitch(fid, z)
+			name, found := zoneOn(o, z)
 			if !found && sure {
-				gone = append(gone, fid+"\x00"+name)
+				gone = append(gone, goneZone{fid, name})
 			}
 			zones = append(zones, ClaimZone{Fabric: fid, Name: name, Members: slices.Concat(z.Principals, z.Members)})
 		}
@@ -417,39 +431,30 @@ func (s *Service) claimZones(r *claimRecord) (zones []ClaimZone, gone []string) 
 	return zones, gone
 }
 
-func describeGone(gone []string) string {
+func describeGone(gone []goneZone) string {
 	out := make([]string, len(gone))
 	for i, g := range gone {
-		fid, name, _ := strings.Cut(g, "\x00")
-		out[i] = "zone " + name + " on fabric " + fid
+		out[i] = "zone " + g.name + " on fabric " + g.fabric
 	}
 	return strings.Join(out, ", ")
 }
 
-// onSwitch finds a desired zone on the fabric as last read, by its content:
+// zoneOn finds a desired zone in a fabric's observation by its content:
 // the name it has there (a switch keeps the name a zone was committed
-// with), whether it is there, and whether the read can tell — it follows
-// sanmob's last commit on the fabric and succeeded.
-func (s *Service) onSwitch(fid string, z fabric.Zone) (name string, found, sure bool) {
-	f := s.fabrics[fid]
-	o := f.Obs.Load()
-	if o == nil {
-		return z.Name, false, false
-	}
-	rs := f.Status.Load()
-	sure = s.zoner.ReadIsCurrent(fid, o.At) && (rs == nil || rs.Err == nil)
+// with), and whether it is there.
+func zoneOn(o *devices.FabricObs, z fabric.Zone) (name string, found bool) {
 	members := slices.Concat(z.Principals, z.Members)
-	if len(members) == 0 {
-		return z.Name, false, sure
+	if o == nil || len(members) == 0 {
+		return z.Name, false
 	}
 	key := fabric.ContentKey(z)
 	_, _, pos := o.Port(members[0])
 	for _, i := range pos {
 		if have := o.DB.Zones[i]; fabric.Owned(have.Name) && fabric.ContentKey(have) == key {
-			return have.Name, true, sure
+			return have.Name, true
 		}
 	}
-	return z.Name, false, sure
+	return z.Name, false
 }
 
 // loadClaims reads the claim records and gives the Zoner back the intents

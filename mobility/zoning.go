@@ -128,6 +128,18 @@ func (s *Service) readFabricNow(ctx context.Context, f *devices.FabricDev) {
 	_, _ = s.dev.ReadFabric(ctx, f)
 }
 
+// lastRead is a fabric's last observation (nil before the first read), and
+// whether it can tell what sanmob committed: it succeeded, follows the last
+// commit there and did not start during one.
+func (s *Service) lastRead(fid string) (o *devices.FabricObs, sure bool) {
+	f := s.fabrics[fid]
+	if o = f.Obs.Load(); o == nil {
+		return nil, false
+	}
+	rs := f.Status.Load()
+	return o, s.zoner.ReadIsCurrent(fid, o.At) && (rs == nil || rs.Err == nil)
+}
+
 // driftMemo is what a fabric's last drift check compared.
 type driftMemo struct {
 	checksum string
@@ -139,19 +151,16 @@ type driftMemo struct {
 func (s *Service) checkDrift() {
 	for _, id := range s.fabIDs {
 		f := s.fabrics[id]
-		o := f.Obs.Load()
-		if o == nil {
+		// A read older than sanmob's own last commit there (or made during
+		// one), or a fabric whose last read failed, would show sanmob's
+		// verified changes as drift: wait for a read that follows them.
+		o, sure := s.lastRead(id)
+		if !sure {
 			continue
 		}
 		// Unchanged zone DB and desired state: the last answer stands (on a
 		// 200,000-zone fabric the comparison is a tenth of a second).
 		st, _ := s.zoner.Stats(id)
-		// A read older than sanmob's own last commit there, or a fabric
-		// whose last read failed, would show sanmob's verified changes as
-		// drift: wait for a read that follows them.
-		if rs := f.Status.Load(); rs != nil && rs.Err != nil || o.At.Before(st.LastCommitAt) {
-			continue
-		}
 		memo := driftMemo{checksum: o.DB.Checksum, gen: st.Generation}
 		if last := s.drift[f.ID].Load(); last != nil && *last == memo {
 			continue
