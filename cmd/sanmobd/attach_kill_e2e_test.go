@@ -115,16 +115,7 @@ func TestKillDuring12Attaches(t *testing.T) {
 			t.Errorf("volume %s: attachments say %v, east-arr1 maps %v", vol, want, got)
 		}
 	}
-	for _, f := range []string{"east-a", "east-b"} {
-		var drift struct {
-			Missing []struct{ Name string } `json:"missing"`
-			Orphans []string                `json:"orphans"`
-		}
-		d2.call(http.MethodPost, "/v1/fabrics/"+f+"/reconcile", nil, http.StatusOK, &drift)
-		if len(drift.Missing) != 0 || len(drift.Orphans) != 0 {
-			t.Errorf("%s after the restart: missing %v, orphans %v", f, drift.Missing, drift.Orphans)
-		}
-	}
+	d2.requireNoZoneDrift(t, "east-a", "east-b")
 	// And every one of them can be attached now, and detached.
 	for i, vol := range vols {
 		d2.call(http.MethodPost, "/v1/attachments", map[string]any{"volume": vol, "node": nodes[i]}, http.StatusCreated, nil)

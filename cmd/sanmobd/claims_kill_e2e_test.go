@@ -126,16 +126,7 @@ func TestKillDuringClaims(t *testing.T) {
 	if got := onSwitch(); !mapsEqual(got, want) {
 		t.Errorf("zones with the foreign targets on the switches %v, the claims say %v", got, want)
 	}
-	for _, f := range []string{"east-a", "east-b"} {
-		var drift struct {
-			Missing []struct{ Name string } `json:"missing"`
-			Orphans []string                `json:"orphans"`
-		}
-		d2.call(http.MethodPost, "/v1/fabrics/"+f+"/reconcile", nil, http.StatusOK, &drift)
-		if len(drift.Missing) != 0 || len(drift.Orphans) != 0 {
-			t.Errorf("%s after the restart: missing %v, orphans %v", f, drift.Missing, drift.Orphans)
-		}
-	}
+	d2.requireNoZoneDrift(t, "east-a", "east-b")
 	// Every claim (made or not) can be released; nothing of them is left.
 	for _, c := range claims {
 		d2.call(http.MethodDelete, "/v1/zoning/claims/kill.test.example/"+c.key, nil, http.StatusNoContent, nil)

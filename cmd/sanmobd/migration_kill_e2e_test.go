@@ -124,14 +124,7 @@ func killDuringColdMove(t *testing.T, vm, killStep string, fault map[string]any)
 				t.Errorf("%s is logged in on %s, the VM is at %s", l.WWPN, f, wantSite)
 			}
 		}
-		var drift struct {
-			Missing []struct{ Name string } `json:"missing"`
-			Orphans []string                `json:"orphans"`
-		}
-		d2.call(http.MethodPost, "/v1/fabrics/"+f+"/reconcile", nil, http.StatusOK, &drift)
-		if len(drift.Missing) != 0 || len(drift.Orphans) != 0 {
-			t.Errorf("%s after the restart: missing %v, orphans %v", f, drift.Missing, drift.Orphans)
-		}
+		d2.requireNoZoneDrift(t, f)
 	}
 	// Writable: each of the VM's volumes at exactly one site, its own.
 	writable := map[string][]string{}
